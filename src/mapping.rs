@@ -1,0 +1,1 @@
+//! Record → create-contact payload (pure). To be written.

@@ -1,0 +1,56 @@
+//! The create-contact request body, as `POST /customers` documents it.
+
+use serde::{Deserialize, Serialize};
+
+/// Body of `POST /customers`. Every field is optional; absent fields are left out of
+/// the JSON (never sent as `""` or `null`). Dates are UNIX timestamps held as strings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCustomer {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub locale: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub notes: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tags: Vec<Tag>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub custom_data: Vec<CustomDatum>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub color: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomDatum {
+    pub property: String,
+    pub value: CustomValue,
+}
+
+/// A customData value: a scalar, never an object or an array. A date is a `Text`
+/// holding a UNIX timestamp, as the API wants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CustomValue {
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+}

@@ -1,0 +1,74 @@
+//! One input row as the readers produce it: where it came from and its cells.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// The place a row starts in its input: the file as the user named it and the
+/// physical line (1-based) where the record begins. Every message about a row names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub line: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A CSV file's header: names trimmed, BOM stripped. Shared by every record of the file.
+pub type Header = Arc<[String]>;
+
+/// The cells of one row, in the shape its format gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cells {
+    /// A CSV record: values in header order, untrimmed as read. A ragged record keeps
+    /// the values it had, so the mapper can say "expected 3 fields, found 4".
+    Csv { header: Header, values: Vec<String> },
+    /// One NDJSON line parsed into a JSON object.
+    Json(Map<String, Value>),
+    /// A row the reader could not parse (bad UTF-8, a line that is not a JSON object, a
+    /// malformed CSV record). `raw` keeps what could be recovered for `failed.csv`.
+    Unreadable { raw: Vec<String>, error: String },
+}
+
+/// One input row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub origin: Origin,
+    pub cells: Cells,
+}
+
+/// Why one row cannot be sent, or why the API refused it. `field` names the payload
+/// field or input column concerned when there is one; `message` is a whole sentence a
+/// person can act on (`email "two@@example.com" is not a valid email address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        RowError {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn row(message: impl Into<String>) -> Self {
+        RowError {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

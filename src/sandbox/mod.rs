@@ -1,0 +1,1 @@
+//! The built-in HelpCrunch emulator. To be written.

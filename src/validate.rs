@@ -1,0 +1,1 @@
+//! Payload checks mirroring what the API rejects (pure). To be written.
