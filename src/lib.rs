@@ -9,13 +9,34 @@
 //! - [`mapping`] and [`validate`]: pure functions from a record to a [`payload::CreateCustomer`].
 //! - [`client`]: one HTTP call to the API and the classification of its answer.
 //! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours.
-//! - [`pipeline`]: wires reader → mapper → workers → results, and shutdown.
+//! - [`deliver`]: one row's attempts: pacing, retries with backoff, reactions to answers.
+//! - [`pipeline`]: wires reader → mapper → workers → results, and stopping.
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
+//! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
+//! - [`error`]: run-level errors and the one place they become exit codes.
 
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod dates;
+pub mod deliver;
+pub mod error;
+pub mod limiter;
+pub mod locale;
+pub mod logging;
 pub mod mapping;
+pub mod outcome;
 pub mod payload;
+pub mod pipeline;
+pub mod progress;
 pub mod rate;
 pub mod record;
+pub mod report;
 pub mod sandbox;
+pub mod source;
 pub mod validate;
+
+mod commands;
+
+pub use commands::run;

@@ -53,13 +53,24 @@ impl FromStr for Rate {
                 "invalid rate {text:?}: the count must be at least 1"
             ));
         }
-        let per = match unit.trim() {
+        // The unit may carry a multiple: `100/5s` is 100 per 5 seconds.
+        let unit = unit.trim();
+        let digits = unit.len() - unit.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (multiple, unit) = unit.split_at(digits);
+        let multiple: u32 = match multiple {
+            "" => 1,
+            n => n.parse().ok().filter(|&n| n > 0).ok_or_else(expected)?,
+        };
+        let unit = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
             "m" | "min" | "minute" => Duration::from_secs(60),
             "h" | "hour" => Duration::from_secs(3600),
             _ => return Err(expected()),
         };
-        Ok(Rate { count, per })
+        Ok(Rate {
+            count,
+            per: unit * multiple,
+        })
     }
 }
 
@@ -73,11 +84,24 @@ mod tests {
         assert_eq!("2/s".parse::<Rate>().map(|r| r.per_second()), Ok(2.0));
         assert_eq!("7200/h".parse::<Rate>().map(|r| r.per_second()), Ok(2.0));
         assert_eq!(" 100 / s ".parse::<Rate>().map(|r| r.count), Ok(100));
+        assert_eq!(
+            "100/5s".parse(),
+            Ok(Rate {
+                count: 100,
+                per: Duration::from_secs(5)
+            })
+        );
+        assert_eq!(
+            "100/5s".parse::<Rate>().map(|r| r.to_string()),
+            Ok("100/5s".to_string())
+        );
     }
 
     #[test]
     fn refuses_zero_missing_and_unknown_units() {
-        for bad in ["0/s", "120", "/min", "x/min", "10/day", "-1/s", ""] {
+        for bad in [
+            "0/s", "120", "/min", "x/min", "10/day", "-1/s", "", "1/0s", "1/5",
+        ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad} should be refused");
         }
     }

@@ -1,0 +1,167 @@
+//! The command line, parsed into types and nothing more: resolving it against the config
+//! file and the environment happens once, in [`crate::config`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::rate::Rate;
+use crate::source::Format;
+
+/// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
+/// without losing or duplicating one.
+///
+/// The API key is read from HELPCRUNCH_API_KEY (or `api_key_file` in the config), never
+/// from a flag. Exit codes: 0 every row succeeded, 1 some rows failed, 2 the run could not
+/// start or was stopped (config, input, a refused API key), 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "helpcrunch-import", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More detail in the log: -v for debug, -vv for trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Log as human text or as one JSON object per line (for cron and log collectors).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a HelpCrunch contact for every row of FILE...
+    Import(ImportArgs),
+    /// Read, map and check every row, with no network; report what the API would refuse.
+    Validate(InputArgs),
+    /// Run the built-in HelpCrunch emulator in the foreground.
+    Sandbox(SandboxArgs),
+}
+
+/// What to read and where to write results: shared by `import` and `validate`.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Input files (CSV or NDJSON, optionally .gz); `-` reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+
+    /// TOML config: connection settings and the `[mapping]` (see config.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory for created.csv, failed.csv and summary.json
+    /// [default: helpcrunch-import-out/<date-time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Write into an --out directory that already holds results of a run.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Input format [default: from the extension, else from the first byte].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Requests per time unit: 120/min, 2/s, 7200/h [default: 120/min, the documented limit].
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<Rate>,
+
+    /// Requests in flight at once at most [default: 4].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// API base URL [default: https://api.helpcrunch.com/v1].
+    #[arg(long, env = "HELPCRUNCH_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Same as `validate`: read, map and check every row, send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Import into a built-in emulator started on a free loopback port, with the API's
+    /// documented limit of 120/min: a rehearsal that needs no account and no key.
+    #[arg(long, conflicts_with = "base_url")]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LimitKind {
+    /// A bucket of --burst tokens refilled at --rate.
+    TokenBucket,
+    /// At most the --rate count in each window of the --rate period (e.g. 100/5s).
+    FixedWindow,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Rate limit, e.g. 120/min or 100/5s; no limit when not given.
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<Rate>,
+
+    /// How the rate limit counts.
+    #[arg(long, value_enum, default_value_t = LimitKind::TokenBucket)]
+    pub limit: LimitKind,
+
+    /// Token bucket size (requests that may arrive at once).
+    #[arg(long, default_value_t = 1)]
+    pub burst: u32,
+
+    /// How 429 and injected 503 answers carry Retry-After: seconds, date or none.
+    #[arg(long, default_value = "seconds", value_name = "MODE")]
+    pub retry_after: String,
+
+    /// Share of requests answered with an injected 503 (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub error_rate: f64,
+
+    /// Share of creates whose connection is dropped after the contact is stored (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub drop_rate: f64,
+
+    /// Milliseconds added to every answer.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+
+    /// The key the emulator accepts (a test key, not a real one); any key when not given.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// Seed for the injected faults, so a rehearsal can be repeated.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn there_is_no_flag_for_the_api_key_on_import() {
+        let parsed =
+            Cli::try_parse_from(["helpcrunch-import", "import", "a.csv", "--api-key", "k"]);
+        assert!(parsed.is_err());
+    }
+}

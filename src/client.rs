@@ -1,0 +1,419 @@
+//! One HTTP call to the API, and the classification of its answer.
+//!
+//! [`classify`] is pure: status, headers and body in, an [`Answer`] out. The workers
+//! decide what to do from the answer alone (retry, pause, fail the row, stop the run).
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use serde::Deserialize;
+
+use crate::payload::CreateCustomer;
+
+/// The API key. Its `Debug` hides the value, so it cannot leak through logs or panics,
+/// and it has no `Display`.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Refuses an empty key or one that cannot be an HTTP header value.
+    pub fn new(key: &str) -> Result<ApiKey, String> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("the API key is empty".into());
+        }
+        if HeaderValue::from_str(key).is_err() {
+            return Err("the API key holds characters that cannot be sent in a header".into());
+        }
+        Ok(ApiKey(key.to_string()))
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// One `{code, message}` from an error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiError {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// What one create request came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// 201. `id` is None when the body could not be read (created all the same).
+    Created { id: Option<i64> },
+    /// 400 naming `invalid_userId_value`: a contact with this userId already exists.
+    Duplicate { errors: Vec<ApiError> },
+    /// Any other 4xx but 401 and 429: the row is wrong; never retried.
+    Rejected { status: u16, errors: Vec<ApiError> },
+    /// 401: the key is wrong; every later request would fail too.
+    Unauthorized { errors: Vec<ApiError> },
+    /// 429: retry after the pause the server asked for, if it said.
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, or the request could not be sent at all: safe to retry.
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The request may have reached the server (timeout, reset after sending): re-sending
+    /// it could create the contact twice.
+    InDoubt { reason: String },
+}
+
+/// Timeouts for every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+/// The API over HTTP: one pooled connection set shared by every worker.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    customers_url: String,
+    /// `Bearer <key>`, marked sensitive so reqwest never prints it.
+    authorization: HeaderValue,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("customers_url", &self.customers_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(
+        base_url: &str,
+        key: &ApiKey,
+        timeouts: Timeouts,
+        pool: usize,
+    ) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .pool_max_idle_per_host(pool)
+            .user_agent(concat!("helpcrunch-import/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {}", key.0)).map_err(|_| {
+                "the API key holds characters that cannot be sent in a header".to_string()
+            })?;
+        authorization.set_sensitive(true);
+        Ok(Client {
+            http,
+            customers_url: format!("{}/customers", base_url.trim_end_matches('/')),
+            authorization,
+        })
+    }
+
+    /// `POST /customers` with `payload`.
+    pub async fn create(&self, payload: &CreateCustomer) -> Answer {
+        let sent = self
+            .http
+            .post(&self.customers_url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .json(payload)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return classify_send_error(&e),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        match response.bytes().await {
+            Ok(body) => classify(status, &headers, &body, SystemTime::now()),
+            // The status line arrived, so the server processed the request; only a 201
+            // whose body was lost leaves us without the id.
+            Err(_) if status == StatusCode::CREATED => Answer::Created { id: None },
+            Err(e) => classify(status, &headers, &[], SystemTime::now()).with_reason(&e),
+        }
+    }
+}
+
+impl Answer {
+    fn with_reason(self, error: &reqwest::Error) -> Answer {
+        match self {
+            Answer::Transient { retry_after, .. } => Answer::Transient {
+                reason: describe(error),
+                retry_after,
+            },
+            other => other,
+        }
+    }
+}
+
+/// A request that failed before an answer: retry only when it cannot have been sent.
+fn classify_send_error(error: &reqwest::Error) -> Answer {
+    if error.is_connect() {
+        Answer::Transient {
+            reason: describe(error),
+            retry_after: None,
+        }
+    } else {
+        Answer::InDoubt {
+            reason: describe(error),
+        }
+    }
+}
+
+/// The error and its causes on one line (reqwest's own message alone says little).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Classifies an answer from its status, headers and body.
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Answer {
+    let retry_after = || {
+        headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now))
+    };
+    match status.as_u16() {
+        201 | 200 => Answer::Created {
+            id: serde_json::from_slice::<CreatedBody>(body)
+                .ok()
+                .and_then(|b| b.id),
+        },
+        401 => Answer::Unauthorized {
+            errors: parse_errors(body),
+        },
+        429 => Answer::RateLimited {
+            retry_after: retry_after(),
+        },
+        400..=499 => {
+            let errors = parse_errors(body);
+            if errors.iter().any(|e| e.code == DUPLICATE_USER_ID) {
+                Answer::Duplicate { errors }
+            } else {
+                Answer::Rejected {
+                    status: status.as_u16(),
+                    errors,
+                }
+            }
+        }
+        code => Answer::Transient {
+            reason: format!("HTTP {code}"),
+            retry_after: retry_after(),
+        },
+    }
+}
+
+/// The code HelpCrunch answers a duplicate `userId` with (seen in the wild, not documented).
+pub const DUPLICATE_USER_ID: &str = "invalid_userId_value";
+
+#[derive(Deserialize)]
+struct CreatedBody {
+    id: Option<i64>,
+}
+
+/// Reads both error shapes: `{"errors":[{code,message},...]}` and the older flat
+/// `{code, message}`. A body that is neither gives one error holding its text.
+pub fn parse_errors(body: &[u8]) -> Vec<ApiError> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        List { errors: Vec<ApiError> },
+        Flat(ApiError),
+    }
+    match serde_json::from_slice::<Shape>(body) {
+        Ok(Shape::List { errors }) => errors,
+        Ok(Shape::Flat(error)) if !error.code.is_empty() || !error.message.is_empty() => {
+            vec![error]
+        }
+        _ if body.is_empty() => vec![],
+        _ => {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.chars().take(200).collect();
+            vec![ApiError {
+                code: "unparsed_body".into(),
+                message: text.trim().to_string(),
+            }]
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date; a date in the past means now. None
+/// for anything unreadable.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(list: &[(&str, &str)]) -> Vec<ApiError> {
+        list.iter()
+            .map(|(code, message)| ApiError {
+                code: code.to_string(),
+                message: message.to_string(),
+            })
+            .collect()
+    }
+
+    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = retry_after {
+            headers.insert(
+                RETRY_AFTER,
+                HeaderValue::from_str(value).expect("test header"),
+            );
+        }
+        let status = StatusCode::from_u16(status).expect("test status");
+        classify(
+            status,
+            &headers,
+            body.as_bytes(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        )
+    }
+
+    #[test]
+    fn created_reads_the_id() {
+        assert_eq!(
+            answer(201, None, r#"{"id":42,"name":"A"}"#),
+            Answer::Created { id: Some(42) }
+        );
+        assert_eq!(answer(201, None, "not json"), Answer::Created { id: None });
+    }
+
+    #[test]
+    fn a_400_keeps_every_error_and_a_duplicate_user_id_is_its_own_answer() {
+        let body = r#"{"errors":[{"code":"invalid_request","message":"Invalid request"},{"code":"email","message":"bad"}]}"#;
+        assert_eq!(
+            answer(400, None, body),
+            Answer::Rejected {
+                status: 400,
+                errors: errors(&[("invalid_request", "Invalid request"), ("email", "bad")])
+            }
+        );
+        let body = r#"{"errors":[{"code":"invalid_request","message":"x"},{"code":"invalid_userId_value","message":"taken"}]}"#;
+        assert!(
+            matches!(answer(400, None, body), Answer::Duplicate { errors } if errors.len() == 2)
+        );
+    }
+
+    #[test]
+    fn the_flat_error_shape_and_odd_bodies_are_read() {
+        assert_eq!(
+            parse_errors(br#"{"code":"not_found","message":"No customer"}"#),
+            errors(&[("not_found", "No customer")])
+        );
+        assert_eq!(parse_errors(b""), vec![]);
+        assert_eq!(
+            parse_errors(b"<html>Bad Gateway</html>"),
+            errors(&[("unparsed_body", "<html>Bad Gateway</html>")])
+        );
+        assert_eq!(parse_errors(b"{}"), errors(&[("unparsed_body", "{}")]));
+    }
+
+    #[test]
+    fn statuses_map_to_their_reactions() {
+        assert!(
+            matches!(answer(401, None, r#"{"errors":[{"code":"unauthorized","message":"no"}]}"#), Answer::Unauthorized { errors } if errors.len() == 1)
+        );
+        assert!(matches!(
+            answer(404, None, ""),
+            Answer::Rejected { status: 404, .. }
+        ));
+        assert_eq!(
+            answer(429, Some("3"), ""),
+            Answer::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
+        assert_eq!(
+            answer(429, None, ""),
+            Answer::RateLimited { retry_after: None }
+        );
+        assert_eq!(
+            answer(503, Some("Tue, 14 Nov 2023 22:13:25 GMT"), ""),
+            Answer::Transient {
+                reason: "HTTP 503".into(),
+                retry_after: Some(Duration::from_secs(5))
+            }
+        );
+        assert!(matches!(
+            answer(500, None, ""),
+            Answer::Transient {
+                retry_after: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_dates_past_dates_and_refuses_garbage() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // Tue, 14 Nov 2023 22:13:20 GMT
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:14:20 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for garbage in ["", "soon", "-5", "1.5", "Tue, 99 Nov 2023"] {
+            assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_output() {
+        let key = ApiKey::new("  sk-secret-123 ").expect("valid key");
+        assert!(!format!("{key:?}").contains("sk-secret"));
+        let client = Client::new(
+            "http://127.0.0.1:9/v1/",
+            &key,
+            Timeouts {
+                connect: Duration::from_secs(1),
+                request: Duration::from_secs(1),
+            },
+            1,
+        )
+        .expect("client builds");
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("sk-secret"), "{debug}");
+        assert!(debug.contains("http://127.0.0.1:9/v1/customers"), "{debug}");
+        assert!(ApiKey::new("  ").is_err());
+        assert!(ApiKey::new("bad\nkey").is_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! Flags, the TOML config file and the environment, resolved once into the [`Config`]
+//! the run uses. Precedence: flag, then environment, then config file, then default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{ImportArgs, InputArgs};
+use crate::client::{ApiKey, Timeouts};
+use crate::error::RunError;
+use crate::mapping::MappingConfig;
+use crate::rate::Rate;
+use crate::source::{Format, Input};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
+pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const API_KEY_ENV: &str = "HELPCRUNCH_API_KEY";
+/// Files whose presence marks a directory as holding a run's results.
+pub const RESULT_FILES: [&str; 3] = ["summary.json", "created.csv", "failed.csv"];
+
+/// The config file, as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub base_url: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub rate: Option<String>,
+    pub concurrency: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub format: Option<Format>,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub retry: RetrySection,
+    pub mapping: Option<MappingConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub connect_timeout_secs: Option<u64>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    pub max_attempts: Option<usize>,
+    pub initial_delay_ms: Option<u64>,
+    pub max_delay_secs: Option<u64>,
+    pub max_total_secs: Option<u64>,
+    pub max_retry_after_secs: Option<u64>,
+}
+
+/// How failed attempts are retried. Every wait and the number of attempts are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per row, the first included.
+    pub max_attempts: usize,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// Total backoff time one row may spend waiting before it fails.
+    pub max_total: Duration,
+    /// A longer Retry-After is cut to this (and said so in the log).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+            max_total: Duration::from_secs(600),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Api {
+        base_url: String,
+        key: ApiKey,
+    },
+    /// The built-in emulator, started in-process for this run.
+    Sandbox,
+}
+
+/// Everything needed to send: absent in a dry run.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    pub target: Target,
+    pub rate: Rate,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+}
+
+/// The resolved run configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub inputs: Vec<Input>,
+    pub out_dir: PathBuf,
+    pub mapping: Option<MappingConfig>,
+    /// None: read, map and validate only.
+    pub send: Option<SendConfig>,
+}
+
+/// What the environment gives (injected, so resolution is testable).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Config {
+    /// `validate FILE...` (and `import --dry-run`).
+    pub fn for_validate(args: &InputArgs) -> Result<Config, RunError> {
+        let file = load_file_config(args.config.as_deref())?;
+        resolve_inputs(args, file, None)
+    }
+
+    /// `import FILE...`.
+    pub fn for_import(args: &ImportArgs, env: &dyn Env) -> Result<Config, RunError> {
+        let file = load_file_config(args.input.config.as_deref())?;
+        if args.dry_run {
+            return resolve_inputs(&args.input, file, None);
+        }
+        let rate = match (&args.rate, &file.rate) {
+            (Some(rate), _) => *rate,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| RunError::Config(format!("config: rate: {e}")))?,
+            (None, None) => Rate::HELPCRUNCH_DEFAULT,
+        };
+        let concurrency = args
+            .concurrency
+            .or(file.concurrency)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        if !(1..=256).contains(&concurrency) {
+            return Err(RunError::Config(format!(
+                "concurrency must be between 1 and 256, not {concurrency}"
+            )));
+        }
+        let target = if args.sandbox {
+            Target::Sandbox
+        } else {
+            let base_url = args
+                .base_url
+                .clone()
+                .or_else(|| file.base_url.clone())
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                return Err(RunError::Config(format!(
+                    "base URL {base_url:?} must start with https:// or http://"
+                )));
+            }
+            let key = resolve_key(
+                env,
+                file.api_key_file.as_deref(),
+                args.input.config.as_deref(),
+            )?;
+            Target::Api { base_url, key }
+        };
+        let send = SendConfig {
+            target,
+            rate,
+            concurrency,
+            retry: resolve_retry(&file.retry)?,
+            timeouts: Timeouts {
+                connect: Duration::from_secs(file.http.connect_timeout_secs.unwrap_or(10)),
+                request: Duration::from_secs(file.http.timeout_secs.unwrap_or(30)),
+            },
+        };
+        resolve_inputs(&args.input, file, Some(send))
+    }
+}
+
+fn resolve_inputs(
+    args: &InputArgs,
+    file: FileConfig,
+    send: Option<SendConfig>,
+) -> Result<Config, RunError> {
+    let format = args.format.or(file.format);
+    let inputs = args
+        .files
+        .iter()
+        .map(|arg| Input::resolve(arg, format))
+        .collect::<Result<Vec<_>, _>>()?;
+    if inputs.iter().filter(|i| i.path.is_none()).count() > 1 {
+        return Err(RunError::Config("stdin (-) can be read only once".into()));
+    }
+    let out_dir = match args.out.clone().or(file.out) {
+        Some(dir) => {
+            if !args.overwrite {
+                refuse_used_out_dir(&dir)?;
+            }
+            dir
+        }
+        None => default_out_dir(),
+    };
+    Ok(Config {
+        inputs,
+        out_dir,
+        mapping: file.mapping,
+        send,
+    })
+}
+
+/// A fresh directory per run, so no run overwrites another's results.
+fn default_out_dir() -> PathBuf {
+    let stamp = chrono::Local::now().format("%Y-%m-%dT%H-%M-%S");
+    PathBuf::from("helpcrunch-import-out").join(stamp.to_string())
+}
+
+fn refuse_used_out_dir(dir: &Path) -> Result<(), RunError> {
+    if let Some(found) = RESULT_FILES.iter().find(|name| dir.join(name).exists()) {
+        return Err(RunError::Config(format!(
+            "{} already holds results of a run ({found}): choose another --out, or pass --overwrite",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn load_file_config(path: Option<&Path>) -> Result<FileConfig, RunError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RunError::Config(format!("cannot read config {}: {e}", path.display())))?;
+    parse_file_config(&text)
+        .map_err(|e| RunError::Config(format!("config {}: {e}", path.display())))
+}
+
+pub fn parse_file_config(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+}
+
+/// The key from HELPCRUNCH_API_KEY, else from `api_key_file` (relative to the config file).
+fn resolve_key(
+    env: &dyn Env,
+    key_file: Option<&Path>,
+    config_path: Option<&Path>,
+) -> Result<ApiKey, RunError> {
+    if let Some(key) = env.var(API_KEY_ENV).filter(|k| !k.trim().is_empty()) {
+        return ApiKey::new(&key).map_err(|e| RunError::Config(format!("{API_KEY_ENV}: {e}")));
+    }
+    let Some(key_file) = key_file else {
+        return Err(RunError::Config(format!(
+            "no API key: set {API_KEY_ENV} (or api_key_file in the config); to rehearse without one, use --sandbox"
+        )));
+    };
+    let path = match config_path.and_then(Path::parent) {
+        Some(dir) if key_file.is_relative() => dir.join(key_file),
+        _ => key_file.to_path_buf(),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        RunError::Config(format!("cannot read api_key_file {}: {e}", path.display()))
+    })?;
+    ApiKey::new(&text)
+        .map_err(|e| RunError::Config(format!("api_key_file {}: {e}", path.display())))
+}
+
+fn resolve_retry(section: &RetrySection) -> Result<RetryPolicy, RunError> {
+    let default = RetryPolicy::default();
+    let policy = RetryPolicy {
+        max_attempts: section.max_attempts.unwrap_or(default.max_attempts),
+        initial_delay: section
+            .initial_delay_ms
+            .map_or(default.initial_delay, Duration::from_millis),
+        max_delay: section
+            .max_delay_secs
+            .map_or(default.max_delay, Duration::from_secs),
+        max_total: section
+            .max_total_secs
+            .map_or(default.max_total, Duration::from_secs),
+        max_retry_after: section
+            .max_retry_after_secs
+            .map_or(default.max_retry_after, Duration::from_secs),
+    };
+    if !(1..=100).contains(&policy.max_attempts) {
+        return Err(RunError::Config(format!(
+            "retry.max_attempts must be between 1 and 100, not {}",
+            policy.max_attempts
+        )));
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    struct FakeEnv(HashMap<&'static str, &'static str>);
+
+    impl Env for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn import_args(args: &[&str]) -> ImportArgs {
+        let mut argv = vec!["helpcrunch-import", "import"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(Command::Import(args)) => args,
+            other => panic!("not an import: {other:?}"),
+        }
+    }
+
+    fn temp_file(dir: &Path, name: &str, text: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write temp file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
+        let config = Config::for_import(&import_args(&[&input]), &env).expect("resolves");
+        let send = config.send.expect("import sends");
+        assert_eq!(send.rate, Rate::HELPCRUNCH_DEFAULT);
+        assert_eq!(send.concurrency, DEFAULT_CONCURRENCY);
+        assert!(
+            matches!(send.target, Target::Api { ref base_url, .. } if base_url == DEFAULT_BASE_URL)
+        );
+        assert_eq!(config.inputs[0].format, Format::Csv);
+        assert!(config.out_dir.starts_with("helpcrunch-import-out"));
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file_and_the_key_file_is_relative_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        temp_file(dir.path(), "key.txt", "  from-file \n");
+        let config_path = temp_file(
+            dir.path(),
+            "c.toml",
+            "rate = \"2/s\"\nconcurrency = 2\nbase_url = \"http://127.0.0.1:1/v1\"\napi_key_file = \"key.txt\"\n[retry]\nmax_attempts = 3\n",
+        );
+        let env = FakeEnv(HashMap::new());
+        let config = Config::for_import(
+            &import_args(&[&input, "--config", &config_path, "--rate", "5/s"]),
+            &env,
+        )
+        .expect("resolves");
+        let send = config.send.expect("import sends");
+        assert_eq!(send.rate.to_string(), "5/s");
+        assert_eq!(send.concurrency, 2);
+        assert_eq!(send.retry.max_attempts, 3);
+        assert!(
+            matches!(send.target, Target::Api { ref base_url, .. } if base_url == "http://127.0.0.1:1/v1")
+        );
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let err = Config::for_import(&import_args(&[&input]), &FakeEnv(HashMap::new())).err();
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains(API_KEY_ENV), "{message}");
+    }
+
+    #[test]
+    fn the_sandbox_and_a_dry_run_need_no_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let env = FakeEnv(HashMap::new());
+        let sandbox =
+            Config::for_import(&import_args(&[&input, "--sandbox"]), &env).expect("resolves");
+        assert!(matches!(
+            sandbox.send.map(|s| s.target),
+            Some(Target::Sandbox)
+        ));
+        let dry = Config::for_import(&import_args(&[&input, "--dry-run"]), &env).expect("resolves");
+        assert!(dry.send.is_none());
+    }
+
+    #[test]
+    fn unknown_config_keys_and_bad_values_are_refused() {
+        assert!(parse_file_config("rat = \"2/s\"").is_err());
+        assert!(parse_file_config("[retry]\nmax_attempt = 2").is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
+        for bad in [&["--concurrency", "0"][..], &["--base-url", "ftp://x"][..]] {
+            let mut args = vec![input.as_str()];
+            args.extend_from_slice(bad);
+            assert!(
+                Config::for_import(&import_args(&args), &env).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_out_dir_holding_results_is_refused_unless_overwrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("mkdir");
+        temp_file(&out, "summary.json", "{}");
+        let out = out.to_string_lossy().into_owned();
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
+        let refused = Config::for_import(&import_args(&[&input, "--out", &out]), &env).err();
+        assert!(
+            refused
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("--overwrite")
+        );
+        assert!(
+            Config::for_import(&import_args(&[&input, "--out", &out, "--overwrite"]), &env).is_ok()
+        );
+    }
+}

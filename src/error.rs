@@ -1,0 +1,56 @@
+//! Run-level failures and the one place they become exit codes.
+
+use std::path::PathBuf;
+
+use crate::mapping::MappingError;
+use crate::source::SourceError;
+
+/// Why a run could not start or had to stop. Per-row problems are never a `RunError`:
+/// they go to `failed.csv` and the run goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(String),
+    #[error("mapping: {0}")]
+    Mapping(#[from] MappingError),
+    #[error(transparent)]
+    Input(#[from] SourceError),
+    #[error(
+        "the API refused the key (401 unauthorized{detail}): check HELPCRUNCH_API_KEY (or api_key_file in the config); the run was stopped"
+    )]
+    Unauthorized { detail: String },
+    #[error("cannot write results in {}: {source}", dir.display())]
+    Output {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sandbox: {0}")]
+    Sandbox(std::io::Error),
+}
+
+/// How a run ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every row went through (created, or valid in a dry run).
+    AllSucceeded,
+    /// The run finished but some rows failed.
+    SomeFailed,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
+}
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_SOME_FAILED: u8 = 1;
+pub const EXIT_STOPPED: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit code for a run's result: 0 all rows succeeded, 1 some failed, 2 the run could
+/// not start or was stopped by a fatal answer, 130 interrupted.
+pub fn exit_code(result: &Result<Ending, RunError>) -> u8 {
+    match result {
+        Ok(Ending::AllSucceeded) => EXIT_OK,
+        Ok(Ending::SomeFailed) => EXIT_SOME_FAILED,
+        Ok(Ending::Interrupted) => EXIT_INTERRUPTED,
+        Err(_) => EXIT_STOPPED,
+    }
+}

@@ -1,0 +1,69 @@
+//! What became of each row: the one message workers send to the results task.
+
+use crate::record::Record;
+
+/// Why a row is in `failed.csv` (its `_status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailStatus {
+    /// The row could not be read, mapped or validated; nothing was sent.
+    Invalid,
+    /// The API refused it (400, 404, …): fix the row before sending it again.
+    Rejected,
+    /// The API already holds a contact with this userId.
+    Duplicate,
+    /// 429s, 5xx or connection failures outlasted the retries.
+    GaveUp,
+    /// The request may have reached the server (timeout, reset after sending): re-sending
+    /// it blindly could create the contact twice, so it was not.
+    InDoubt,
+    /// The API refused the key; the run stopped.
+    Unauthorized,
+    /// The run stopped (interrupt, or a fatal answer) before this row was sent.
+    NotSent,
+}
+
+impl FailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailStatus::Invalid => "invalid",
+            FailStatus::Rejected => "rejected",
+            FailStatus::Duplicate => "duplicate",
+            FailStatus::GaveUp => "gave_up",
+            FailStatus::InDoubt => "in_doubt",
+            FailStatus::Unauthorized => "unauthorized",
+            FailStatus::NotSent => "not_sent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowResult {
+    /// Created in HelpCrunch; `id` is None only when a 201's body was lost.
+    Created { id: Option<i64> },
+    /// Passed every check (dry run: nothing sent).
+    Valid,
+    Failed {
+        status: FailStatus,
+        errors: Vec<String>,
+    },
+}
+
+impl RowResult {
+    pub fn failed(status: FailStatus, error: impl Into<String>) -> RowResult {
+        RowResult::Failed {
+            status,
+            errors: vec![error.into()],
+        }
+    }
+}
+
+/// One row's end: the record as read (so `failed.csv` can hold its original cells), the
+/// identifiers `created.csv` reports, and the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowOutcome {
+    pub record: Record,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub result: RowResult,
+}

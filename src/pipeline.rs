@@ -1,0 +1,462 @@
+//! The run: reader → mapper → workers → results, joined by bounded channels.
+//!
+//! ```text
+//! reader (blocking thread) ─records─► mapper ─jobs─► workers ×N ─┐
+//!                                       └────── invalid rows ───────┴─outcomes─► results task
+//! ```
+//!
+//! Completion is signalled by channels closing: the reader ends, the mapper drains and
+//! drops the job sender, workers drain and drop their outcome senders, and the results
+//! task ends when the last one is gone. Stopping (a signal, or a fatal answer) cancels
+//! `stop`: the reader stops reading, and every row already read still reaches the results
+//! task, as `not_sent` if it was not sent, so every row read is in exactly one result file.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::deliver::Sender;
+use crate::error::{Ending, RunError};
+use crate::mapping::{HeaderPlan, Mapper};
+use crate::outcome::{FailStatus, RowOutcome, RowResult};
+use crate::payload::CreateCustomer;
+use crate::progress::Counters;
+use crate::record::{Cells, Header, Record};
+use crate::report::{ResultFiles, Summary};
+use crate::source::{Format, Input, Rows, SourceError};
+
+/// Rows buffered between two stages. Small: it bounds memory, and a slow API must slow
+/// the reader, not fill memory.
+const CHANNEL_CAPACITY: usize = 256;
+/// How often buffered result rows are written through to disk.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Failed rows logged one by one before the log says "see failed.csv" instead.
+const FAILURES_LOGGED: u64 = 20;
+
+/// A row ready to send.
+pub struct Job {
+    pub record: Record,
+    pub payload: CreateCustomer,
+}
+
+/// How the run shows itself while it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Display {
+    pub bar: bool,
+    pub log_every: Duration,
+}
+
+/// The first run-level error wins; later ones are consequences of it.
+#[derive(Clone, Default)]
+pub struct Fatal(Arc<Mutex<Option<RunError>>>);
+
+impl Fatal {
+    pub fn set(&self, error: RunError) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    fn take(&self) -> Option<RunError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|e| e.to_string())
+    }
+}
+
+/// Everything a run needs besides its inputs.
+pub struct Run {
+    pub inputs: Vec<Input>,
+    pub out_dir: std::path::PathBuf,
+    pub mapper: Mapper,
+    /// None: a dry run, nothing is sent.
+    pub sender: Option<Arc<Sender>>,
+    pub counters: Arc<Counters>,
+    /// Cancelled to stop: the caller's shutdown signal is its parent, and a fatal error
+    /// cancels it too.
+    pub stop: CancellationToken,
+    pub fatal: Fatal,
+    pub display: Display,
+}
+
+impl Run {
+    /// Checks every file's header against the mapping before anything is sent: a column
+    /// the mapping needs but a file lacks stops the run here, not halfway through.
+    pub fn preflight(&self) -> Result<(), RunError> {
+        for input in self
+            .inputs
+            .iter()
+            .filter(|i| i.path.is_some() && i.format == Format::Csv)
+        {
+            if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
+                let plan = self.mapper.plan(rows.header())?;
+                warn_unmapped(&input.name, &plan);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn execute(self, command: &'static str) -> Result<Ending, RunError> {
+        let started = Instant::now();
+        let Run {
+            inputs,
+            out_dir,
+            mapper,
+            sender,
+            counters,
+            stop,
+            fatal,
+            display,
+        } = self;
+        let ndjson: HashSet<Arc<str>> = inputs
+            .iter()
+            .filter(|i| i.format == Format::Ndjson)
+            .map(|i| i.name.clone())
+            .collect();
+        let files = ResultFiles::create(&out_dir, sender.is_none(), ndjson).map_err(|source| {
+            RunError::Output {
+                dir: out_dir.clone(),
+                source,
+            }
+        })?;
+        let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
+
+        let (record_tx, record_rx) = mpsc::channel::<Record>(CHANNEL_CAPACITY);
+        let (job_tx, job_rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
+        let (outcome_tx, outcome_rx) = mpsc::channel::<RowOutcome>(CHANNEL_CAPACITY);
+
+        let tracker = TaskTracker::new();
+        let progress_done = CancellationToken::new();
+        tracker.spawn(crate::progress::report(
+            counters.clone(),
+            total_bytes,
+            display.bar,
+            display.log_every,
+            progress_done.clone(),
+        ));
+        let reader = {
+            let (inputs, stop, counters) = (inputs.clone(), stop.clone(), counters.clone());
+            tokio::task::spawn_blocking(move || read_inputs(&inputs, &record_tx, &stop, &counters))
+        };
+        let jobs = sender.as_ref().map(|_| job_tx);
+        let mapper = tracker.spawn(map_rows(
+            mapper,
+            record_rx,
+            jobs,
+            outcome_tx.clone(),
+            stop.clone(),
+            fatal.clone(),
+        ));
+        if let Some(sender) = &sender {
+            let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
+            for _ in 0..sender.concurrency {
+                tracker.spawn(work(sender.clone(), job_rx.clone(), outcome_tx.clone()));
+            }
+        }
+        drop(outcome_tx);
+        let collector = tokio::spawn(collect(outcome_rx, files, counters.clone(), stop.clone()));
+        tracker.close();
+
+        await_reader(reader, &stop, &fatal).await;
+        let _ = mapper.await;
+        let (mut files, written) = collector
+            .await
+            .map_err(|e| RunError::Config(format!("the results task failed: {e}")))?;
+        progress_done.cancel();
+        tracker.wait().await;
+
+        let flushed = files.flush();
+        let interrupted = stop.is_cancelled() && fatal.describe().is_none();
+        let tally = files.tally().clone();
+        let summary = Summary {
+            command,
+            inputs: inputs.iter().map(|i| i.name.to_string()).collect(),
+            out_dir: out_dir.display().to_string(),
+            result_files: {
+                let mut names = files.file_names();
+                names.push("summary.json".into());
+                names
+            },
+            ending: match (fatal.describe(), interrupted) {
+                (Some(_), _) => "stopped",
+                (None, true) => "interrupted",
+                (None, false) => "finished",
+            },
+            stopped_by: fatal.describe(),
+            requests: counters.requests.load(std::sync::atomic::Ordering::Relaxed),
+            rate_limited: counters
+                .rate_limited
+                .load(std::sync::atomic::Ordering::Relaxed),
+            retries: counters.retries.load(std::sync::atomic::Ordering::Relaxed),
+            elapsed_secs: started.elapsed().as_secs_f64(),
+            configured_rate: sender.as_ref().map(|s| s.limiter.rate().to_string()),
+            effective_rate_per_min: counters.requests.load(std::sync::atomic::Ordering::Relaxed)
+                as f64
+                * 60.0
+                / started.elapsed().as_secs_f64().max(0.001),
+            tally,
+        };
+        let output_error = |source| RunError::Output {
+            dir: out_dir.clone(),
+            source,
+        };
+        written
+            .and(flushed)
+            .and_then(|()| summary.write(&out_dir))
+            .map_err(output_error)?;
+        print!("{}", summary.human());
+        tracing::debug!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "run summary");
+
+        if let Some(error) = fatal.take() {
+            return Err(error);
+        }
+        Ok(if interrupted {
+            Ending::Interrupted
+        } else if summary.tally.failed > 0 {
+            Ending::SomeFailed
+        } else {
+            Ending::AllSucceeded
+        })
+    }
+}
+
+/// Waits for the reader. Once stopped, a reader blocked on stdin may never return:
+/// it is left behind after a short grace.
+async fn await_reader(
+    reader: tokio::task::JoinHandle<Result<(), SourceError>>,
+    stop: &CancellationToken,
+    fatal: &Fatal,
+) {
+    let result = tokio::select! {
+        result = reader => result,
+        () = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(2)).await } => return,
+    };
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            fatal.set(RunError::Input(error));
+            stop.cancel();
+        }
+        Err(join) => {
+            fatal.set(RunError::Config(format!("the reader failed: {join}")));
+            stop.cancel();
+        }
+    }
+}
+
+fn warn_unmapped(file: &str, plan: &HeaderPlan) {
+    let unmapped = plan.unmapped_columns();
+    if !unmapped.is_empty() {
+        tracing::warn!(
+            "{file}: columns not imported: {} (name them in [mapping], or call them customData.NAME)",
+            unmapped.join(", ")
+        );
+    }
+}
+
+/// Reads every input in turn into `records`, until the end or `stop`.
+fn read_inputs(
+    inputs: &[Input],
+    records: &mpsc::Sender<Record>,
+    stop: &CancellationToken,
+    counters: &Counters,
+) -> Result<(), SourceError> {
+    for input in inputs {
+        for row in Rows::open(input, counters.bytes_read.clone())? {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            let record = row?;
+            counters
+                .rows_read
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if records.blocking_send(record).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps and validates each record: valid rows go on as jobs (or, in a dry run, straight
+/// to the results as valid), invalid ones to the results as failed.
+async fn map_rows(
+    mapper: Mapper,
+    mut records: mpsc::Receiver<Record>,
+    jobs: Option<mpsc::Sender<Job>>,
+    outcomes: mpsc::Sender<RowOutcome>,
+    stop: CancellationToken,
+    fatal: Fatal,
+) {
+    let mut plan: Option<(Header, HeaderPlan)> = None;
+    let mut closed = false;
+    loop {
+        let record = tokio::select! {
+            biased;
+            () = stop.cancelled(), if !closed => {
+                // Refuse new rows; the ones already buffered are drained below.
+                records.close();
+                closed = true;
+                continue;
+            }
+            record = records.recv() => record,
+        };
+        let Some(record) = record else { break };
+        if stop.is_cancelled() {
+            let outcome = not_sent(record, None);
+            if outcomes.send(outcome).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        if let Cells::Csv { header, .. } = &record.cells {
+            if plan.as_ref().is_none_or(|(h, _)| !Arc::ptr_eq(h, header)) {
+                match mapper.plan(header) {
+                    Ok(new_plan) => {
+                        warn_on_stdin(&record, &new_plan);
+                        plan = Some((header.clone(), new_plan));
+                    }
+                    Err(error) => {
+                        fatal.set(RunError::Mapping(error));
+                        stop.cancel();
+                        let _ = outcomes.send(not_sent(record, None)).await;
+                        continue;
+                    }
+                }
+            }
+        }
+        let mapped = mapper.map(plan.as_ref().map(|(_, p)| p), &record);
+        let sent = match (mapped, &jobs) {
+            (Ok(payload), Some(jobs)) => jobs.send(Job { record, payload }).await.is_ok(),
+            (Ok(payload), None) => outcomes
+                .send(RowOutcome {
+                    user_id: payload.user_id,
+                    email: payload.email,
+                    record,
+                    result: RowResult::Valid,
+                })
+                .await
+                .is_ok(),
+            (Err(errors), _) => outcomes
+                .send(RowOutcome {
+                    record,
+                    user_id: None,
+                    email: None,
+                    result: RowResult::Failed {
+                        status: FailStatus::Invalid,
+                        errors: errors.into_iter().map(|e| e.message).collect(),
+                    },
+                })
+                .await
+                .is_ok(),
+        };
+        if !sent {
+            break;
+        }
+    }
+}
+
+/// Stdin's header is first seen here (files were checked in preflight).
+fn warn_on_stdin(record: &Record, plan: &HeaderPlan) {
+    if &*record.origin.file == "<stdin>" {
+        warn_unmapped(&record.origin.file, plan);
+    }
+}
+
+fn not_sent(record: Record, payload: Option<CreateCustomer>) -> RowOutcome {
+    let (user_id, email) = payload.map(|p| (p.user_id, p.email)).unwrap_or_default();
+    RowOutcome {
+        record,
+        user_id,
+        email,
+        result: RowResult::failed(
+            FailStatus::NotSent,
+            "not sent: the run stopped before this row's turn",
+        ),
+    }
+}
+
+/// One worker: takes jobs until there are none, sends each, reports each outcome.
+async fn work(
+    sender: Arc<Sender>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    outcomes: mpsc::Sender<RowOutcome>,
+) {
+    loop {
+        let job = jobs.lock().await.recv().await;
+        let Some(Job { record, payload }) = job else {
+            return;
+        };
+        let result = sender.deliver(&payload).await;
+        let outcome = RowOutcome {
+            record,
+            user_id: payload.user_id,
+            email: payload.email,
+            result,
+        };
+        if outcomes.send(outcome).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The results task: the only owner of the result files. A write error stops the run
+/// (the rest is still counted), since results that cannot be recorded must not be sent.
+async fn collect(
+    mut outcomes: mpsc::Receiver<RowOutcome>,
+    mut files: ResultFiles,
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+) -> (ResultFiles, std::io::Result<()>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut written = Ok(());
+    let mut last_flush = Instant::now();
+    let mut failures_logged = 0u64;
+    while let Some(outcome) = outcomes.recv().await {
+        match &outcome.result {
+            RowResult::Failed { status, errors } => {
+                counters.failed.fetch_add(1, Relaxed);
+                if *status != FailStatus::NotSent {
+                    failures_logged += 1;
+                    if failures_logged <= FAILURES_LOGGED {
+                        tracing::warn!(
+                            "{}: {}: {}",
+                            outcome.record.origin,
+                            status.as_str(),
+                            errors.join("; ")
+                        );
+                    } else if failures_logged == FAILURES_LOGGED + 1 {
+                        tracing::warn!(
+                            "more failed rows: see the failed files in the results directory"
+                        );
+                    }
+                }
+            }
+            RowResult::Created { .. } | RowResult::Valid => {
+                counters.succeeded.fetch_add(1, Relaxed);
+            }
+        }
+        if written.is_ok() {
+            written = files.write(&outcome);
+            if written.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
+                written = files.flush();
+                last_flush = Instant::now();
+            }
+            if written.is_err() {
+                stop.cancel();
+            }
+        }
+    }
+    (files, written)
+}

@@ -1,0 +1,215 @@
+//! Run counters, and what shows them while the run goes: a progress bar on a terminal,
+//! periodic log lines otherwise.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+use tracing_indicatif::style::ProgressStyle;
+
+/// Counters every stage bumps and the reporter reads. Plain atomics: each is exact on
+/// its own, and a report may mix values a few microseconds apart.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub rows_read: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub requests: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub retries: AtomicU64,
+    /// Rows sleeping before a retry right now.
+    pub retrying: AtomicU64,
+    /// Raw bytes taken from the inputs, against `total_bytes` for the ETA.
+    pub bytes_read: Arc<AtomicU64>,
+}
+
+impl Counters {
+    pub fn add_request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+    pub fn add_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Relaxed);
+    }
+    pub fn add_retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a row as waiting to retry until the guard drops.
+    pub fn retrying(&self) -> RetryingGuard<'_> {
+        self.retrying.fetch_add(1, Relaxed);
+        RetryingGuard(self)
+    }
+}
+
+pub struct RetryingGuard<'a>(&'a Counters);
+
+impl Drop for RetryingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.retrying.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Whether to draw a bar: stderr is a terminal and logs are for people.
+pub fn use_bar(json_logs: bool) -> bool {
+    !json_logs && std::io::stderr().is_terminal()
+}
+
+/// Shows progress until `done` is cancelled: a bar when `bar`, else a log line every
+/// `every`. `total_bytes` (None for stdin) lets it estimate the rows to come, for an ETA.
+pub async fn report(
+    counters: Arc<Counters>,
+    total_bytes: Option<u64>,
+    bar: bool,
+    every: Duration,
+    done: CancellationToken,
+) {
+    let start = Instant::now();
+    let span = tracing::info_span!("import");
+    if bar {
+        let template = match total_bytes {
+            Some(_) => "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ETA {eta} {msg}",
+            None => "{spinner} [{elapsed_precise}] {msg}",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            span.pb_set_style(&style);
+        }
+        span.pb_start();
+    }
+    let tick = if bar {
+        Duration::from_millis(200)
+    } else {
+        every
+    };
+    let mut interval = tokio::time::interval(tick);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            () = done.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        let snapshot = Snapshot::take(&counters, start.elapsed());
+        let expected = total_bytes.and_then(|total| {
+            estimated_rows(snapshot.rows, counters.bytes_read.load(Relaxed), total)
+        });
+        if bar {
+            if let Some(expected) = expected {
+                span.pb_set_length(expected);
+            }
+            span.pb_set_position(snapshot.done());
+            span.pb_set_message(&snapshot.line());
+        } else {
+            let eta = expected.and_then(|rows| eta(snapshot.done(), rows, snapshot.elapsed));
+            tracing::info!(
+                rows = snapshot.rows,
+                succeeded = snapshot.succeeded,
+                failed = snapshot.failed,
+                retrying = snapshot.retrying,
+                eta_secs = eta.map(|d| d.as_secs()),
+                "progress: {}",
+                snapshot.line()
+            );
+        }
+    }
+    drop(span);
+}
+
+/// Rows the inputs hold, estimated from the rows read so far and the share of bytes
+/// they took; exact once everything is read.
+fn estimated_rows(rows_read: u64, bytes_read: u64, total_bytes: u64) -> Option<u64> {
+    if bytes_read >= total_bytes {
+        return Some(rows_read);
+    }
+    if bytes_read == 0 {
+        return None;
+    }
+    let estimate = (rows_read as f64 * total_bytes as f64 / bytes_read as f64).round() as u64;
+    Some(estimate.max(rows_read))
+}
+
+struct Snapshot {
+    rows: u64,
+    succeeded: u64,
+    failed: u64,
+    retrying: u64,
+    requests: u64,
+    elapsed: Duration,
+}
+
+impl Snapshot {
+    fn take(counters: &Counters, elapsed: Duration) -> Snapshot {
+        Snapshot {
+            rows: counters.rows_read.load(Relaxed),
+            succeeded: counters.succeeded.load(Relaxed),
+            failed: counters.failed.load(Relaxed),
+            retrying: counters.retrying.load(Relaxed),
+            requests: counters.requests.load(Relaxed),
+            elapsed,
+        }
+    }
+
+    fn done(&self) -> u64 {
+        self.succeeded + self.failed
+    }
+
+    fn line(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(0.001);
+        let done = self.done();
+        format!(
+            "{} rows read, {} done ({:.1} rows/s), {} ok, {} failed, {} retrying, {:.1} req/min",
+            self.rows,
+            done,
+            done as f64 / secs,
+            self.succeeded,
+            self.failed,
+            self.retrying,
+            self.requests as f64 * 60.0 / secs
+        )
+    }
+}
+
+/// Time left at the pace so far.
+fn eta(done: u64, total: u64, elapsed: Duration) -> Option<Duration> {
+    if done == 0 || total == 0 {
+        return None;
+    }
+    let share = (done as f64 / total as f64).min(1.0);
+    Some(elapsed.mul_f64((1.0 - share) / share))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_follows_the_share_consumed() {
+        assert_eq!(
+            eta(25, 100, Duration::from_secs(10)),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(eta(100, 100, Duration::from_secs(10)), Some(Duration::ZERO));
+        assert_eq!(eta(0, 100, Duration::from_secs(10)), None);
+        assert_eq!(eta(150, 100, Duration::from_secs(10)), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn rows_are_estimated_from_the_bytes_read() {
+        assert_eq!(estimated_rows(10, 1_000, 10_000), Some(100));
+        assert_eq!(estimated_rows(10, 10_000, 10_000), Some(10));
+        assert_eq!(estimated_rows(0, 0, 10_000), None);
+        assert_eq!(estimated_rows(7, 20_000, 10_000), Some(7));
+    }
+
+    #[test]
+    fn the_retrying_gauge_follows_its_guards() {
+        let counters = Counters::default();
+        {
+            let _a = counters.retrying();
+            let _b = counters.retrying();
+            assert_eq!(counters.retrying.load(Relaxed), 2);
+        }
+        assert_eq!(counters.retrying.load(Relaxed), 0);
+    }
+}

@@ -1,0 +1,405 @@
+//! Result files: `created.csv`, `failed.csv` (and `failed.ndjson` for NDJSON rows),
+//! `summary.json`, and the final summary for people.
+//!
+//! Every row read ends in exactly one of them: created (or valid, in a dry run) rows are
+//! counted and listed in `created.csv`, every other row is in a failed file with its
+//! original cells, so the file can be fixed and imported again as it is.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::outcome::{FailStatus, RowOutcome, RowResult};
+use crate::record::{Cells, Header};
+
+/// Columns added in front of the original ones in `failed.csv`. They start with `_`,
+/// which the importer ignores, so a fixed `failed.csv` imports as it is.
+pub const FAILED_META_COLUMNS: [&str; 4] = ["_file", "_line", "_status", "_errors"];
+pub const CREATED_COLUMNS: [&str; 5] = ["file", "line", "userId", "email", "id"];
+
+/// Writes result rows as outcomes arrive.
+pub struct ResultFiles {
+    dir: PathBuf,
+    /// None in a dry run: nothing is created.
+    created: Option<csv::Writer<BufWriter<File>>>,
+    /// One failed CSV per distinct header (`failed.csv`, then `failed-2.csv`, ...), since
+    /// inputs of one run may have different columns.
+    failed_csv: Vec<(Option<Header>, csv::Writer<BufWriter<File>>)>,
+    failed_ndjson: Option<BufWriter<File>>,
+    /// Inputs read as NDJSON: their failed rows go to `failed.ndjson`, as JSON objects.
+    ndjson_inputs: HashSet<Arc<str>>,
+    tally: Tally,
+}
+
+/// Counts of row results, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub rows_read: u64,
+    pub created: u64,
+    pub valid: u64,
+    pub failed: u64,
+    pub failed_by_status: BTreeMap<FailStatus, u64>,
+}
+
+impl ResultFiles {
+    pub fn create(
+        dir: &Path,
+        dry_run: bool,
+        ndjson_inputs: HashSet<Arc<str>>,
+    ) -> io::Result<ResultFiles> {
+        std::fs::create_dir_all(dir)?;
+        let created = if dry_run {
+            None
+        } else {
+            let mut writer =
+                csv::Writer::from_writer(BufWriter::new(File::create(dir.join("created.csv"))?));
+            writer.write_record(CREATED_COLUMNS)?;
+            Some(writer)
+        };
+        Ok(ResultFiles {
+            dir: dir.to_path_buf(),
+            created,
+            failed_csv: Vec::new(),
+            failed_ndjson: None,
+            ndjson_inputs,
+            tally: Tally::default(),
+        })
+    }
+
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// Names of the result files written so far, for the summary.
+    pub fn file_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.created.is_some() {
+            names.push("created.csv".to_string());
+        }
+        names.extend((0..self.failed_csv.len()).map(failed_csv_name));
+        if self.failed_ndjson.is_some() {
+            names.push("failed.ndjson".to_string());
+        }
+        names
+    }
+
+    pub fn write(&mut self, outcome: &RowOutcome) -> io::Result<()> {
+        self.tally.rows_read += 1;
+        match &outcome.result {
+            RowResult::Created { id } => {
+                self.tally.created += 1;
+                if let Some(writer) = &mut self.created {
+                    let line = outcome.record.origin.line.to_string();
+                    let id = id.map(|id| id.to_string()).unwrap_or_default();
+                    writer.write_record([
+                        &*outcome.record.origin.file,
+                        &line,
+                        outcome.user_id.as_deref().unwrap_or(""),
+                        outcome.email.as_deref().unwrap_or(""),
+                        &id,
+                    ])?;
+                }
+            }
+            RowResult::Valid => self.tally.valid += 1,
+            RowResult::Failed { status, errors } => {
+                self.tally.failed += 1;
+                *self.tally.failed_by_status.entry(*status).or_default() += 1;
+                self.write_failed(outcome, *status, &errors.join("; "))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_failed(
+        &mut self,
+        outcome: &RowOutcome,
+        status: FailStatus,
+        errors: &str,
+    ) -> io::Result<()> {
+        let origin = &outcome.record.origin;
+        let line = origin.line.to_string();
+        let meta = [&*origin.file, line.as_str(), status.as_str(), errors];
+        if self.ndjson_inputs.contains(&origin.file) {
+            let mut row: Map<String, Value> = FAILED_META_COLUMNS
+                .iter()
+                .zip(meta)
+                .map(|(key, value)| (key.to_string(), Value::String(value.to_string())))
+                .collect();
+            match &outcome.record.cells {
+                Cells::Json(object) => {
+                    row.extend(object.iter().map(|(k, v)| (k.clone(), v.clone())))
+                }
+                Cells::Unreadable { raw, .. } | Cells::Csv { values: raw, .. } => {
+                    row.insert("_raw".into(), Value::String(raw.join("")));
+                }
+            }
+            return self.write_failed_json(&Value::Object(row));
+        }
+        let (header, cells) = match &outcome.record.cells {
+            Cells::Csv { header, values } => (Some(header), values.as_slice()),
+            Cells::Unreadable { raw, .. } => (None, raw.as_slice()),
+            Cells::Json(_) => (None, &[][..]),
+        };
+        let writer = self.failed_csv_for(header)?;
+        writer
+            .write_record(meta.iter().copied().chain(cells.iter().map(String::as_str)))
+            .map_err(io::Error::from)
+    }
+
+    fn write_failed_json(&mut self, row: &Value) -> io::Result<()> {
+        if self.failed_ndjson.is_none() {
+            self.failed_ndjson = Some(BufWriter::new(File::create(
+                self.dir.join("failed.ndjson"),
+            )?));
+        }
+        if let Some(writer) = &mut self.failed_ndjson {
+            serde_json::to_writer(&mut *writer, row)?;
+            writer.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// The failed CSV for rows with `header`; rows with no header (unreadable) go to the
+    /// first one.
+    fn failed_csv_for(
+        &mut self,
+        header: Option<&Header>,
+    ) -> io::Result<&mut csv::Writer<BufWriter<File>>> {
+        let index = match header {
+            None if !self.failed_csv.is_empty() => Some(0),
+            None => None,
+            Some(header) => self
+                .failed_csv
+                .iter()
+                .position(|(h, _)| h.as_ref().is_some_and(|h| h[..] == header[..])),
+        };
+        let index = match index {
+            Some(index) => index,
+            None => {
+                let path = self.dir.join(failed_csv_name(self.failed_csv.len()));
+                let mut writer = csv::WriterBuilder::new()
+                    .flexible(true)
+                    .from_writer(BufWriter::new(File::create(path)?));
+                let columns = header
+                    .map(|h| h.iter().map(String::as_str).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                writer.write_record(FAILED_META_COLUMNS.iter().copied().chain(columns))?;
+                self.failed_csv.push((header.cloned(), writer));
+                self.failed_csv.len() - 1
+            }
+        };
+        match self.failed_csv.get_mut(index) {
+            Some((_, writer)) => Ok(writer),
+            None => Err(io::Error::other("failed CSV writer vanished")),
+        }
+    }
+
+    /// Pushes buffered rows to disk, so an interrupted run leaves complete files.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(writer) = &mut self.created {
+            writer.flush()?;
+        }
+        for (_, writer) in &mut self.failed_csv {
+            writer.flush()?;
+        }
+        if let Some(writer) = &mut self.failed_ndjson {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn failed_csv_name(index: usize) -> String {
+    if index == 0 {
+        "failed.csv".to_string()
+    } else {
+        format!("failed-{}.csv", index + 1)
+    }
+}
+
+/// `summary.json`: the run's figures, for people and for scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub command: &'static str,
+    pub inputs: Vec<String>,
+    pub out_dir: String,
+    pub result_files: Vec<String>,
+    /// `finished`, `interrupted` or `stopped` (a fatal answer or error; see `stopped_by`).
+    pub ending: &'static str,
+    pub stopped_by: Option<String>,
+    #[serde(flatten)]
+    pub tally: Tally,
+    pub requests: u64,
+    pub rate_limited: u64,
+    pub retries: u64,
+    pub elapsed_secs: f64,
+    pub configured_rate: Option<String>,
+    /// Requests per minute actually sent, over the whole run.
+    pub effective_rate_per_min: f64,
+}
+
+impl Summary {
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
+        let mut file = BufWriter::new(File::create(dir.join("summary.json"))?);
+        serde_json::to_writer_pretty(&mut file, self)?;
+        file.write_all(b"\n")?;
+        file.flush()
+    }
+
+    /// The closing lines for people: rows read = the sum of where they went, always.
+    pub fn human(&self) -> String {
+        let t = &self.tally;
+        let mut text = String::new();
+        let ok = if self.command == "validate" {
+            format!("{} valid", t.valid)
+        } else {
+            format!("{} created", t.created)
+        };
+        text.push_str(&format!(
+            "{} rows read: {ok}, {} failed",
+            t.rows_read, t.failed
+        ));
+        if !t.failed_by_status.is_empty() {
+            let parts: Vec<String> = t
+                .failed_by_status
+                .iter()
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect();
+            text.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        text.push('\n');
+        if self.command != "validate" {
+            text.push_str(&format!(
+                "{} requests, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
+                self.requests,
+                self.rate_limited,
+                self.retries,
+                self.elapsed_secs,
+                self.effective_rate_per_min,
+                self.configured_rate.as_deref().unwrap_or("-")
+            ));
+        }
+        text.push_str(&format!(
+            "results in {}: {}\n",
+            self.out_dir,
+            self.result_files.join(", ")
+        ));
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Origin, Record};
+
+    fn outcome(file: &str, line: u64, cells: Cells, result: RowResult) -> RowOutcome {
+        RowOutcome {
+            record: Record {
+                origin: Origin {
+                    file: file.into(),
+                    line,
+                },
+                cells,
+            },
+            user_id: Some(format!("u{line}")),
+            email: None,
+            result,
+        }
+    }
+
+    fn csv_cells(header: &Header, values: &[&str]) -> Cells {
+        Cells::Csv {
+            header: header.clone(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_row_lands_in_exactly_one_file_with_its_original_cells() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = ResultFiles::create(dir.path(), false, HashSet::from(["b.ndjson".into()]))
+            .expect("create");
+        let header: Header = vec!["email".to_string(), "name".to_string()].into();
+        let other: Header = vec!["userId".to_string()].into();
+        let rejected = RowResult::failed(FailStatus::Rejected, "HTTP 400 email: bad");
+        let rows = [
+            outcome(
+                "a.csv",
+                2,
+                csv_cells(&header, &["a@x.io", "A"]),
+                RowResult::Created { id: Some(7) },
+            ),
+            outcome(
+                "a.csv",
+                3,
+                csv_cells(&header, &["bad", "B, Jr."]),
+                rejected.clone(),
+            ),
+            outcome(
+                "a.csv",
+                4,
+                csv_cells(&header, &["1", "2", "3"]),
+                RowResult::failed(FailStatus::Invalid, "expected 2 fields, found 3"),
+            ),
+            outcome("c.csv", 2, csv_cells(&other, &["u9"]), rejected.clone()),
+            outcome(
+                "b.ndjson",
+                5,
+                Cells::Json(
+                    serde_json::json!({"email": "bad"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                rejected,
+            ),
+            outcome(
+                "b.ndjson",
+                6,
+                Cells::Unreadable {
+                    raw: vec!["{oops".into()],
+                    error: "invalid JSON".into(),
+                },
+                RowResult::failed(FailStatus::Invalid, "invalid JSON"),
+            ),
+        ];
+        for row in &rows {
+            files.write(row).expect("write");
+        }
+        files.flush().expect("flush");
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect(name);
+        assert_eq!(
+            read("created.csv"),
+            "file,line,userId,email,id\na.csv,2,u2,,7\n"
+        );
+        assert_eq!(
+            read("failed.csv"),
+            "_file,_line,_status,_errors,email,name\n\
+             a.csv,3,rejected,HTTP 400 email: bad,bad,\"B, Jr.\"\n\
+             a.csv,4,invalid,\"expected 2 fields, found 3\",1,2,3\n"
+        );
+        assert_eq!(
+            read("failed-2.csv"),
+            "_file,_line,_status,_errors,userId\nc.csv,2,rejected,HTTP 400 email: bad,u9\n"
+        );
+        let json: Vec<Value> = read("failed.ndjson")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(json[0]["email"], "bad");
+        assert_eq!(json[0]["_line"], "5");
+        assert_eq!(json[1]["_raw"], "{oops");
+        assert_eq!(files.tally().rows_read, 6);
+        assert_eq!(files.tally().created + files.tally().failed, 6);
+        assert_eq!(
+            files.file_names(),
+            ["created.csv", "failed.csv", "failed-2.csv", "failed.ndjson"]
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! CSV records with the physical line where each starts.
+
+use std::io::BufRead;
+use std::sync::{Arc, Mutex};
+
+use csv::{ByteRecord, Reader, ReaderBuilder};
+
+use super::SourceError;
+use super::lines::{LineCounting, LineIndex};
+use crate::record::{Cells, Header, Origin, Record};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The records of one CSV input. The header is read on creation; records are read
+/// as bytes so that a cell that is not UTF-8 fails its row, naming the column, instead
+/// of stopping the file.
+pub struct CsvRows {
+    file: Arc<str>,
+    header: Header,
+    reader: Reader<LineCounting<Box<dyn BufRead + Send>>>,
+    /// Where each record starts: the csv crate's own line count is wrong after CRLF.
+    lines: Arc<Mutex<LineIndex>>,
+    record: ByteRecord,
+}
+
+impl CsvRows {
+    pub fn new(file: Arc<str>, bytes: Box<dyn BufRead + Send>) -> Result<CsvRows, SourceError> {
+        let lines = Arc::new(Mutex::new(LineIndex::new()));
+        let mut reader = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(LineCounting {
+                inner: bytes,
+                index: lines.clone(),
+            });
+        let mut first = ByteRecord::new();
+        let invalid = |message: String| SourceError::Invalid {
+            file: file.clone(),
+            message,
+        };
+        let has_header = reader
+            .read_byte_record(&mut first)
+            .map_err(|e| csv_error(&file, e))?;
+        if !has_header {
+            return Err(invalid("the file is empty: expected a header line".into()));
+        }
+        let mut header = Vec::with_capacity(first.len());
+        for (i, raw) in first.iter().enumerate() {
+            let raw = if i == 0 {
+                raw.strip_prefix(BOM).unwrap_or(raw)
+            } else {
+                raw
+            };
+            let name = std::str::from_utf8(raw).map_err(|_| {
+                invalid(format!(
+                    "line 1: header column {} is not valid UTF-8",
+                    i + 1
+                ))
+            })?;
+            header.push(name.trim().to_string());
+        }
+        Ok(CsvRows {
+            file,
+            header: header.into(),
+            reader,
+            lines,
+            record: ByteRecord::new(),
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn cells(&self) -> Cells {
+        let mut values = Vec::with_capacity(self.record.len());
+        let mut bad_column = None;
+        for (i, raw) in self.record.iter().enumerate() {
+            match std::str::from_utf8(raw) {
+                Ok(text) => values.push(text.to_string()),
+                Err(_) => {
+                    bad_column.get_or_insert(i);
+                    values.push(String::from_utf8_lossy(raw).into_owned());
+                }
+            }
+        }
+        match bad_column {
+            None => Cells::Csv {
+                header: self.header.clone(),
+                values,
+            },
+            Some(i) => {
+                let column = match self.header.get(i) {
+                    Some(name) => format!("column {} ({name:?})", i + 1),
+                    None => format!("column {}", i + 1),
+                };
+                Cells::Unreadable {
+                    raw: values,
+                    error: format!(
+                        "{column} is not valid UTF-8 (is the file in another encoding?)"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for CsvRows {
+    type Item = Result<Record, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let after_previous = self.reader.position().byte();
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                let line = lines.line_from(after_previous).unwrap_or(0);
+                drop(lines);
+                Some(Ok(Record {
+                    origin: Origin {
+                        file: self.file.clone(),
+                        line,
+                    },
+                    cells: self.cells(),
+                }))
+            }
+            Err(e) => Some(Err(csv_error(&self.file, e))),
+        }
+    }
+}
+
+fn csv_error(file: &Arc<str>, error: csv::Error) -> SourceError {
+    let message = error.to_string();
+    match error.into_kind() {
+        csv::ErrorKind::Io(source) => SourceError::Io {
+            file: file.clone(),
+            source,
+        },
+        _ => SourceError::Invalid {
+            file: file.clone(),
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &[u8]) -> Result<(Header, Vec<Record>), SourceError> {
+        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+        let rows = CsvRows::new("t.csv".into(), bytes)?;
+        let header = rows.header().clone();
+        let records = rows.collect::<Result<Vec<_>, _>>()?;
+        Ok((header, records))
+    }
+
+    fn values(record: &Record) -> Vec<&str> {
+        match &record.cells {
+            Cells::Csv { values, .. } => values.iter().map(String::as_str).collect(),
+            other => panic!("expected CSV cells, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn strips_the_bom_and_trims_header_names() {
+        let (header, records) = read(b"\xEF\xBB\xBF email , name\r\na@x.io,A\r\n").expect("reads");
+        assert_eq!(&header[..], ["email", "name"]);
+        assert_eq!(values(&records[0]), ["a@x.io", "A"]);
+    }
+
+    #[test]
+    fn keeps_the_line_where_a_multiline_record_starts() {
+        let text = b"name,notes\nA,\"one\ntwo, three\"\nB,plain\r\nC,\"x\"\"y\"\n";
+        let (_, records) = read(text).expect("reads");
+        let lines: Vec<u64> = records.iter().map(|r| r.origin.line).collect();
+        assert_eq!(lines, [2, 4, 5]);
+        assert_eq!(values(&records[0]), ["A", "one\ntwo, three"]);
+        assert_eq!(values(&records[2]), ["C", "x\"y"]);
+        assert_eq!(records[1].origin.to_string(), "t.csv:4");
+    }
+
+    #[test]
+    fn line_numbers_hold_for_crlf_lone_cr_and_blank_lines() {
+        for (text, expected) in [
+            (&b"a\r\n1\r\n2\r\n3\r\n"[..], &[2, 3, 4][..]),
+            (b"a\r1\r2\r3\r", &[2, 3, 4]),
+            (b"a\n\n\n1\n\r\n2\n\"x\r\ny\"\n3", &[4, 6, 7, 9]),
+        ] {
+            let (_, records) = read(text).expect("reads");
+            let lines: Vec<u64> = records.iter().map(|r| r.origin.line).collect();
+            assert_eq!(lines, expected, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn a_ragged_row_keeps_all_its_values() {
+        let (_, records) = read(b"a,b\n1,2,3\n4\n").expect("reads");
+        assert_eq!(values(&records[0]), ["1", "2", "3"]);
+        assert_eq!(values(&records[1]), ["4"]);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_the_row_naming_the_column() {
+        let (_, records) = read(b"name,city\nok,fine\nJos\xE9,Paris\n").expect("reads");
+        assert!(matches!(records[0].cells, Cells::Csv { .. }));
+        match &records[1].cells {
+            Cells::Unreadable { raw, error } => {
+                assert_eq!(
+                    error,
+                    "column 1 (\"name\") is not valid UTF-8 (is the file in another encoding?)"
+                );
+                assert_eq!(raw[1], "Paris");
+            }
+            other => panic!("expected an unreadable row, got {other:?}"),
+        }
+        assert_eq!(records[1].origin.line, 3);
+    }
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        let err = read(b"").err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("t.csv: the file is empty: expected a header line")
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Streaming readers: CSV and NDJSON, from files or stdin, gzip-compressed or not.
+//!
+//! Each reader yields [`Record`]s one at a time and holds at most one record (or one
+//! NDJSON line) in memory, so memory stays flat however large the file. A row that cannot
+//! be parsed is a [`Cells::Unreadable`] record, never an error: only failing to read the
+//! bytes at all (I/O) stops a reader.
+
+mod csv;
+mod lines;
+mod ndjson;
+mod open;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use crate::record::Record;
+
+pub use self::csv::CsvRows;
+pub use self::ndjson::NdjsonRows;
+pub use self::open::{Format, Input};
+
+/// A fatal problem with an input as a whole: it cannot be opened or read, or it has no
+/// usable header.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{file}: {source}")]
+    Io { file: Arc<str>, source: io::Error },
+    #[error("{file}: {message}")]
+    Invalid { file: Arc<str>, message: String },
+}
+
+/// The records of one input, in file order.
+pub enum Rows {
+    Csv(CsvRows),
+    Ndjson(NdjsonRows),
+}
+
+impl Rows {
+    /// Opens `input` and, for CSV, reads its header. `bytes_read` counts the bytes taken
+    /// from the file (compressed bytes for `.gz`), for progress and ETA.
+    pub fn open(input: &Input, bytes_read: Arc<AtomicU64>) -> Result<Rows, SourceError> {
+        let reader = input.open_bytes(bytes_read)?;
+        Ok(match input.format {
+            Format::Csv => Rows::Csv(CsvRows::new(input.name.clone(), reader)?),
+            Format::Ndjson => Rows::Ndjson(NdjsonRows::new(input.name.clone(), reader)),
+        })
+    }
+}
+
+impl Iterator for Rows {
+    type Item = Result<Record, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Rows::Csv(rows) => rows.next(),
+            Rows::Ndjson(rows) => rows.next(),
+        }
+    }
+}
