@@ -1,51 +1,230 @@
-//! TEMPORARY stand-in until the sandbox lands (same signatures).
-use std::net::SocketAddr;
+//! The built-in HelpCrunch emulator: the customers endpoints of HelpCrunch's REST API v1
+//! served on loopback, with a configurable rate limit, key check, latency and injected faults,
+//! for tests, benchmarks and rehearsing a migration.
+//!
+//! - [`Sandbox`] runs one in the background (tests, benchmarks); [`serve`] runs one in the
+//!   foreground until cancelled (the `sandbox` command).
+//! - API routes live under `/v1`; `GET /sandbox/stats` (outside `/v1`, never gated or
+//!   counted) answers the [`SandboxStats`].
+//!
+//! Layout: `server` (state, routes, the gate), `handlers` (endpoints), `validate` (body
+//! checks), `store` (customers), `search` (filters, paging), `limit` (rate limits), `faults`
+//! (injected 503s and drops), `conn` (connections a handler can cut), `reply` (error answers).
+
+mod conn;
+mod faults;
+mod handlers;
+mod limit;
+mod reply;
+mod search;
+mod server;
+mod store;
+mod validate;
+
+#[cfg(test)]
+mod http_tests;
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rate::Rate;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Default)]
+use crate::rate::Rate;
+use server::Shared;
+
+/// How the emulator behaves. Every setting defaults to the friendliest server.
+#[derive(Clone)]
 pub struct SandboxConfig {
+    /// Key accepted as `Authorization: Bearer <key>`; None accepts any non-empty bearer token.
     pub api_key: Option<String>,
+    /// None = no rate limit.
     pub limit: Option<Limit>,
+    /// How 429 and injected 503 answers carry `Retry-After`.
     pub retry_after: RetryAfterMode,
+    /// Share (0.0..=1.0) of API requests answered with an injected 503 before doing anything.
     pub error_rate: f64,
+    /// Share (0.0..=1.0) of successful `POST /customers` where the contact is created and
+    /// stored, then the connection is dropped without any answer.
     pub drop_rate: f64,
+    /// Added to every API answer.
     pub latency: Duration,
+    /// Seed for the random choices, so runs are repeatable.
     pub seed: u64,
 }
-#[derive(Debug, Clone, Copy)]
+
+impl Default for SandboxConfig {
+    fn default() -> SandboxConfig {
+        SandboxConfig {
+            api_key: None,
+            limit: None,
+            retry_after: RetryAfterMode::Seconds,
+            error_rate: 0.0,
+            drop_rate: 0.0,
+            latency: Duration::ZERO,
+            seed: 0,
+        }
+    }
+}
+
+/// Leaves the key out, so logging a config never leaks it.
+impl fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("limit", &self.limit)
+            .field("retry_after", &self.retry_after)
+            .field("error_rate", &self.error_rate)
+            .field("drop_rate", &self.drop_rate)
+            .field("latency", &self.latency)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// The emulated rate limit, shared by all API requests as HelpCrunch's is per organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
+    /// GCRA (governor): `rate` sustained, up to `burst` at once.
     TokenBucket { rate: Rate, burst: u32 },
+    /// At most `max` requests in each `window`, windows counted from the server's start.
     FixedWindow { max: u32, window: Duration },
 }
-#[derive(Debug, Clone, Copy, Default)]
+
+/// How 429 and injected 503 answers carry `Retry-After`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RetryAfterMode {
+    /// Whole seconds, rounded up, at least 1.
     #[default]
     Seconds,
+    /// An HTTP date, rounded up to the next whole second.
     Date,
+    /// No header, as the docs document none.
     None,
 }
-impl std::str::FromStr for RetryAfterMode {
-    type Err = ();
-    fn from_str(_s: &str) -> Result<Self, ()> {
-        Ok(RetryAfterMode::Seconds)
+
+impl FromStr for RetryAfterMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "seconds" => Ok(RetryAfterMode::Seconds),
+            "date" => Ok(RetryAfterMode::Date),
+            "none" => Ok(RetryAfterMode::None),
+            _ => Err(format!(
+                "invalid Retry-After mode {text:?}: expected seconds, date or none"
+            )),
+        }
     }
 }
-pub struct Sandbox;
+
+/// What the sandbox has seen since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxStats {
+    /// API requests received (everything under `/v1`), whatever their answer.
+    pub requests: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// 401 answers.
+    pub unauthorized: u64,
+    /// Injected 503 answers.
+    pub server_errors: u64,
+    /// 400 answers: invalid bodies, duplicate `userId`s, bad searches.
+    pub rejected: u64,
+    /// Contacts stored by `POST /customers`, including those whose answer was dropped.
+    pub created: u64,
+    /// Created contacts whose connection was dropped instead of answered.
+    pub dropped: u64,
+    /// Customers stored now.
+    pub customers: u64,
+}
+
+/// A sandbox server running in the background on its own task.
+pub struct Sandbox {
+    addr: SocketAddr,
+    /// The server's state, read by `stats` and `customers` while it runs.
+    shared: Arc<Shared>,
+    /// Cancelled by `shutdown`, or on drop, to stop the server.
+    shutdown: CancellationToken,
+    /// The server task; `shutdown` awaits it so the port is closed when it returns. None once
+    /// taken by `shutdown`.
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
 impl Sandbox {
-    pub async fn start(_c: SandboxConfig, _a: SocketAddr) -> std::io::Result<Sandbox> {
-        Ok(Sandbox)
+    /// Binds `addr` (port 0 picks a free port), starts serving, and returns at once.
+    /// An impossible config (rate outside 0..=1, zero burst, empty key...) is `InvalidInput`.
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Sandbox> {
+        let shared = Arc::new(Shared::new(config)?);
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server::run(listener, Arc::clone(&shared), shutdown.clone()));
+        Ok(Sandbox {
+            addr,
+            shared,
+            shutdown,
+            task: Some(task),
+        })
     }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`; a wildcard bind is reached through loopback.
     pub fn base_url(&self) -> String {
-        String::new()
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}/v1", SocketAddr::new(ip, self.addr.port()))
     }
-    pub async fn shutdown(self) {}
+
+    pub fn stats(&self) -> SandboxStats {
+        self.shared.stats()
+    }
+
+    /// Every stored customer object, in id order.
+    pub fn customers(&self) -> Vec<serde_json::Value> {
+        self.shared.store().all()
+    }
+
+    /// Stops accepting connections, lets open requests finish, and waits for the server.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "sandbox server failed"),
+            Err(error) => tracing::warn!(%error, "sandbox server task failed"),
+        }
+    }
 }
+
+impl Drop for Sandbox {
+    /// A sandbox dropped without `shutdown` still stops, in the background.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves until `shutdown` is cancelled (used by the foreground `helpcrunch-import sandbox`
+/// command). An impossible config is `InvalidInput`.
 pub async fn serve(
-    _l: tokio::net::TcpListener,
-    _c: SandboxConfig,
-    _s: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
-    Ok(())
+    listener: TcpListener,
+    config: SandboxConfig,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let shared = Arc::new(Shared::new(config)?);
+    server::run(listener, shared, shutdown).await
 }

@@ -1,0 +1,899 @@
+//! The sandbox over real HTTP on loopback, as the importer and the benchmarks see it.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+
+use super::*;
+
+const KEY: &str = "test-key";
+
+async fn start(config: SandboxConfig) -> Sandbox {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    Sandbox::start(config, addr).await.expect("sandbox starts")
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    headers: HeaderMap,
+}
+
+async fn call(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>) -> Answer {
+    let url = format!("{}{path}", sandbox.base_url());
+    let mut request = Client::new().request(method, url).bearer_auth(KEY);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("a JSON body")
+    };
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+async fn post(sandbox: &Sandbox, path: &str, body: Value) -> Answer {
+    call(sandbox, Method::POST, path, Some(body)).await
+}
+
+async fn get(sandbox: &Sandbox, path: &str) -> Answer {
+    call(sandbox, Method::GET, path, None).await
+}
+
+fn invalid(problems: &[(&str, &str)]) -> Value {
+    let mut errors = vec![json!({"code": "invalid_request", "message": "Invalid request"})];
+    errors.extend(
+        problems
+            .iter()
+            .map(|(code, message)| json!({"code": code, "message": message})),
+    );
+    json!({ "errors": errors })
+}
+
+fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ids(body: &Value) -> Vec<u64> {
+    body["data"]
+        .as_array()
+        .map(|data| data.iter().filter_map(|c| c["id"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn create_answers_201_with_the_whole_customer() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let answer = post(
+        &sandbox,
+        "/customers",
+        json!({
+            "name": "John Doe", "email": "john@example.com", "userId": "user_1",
+            "firstSeen": "1603885746", "locale": "uk", "company": null,
+            "tags": [{"name": "vip", "color": "#ff0000"}, {"name": "new"}],
+            "customData": [
+                {"property": "status", "value": "active"},
+                {"property": "payments", "value": 15},
+                {"property": "paid", "value": 15.99},
+                {"property": "ok", "value": true}
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(answer.status, 201);
+    let expected = json!({
+        "id": 1000001,
+        "name": "John Doe", "email": "john@example.com", "userId": "user_1",
+        "company": null, "phone": null, "firstSeen": "1603885746", "source": null,
+        "locale": "uk", "notes": null,
+        "tags": [{"name": "vip", "color": "#ff0000"}, {"name": "new", "color": "#c377e0"}],
+        "customData": {"status": "active", "payments": 15, "paid": 15.99, "ok": true},
+        "lastSeen": null,
+        "location": {"regionCode": null, "countryCode": null, "city": null},
+        "device": {"platform": null, "os": null, "browser": null, "userAgent": null},
+        "unsubscribed": false, "blocked": false, "referer": null, "lastPage": null,
+        "createdFrom": "api", "integrationId": null
+    });
+    assert_eq!(answer.body, expected);
+    assert_eq!(sandbox.customers(), [expected]);
+    let second = post(&sandbox, "/customers", json!({"name": "Jane"})).await;
+    assert_eq!(second.body["id"], json!(1000002));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_validation_rule_answers_400_with_its_field() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let cases = [
+        (json!([{"name": "x"}]), "body", "must be a JSON object"),
+        (json!({"mail": "a@b.com"}), "mail", "unknown field"),
+        (json!({"name": 42}), "name", "must be a string"),
+        (json!({"userId": 7}), "userId", "must be a string"),
+        (
+            json!({"email": "a@@b.com"}),
+            "email",
+            "is not a valid email address",
+        ),
+        (
+            json!({"email": "a b@c.com"}),
+            "email",
+            "is not a valid email address",
+        ),
+        (
+            json!({"email": "@x.com"}),
+            "email",
+            "is not a valid email address",
+        ),
+        (
+            json!({"email": "John <john@example.com>"}),
+            "email",
+            "is not a valid email address",
+        ),
+        (
+            json!({"locale": "EN"}),
+            "locale",
+            "must be an ISO 639-1 code such as \"en\"",
+        ),
+        (
+            json!({"locale": "zz"}),
+            "locale",
+            "must be an ISO 639-1 code such as \"en\"",
+        ),
+        (
+            json!({"firstSeen": "2020-10-28T11:49:06Z"}),
+            "firstSeen",
+            "must be a UNIX timestamp such as \"1603885746\"",
+        ),
+        (
+            json!({"firstSeen": 1603885746}),
+            "firstSeen",
+            "must be a string holding a UNIX timestamp",
+        ),
+        (
+            json!({"tags": [{"name": ""}]}),
+            "tags[0].name",
+            "must not be empty",
+        ),
+        (
+            json!({"tags": [{"name": "a", "color": 1}]}),
+            "tags[0].color",
+            "must be a string",
+        ),
+        (
+            json!({"customData": [{"property": "a", "value": 1}, {"property": "b", "value": 2}, {"property": "c", "value": {"x": 1}}]}),
+            "customData[2].value",
+            "must be a string, a number or a boolean",
+        ),
+        (
+            json!({"customData": [{"property": "a", "value": [1]}]}),
+            "customData[0].value",
+            "must be a string, a number or a boolean",
+        ),
+        (
+            json!({"customData": [{"property": "", "value": 1}]}),
+            "customData[0].property",
+            "must not be empty",
+        ),
+    ];
+    for (body, code, message) in &cases {
+        let answer = post(&sandbox, "/customers", body.clone()).await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.body, invalid(&[(code, message)]), "{body}");
+    }
+    let malformed = Client::new()
+        .post(format!("{}/customers", sandbox.base_url()))
+        .bearer_auth(KEY)
+        .body("{\"name\":")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(malformed.status().as_u16(), 400);
+    let stats = sandbox.stats();
+    assert_eq!(stats.rejected, cases.len() as u64 + 1);
+    assert_eq!((stats.created, stats.customers), (0, 0));
+}
+
+#[tokio::test]
+async fn a_taken_user_id_is_refused_with_its_own_code() {
+    let sandbox = start(SandboxConfig::default()).await;
+    assert_eq!(
+        post(&sandbox, "/customers", json!({"userId": "u1"}))
+            .await
+            .status,
+        201
+    );
+    let answer = post(&sandbox, "/customers", json!({"userId": "u1", "name": "B"})).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        answer.body,
+        json!({"errors": [
+            {"code": "invalid_request", "message": "Invalid request"},
+            {"code": "invalid_userId_value", "message": "Customer with such userId already exists"}
+        ]})
+    );
+    assert_eq!(sandbox.customers().len(), 1);
+}
+
+#[tokio::test]
+async fn the_key_is_checked_before_anything_else() {
+    let sandbox = start(SandboxConfig {
+        api_key: Some("right".into()),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let url = format!("{}/customers", sandbox.base_url());
+    let client = Client::new();
+    let body = json!({"name": "x"});
+    let missing = client.post(&url).json(&body).send().await.expect("answer");
+    let wrong = client
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    let basic = client
+        .post(&url)
+        .header("Authorization", "Basic right")
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    for (answer, message) in [
+        (missing, "Missing Authorization header"),
+        (wrong, "Invalid API key"),
+        (basic, "Authorization must be \"Bearer <api key>\""),
+    ] {
+        assert_eq!(answer.status().as_u16(), 401);
+        let body: Value = answer.json().await.expect("JSON");
+        assert_eq!(
+            body,
+            json!({"errors": [{"code": "unauthorized", "message": message}]})
+        );
+    }
+    let right = client
+        .post(&url)
+        .bearer_auth("right")
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(right.status().as_u16(), 201);
+    let stats = sandbox.stats();
+    assert_eq!(
+        (stats.requests, stats.unauthorized, stats.created),
+        (4, 3, 1)
+    );
+}
+
+#[tokio::test]
+async fn without_a_key_any_non_empty_bearer_token_passes() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let url = format!("{}/customers", sandbox.base_url());
+    let client = Client::new();
+    let empty = client
+        .get(&url)
+        .header("Authorization", "Bearer ")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(empty.status().as_u16(), 401);
+    let any = client
+        .get(&url)
+        .bearer_auth("whatever")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(any.status().as_u16(), 200);
+}
+
+/// A fixed window of one request per minute: the second request is refused.
+async fn second_request_refused(mode: RetryAfterMode) -> (Answer, SystemTime) {
+    let sandbox = start(SandboxConfig {
+        limit: Some(Limit::FixedWindow {
+            max: 1,
+            window: Duration::from_secs(60),
+        }),
+        retry_after: mode,
+        ..SandboxConfig::default()
+    })
+    .await;
+    assert_eq!(get(&sandbox, "/customers").await.status, 200);
+    let before = SystemTime::now();
+    let answer = get(&sandbox, "/customers").await;
+    assert_eq!(answer.status, 429);
+    assert_eq!(
+        answer.body,
+        json!({"errors": [{"code": "too_many_requests", "message": "Too many requests"}]})
+    );
+    assert_eq!(sandbox.stats().rate_limited, 1);
+    (answer, before)
+}
+
+#[tokio::test]
+async fn rate_limited_answers_carry_retry_after_in_seconds() {
+    let (answer, _) = second_request_refused(RetryAfterMode::Seconds).await;
+    let seconds: u64 = answer.headers[RETRY_AFTER]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("whole seconds");
+    // The window ends 60 s after the start, less the few milliseconds the test took.
+    assert!((59..=60).contains(&seconds), "{seconds}");
+}
+
+#[tokio::test]
+async fn rate_limited_answers_carry_retry_after_as_a_date() {
+    let (answer, before) = second_request_refused(RetryAfterMode::Date).await;
+    let text = answer.headers[RETRY_AFTER].to_str().expect("text");
+    let date = httpdate::parse_http_date(text).expect("an HTTP date");
+    assert!(date > before + Duration::from_secs(58), "{text}");
+    assert!(date <= before + Duration::from_secs(61), "{text}");
+}
+
+#[tokio::test]
+async fn rate_limited_answers_can_omit_retry_after() {
+    let (answer, _) = second_request_refused(RetryAfterMode::None).await;
+    assert_eq!(answer.headers.get(RETRY_AFTER), None);
+}
+
+#[tokio::test]
+async fn token_bucket_lets_the_burst_through_then_refuses() {
+    let sandbox = start(SandboxConfig {
+        limit: Some(Limit::TokenBucket {
+            rate: "1/min".parse().expect("rate"),
+            burst: 2,
+        }),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let answer = get(&sandbox, "/customers").await;
+        statuses.push(answer.status);
+        last = Some(answer);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429, 429]);
+    let header = last.map(|a| a.headers[RETRY_AFTER].clone());
+    let seconds: u64 = header
+        .and_then(|h| h.to_str().ok()?.parse().ok())
+        .expect("seconds");
+    assert!((59..=60).contains(&seconds), "{seconds}");
+    let stats = sandbox.stats();
+    assert_eq!((stats.requests, stats.rate_limited), (5, 3));
+}
+
+#[tokio::test]
+async fn fixed_window_allows_max_per_window() {
+    let sandbox = start(SandboxConfig {
+        limit: Some(Limit::FixedWindow {
+            max: 3,
+            window: Duration::from_secs(60),
+        }),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        statuses.push(
+            post(&sandbox, "/customers", json!({ "userId": format!("u{n}") }))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+    assert_eq!(sandbox.customers().len(), 3);
+}
+
+#[tokio::test]
+async fn error_rate_one_answers_every_request_with_503() {
+    let sandbox = start(SandboxConfig {
+        error_rate: 1.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let answers = [
+        post(&sandbox, "/customers", json!({"name": "x"})).await,
+        get(&sandbox, "/customers").await,
+        post(&sandbox, "/customers/search", json!({})).await,
+        get(&sandbox, "/customers/1000001").await,
+    ];
+    for answer in answers {
+        assert_eq!(answer.status, 503);
+        assert_eq!(error_codes(&answer.body), ["service_unavailable"]);
+        assert_eq!(answer.headers[RETRY_AFTER], "1");
+    }
+    let stats = sandbox.stats();
+    assert_eq!(
+        (stats.requests, stats.server_errors, stats.customers),
+        (4, 4, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_seed_repeats_which_requests_fail() {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let sandbox = start(SandboxConfig {
+            error_rate: 0.5,
+            seed: 9,
+            ..SandboxConfig::default()
+        })
+        .await;
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            statuses.push(get(&sandbox, "/customers").await.status);
+        }
+        sandbox.shutdown().await;
+        runs.push(statuses);
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert!(
+        runs[0].contains(&200) && runs[0].contains(&503),
+        "{:?}",
+        runs[0]
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_answer_is_a_client_error_but_the_contact_is_stored() {
+    let sandbox = start(SandboxConfig {
+        drop_rate: 1.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let sent = Client::new()
+        .post(format!("{}/customers", sandbox.base_url()))
+        .bearer_auth(KEY)
+        .json(&json!({"userId": "u1", "name": "Ann"}))
+        .send()
+        .await;
+    let error = sent.expect_err("the connection is dropped before any answer");
+    assert!(!error.is_status(), "{error}");
+    let stored = sandbox.customers();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["userId"], json!("u1"));
+    // The server itself lives on, and a retry meets the stored contact.
+    let retry = post(&sandbox, "/customers", json!({"userId": "u1"})).await;
+    assert_eq!(
+        error_codes(&retry.body),
+        ["invalid_request", "invalid_userId_value"]
+    );
+    let stats = sandbox.stats();
+    assert_eq!(
+        (
+            stats.created,
+            stats.dropped,
+            stats.rejected,
+            stats.customers
+        ),
+        (1, 1, 1, 1)
+    );
+    sandbox.shutdown().await;
+}
+
+async fn five_customers(sandbox: &Sandbox) {
+    for (n, (name, email)) in [
+        ("Ann", "ann@alpha.com"),
+        ("Bob", "bob@beta.com"),
+        ("Cid", "cid@alpha.com"),
+        ("Dee", "dee@gamma.com"),
+        ("Eve", "eve@alpha.com"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({"name": name, "email": email, "userId": format!("u{}", n + 1)});
+        assert_eq!(post(sandbox, "/customers", body).await.status, 201);
+    }
+}
+
+fn filter(field: &str, operator: &str, value: Value) -> Value {
+    json!({"filter": [{"field": field, "operator": operator, "value": value}]})
+}
+
+#[tokio::test]
+async fn search_supports_each_operator_and_paging() {
+    let sandbox = start(SandboxConfig::default()).await;
+    five_customers(&sandbox).await;
+    let cases = [
+        (filter("customers.userId", "=", json!("u3")), vec![1000003]),
+        (
+            filter("customers.name", "!=", json!("Bob")),
+            vec![1000001, 1000003, 1000004, 1000005],
+        ),
+        (
+            filter("customers.id", ">", json!(1000003)),
+            vec![1000004, 1000005],
+        ),
+        (filter("customers.id", "<", json!("1000002")), vec![1000001]),
+        (
+            filter("customers.name", ">=", json!("Dee")),
+            vec![1000004, 1000005],
+        ),
+        (
+            filter("customers.name", "<=", json!("Bob")),
+            vec![1000001, 1000002],
+        ),
+        (
+            filter("customers.email", "~", json!("@alpha.")),
+            vec![1000001, 1000003, 1000005],
+        ),
+        (
+            filter("customers.email", "!~", json!("@alpha.")),
+            vec![1000002, 1000004],
+        ),
+        (
+            json!({"filter": [
+                {"field": "customers.userId", "operator": "=", "value": "u1"},
+                {"field": "customers.email", "operator": "~", "value": "gamma"}
+            ], "comparison": "OR"}),
+            vec![1000001, 1000004],
+        ),
+    ];
+    for (body, expected) in cases {
+        let answer = post(&sandbox, "/customers/search", body.clone()).await;
+        assert_eq!(answer.status, 200, "{body}");
+        assert_eq!(ids(&answer.body), expected, "{body}");
+        assert_eq!(answer.body["total"], json!(expected.len()), "{body}");
+    }
+    let page = post(
+        &sandbox,
+        "/customers/search",
+        json!({"filter": [], "limit": 2, "offset": 1}),
+    )
+    .await;
+    assert_eq!(ids(&page.body), [1000002, 1000003]);
+    assert_eq!(page.body["total"], json!(5));
+    let past_the_end = post(&sandbox, "/customers/search", json!({"offset": 5})).await;
+    assert_eq!(
+        (ids(&past_the_end.body), &past_the_end.body["total"]),
+        (vec![], &json!(5))
+    );
+}
+
+#[tokio::test]
+async fn bad_searches_are_400() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let bad_field = post(
+        &sandbox,
+        "/customers/search",
+        filter("customers.phone", "=", json!("1")),
+    )
+    .await;
+    assert_eq!(bad_field.status, 400);
+    assert_eq!(
+        error_codes(&bad_field.body),
+        ["invalid_request", "filter[0].field"]
+    );
+    let bad_operator = post(
+        &sandbox,
+        "/customers/search",
+        filter("customers.name", "LIKE", json!("a")),
+    )
+    .await;
+    assert_eq!(bad_operator.status, 400);
+    assert_eq!(
+        error_codes(&bad_operator.body),
+        ["invalid_request", "filter[0].operator"]
+    );
+    let too_many = post(&sandbox, "/customers/search", json!({"limit": 101})).await;
+    assert_eq!(error_codes(&too_many.body), ["invalid_request", "limit"]);
+}
+
+#[tokio::test]
+async fn list_show_and_delete() {
+    let sandbox = start(SandboxConfig::default()).await;
+    five_customers(&sandbox).await;
+    let all = get(&sandbox, "/customers").await;
+    assert_eq!(ids(&all.body).len(), 5);
+    assert_eq!(all.body["total"], json!(5));
+    let page = get(&sandbox, "/customers?limit=2&offset=3").await;
+    assert_eq!(ids(&page.body), [1000004, 1000005]);
+    assert_eq!(page.body["total"], json!(5));
+    let bad_page = get(&sandbox, "/customers?limit=0").await;
+    assert_eq!(error_codes(&bad_page.body), ["invalid_request", "limit"]);
+
+    let one = get(&sandbox, "/customers/1000002").await;
+    assert_eq!((one.status, &one.body["userId"]), (200, &json!("u2")));
+    let deleted = call(&sandbox, Method::DELETE, "/customers/1000002", None).await;
+    assert_eq!((deleted.status, deleted.body), (204, Value::Null));
+    for path in ["/customers/1000002", "/customers/42", "/customers/abc"] {
+        let gone = get(&sandbox, path).await;
+        assert_eq!(gone.status, 404, "{path}");
+        assert_eq!(error_codes(&gone.body), ["not_found"], "{path}");
+    }
+    let again = call(&sandbox, Method::DELETE, "/customers/1000002", None).await;
+    assert_eq!(again.status, 404);
+    assert_eq!(sandbox.stats().customers, 4);
+}
+
+#[tokio::test]
+async fn patch_updates_what_it_sends_and_put_replaces_everything() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let created = post(
+        &sandbox,
+        "/customers",
+        json!({"name": "Ann", "userId": "u1", "phone": "1", "customData": [{"property": "a", "value": 1}]}),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    post(&sandbox, "/customers", json!({"userId": "u2"})).await;
+
+    let patched = call(
+        &sandbox,
+        Method::PATCH,
+        "/customers/1000001",
+        Some(json!({"phone": "2", "name": null})),
+    )
+    .await;
+    assert_eq!(patched.status, 200);
+    let mut expected = created.body.clone();
+    expected["phone"] = json!("2");
+    assert_eq!(patched.body, expected);
+
+    let taken = call(
+        &sandbox,
+        Method::PATCH,
+        "/customers/1000001",
+        Some(json!({"userId": "u2"})),
+    )
+    .await;
+    assert_eq!(
+        error_codes(&taken.body),
+        ["invalid_request", "invalid_userId_value"]
+    );
+    let invalid = call(
+        &sandbox,
+        Method::PATCH,
+        "/customers/1000001",
+        Some(json!({"email": "nope"})),
+    )
+    .await;
+    assert_eq!(error_codes(&invalid.body), ["invalid_request", "email"]);
+
+    let replaced = call(
+        &sandbox,
+        Method::PUT,
+        "/customers/1000001",
+        Some(json!({"name": "Anna"})),
+    )
+    .await;
+    assert_eq!(replaced.status, 200);
+    let mut expected = created.body.clone();
+    for field in ["userId", "phone", "customData"] {
+        expected[field] = Value::Null;
+    }
+    expected["name"] = json!("Anna");
+    assert_eq!(replaced.body, expected);
+    assert_eq!(sandbox.customers()[0], expected);
+
+    let unknown = call(&sandbox, Method::PUT, "/customers/7", Some(json!({}))).await;
+    assert_eq!(
+        (unknown.status, error_codes(&unknown.body)),
+        (404, vec!["not_found".to_string()])
+    );
+    let unknown = call(&sandbox, Method::PATCH, "/customers/7", Some(json!({}))).await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn batches_hold_at_most_ten_replaces() {
+    let sandbox = start(SandboxConfig::default()).await;
+    five_customers(&sandbox).await;
+    let eleven: Vec<Value> = (0..11).map(|_| json!({"customer": 1000001})).collect();
+    let too_many = call(
+        &sandbox,
+        Method::PUT,
+        "/customers/batch",
+        Some(json!(eleven)),
+    )
+    .await;
+    assert_eq!(too_many.status, 400);
+    assert_eq!(error_codes(&too_many.body), ["invalid_request", "body"]);
+
+    let unknown = call(
+        &sandbox,
+        Method::PUT,
+        "/customers/batch",
+        Some(json!([{"customer": 1000001, "name": "A"}, {"customer": 999, "name": "B"}])),
+    )
+    .await;
+    assert_eq!(
+        error_codes(&unknown.body),
+        ["invalid_request", "[1].customer"]
+    );
+    let invalid = call(
+        &sandbox,
+        Method::PUT,
+        "/customers/batch",
+        Some(json!([{"customer": 1000001, "locale": "english"}])),
+    )
+    .await;
+    assert_eq!(
+        error_codes(&invalid.body),
+        ["invalid_request", "[0].locale"]
+    );
+    // Nothing of a refused batch applies.
+    assert_eq!(sandbox.customers()[0]["name"], json!("Ann"));
+
+    let ten: Vec<Value> = (1..=5)
+        .map(|n| json!({"customer": 1000000 + n, "name": format!("N{n}"), "userId": format!("u{n}")}))
+        .collect();
+    let done = call(&sandbox, Method::PUT, "/customers/batch", Some(json!(ten))).await;
+    assert_eq!(done.status, 200);
+    assert_eq!(
+        ids(&done.body),
+        [1000001, 1000002, 1000003, 1000004, 1000005]
+    );
+    assert_eq!(done.body["data"][2]["name"], json!("N3"));
+    // A replace: the email was not sent, so it is gone.
+    assert_eq!(done.body["data"][2]["email"], Value::Null);
+    assert_eq!(sandbox.customers()[4]["name"], json!("N5"));
+}
+
+#[tokio::test]
+async fn stats_count_every_outcome_and_are_not_counted_themselves() {
+    let sandbox = start(SandboxConfig {
+        api_key: Some(KEY.into()),
+        limit: Some(Limit::FixedWindow {
+            max: 4,
+            window: Duration::from_secs(60),
+        }),
+        ..SandboxConfig::default()
+    })
+    .await;
+    post(&sandbox, "/customers", json!({"userId": "a"})).await;
+    post(&sandbox, "/customers", json!({"userId": "a"})).await;
+    post(&sandbox, "/customers", json!({"email": "bad"})).await;
+    get(&sandbox, "/customers").await;
+    get(&sandbox, "/customers").await;
+    let unauthorized = Client::new()
+        .get(format!("{}/customers", sandbox.base_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unauthorized.status().as_u16(), 401);
+
+    let url = format!("http://{}/sandbox/stats", sandbox.addr());
+    let first: SandboxStats = Client::new()
+        .get(&url)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("stats");
+    let second: SandboxStats = Client::new()
+        .get(&url)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("stats");
+    let expected = SandboxStats {
+        requests: 6,
+        rate_limited: 1,
+        unauthorized: 1,
+        server_errors: 0,
+        rejected: 2,
+        created: 1,
+        dropped: 0,
+        customers: 1,
+    };
+    assert_eq!(first, expected);
+    assert_eq!(second, expected);
+    assert_eq!(sandbox.stats(), expected);
+}
+
+#[tokio::test]
+async fn latency_delays_every_answer() {
+    let sandbox = start(SandboxConfig {
+        latency: Duration::from_millis(150),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(get(&sandbox, "/customers").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_in_the_api_shape() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let missing = get(&sandbox, "/contacts").await;
+    assert_eq!(
+        (missing.status, error_codes(&missing.body)),
+        (404, vec!["not_found".to_string()])
+    );
+    let wrong = call(&sandbox, Method::DELETE, "/customers", None).await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(error_codes(&wrong.body), ["method_not_allowed"]);
+}
+
+#[tokio::test]
+async fn shutdown_closes_the_port() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let url = format!("{}/customers", sandbox.base_url());
+    assert_eq!(get(&sandbox, "/customers").await.status, 200);
+    sandbox.shutdown().await;
+    let after = Client::new().get(url).bearer_auth(KEY).send().await;
+    assert!(after.is_err(), "{after:?}");
+}
+
+#[tokio::test]
+async fn serve_runs_until_cancelled() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let token = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, SandboxConfig::default(), token.clone()));
+    let answer = Client::new()
+        .get(format!("http://{addr}/v1/customers"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 200);
+    token.cancel();
+    let result = server.await.expect("joined");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn impossible_configs_do_not_start() {
+    let result = Sandbox::start(
+        SandboxConfig {
+            limit: Some(Limit::TokenBucket {
+                rate: "1/s".parse().expect("rate"),
+                burst: 0,
+            }),
+            ..SandboxConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await;
+    assert_eq!(
+        result.err().map(|e| e.kind()),
+        Some(io::ErrorKind::InvalidInput)
+    );
+}
+
+#[test]
+fn retry_after_modes_parse() {
+    assert_eq!("seconds".parse(), Ok(RetryAfterMode::Seconds));
+    assert_eq!("Date".parse(), Ok(RetryAfterMode::Date));
+    assert_eq!("none".parse(), Ok(RetryAfterMode::None));
+    assert!("minutes".parse::<RetryAfterMode>().is_err());
+}
+
+#[test]
+fn debug_output_hides_the_key() {
+    let config = SandboxConfig {
+        api_key: Some("secret-key".into()),
+        ..SandboxConfig::default()
+    };
+    let text = format!("{config:?}");
+    assert!(!text.contains("secret-key"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+}

@@ -1,0 +1,342 @@
+//! The stored customers, with `userId` kept unique as HelpCrunch does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Map, Value, json};
+
+use super::search::{Page, Search};
+use super::validate::{FIELDS, FieldError, Fields};
+
+/// The first id handed out; later ones count up from it.
+const FIRST_ID: u64 = 1_000_001;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreError {
+    NotFound(u64),
+    DuplicateUserId,
+}
+
+/// How an update treats the fields it does not send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Update {
+    /// `PATCH`: they keep their values.
+    Merge,
+    /// `PUT`: they become null.
+    Replace,
+}
+
+/// Customers by id, each the full object the API answers with.
+#[derive(Debug)]
+pub(crate) struct Store {
+    next_id: u64,
+    customers: BTreeMap<u64, Map<String, Value>>,
+    /// `userId` → id, so the duplicate check stays cheap with many contacts.
+    by_user_id: HashMap<String, u64>,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store {
+            next_id: FIRST_ID,
+            customers: BTreeMap::new(),
+            by_user_id: HashMap::new(),
+        }
+    }
+}
+
+impl Store {
+    pub(crate) fn len(&self) -> usize {
+        self.customers.len()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Value> {
+        self.customers
+            .values()
+            .cloned()
+            .map(Value::Object)
+            .collect()
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<Value> {
+        self.customers.get(&id).cloned().map(Value::Object)
+    }
+
+    pub(crate) fn create(&mut self, fields: Fields) -> Result<Value, StoreError> {
+        let user_id = user_id_of(&fields);
+        if let Some(user_id) = &user_id {
+            if self.by_user_id.contains_key(user_id) {
+                return Err(StoreError::DuplicateUserId);
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut customer = Map::new();
+        customer.insert("id".into(), id.into());
+        for field in FIELDS {
+            customer.insert(field.into(), Value::Null);
+        }
+        customer.extend(fields);
+        for (key, value) in [
+            ("lastSeen", Value::Null),
+            (
+                "location",
+                json!({"regionCode": null, "countryCode": null, "city": null}),
+            ),
+            (
+                "device",
+                json!({"platform": null, "os": null, "browser": null, "userAgent": null}),
+            ),
+            ("unsubscribed", Value::Bool(false)),
+            ("blocked", Value::Bool(false)),
+            ("referer", Value::Null),
+            ("lastPage", Value::Null),
+            ("createdFrom", json!("api")),
+            ("integrationId", Value::Null),
+        ] {
+            customer.insert(key.into(), value);
+        }
+        if let Some(user_id) = user_id {
+            self.by_user_id.insert(user_id, id);
+        }
+        self.customers.insert(id, customer.clone());
+        Ok(Value::Object(customer))
+    }
+
+    pub(crate) fn update(
+        &mut self,
+        id: u64,
+        fields: Fields,
+        mode: Update,
+    ) -> Result<Value, StoreError> {
+        let Some(customer) = self.customers.get(&id) else {
+            return Err(StoreError::NotFound(id));
+        };
+        let new_user_id = match (mode, fields.get("userId")) {
+            (_, Some(value)) => value.as_str().map(str::to_string),
+            (Update::Merge, None) => user_id_of(customer),
+            (Update::Replace, None) => None,
+        };
+        if let Some(user_id) = &new_user_id {
+            if self
+                .by_user_id
+                .get(user_id)
+                .is_some_and(|&owner| owner != id)
+            {
+                return Err(StoreError::DuplicateUserId);
+            }
+        }
+        self.apply(id, fields, mode, new_user_id)
+            .ok_or(StoreError::NotFound(id))
+    }
+
+    /// Replaces several customers at once: either every item applies or none does. Errors
+    /// carry the item's index (`[2].customer`, `[2].userId`).
+    pub(crate) fn replace_batch(
+        &mut self,
+        items: Vec<(u64, Fields)>,
+    ) -> Result<Vec<Value>, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut seen = HashSet::new();
+        for (index, (id, _)) in items.iter().enumerate() {
+            if !self.customers.contains_key(id) {
+                errors.push(FieldError::new(
+                    format!("[{index}].customer"),
+                    format!("no customer with id {id}"),
+                ));
+            } else if !seen.insert(*id) {
+                errors.push(FieldError::new(
+                    format!("[{index}].customer"),
+                    "appears twice in the batch",
+                ));
+            }
+        }
+        // A userId is free if nobody holds it, or if its holder is being replaced in this
+        // batch (its old userId goes away), and no earlier item took it.
+        let mut taken = HashSet::new();
+        for (index, (id, fields)) in items.iter().enumerate() {
+            let Some(user_id) = user_id_of(fields) else {
+                continue;
+            };
+            let held_outside = self
+                .by_user_id
+                .get(&user_id)
+                .is_some_and(|owner| owner != id && !seen.contains(owner));
+            if held_outside || !taken.insert(user_id) {
+                errors.push(FieldError::new(
+                    "invalid_userId_value",
+                    format!("[{index}]: Customer with such userId already exists"),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (id, _) in &items {
+            if let Some(user_id) = self.customers.get(id).and_then(user_id_of) {
+                self.by_user_id.remove(&user_id);
+            }
+        }
+        Ok(items
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let user_id = user_id_of(&fields);
+                self.apply(id, fields, Update::Replace, user_id)
+            })
+            .collect())
+    }
+
+    pub(crate) fn delete(&mut self, id: u64) -> Result<(), StoreError> {
+        let customer = self.customers.remove(&id).ok_or(StoreError::NotFound(id))?;
+        if let Some(user_id) = user_id_of(&customer) {
+            self.by_user_id.remove(&user_id);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn list(&self, page: Page) -> (Vec<Value>, usize) {
+        page.apply(self.customers.values())
+    }
+
+    pub(crate) fn search(&self, search: &Search) -> (Vec<Value>, usize) {
+        search
+            .page
+            .apply(self.customers.values().filter(|c| search.matches(c)))
+    }
+
+    /// Writes an update whose `userId` (`new_user_id`) was already checked to be free.
+    fn apply(
+        &mut self,
+        id: u64,
+        fields: Fields,
+        mode: Update,
+        new_user_id: Option<String>,
+    ) -> Option<Value> {
+        let customer = self.customers.get_mut(&id)?;
+        if let Some(old) = user_id_of(customer) {
+            self.by_user_id.remove(&old);
+        }
+        if mode == Update::Replace {
+            for field in FIELDS {
+                customer.insert(field.into(), Value::Null);
+            }
+        }
+        customer.extend(fields);
+        if let Some(user_id) = new_user_id {
+            self.by_user_id.insert(user_id, id);
+        }
+        Some(Value::Object(customer.clone()))
+    }
+}
+
+fn user_id_of(object: &Map<String, Value>) -> Option<String> {
+    object
+        .get("userId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(value: Value) -> Fields {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn ids_count_up_and_user_ids_stay_unique() {
+        let mut store = Store::default();
+        let first = store
+            .create(fields(json!({"userId": "u1"})))
+            .expect("first");
+        let second = store.create(fields(json!({"name": "x"}))).expect("second");
+        assert_eq!(first["id"], json!(1_000_001));
+        assert_eq!(second["id"], json!(1_000_002));
+        assert_eq!(
+            store.create(fields(json!({"userId": "u1"}))),
+            Err(StoreError::DuplicateUserId)
+        );
+        assert_eq!(store.len(), 2);
+        store.delete(1_000_001).expect("delete");
+        assert!(store.create(fields(json!({"userId": "u1"}))).is_ok());
+        assert_eq!(
+            store.delete(1_000_001),
+            Err(StoreError::NotFound(1_000_001))
+        );
+    }
+
+    #[test]
+    fn merge_keeps_and_replace_clears() {
+        let mut store = Store::default();
+        store
+            .create(fields(json!({"userId": "u1", "name": "Ann", "phone": "1"})))
+            .expect("create");
+        let merged = store
+            .update(1_000_001, fields(json!({"name": "Anna"})), Update::Merge)
+            .expect("merge");
+        assert_eq!(
+            (&merged["name"], &merged["userId"]),
+            (&json!("Anna"), &json!("u1"))
+        );
+        let replaced = store
+            .update(1_000_001, fields(json!({"phone": "2"})), Update::Replace)
+            .expect("replace");
+        assert_eq!(replaced["name"], Value::Null);
+        assert_eq!(replaced["userId"], Value::Null);
+        assert_eq!(replaced["createdFrom"], json!("api"));
+        // The replace released "u1".
+        assert!(store.create(fields(json!({"userId": "u1"}))).is_ok());
+    }
+
+    #[test]
+    fn updates_refuse_another_customers_user_id() {
+        let mut store = Store::default();
+        store.create(fields(json!({"userId": "u1"}))).expect("a");
+        store.create(fields(json!({"userId": "u2"}))).expect("b");
+        let take = fields(json!({"userId": "u1"}));
+        assert_eq!(
+            store.update(1_000_002, take.clone(), Update::Merge),
+            Err(StoreError::DuplicateUserId)
+        );
+        assert!(store.update(1_000_001, take, Update::Replace).is_ok());
+        assert_eq!(
+            store.update(7, Fields::new(), Update::Merge),
+            Err(StoreError::NotFound(7))
+        );
+    }
+
+    #[test]
+    fn batches_apply_whole_or_not_at_all() {
+        let mut store = Store::default();
+        store.create(fields(json!({"userId": "u1"}))).expect("a");
+        store.create(fields(json!({"userId": "u2"}))).expect("b");
+        // Swapping userIds inside one batch is fine.
+        let swapped = store
+            .replace_batch(vec![
+                (1_000_001, fields(json!({"userId": "u2"}))),
+                (1_000_002, fields(json!({"userId": "u1"}))),
+            ])
+            .expect("swap");
+        assert_eq!(swapped[0]["userId"], json!("u2"));
+        let errors = store
+            .replace_batch(vec![
+                (1_000_001, fields(json!({"name": "changed"}))),
+                (9, Fields::new()),
+                (1_000_001, Fields::new()),
+            ])
+            .expect_err("bad batch");
+        let codes: Vec<_> = errors.iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(codes, ["[1].customer", "[2].customer"]);
+        assert_eq!(
+            store.get(1_000_001).map(|c| c["name"].clone()),
+            Some(Value::Null)
+        );
+        let errors = store
+            .replace_batch(vec![
+                (1_000_001, fields(json!({"userId": "u9"}))),
+                (1_000_002, fields(json!({"userId": "u9"}))),
+            ])
+            .expect_err("same userId twice");
+        assert_eq!(errors[0].code, "invalid_userId_value");
+    }
+}

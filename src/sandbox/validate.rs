@@ -1,0 +1,406 @@
+//! Strict checks of customer request bodies, mirroring the rules the API documents (pure).
+//!
+//! A valid body becomes the map of fields it sets, already in the form the API answers
+//! with: `customData` as a `{property: value}` map and every tag with its color.
+
+use email_address::{EmailAddress, Options};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One entry of an answer's `errors` array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FieldError {
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The fields a customer body may carry, in the order the docs list them.
+pub(crate) const FIELDS: [&str; 11] = [
+    "name",
+    "email",
+    "userId",
+    "company",
+    "phone",
+    "firstSeen",
+    "source",
+    "locale",
+    "notes",
+    "tags",
+    "customData",
+];
+
+/// The color HelpCrunch gives a tag sent without one.
+const DEFAULT_TAG_COLOR: &str = "#c377e0";
+
+/// Fields set by a valid body, keyed by their API name. `null` values are left out: the
+/// API takes them as absent.
+pub(crate) type Fields = Map<String, Value>;
+
+/// Checks a whole request body, which must be a JSON object of customer fields.
+pub(crate) fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
+    match body {
+        Value::Object(object) => customer_object(object, ""),
+        _ => Err(vec![FieldError::new("body", "must be a JSON object")]),
+    }
+}
+
+/// Checks the customer fields of `object`; `prefix` goes before every error path (`[3].`
+/// for the fourth item of a batch).
+pub(crate) fn customer_object(
+    object: &Map<String, Value>,
+    prefix: &str,
+) -> Result<Fields, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut fields = Fields::new();
+    for (name, value) in object {
+        let path = format!("{prefix}{name}");
+        if !FIELDS.contains(&name.as_str()) {
+            errors.push(FieldError::new(path, "unknown field"));
+            continue;
+        }
+        if value.is_null() {
+            continue;
+        }
+        let checked = match name.as_str() {
+            "tags" => tags(value, &path, &mut errors),
+            "customData" => custom_data(value, &path, &mut errors),
+            _ => string_field(name, value, &path, &mut errors),
+        };
+        if let Some(checked) = checked {
+            fields.insert(name.clone(), checked);
+        }
+    }
+    if errors.is_empty() {
+        Ok(fields)
+    } else {
+        Err(errors)
+    }
+}
+
+fn string_field(
+    name: &str,
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    let Some(text) = value.as_str() else {
+        let message = if name == "firstSeen" {
+            "must be a string holding a UNIX timestamp"
+        } else {
+            "must be a string"
+        };
+        errors.push(FieldError::new(path, message));
+        return None;
+    };
+    let problem = match name {
+        "email" => (!is_email(text)).then_some("is not a valid email address"),
+        "locale" => (!is_locale(text)).then_some("must be an ISO 639-1 code such as \"en\""),
+        "firstSeen" => {
+            (!is_timestamp(text)).then_some("must be a UNIX timestamp such as \"1603885746\"")
+        }
+        _ => None,
+    };
+    match problem {
+        Some(message) => {
+            errors.push(FieldError::new(path, message));
+            None
+        }
+        None => Some(value.clone()),
+    }
+}
+
+/// A bare address: no display name (`John <j@x.com>`), as the API stores addresses only.
+pub(crate) fn is_email(text: &str) -> bool {
+    EmailAddress::parse_with_options(text, Options::default().without_display_text()).is_ok()
+}
+
+/// Two lowercase letters naming a language ISO 639-1 knows.
+pub(crate) fn is_locale(text: &str) -> bool {
+    text.len() == 2
+        && text.bytes().all(|b| b.is_ascii_lowercase())
+        && isolang::Language::from_639_1(text).is_some()
+}
+
+/// The API's date form: a UNIX timestamp written as ASCII digits in a string.
+pub(crate) fn is_timestamp(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn tags(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
+    let Some(items) = value.as_array() else {
+        errors.push(FieldError::new(path, "must be an array of tags"));
+        return None;
+    };
+    let before = errors.len();
+    let mut tags = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{index}]");
+        let Some(object) = item.as_object() else {
+            errors.push(FieldError::new(
+                item_path,
+                "must be an object with a name and an optional color",
+            ));
+            continue;
+        };
+        check_known_keys(object, &["name", "color"], &item_path, errors);
+        let name = non_empty_string(object.get("name"), &format!("{item_path}.name"), errors);
+        let color = match object.get("color") {
+            None | Some(Value::Null) => Some(DEFAULT_TAG_COLOR.to_string()),
+            color => non_empty_string(color, &format!("{item_path}.color"), errors),
+        };
+        if let (Some(name), Some(color)) = (name, color) {
+            tags.push(serde_json::json!({ "name": name, "color": color }));
+        }
+    }
+    (errors.len() == before).then_some(Value::Array(tags))
+}
+
+fn custom_data(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
+    let Some(items) = value.as_array() else {
+        errors.push(FieldError::new(
+            path,
+            "must be an array of {property, value} objects",
+        ));
+        return None;
+    };
+    let before = errors.len();
+    let mut data = Map::new();
+    for (index, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{index}]");
+        let Some(object) = item.as_object() else {
+            errors.push(FieldError::new(
+                item_path,
+                "must be an object with a property and a value",
+            ));
+            continue;
+        };
+        check_known_keys(object, &["property", "value"], &item_path, errors);
+        let property_path = format!("{item_path}.property");
+        let property = non_empty_string(object.get("property"), &property_path, errors);
+        let value_path = format!("{item_path}.value");
+        let value = match object.get("value") {
+            Some(scalar @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                Some(scalar.clone())
+            }
+            None => {
+                errors.push(FieldError::new(value_path, "is required"));
+                None
+            }
+            Some(_) => {
+                errors.push(FieldError::new(
+                    value_path,
+                    "must be a string, a number or a boolean",
+                ));
+                None
+            }
+        };
+        if let (Some(property), Some(value)) = (property, value) {
+            // The answer is a map, so a repeated property would silently lose a value.
+            if data.insert(property, value).is_some() {
+                errors.push(FieldError::new(property_path, "is repeated"));
+            }
+        }
+    }
+    (errors.len() == before).then_some(Value::Object(data))
+}
+
+fn check_known_keys(
+    object: &Map<String, Value>,
+    known: &[&str],
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    for key in object.keys().filter(|key| !known.contains(&key.as_str())) {
+        errors.push(FieldError::new(format!("{path}.{key}"), "unknown field"));
+    }
+}
+
+fn non_empty_string(
+    value: Option<&Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match value {
+        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        Some(Value::String(_)) => {
+            errors.push(FieldError::new(path, "must not be empty"));
+            None
+        }
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(path, "is required"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(path, "must be a string"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn codes(body: Value) -> Vec<String> {
+        match customer_body(&body) {
+            Ok(fields) => panic!("expected errors, got {fields:?}"),
+            Err(errors) => errors.into_iter().map(|e| e.code).collect(),
+        }
+    }
+
+    #[test]
+    fn a_full_documented_body_is_accepted_in_stored_form() {
+        let body = json!({
+            "name": "John Doe", "email": "john@example.com", "userId": "user_1",
+            "company": "Example Inc.", "phone": "+10233456781", "firstSeen": "1603885746",
+            "source": "https://example.com", "locale": "uk", "notes": "Lorem ipsum",
+            "tags": [{"name": "vip", "color": "#ff0000"}, {"name": "new"}],
+            "customData": [
+                {"property": "status", "value": "active"},
+                {"property": "payments", "value": 15},
+                {"property": "paid", "value": 15.99},
+                {"property": "ok", "value": true}
+            ]
+        });
+        let fields = customer_body(&body).expect("valid");
+        assert_eq!(fields.len(), 11);
+        assert_eq!(
+            fields["tags"],
+            json!([{"name": "vip", "color": "#ff0000"}, {"name": "new", "color": "#c377e0"}])
+        );
+        assert_eq!(
+            fields["customData"],
+            json!({"status": "active", "payments": 15, "paid": 15.99, "ok": true})
+        );
+        assert_eq!(fields["firstSeen"], json!("1603885746"));
+    }
+
+    #[test]
+    fn null_fields_count_as_absent() {
+        let fields = customer_body(&json!({"name": null, "email": null, "tags": null}));
+        assert_eq!(fields, Ok(Fields::new()));
+    }
+
+    #[test]
+    fn the_body_must_be_an_object() {
+        assert_eq!(codes(json!([1])), ["body"]);
+        assert_eq!(codes(json!("x")), ["body"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        assert_eq!(codes(json!({"id": 1, "mail": "a@b.c"})), ["id", "mail"]);
+    }
+
+    #[test]
+    fn string_fields_must_be_strings() {
+        assert_eq!(
+            codes(json!({"name": 1, "userId": 7, "phone": true, "notes": []})),
+            ["name", "notes", "phone", "userId"]
+        );
+    }
+
+    #[test]
+    fn emails_are_parsed_strictly() {
+        for good in ["john@example.com", "a.b+c@sub.example.org"] {
+            assert!(is_email(good), "{good}");
+        }
+        for bad in [
+            "a@@b.com",
+            "a b@c.com",
+            "@x.com",
+            "John <john@example.com>",
+            "plain",
+            "",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+        assert_eq!(codes(json!({"email": "a@@b.com"})), ["email"]);
+    }
+
+    #[test]
+    fn locales_are_lowercase_iso_639_1() {
+        assert!(is_locale("en"));
+        assert!(is_locale("uk"));
+        for bad in ["EN", "eng", "e", "", "xx", "en-US", "é"] {
+            assert!(!is_locale(bad), "{bad}");
+        }
+        assert_eq!(codes(json!({"locale": "English"})), ["locale"]);
+    }
+
+    #[test]
+    fn first_seen_is_a_timestamp_string() {
+        assert!(is_timestamp("1603885746"));
+        for bad in ["", "2020-10-28T11:49:06Z", "-1", "1.5", " 1"] {
+            assert!(!is_timestamp(bad), "{bad}");
+        }
+        let errors = customer_body(&json!({"firstSeen": 1603885746})).unwrap_err();
+        assert_eq!(
+            errors,
+            [FieldError::new(
+                "firstSeen",
+                "must be a string holding a UNIX timestamp"
+            )]
+        );
+    }
+
+    #[test]
+    fn tags_need_a_non_empty_name_and_a_string_color() {
+        assert_eq!(codes(json!({"tags": {"name": "vip"}})), ["tags"]);
+        assert_eq!(
+            codes(json!({"tags": [
+                {"name": ""}, {"color": "#fff"}, {"name": "a", "color": 3}, "vip", {"name": "b", "size": 1}
+            ]})),
+            [
+                "tags[0].name",
+                "tags[1].name",
+                "tags[2].color",
+                "tags[3]",
+                "tags[4].size"
+            ]
+        );
+    }
+
+    #[test]
+    fn custom_data_values_are_scalars() {
+        assert_eq!(codes(json!({"customData": {"a": 1}})), ["customData"]);
+        assert_eq!(
+            codes(json!({"customData": [
+                {"property": "a", "value": 1},
+                {"property": "", "value": 1},
+                {"property": "c", "value": {"x": 1}},
+                {"property": "d", "value": [1]},
+                {"property": "e"},
+                {"property": "f", "value": null},
+                {"property": "a", "value": 2}
+            ]})),
+            [
+                "customData[1].property",
+                "customData[2].value",
+                "customData[3].value",
+                "customData[4].value",
+                "customData[5].value",
+                "customData[6].property"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_once() {
+        let errors = customer_body(&json!({
+            "email": "nope", "locale": "EN", "firstSeen": "yesterday", "x": 1
+        }))
+        .unwrap_err();
+        assert_eq!(errors.len(), 4);
+    }
+}
