@@ -13,6 +13,8 @@
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
 
+pub mod dates;
+pub mod locale;
 pub mod mapping;
 pub mod payload;
 pub mod rate;
