@@ -1,1 +1,243 @@
+//! Dates as exports write them → the UNIX timestamp (seconds) the API wants.
 
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+/// 2100-12-31T23:59:59Z. Anything later is a typo, or milliseconds taken for seconds.
+const LATEST: i64 = 4_133_980_799;
+
+const ISO_HINT: &str = "UNIX seconds or ISO 8601 such as 2021-03-04 or 2021-03-04T05:06:07Z";
+
+/// Reads a date into UNIX seconds.
+///
+/// Without `format`: UNIX seconds (digits only), or ISO 8601 (`2021-03-04` is midnight UTC;
+/// `T` or a space before the time; optional fractional seconds; `Z`, `+02:00`, `+0200`, or
+/// no zone meaning UTC). With `format`, a chrono strftime format: when it has no time part
+/// the date is midnight, when it has no zone the time is UTC.
+///
+/// Refuses impossible dates, dates before 1970 and years after 2100. The error is a clause
+/// that starts with the quoted text (`"2021-13-45" is not a date (...)`); callers put the
+/// field or column in front of it.
+pub fn parse_timestamp(text: &str, format: Option<&str>) -> Result<i64, String> {
+    let text = text.trim();
+    let seconds = match format {
+        Some(format) => with_format(text, format)
+            .ok_or_else(|| format!("{text:?} is not a date (expected format {format})"))?,
+        None => unix_seconds(text)
+            .or_else(|| iso_8601(text))
+            .ok_or_else(|| format!("{text:?} is not a date (expected {ISO_HINT})"))?,
+    };
+    if seconds < 0 {
+        Err(format!(
+            "{text:?} is before 1970, which a UNIX timestamp cannot hold"
+        ))
+    } else if seconds > LATEST {
+        Err(format!("{text:?} is after the year 2100"))
+    } else {
+        Ok(seconds)
+    }
+}
+
+/// Checks a strftime format once, at config time, so a typo is a config error and not
+/// a failure of every row.
+pub fn check_format(format: &str) -> Result<(), String> {
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        Err(format!("{format:?} is not a valid chrono strftime format"))
+    } else {
+        Ok(())
+    }
+}
+
+fn unix_seconds(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Too many digits for an i64 is still a number, just far past 2100.
+    Some(text.parse().unwrap_or(i64::MAX))
+}
+
+fn iso_8601(text: &str) -> Option<i64> {
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(midnight(date));
+    }
+    let mut text = text.to_owned();
+    // chrono's `%z` takes neither `Z` nor a lowercase `t`/`z`; spell them its way.
+    if matches!(text.get(10..11), Some(" " | "t")) {
+        text.replace_range(10..11, "T");
+    }
+    if text.ends_with(['Z', 'z']) {
+        text.pop();
+        text.push_str("+00:00");
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"]
+        .iter()
+        .find_map(|format| DateTime::parse_from_str(&text, format).ok())
+        .map(|datetime| datetime.timestamp())
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok())
+                .map(|datetime| datetime.and_utc().timestamp())
+        })
+}
+
+fn with_format(text: &str, format: &str) -> Option<i64> {
+    // Most specific first: the naive parsers succeed while ignoring a zone or a time
+    // the format has, which would shift the result.
+    if let Ok(datetime) = DateTime::parse_from_str(text, format) {
+        return Some(datetime.timestamp());
+    }
+    if let Ok(datetime) = NaiveDateTime::parse_from_str(text, format) {
+        return Some(datetime.and_utc().timestamp());
+    }
+    NaiveDate::parse_from_str(text, format).ok().map(midnight)
+}
+
+fn midnight(date: NaiveDate) -> i64 {
+    date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, NaiveTime, TimeZone, Utc};
+    use proptest::prelude::*;
+
+    #[test]
+    fn unix_seconds_pass_through() {
+        assert_eq!(parse_timestamp("1603885746", None), Ok(1_603_885_746));
+        assert_eq!(parse_timestamp(" 0 ", None), Ok(0));
+    }
+
+    #[test]
+    fn iso_forms() {
+        let utc = Utc
+            .with_ymd_and_hms(2021, 3, 4, 5, 6, 7)
+            .unwrap()
+            .timestamp();
+        for text in [
+            "2021-03-04T05:06:07Z",
+            "2021-03-04t05:06:07z",
+            "2021-03-04 05:06:07Z",
+            "2021-03-04T05:06:07",
+            "2021-03-04 05:06:07",
+            "2021-03-04T05:06:07.250Z",
+            "2021-03-04T07:06:07+02:00",
+            "2021-03-04T07:06:07.999+0200",
+            "2021-03-04T00:06:07-05:00",
+        ] {
+            assert_eq!(parse_timestamp(text, None), Ok(utc), "{text}");
+        }
+        assert_eq!(parse_timestamp("2021-03-04T05:06", None), Ok(utc - 7));
+        let midnight = Utc
+            .with_ymd_and_hms(2021, 3, 4, 0, 0, 0)
+            .unwrap()
+            .timestamp();
+        assert_eq!(parse_timestamp("2021-03-04", None), Ok(midnight));
+    }
+
+    #[test]
+    fn explicit_formats() {
+        let date = Utc
+            .with_ymd_and_hms(2021, 3, 4, 0, 0, 0)
+            .unwrap()
+            .timestamp();
+        assert_eq!(parse_timestamp("04/03/2021", Some("%d/%m/%Y")), Ok(date));
+        assert_eq!(
+            parse_timestamp("04/03/2021 10:30", Some("%d/%m/%Y %H:%M")),
+            Ok(date + 10 * 3600 + 30 * 60)
+        );
+        assert_eq!(
+            parse_timestamp("04/03/2021 10:30 +0100", Some("%d/%m/%Y %H:%M %z")),
+            Ok(date + 9 * 3600 + 30 * 60)
+        );
+        assert_eq!(
+            parse_timestamp("2021-03-04", Some("%d/%m/%Y")),
+            Err(r#""2021-03-04" is not a date (expected format %d/%m/%Y)"#.into())
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            parse_timestamp("2021-13-45", Some("%Y-%m-%d")),
+            Err(r#""2021-13-45" is not a date (expected format %Y-%m-%d)"#.into())
+        );
+        assert_eq!(
+            parse_timestamp("2021-13-45", None),
+            Err(format!(
+                r#""2021-13-45" is not a date (expected {ISO_HINT})"#
+            ))
+        );
+        assert_eq!(
+            parse_timestamp("-5", None),
+            Err(format!(r#""-5" is not a date (expected {ISO_HINT})"#))
+        );
+        assert_eq!(
+            parse_timestamp("1969-12-31", None),
+            Err(r#""1969-12-31" is before 1970, which a UNIX timestamp cannot hold"#.into())
+        );
+        assert_eq!(
+            parse_timestamp("2101-01-01", None),
+            Err(r#""2101-01-01" is after the year 2100"#.into())
+        );
+        assert_eq!(parse_timestamp("2100-12-31T23:59:59Z", None), Ok(LATEST));
+        assert_eq!(
+            parse_timestamp("1603885746000", None),
+            Err(r#""1603885746000" is after the year 2100"#.into())
+        );
+        assert!(parse_timestamp("99999999999999999999999", None).is_err());
+        for text in ["", "yesterday", "2021-03-04T", "2021-03-04Z", "2021-02-29"] {
+            assert!(parse_timestamp(text, None).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn format_check() {
+        assert_eq!(check_format("%d/%m/%Y %H:%M"), Ok(()));
+        assert_eq!(
+            check_format("%Q"),
+            Err(r#""%Q" is not a valid chrono strftime format"#.into())
+        );
+    }
+
+    fn datetimes() -> impl Strategy<Value = NaiveDateTime> {
+        (0..=LATEST, 0u32..1_000_000_000).prop_map(|(seconds, nanos)| {
+            DateTime::from_timestamp(seconds, nanos)
+                .unwrap()
+                .naive_utc()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn iso_round_trip(datetime in datetimes(), offset_minutes in -14 * 60..=14 * 60i32) {
+            let expected = datetime.and_utc().timestamp();
+            let in_utc = [
+                datetime.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                datetime.format("%Y-%m-%d %H:%M:%S").to_string(),
+                datetime.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string(),
+                datetime.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+                expected.to_string(),
+            ];
+            for text in in_utc {
+                prop_assert_eq!(parse_timestamp(&text, None), Ok(expected), "{}", text);
+            }
+            let zone = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+            let local = zone.from_utc_datetime(&datetime);
+            for format in ["%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+                let text = local.format(format).to_string();
+                prop_assert_eq!(parse_timestamp(&text, None), Ok(expected), "{}", text);
+            }
+            let date = datetime.date();
+            let day = date.and_time(NaiveTime::MIN).and_utc().timestamp();
+            prop_assert_eq!(parse_timestamp(&date.format("%Y-%m-%d").to_string(), None), Ok(day));
+            prop_assert_eq!(parse_timestamp(&date.format("%d.%m.%Y").to_string(), Some("%d.%m.%Y")), Ok(day));
+        }
+
+        #[test]
+        fn never_panics(text in "\\PC{0,40}", format in proptest::option::of("[%a-zA-Z:/ .-]{0,12}")) {
+            let _ = parse_timestamp(&text, format.as_deref());
+        }
+    }
+}

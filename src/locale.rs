@@ -1,1 +1,149 @@
+//! Locales as exports write them → the ISO 639-1 code the API wants.
 
+use isolang::Language;
+
+/// Reduces a locale to its ISO 639-1 language code: `en-US`, `en_US.UTF-8`, `EN` and ` en `
+/// all give `en`. A known three-letter code (ISO 639-3, which includes 639-2/T: `eng`) or
+/// an English language name (`English`, any case) is accepted too.
+///
+/// The error is a clause that starts with the quoted text
+/// (`"xx" is not an ISO 639-1 language code`); callers put the field in front of it.
+pub fn normalize_locale(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let primary = text
+        .split(['-', '_', '.', '@'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let language = match primary.len() {
+        2 => Language::from_639_1(&primary),
+        3 => Language::from_639_3(&primary),
+        _ => None,
+    }
+    .or_else(|| by_english_name(text));
+    match language {
+        Some(language) => language
+            .to_639_1()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{text:?} ({}) has no ISO 639-1 code", language.to_name())),
+        None => Err(format!("{text:?} is not an ISO 639-1 language code")),
+    }
+}
+
+fn by_english_name(text: &str) -> Option<Language> {
+    let name = text.to_owned();
+    let mut matches = Language::match_names(move |candidate| candidate.eq_ignore_ascii_case(&name));
+    let first = matches.next()?;
+    // A macrolanguage and its main member can share a name ("Swahili"): prefer the one
+    // with a 639-1 code.
+    if first.to_639_1().is_some() {
+        return Some(first);
+    }
+    matches
+        .find(|language| language.to_639_1().is_some())
+        .or(Some(first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every 639-1 code isolang knows: all two-letter strings it accepts.
+    fn all_639_1() -> Vec<String> {
+        let letters = b'a'..=b'z';
+        letters
+            .clone()
+            .flat_map(|a| {
+                letters
+                    .clone()
+                    .map(move |b| String::from_utf8(vec![a, b]).unwrap())
+            })
+            .filter(|code| Language::from_639_1(code).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn common_spellings() {
+        for text in [
+            "en",
+            "EN",
+            " en ",
+            "en-US",
+            "en_US",
+            "en_US.UTF-8",
+            "eng",
+            "English",
+            "ENGLISH",
+        ] {
+            assert_eq!(normalize_locale(text), Ok("en".to_owned()), "{text}");
+        }
+        assert_eq!(normalize_locale("uk"), Ok("uk".to_owned()));
+        assert_eq!(normalize_locale("pt-BR"), Ok("pt".to_owned()));
+        assert_eq!(normalize_locale("zh-Hant-TW"), Ok("zh".to_owned()));
+        assert_eq!(normalize_locale("Swahili"), Ok("sw".to_owned()));
+        assert_eq!(normalize_locale("deu"), Ok("de".to_owned()));
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            normalize_locale("xx"),
+            Err(r#""xx" is not an ISO 639-1 language code"#.to_owned())
+        );
+        assert_eq!(
+            normalize_locale("Klingonese"),
+            Err(r#""Klingonese" is not an ISO 639-1 language code"#.to_owned())
+        );
+        assert_eq!(
+            normalize_locale("tlh"),
+            Err(r#""tlh" (Klingon) has no ISO 639-1 code"#.to_owned())
+        );
+        assert!(normalize_locale("").is_err());
+        assert!(normalize_locale("-en").is_err());
+    }
+
+    #[test]
+    fn accepts_every_639_1_code_in_every_form() {
+        let codes = all_639_1();
+        assert!(codes.len() > 180, "isolang lists {} codes", codes.len());
+        for code in codes {
+            let upper = code.to_ascii_uppercase();
+            for text in [
+                code.clone(),
+                upper.clone(),
+                format!("{code}-US"),
+                format!("{code}_us"),
+                format!("{upper}-GB"),
+            ] {
+                assert_eq!(normalize_locale(&text), Ok(code.clone()), "{text}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn accepts_any_region(
+            index in any::<prop::sample::Index>(),
+            region in "[A-Za-z]{2}",
+            separator in prop::sample::select(vec!["-", "_"]),
+        ) {
+            let codes = all_639_1();
+            let code = index.get(&codes);
+            for text in [
+                code.clone(),
+                code.to_ascii_uppercase(),
+                format!(" {code} "),
+                format!("{code}{separator}{region}"),
+                format!("{}{separator}{region}", code.to_ascii_uppercase()),
+            ] {
+                prop_assert_eq!(normalize_locale(&text), Ok(code.clone()), "{}", text);
+            }
+        }
+
+        #[test]
+        fn never_panics(text in "\\PC{0,20}") {
+            let _ = normalize_locale(&text);
+        }
+    }
+}

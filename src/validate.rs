@@ -1,1 +1,283 @@
-//! Payload checks mirroring what the API rejects (pure). To be written.
+//! Payload checks mirroring what the API rejects (pure).
+
+use std::collections::HashSet;
+
+use email_address::{EmailAddress, Options};
+
+use crate::dates::parse_timestamp;
+use crate::locale::normalize_locale;
+use crate::payload::{CreateCustomer, CustomValue};
+use crate::record::RowError;
+
+/// Every problem in a payload the API would refuse, or the importer must not send:
+/// empty strings (absent fields are left out instead), an invalid email, a `firstSeen`
+/// that is not a UNIX timestamp string, a locale that is not a lowercase ISO 639-1 code,
+/// unnamed tags, and customData with an empty or repeated property or a non-finite number.
+pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
+    let mut errors = Vec::new();
+    let texts = [
+        ("name", &payload.name),
+        ("email", &payload.email),
+        ("userId", &payload.user_id),
+        ("company", &payload.company),
+        ("phone", &payload.phone),
+        ("firstSeen", &payload.first_seen),
+        ("source", &payload.source),
+        ("locale", &payload.locale),
+        ("notes", &payload.notes),
+    ];
+    for (field, value) in texts {
+        if value.as_deref().is_some_and(|text| text.trim().is_empty()) {
+            errors.push(RowError::new(field, format!("{field} is empty")));
+        }
+    }
+    if let Some(email) = non_empty(&payload.email) {
+        if !is_email(email) {
+            errors.push(RowError::new(
+                "email",
+                format!("email {email:?} is not a valid email address"),
+            ));
+        }
+    }
+    if let Some(first_seen) = non_empty(&payload.first_seen) {
+        if let Err(problem) = timestamp_string(first_seen) {
+            errors.push(RowError::new("firstSeen", format!("firstSeen {problem}")));
+        }
+    }
+    if let Some(locale) = non_empty(&payload.locale) {
+        if normalize_locale(locale).as_deref() != Ok(locale) {
+            errors.push(RowError::new(
+                "locale",
+                format!("locale {locale:?} is not an ISO 639-1 language code"),
+            ));
+        }
+    }
+    for tag in &payload.tags {
+        if tag.name.trim().is_empty() {
+            errors.push(RowError::new("tags", "a tag has an empty name"));
+        }
+        if tag
+            .color
+            .as_deref()
+            .is_some_and(|color| color.trim().is_empty())
+        {
+            errors.push(RowError::new(
+                "tags",
+                format!("tag {:?} has an empty color", tag.name),
+            ));
+        }
+    }
+    let mut properties = HashSet::new();
+    for datum in &payload.custom_data {
+        let field = format!("customData.{}", datum.property);
+        if datum.property.trim().is_empty() {
+            errors.push(RowError::new(
+                "customData",
+                "a customData entry has an empty property",
+            ));
+        } else if !properties.insert(datum.property.as_str()) {
+            errors.push(RowError::new(
+                field.as_str(),
+                format!("customData property {:?} is given twice", datum.property),
+            ));
+        }
+        match &datum.value {
+            CustomValue::Text(text) if text.trim().is_empty() => {
+                errors.push(RowError::new(field.as_str(), format!("{field} is empty")));
+            }
+            CustomValue::Float(number) if !number.is_finite() => {
+                errors.push(RowError::new(
+                    field.as_str(),
+                    format!("{field} {number} is not a finite number"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    errors
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|text| !text.trim().is_empty())
+}
+
+/// Plain `local@domain.tld` only: the API stores an address, not a display name
+/// (`Ann <ann@x.com>`) or an IP literal.
+fn is_email(text: &str) -> bool {
+    let options = Options::default()
+        .with_required_tld()
+        .without_display_text()
+        .without_domain_literal();
+    EmailAddress::parse_with_options(text, options).is_ok()
+}
+
+fn timestamp_string(text: &str) -> Result<(), String> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{text:?} is not a UNIX timestamp"));
+    }
+    parse_timestamp(text, None).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{CustomDatum, Tag};
+
+    fn messages(payload: &CreateCustomer) -> Vec<String> {
+        validate(payload).into_iter().map(|e| e.message).collect()
+    }
+
+    fn fields(payload: &CreateCustomer) -> Vec<Option<String>> {
+        validate(payload).into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_complete_payload_passes() {
+        let payload = CreateCustomer {
+            name: Some("Ann Lee".into()),
+            email: Some("ann.lee+crm@example.co.uk".into()),
+            user_id: Some("u1".into()),
+            first_seen: Some("1603885746".into()),
+            locale: Some("uk".into()),
+            tags: vec![Tag {
+                name: "vip".into(),
+                color: Some("#ff0000".into()),
+            }],
+            custom_data: vec![
+                CustomDatum {
+                    property: "paid".into(),
+                    value: CustomValue::Float(15.99),
+                },
+                CustomDatum {
+                    property: "since".into(),
+                    value: CustomValue::Text("1603885746".into()),
+                },
+            ],
+            ..CreateCustomer::default()
+        };
+        assert_eq!(messages(&payload), Vec::<String>::new());
+        assert_eq!(messages(&CreateCustomer::default()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn emails() {
+        for bad in [
+            "two@@example.com",
+            "plain",
+            "ann@localhost",
+            "Ann <ann@example.com>",
+            "ann@[10.0.0.1]",
+            "ann lee@example.com",
+        ] {
+            let payload = CreateCustomer {
+                email: Some(bad.into()),
+                ..CreateCustomer::default()
+            };
+            assert_eq!(
+                messages(&payload),
+                vec![format!("email {bad:?} is not a valid email address")]
+            );
+            assert_eq!(fields(&payload), vec![Some("email".to_owned())]);
+        }
+    }
+
+    #[test]
+    fn empty_strings_are_refused() {
+        let payload = CreateCustomer {
+            name: Some(String::new()),
+            notes: Some("  ".into()),
+            ..CreateCustomer::default()
+        };
+        assert_eq!(messages(&payload), vec!["name is empty", "notes is empty"]);
+    }
+
+    #[test]
+    fn first_seen_must_be_a_timestamp_string() {
+        let payload = CreateCustomer {
+            first_seen: Some("2021-03-04".into()),
+            ..CreateCustomer::default()
+        };
+        assert_eq!(
+            messages(&payload),
+            vec![r#"firstSeen "2021-03-04" is not a UNIX timestamp"#]
+        );
+        let payload = CreateCustomer {
+            first_seen: Some("9999999999".into()),
+            ..CreateCustomer::default()
+        };
+        assert_eq!(
+            messages(&payload),
+            vec![r#"firstSeen "9999999999" is after the year 2100"#]
+        );
+    }
+
+    #[test]
+    fn locale_must_be_normalised() {
+        for bad in ["en-US", "EN", "xx", "eng"] {
+            let payload = CreateCustomer {
+                locale: Some(bad.into()),
+                ..CreateCustomer::default()
+            };
+            assert_eq!(
+                messages(&payload),
+                vec![format!("locale {bad:?} is not an ISO 639-1 language code")]
+            );
+        }
+    }
+
+    #[test]
+    fn tags_and_custom_data() {
+        let payload = CreateCustomer {
+            tags: vec![
+                Tag {
+                    name: " ".into(),
+                    color: None,
+                },
+                Tag {
+                    name: "vip".into(),
+                    color: Some(String::new()),
+                },
+            ],
+            custom_data: vec![
+                CustomDatum {
+                    property: "a".into(),
+                    value: CustomValue::Integer(1),
+                },
+                CustomDatum {
+                    property: "a".into(),
+                    value: CustomValue::Bool(true),
+                },
+                CustomDatum {
+                    property: "".into(),
+                    value: CustomValue::Integer(1),
+                },
+                CustomDatum {
+                    property: "b".into(),
+                    value: CustomValue::Text(String::new()),
+                },
+                CustomDatum {
+                    property: "c".into(),
+                    value: CustomValue::Float(f64::NAN),
+                },
+            ],
+            ..CreateCustomer::default()
+        };
+        assert_eq!(
+            messages(&payload),
+            vec![
+                "a tag has an empty name",
+                r#"tag "vip" has an empty color"#,
+                r#"customData property "a" is given twice"#,
+                "a customData entry has an empty property",
+                "customData.b is empty",
+                "customData.c NaN is not a finite number",
+            ]
+        );
+        assert_eq!(
+            fields(&payload)[2..].to_vec(),
+            ["customData.a", "customData", "customData.b", "customData.c"]
+                .map(|f| Some(f.to_owned()))
+                .to_vec()
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Compiled rules applied to one row's cells.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::payload::{CreateCustomer, CustomDatum, Tag};
+use crate::record::RowError;
+
+use super::rules::{Piece, Rules, Source, TagRule};
+
+/// Named cells of one row.
+pub(crate) trait Row {
+    /// The trimmed text of `column`; `None` when it is empty or absent.
+    fn cell(&self, column: &str) -> Result<Option<String>, String>;
+}
+
+pub(crate) struct CsvRow<'a> {
+    pub(crate) index: &'a HashMap<String, usize>,
+    pub(crate) values: &'a [String],
+}
+
+impl Row for CsvRow<'_> {
+    fn cell(&self, column: &str) -> Result<Option<String>, String> {
+        let value = self.index.get(column).and_then(|&i| self.values.get(i));
+        Ok(value.and_then(|value| present(value)))
+    }
+}
+
+/// An NDJSON object read through a mapping: its top-level keys are the columns.
+pub(crate) struct JsonRow<'a>(pub(crate) &'a Map<String, Value>);
+
+impl Row for JsonRow<'_> {
+    fn cell(&self, column: &str) -> Result<Option<String>, String> {
+        match self.0.get(column) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(present(text)),
+            Some(Value::Number(number)) => Ok(Some(number.to_string())),
+            Some(Value::Bool(value)) => Ok(Some(value.to_string())),
+            Some(Value::Array(_)) => Err(format!(
+                "column {column:?} holds an array, not a single value"
+            )),
+            Some(Value::Object(_)) => Err(format!(
+                "column {column:?} holds an object, not a single value"
+            )),
+        }
+    }
+}
+
+fn present(text: &str) -> Option<String> {
+    Some(text.trim())
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
+/// The payload the rules make of `row`, and every problem met on the way. A value that
+/// fails is left out of the payload, so `validate` does not report it again.
+pub(crate) fn apply(rules: &Rules, row: &impl Row) -> (CreateCustomer, Vec<RowError>) {
+    let mut payload = CreateCustomer::default();
+    let mut errors = Vec::new();
+    for rule in &rules.fields {
+        let key = rule.field.key();
+        let converted = evaluate(&rule.source, row).and_then(|text| {
+            text.map(|text| rule.field.convert(&text, rule.format.as_deref()))
+                .transpose()
+                .map_err(|problem| format!("{}{problem}", subject(key, &rule.source)))
+        });
+        match converted {
+            Ok(value) => *rule.field.slot(&mut payload) = value,
+            Err(message) => errors.push(RowError::new(key, message)),
+        }
+    }
+    if let Some(rule) = &rules.tags {
+        match tags(rule, row) {
+            Ok(tags) => payload.tags = tags,
+            Err(message) => errors.push(RowError::new("tags", message)),
+        }
+    }
+    for rule in &rules.custom {
+        let key = format!("customData.{}", rule.property);
+        let converted = evaluate(&rule.source, row).and_then(|text| {
+            text.map(|text| rule.kind.convert(&text))
+                .transpose()
+                .map_err(|problem| format!("{}{problem}", subject(&key, &rule.source)))
+        });
+        match converted {
+            Ok(Some(value)) => payload.custom_data.push(CustomDatum {
+                property: rule.property.clone(),
+                value,
+            }),
+            Ok(None) => {}
+            Err(message) => errors.push(RowError::new(key, message)),
+        }
+    }
+    (payload, errors)
+}
+
+/// Names the column when it is not simply the field's own name, so the message points
+/// at what to fix in the file.
+fn subject(key: &str, source: &Source) -> String {
+    match source {
+        Source::Column(column) if !column.eq_ignore_ascii_case(key) => {
+            format!("column {column:?}: ")
+        }
+        _ => format!("{key} "),
+    }
+}
+
+/// A source's text, trimmed; `None` when empty. A template whose columns are all empty
+/// is empty too, so `"+1 {Phone}"` sends nothing rather than `"+1"`.
+fn evaluate(source: &Source, row: &impl Row) -> Result<Option<String>, String> {
+    match source {
+        Source::Column(column) => row.cell(column),
+        Source::Value(value) => Ok(Some(value.clone())),
+        Source::Template(pieces) => {
+            let mut rendered = String::new();
+            let mut placeholders = 0;
+            let mut filled = 0;
+            for piece in pieces {
+                match piece {
+                    Piece::Text(text) => rendered.push_str(text),
+                    Piece::Column(column) => {
+                        placeholders += 1;
+                        if let Some(value) = row.cell(column)? {
+                            filled += 1;
+                            rendered.push_str(&value);
+                        }
+                    }
+                }
+            }
+            if placeholders > 0 && filled == 0 {
+                return Ok(None);
+            }
+            let collapsed = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
+            Ok(Some(collapsed).filter(|text| !text.is_empty()))
+        }
+    }
+}
+
+fn tags(rule: &TagRule, row: &impl Row) -> Result<Vec<Tag>, String> {
+    let cell = match &rule.column {
+        Some(column) => row.cell(column)?,
+        None => None,
+    };
+    let from_cell = cell
+        .iter()
+        .flat_map(|cell| cell.split(rule.separator.as_str()));
+    let mut tags = Vec::new();
+    for name in from_cell.chain(rule.fixed.iter().map(String::as_str)) {
+        push_tag(&mut tags, name, rule.color.as_deref());
+    }
+    Ok(tags)
+}
+
+/// Adds a tag trimmed, unless it is empty or already there (the first one wins).
+pub(crate) fn push_tag(tags: &mut Vec<Tag>, name: &str, color: Option<&str>) {
+    let name = name.trim();
+    if !name.is_empty() && !tags.iter().any(|tag| tag.name == name) {
+        tags.push(Tag {
+            name: name.to_owned(),
+            color: color.map(str::to_owned),
+        });
+    }
+}

@@ -1,0 +1,236 @@
+//! The payload's text fields and customData value types, and how a cell's text becomes
+//! each of them. Conversion errors are clauses starting with the quoted text; the caller
+//! puts the field or column in front.
+
+use crate::dates::parse_timestamp;
+use crate::locale::normalize_locale;
+use crate::payload::{CreateCustomer, CustomValue};
+
+use super::config::{FieldSpec, MappingConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Name,
+    Email,
+    UserId,
+    Company,
+    Phone,
+    FirstSeen,
+    Source,
+    Locale,
+    Notes,
+}
+
+impl Field {
+    pub(crate) const ALL: [Field; 9] = [
+        Field::Name,
+        Field::Email,
+        Field::UserId,
+        Field::Company,
+        Field::Phone,
+        Field::FirstSeen,
+        Field::Source,
+        Field::Locale,
+        Field::Notes,
+    ];
+
+    /// The key in the payload JSON, the config and the conventional header.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Email => "email",
+            Field::UserId => "userId",
+            Field::Company => "company",
+            Field::Phone => "phone",
+            Field::FirstSeen => "firstSeen",
+            Field::Source => "source",
+            Field::Locale => "locale",
+            Field::Notes => "notes",
+        }
+    }
+
+    pub(crate) fn from_key(key: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|field| field.key() == key)
+    }
+
+    pub(crate) fn from_header(name: &str) -> Option<Field> {
+        Field::ALL
+            .into_iter()
+            .find(|field| field.key().eq_ignore_ascii_case(name))
+    }
+
+    pub(crate) fn spec(self, config: &MappingConfig) -> Option<&FieldSpec> {
+        match self {
+            Field::Name => config.name.as_ref(),
+            Field::Email => config.email.as_ref(),
+            Field::UserId => config.user_id.as_ref(),
+            Field::Company => config.company.as_ref(),
+            Field::Phone => config.phone.as_ref(),
+            Field::FirstSeen => config.first_seen.as_ref(),
+            Field::Source => config.source.as_ref(),
+            Field::Locale => config.locale.as_ref(),
+            Field::Notes => config.notes.as_ref(),
+        }
+    }
+
+    pub(crate) fn slot(self, payload: &mut CreateCustomer) -> &mut Option<String> {
+        match self {
+            Field::Name => &mut payload.name,
+            Field::Email => &mut payload.email,
+            Field::UserId => &mut payload.user_id,
+            Field::Company => &mut payload.company,
+            Field::Phone => &mut payload.phone,
+            Field::FirstSeen => &mut payload.first_seen,
+            Field::Source => &mut payload.source,
+            Field::Locale => &mut payload.locale,
+            Field::Notes => &mut payload.notes,
+        }
+    }
+
+    pub(crate) fn is_date(self) -> bool {
+        self == Field::FirstSeen
+    }
+
+    /// Trimmed, non-empty text → the field's value (emails are checked by `validate`).
+    pub(crate) fn convert(self, text: &str, format: Option<&str>) -> Result<String, String> {
+        match self {
+            Field::FirstSeen => parse_timestamp(text, format).map(|seconds| seconds.to_string()),
+            Field::Locale => normalize_locale(text),
+            _ => Ok(text.to_owned()),
+        }
+    }
+}
+
+/// The type of a customData value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    Text,
+    Integer,
+    Float,
+    Boolean,
+    Date { format: Option<String> },
+}
+
+impl ValueKind {
+    /// `string`, `integer`, `float`, `boolean` or `date`, any case.
+    pub(crate) fn from_name(name: &str) -> Option<ValueKind> {
+        let kind = match name.trim().to_ascii_lowercase().as_str() {
+            "string" => ValueKind::Text,
+            "integer" => ValueKind::Integer,
+            "float" => ValueKind::Float,
+            "boolean" => ValueKind::Boolean,
+            "date" => ValueKind::Date { format: None },
+            _ => return None,
+        };
+        Some(kind)
+    }
+
+    /// Trimmed, non-empty text → a typed value. Text stays text (a zip code `01234`
+    /// keeps its zero); a date becomes a UNIX timestamp string.
+    pub(crate) fn convert(&self, text: &str) -> Result<CustomValue, String> {
+        match self {
+            ValueKind::Text => Ok(CustomValue::Text(text.to_owned())),
+            ValueKind::Integer => text
+                .parse()
+                .map(CustomValue::Integer)
+                .map_err(|_| format!("{text:?} is not an integer")),
+            ValueKind::Float => match text.parse::<f64>() {
+                Ok(number) if number.is_finite() => Ok(CustomValue::Float(number)),
+                _ => Err(format!("{text:?} is not a finite number")),
+            },
+            ValueKind::Boolean => match text.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Ok(CustomValue::Bool(true)),
+                "false" | "no" | "0" => Ok(CustomValue::Bool(false)),
+                _ => Err(format!(
+                    "{text:?} is not a boolean (expected true/false, yes/no or 1/0)"
+                )),
+            },
+            ValueKind::Date { format } => parse_timestamp(text, format.as_deref())
+                .map(|seconds| CustomValue::Text(seconds.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        for field in Field::ALL {
+            assert_eq!(Field::from_key(field.key()), Some(field));
+            assert_eq!(Field::from_header(&field.key().to_uppercase()), Some(field));
+        }
+        assert_eq!(Field::from_key("UserId"), None);
+        assert_eq!(Field::from_header("tags"), None);
+    }
+
+    #[test]
+    fn field_conversions() {
+        assert_eq!(
+            Field::FirstSeen.convert("1970-01-02", None),
+            Ok("86400".into())
+        );
+        assert_eq!(
+            Field::FirstSeen.convert("02/01/1970", Some("%d/%m/%Y")),
+            Ok("86400".into())
+        );
+        assert_eq!(Field::Locale.convert("en-GB", None), Ok("en".into()));
+        assert_eq!(
+            Field::Email.convert("not checked here", None),
+            Ok("not checked here".into())
+        );
+    }
+
+    #[test]
+    fn value_conversions() {
+        let integer = ValueKind::from_name("Integer").unwrap();
+        assert_eq!(integer.convert("-15"), Ok(CustomValue::Integer(-15)));
+        assert_eq!(
+            integer.convert("1.5"),
+            Err(r#""1.5" is not an integer"#.into())
+        );
+        assert_eq!(
+            integer.convert("99999999999999999999"),
+            Err(r#""99999999999999999999" is not an integer"#.into())
+        );
+        let float = ValueKind::from_name("float").unwrap();
+        assert_eq!(float.convert("15.99"), Ok(CustomValue::Float(15.99)));
+        assert_eq!(float.convert("2"), Ok(CustomValue::Float(2.0)));
+        assert_eq!(
+            float.convert("inf"),
+            Err(r#""inf" is not a finite number"#.into())
+        );
+        assert_eq!(
+            float.convert("1,5"),
+            Err(r#""1,5" is not a finite number"#.into())
+        );
+        let boolean = ValueKind::from_name("BOOLEAN").unwrap();
+        for (text, value) in [
+            ("true", true),
+            ("YES", true),
+            ("1", true),
+            ("False", false),
+            ("no", false),
+            ("0", false),
+        ] {
+            assert_eq!(
+                boolean.convert(text),
+                Ok(CustomValue::Bool(value)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            boolean.convert("maybe"),
+            Err(r#""maybe" is not a boolean (expected true/false, yes/no or 1/0)"#.into())
+        );
+        let text = ValueKind::from_name("string").unwrap();
+        assert_eq!(text.convert("01234"), Ok(CustomValue::Text("01234".into())));
+        let date = ValueKind::from_name("date").unwrap();
+        assert_eq!(
+            date.convert("1970-01-02T00:00:01Z"),
+            Ok(CustomValue::Text("86401".into()))
+        );
+        assert_eq!(ValueKind::from_name("int"), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! NDJSON objects already in the request's shape, without a mapping: checked and
+//! normalised field by field, in the forms people write them.
+
+use serde_json::{Map, Number, Value};
+
+use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
+use crate::record::RowError;
+
+use super::apply::push_tag;
+use super::field::Field;
+
+/// The payload in `object`, and every problem in it. Keys starting with `_` are ignored;
+/// any other key the request does not have is an error.
+pub(crate) fn passthrough(object: &Map<String, Value>) -> (CreateCustomer, Vec<RowError>) {
+    let mut payload = CreateCustomer::default();
+    let mut errors = Vec::new();
+    for (key, value) in object {
+        if key.starts_with('_') {
+            continue;
+        }
+        if let Some(field) = Field::from_key(key) {
+            let converted = text(value)
+                .and_then(|text| text.map(|text| field.convert(&text, None)).transpose())
+                .map_err(|problem| RowError::new(key.as_str(), format!("{key} {problem}")));
+            match converted {
+                Ok(converted) => *field.slot(&mut payload) = converted,
+                Err(error) => errors.push(error),
+            }
+        } else if key == "tags" {
+            match tags(value) {
+                Ok(tags) => payload.tags = tags,
+                Err(message) => errors.push(RowError::new("tags", message)),
+            }
+        } else if key == "customData" {
+            custom_data(value, &mut payload.custom_data, &mut errors);
+        } else {
+            errors.push(RowError::row(format!("unknown field {key:?}")));
+        }
+    }
+    (payload, errors)
+}
+
+/// A string field's text: strings trimmed, numbers written out; null and `""` are absent.
+fn text(value: &Value) -> Result<Option<String>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(text.trim())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)),
+        Value::Number(number) => Ok(Some(number.to_string())),
+        other => Err(format!("must be a string or a number, not {}", kind(other))),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An array of `{name, color}` objects or of names, or one `;`-separated string.
+fn tags(value: &Value) -> Result<Vec<Tag>, String> {
+    let mut tags = Vec::new();
+    match value {
+        Value::Null => {}
+        Value::String(names) => names
+            .split(';')
+            .for_each(|name| push_tag(&mut tags, name, None)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::Null => {}
+                    Value::Object(tag) => {
+                        let (name, color) =
+                            tag_object(tag).map_err(|problem| format!("tags[{i}] {problem}"))?;
+                        push_tag(&mut tags, &name, color.as_deref());
+                    }
+                    Value::String(name) => push_tag(&mut tags, name, None),
+                    Value::Number(name) => push_tag(&mut tags, &name.to_string(), None),
+                    other => {
+                        return Err(format!(
+                            "tags[{i}] must be a name or a {{name, color}} object, not {}",
+                            kind(other)
+                        ));
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "tags must be an array or a \";\"-separated string, not {}",
+                kind(other)
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+fn tag_object(tag: &Map<String, Value>) -> Result<(String, Option<String>), String> {
+    if let Some(key) = tag
+        .keys()
+        .find(|key| !matches!(key.as_str(), "name" | "color"))
+    {
+        return Err(format!("has an unknown field {key:?}"));
+    }
+    let name = text(tag.get("name").unwrap_or(&Value::Null))
+        .map_err(|problem| format!("name {problem}"))?;
+    let color = text(tag.get("color").unwrap_or(&Value::Null))
+        .map_err(|problem| format!("color {problem}"))?;
+    Ok((name.ok_or("has no name")?, color))
+}
+
+/// The documented array of `{property, value}`, or an object `{property: value}`.
+fn custom_data(value: &Value, data: &mut Vec<CustomDatum>, errors: &mut Vec<RowError>) {
+    let entries: Vec<(&str, &Value)> = match value {
+        Value::Null => Vec::new(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(property, value)| (property.trim(), value))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                entry(item)
+                    .map_err(|problem| {
+                        errors.push(RowError::new(
+                            "customData",
+                            format!("customData[{i}] {problem}"),
+                        ))
+                    })
+                    .ok()
+            })
+            .collect(),
+        other => {
+            let message = format!(
+                "customData must be an array of {{property, value}} objects or an object, not {}",
+                kind(other)
+            );
+            errors.push(RowError::new("customData", message));
+            Vec::new()
+        }
+    };
+    for (property, value) in entries {
+        let field = format!("customData.{property}");
+        match scalar(value) {
+            Ok(Some(value)) => data.push(CustomDatum {
+                property: property.to_owned(),
+                value,
+            }),
+            Ok(None) => {}
+            Err(problem) => {
+                errors.push(RowError::new(field.as_str(), format!("{field} {problem}")))
+            }
+        }
+    }
+}
+
+fn entry(item: &Value) -> Result<(&str, &Value), String> {
+    let Value::Object(entry) = item else {
+        return Err(format!(
+            "must be an object with property and value, not {}",
+            kind(item)
+        ));
+    };
+    if let Some(key) = entry
+        .keys()
+        .find(|key| !matches!(key.as_str(), "property" | "value"))
+    {
+        return Err(format!("has an unknown field {key:?}"));
+    }
+    match entry.get("property") {
+        Some(Value::String(property)) if !property.trim().is_empty() => {
+            Ok((property.trim(), entry.get("value").unwrap_or(&Value::Null)))
+        }
+        _ => Err("has no property name".to_owned()),
+    }
+}
+
+/// A customData value as given: JSON already carries its type. Null and `""` are absent.
+fn scalar(value: &Value) -> Result<Option<CustomValue>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Bool(value) => Ok(Some(CustomValue::Bool(*value))),
+        Value::String(text) => Ok(Some(text.trim())
+            .filter(|t| !t.is_empty())
+            .map(|t| CustomValue::Text(t.to_owned()))),
+        Value::Number(number) => number_value(number).map(Some),
+        other => Err(format!("must be a single value, not {}", kind(other))),
+    }
+}
+
+fn number_value(number: &Number) -> Result<CustomValue, String> {
+    if let Some(integer) = number.as_i64() {
+        Ok(CustomValue::Integer(integer))
+    } else if number.is_u64() {
+        Err(format!("{number} is too large for an integer"))
+    } else {
+        match number.as_f64() {
+            Some(float) if float.is_finite() => Ok(CustomValue::Float(float)),
+            _ => Err(format!("{number} is not a finite number")),
+        }
+    }
+}

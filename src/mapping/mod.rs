@@ -1,0 +1,186 @@
+//! Record → create-contact payload (pure).
+//!
+//! A [`Mapper`] is built once from the `[mapping]` config (or from nothing: the
+//! column-name conventions), plans each CSV header once, then maps every record to a
+//! validated [`CreateCustomer`] or to all the problems in its row.
+
+mod apply;
+mod config;
+mod conventions;
+mod error;
+mod field;
+mod json;
+mod rules;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::payload::CreateCustomer;
+use crate::record::{Cells, Header, Record, RowError};
+use crate::validate::validate;
+
+use apply::{CsvRow, JsonRow, apply};
+pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec};
+pub use error::{MappingError, MissingColumn};
+use rules::Rules;
+
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    /// `None`: the conventions, which depend on each header.
+    rules: Option<Rules>,
+}
+
+/// A CSV header resolved against the mapping.
+#[derive(Debug, Clone)]
+pub struct HeaderPlan {
+    header: Header,
+    index: HashMap<String, usize>,
+    rules: Rules,
+    unmapped: Vec<String>,
+}
+
+impl HeaderPlan {
+    /// Columns this plan ignores, for a one-time warning; `_`-prefixed columns are not listed.
+    pub fn unmapped_columns(&self) -> &[String] {
+        &self.unmapped
+    }
+}
+
+impl Mapper {
+    /// `None` uses the conventions: columns named like the API's fields.
+    pub fn new(config: Option<&MappingConfig>) -> Result<Mapper, MappingError> {
+        let rules = config.map(Rules::from_config).transpose()?;
+        Ok(Mapper { rules })
+    }
+
+    /// Once per CSV file: resolve column names to indices. Refuses duplicate or empty
+    /// header names and columns the mapping names that the header lacks (naming them).
+    pub fn plan(&self, header: &Header) -> Result<HeaderPlan, MappingError> {
+        let mut index = HashMap::new();
+        for (position, name) in header.iter().enumerate() {
+            if name.trim().is_empty() {
+                return Err(MappingError::EmptyColumnName {
+                    position: position + 1,
+                });
+            }
+            if index.insert(name.clone(), position).is_some() {
+                return Err(MappingError::DuplicateColumn { name: name.clone() });
+            }
+        }
+        let (rules, unmapped) = match &self.rules {
+            None => conventions::conventions(header)?,
+            Some(rules) => {
+                let columns = rules.columns();
+                let missing: Vec<MissingColumn> = columns
+                    .iter()
+                    .filter(|(column, _)| !index.contains_key(*column))
+                    .map(|(column, key)| MissingColumn {
+                        column: (*column).to_owned(),
+                        key: key.clone(),
+                        similar: header
+                            .iter()
+                            .find(|name| name.eq_ignore_ascii_case(column))
+                            .cloned(),
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(MappingError::MissingColumns(missing));
+                }
+                let unmapped = header
+                    .iter()
+                    .filter(|name| {
+                        !name.starts_with('_') && !columns.iter().any(|(column, _)| column == name)
+                    })
+                    .cloned()
+                    .collect();
+                (rules.clone(), unmapped)
+            }
+        };
+        Ok(HeaderPlan {
+            header: header.clone(),
+            index,
+            rules,
+            unmapped,
+        })
+    }
+
+    /// One record → a validated payload, or every problem found in the row.
+    /// `plan` is the one for the record's header (`Cells::Csv`); without it, or for another
+    /// header, the header is planned here. Ignored for JSON and unreadable cells.
+    pub fn map(
+        &self,
+        plan: Option<&HeaderPlan>,
+        record: &Record,
+    ) -> Result<CreateCustomer, Vec<RowError>> {
+        let mapped = match &record.cells {
+            Cells::Unreadable { error, .. } => Err(RowError::row(error.clone())),
+            Cells::Csv { header, values } => self.map_csv(plan, header, values),
+            Cells::Json(object) => self.map_json(object),
+        };
+        let (payload, mut errors) = mapped.map_err(|error| vec![error])?;
+        errors.extend(validate(&payload));
+        if errors.is_empty() {
+            Ok(payload)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// A row-level failure, or the payload with the problems of its fields.
+    fn map_csv(
+        &self,
+        plan: Option<&HeaderPlan>,
+        header: &Header,
+        values: &[String],
+    ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        if values.len() != header.len() {
+            let message = format!("expected {} fields, found {}", header.len(), values.len());
+            return Err(RowError::row(message));
+        }
+        let is_blank = header
+            .iter()
+            .zip(values)
+            .all(|(name, value)| name.starts_with('_') || value.trim().is_empty());
+        if is_blank {
+            return Err(RowError::row("the row is empty"));
+        }
+        let planned;
+        let plan = match plan {
+            Some(plan) if Arc::ptr_eq(&plan.header, header) || plan.header == *header => plan,
+            _ => {
+                planned = self
+                    .plan(header)
+                    .map_err(|error| RowError::row(error.to_string()))?;
+                &planned
+            }
+        };
+        let row = CsvRow {
+            index: &plan.index,
+            values,
+        };
+        Ok(apply(&plan.rules, &row))
+    }
+
+    fn map_json(
+        &self,
+        object: &Map<String, Value>,
+    ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        let is_blank = object.iter().all(|(key, value)| {
+            key.starts_with('_')
+                || value.is_null()
+                || value.as_str().is_some_and(|text| text.trim().is_empty())
+        });
+        if is_blank {
+            return Err(RowError::row("the row is empty"));
+        }
+        Ok(match &self.rules {
+            Some(rules) => apply(rules, &JsonRow(object)),
+            None => json::passthrough(object),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,946 @@
+//! Records through `Mapper::map`, end to end: exact payloads and every message.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::record::Origin;
+
+fn origin() -> Origin {
+    Origin {
+        file: Arc::from("test.csv"),
+        line: 2,
+    }
+}
+
+fn header(names: &[&str]) -> Header {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+fn csv(names: &[&str], values: &[&str]) -> Record {
+    Record {
+        origin: origin(),
+        cells: Cells::Csv {
+            header: header(names),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        },
+    }
+}
+
+fn ndjson(value: Value) -> Record {
+    let Value::Object(object) = value else {
+        panic!("not an object: {value}")
+    };
+    Record {
+        origin: origin(),
+        cells: Cells::Json(object),
+    }
+}
+
+fn config(text: &str) -> MappingConfig {
+    let mut table: toml::Table = toml::from_str(text).unwrap();
+    table.remove("mapping").unwrap().try_into().unwrap()
+}
+
+fn mapper(text: &str) -> Mapper {
+    Mapper::new(Some(&config(text))).unwrap()
+}
+
+fn conventions() -> Mapper {
+    Mapper::new(None).unwrap()
+}
+
+/// The payload JSON of a record that must map.
+fn ok(mapper: &Mapper, record: &Record) -> Value {
+    match mapper.map(None, record) {
+        Ok(payload) => serde_json::to_value(payload).unwrap(),
+        Err(errors) => panic!("unexpected errors: {errors:?}"),
+    }
+}
+
+/// The (field, message) pairs of a record that must fail.
+fn errors(mapper: &Mapper, record: &Record) -> Vec<(Option<String>, String)> {
+    match mapper.map(None, record) {
+        Ok(payload) => panic!("unexpected payload: {payload:?}"),
+        Err(errors) => errors.into_iter().map(|e| (e.field, e.message)).collect(),
+    }
+}
+
+fn error(field: Option<&str>, message: &str) -> (Option<String>, String) {
+    (field.map(str::to_owned), message.to_owned())
+}
+
+// --- Conventions, CSV -------------------------------------------------------------------
+
+#[test]
+fn conventional_csv_row() {
+    let names = [
+        "Name",
+        "EMAIL",
+        "userid",
+        "company",
+        "phone",
+        "firstSeen",
+        "source",
+        "locale",
+        "notes",
+        "tags",
+        "customData.zip",
+        "customData.orders:integer",
+        "customData.paid:boolean",
+        "customData.since:DATE",
+        "customData.amount:float",
+    ];
+    let values = [
+        "  Ana   García ",
+        "ana@example.com",
+        "u-1",
+        "Smith, Jones",
+        "+351 21 000 0000",
+        "2021-03-04T05:06:07Z",
+        "crm",
+        "en-US",
+        "line one\nline two",
+        " vip; ;new ;vip",
+        "01234",
+        "15",
+        "Yes",
+        "2021-03-04",
+        "15.99",
+    ];
+    assert_eq!(
+        ok(&conventions(), &csv(&names, &values)),
+        json!({
+            "name": "Ana   García",
+            "email": "ana@example.com",
+            "userId": "u-1",
+            "company": "Smith, Jones",
+            "phone": "+351 21 000 0000",
+            "firstSeen": "1614834367",
+            "source": "crm",
+            "locale": "en",
+            "notes": "line one\nline two",
+            "tags": [{"name": "vip"}, {"name": "new"}],
+            "customData": [
+                {"property": "zip", "value": "01234"},
+                {"property": "orders", "value": 15},
+                {"property": "paid", "value": true},
+                {"property": "since", "value": "1614816000"},
+                {"property": "amount", "value": 15.99},
+            ],
+        })
+    );
+}
+
+#[test]
+fn empty_cells_are_left_out() {
+    let record = csv(
+        &["name", "email", "phone", "tags", "customData.city"],
+        &["Ann", " ", "", " ; ", ""],
+    );
+    assert_eq!(ok(&conventions(), &record), json!({"name": "Ann"}));
+}
+
+#[test]
+fn a_blank_row_fails() {
+    let record = csv(&["_line", "name", "email"], &["7", " ", ""]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [error(None, "the row is empty")]
+    );
+    assert_eq!(
+        errors(&conventions(), &ndjson(json!({"name": null, "_line": 7}))),
+        [error(None, "the row is empty")]
+    );
+}
+
+#[test]
+fn failed_csv_reimports_as_it_is() {
+    let names = header(&["_line", "_status", "_errors", "name", "email"]);
+    let plan = conventions().plan(&names).unwrap();
+    assert!(plan.unmapped_columns().is_empty());
+    let record = csv(
+        &["_line", "_status", "_errors", "name", "email"],
+        &["12", "failed", "email is bad", "Ann", "ann@example.com"],
+    );
+    assert_eq!(
+        conventions()
+            .map(Some(&plan), &record)
+            .map(|p| serde_json::to_value(p).unwrap()),
+        Ok(json!({"name": "Ann", "email": "ann@example.com"}))
+    );
+}
+
+#[test]
+fn unknown_columns_are_unmapped() {
+    let plan = conventions()
+        .plan(&header(&["email", "Website", "_note", "Fax"]))
+        .unwrap();
+    assert_eq!(plan.unmapped_columns(), ["Website", "Fax"]);
+    let record = csv(
+        &["email", "Website", "_note", "Fax"],
+        &["a@example.com", "https://x.example", "n", "1"],
+    );
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"email": "a@example.com"})
+    );
+}
+
+#[test]
+fn every_problem_in_a_row_is_reported() {
+    let names = [
+        "email",
+        "firstSeen",
+        "locale",
+        "customData.n:integer",
+        "customData.ok:boolean",
+        "customData.at:date",
+        "customData.x:float",
+        "name",
+    ];
+    let values = [
+        "two@@example.com",
+        "2021-13-45",
+        "xx",
+        "1.5",
+        "maybe",
+        "-1",
+        "NaN",
+        "Ann",
+    ];
+    assert_eq!(
+        errors(&conventions(), &csv(&names, &values)),
+        [
+            error(
+                Some("firstSeen"),
+                r#"firstSeen "2021-13-45" is not a date (expected UNIX seconds or ISO 8601 such as 2021-03-04 or 2021-03-04T05:06:07Z)"#
+            ),
+            error(
+                Some("locale"),
+                r#"locale "xx" is not an ISO 639-1 language code"#
+            ),
+            error(
+                Some("customData.n"),
+                r#"column "customData.n:integer": "1.5" is not an integer"#
+            ),
+            error(
+                Some("customData.ok"),
+                r#"column "customData.ok:boolean": "maybe" is not a boolean (expected true/false, yes/no or 1/0)"#
+            ),
+            error(
+                Some("customData.at"),
+                r#"column "customData.at:date": "-1" is not a date (expected UNIX seconds or ISO 8601 such as 2021-03-04 or 2021-03-04T05:06:07Z)"#
+            ),
+            error(
+                Some("customData.x"),
+                r#"column "customData.x:float": "NaN" is not a finite number"#
+            ),
+            error(
+                Some("email"),
+                r#"email "two@@example.com" is not a valid email address"#
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ragged_and_unreadable_rows() {
+    assert_eq!(
+        errors(
+            &conventions(),
+            &csv(&["name", "email", "phone"], &["a", "b", "c", "d"])
+        ),
+        [error(None, "expected 3 fields, found 4")]
+    );
+    assert_eq!(
+        errors(&conventions(), &csv(&["name", "email"], &["a"])),
+        [error(None, "expected 2 fields, found 1")]
+    );
+    let unreadable = Record {
+        origin: origin(),
+        cells: Cells::Unreadable {
+            raw: vec!["{oops".into()],
+            error: "the line is not a JSON object".into(),
+        },
+    };
+    assert_eq!(
+        errors(&conventions(), &unreadable),
+        [error(None, "the line is not a JSON object")]
+    );
+}
+
+#[test]
+fn header_problems_are_fatal_and_named() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["name", "", "email"], "header column 2 has no name"),
+        (
+            &["name", "email", "name"],
+            r#"the header has two columns named "name""#,
+        ),
+        (
+            &["Email", "email"],
+            r#"columns "Email" and "email" both map to email"#,
+        ),
+        (
+            &["customData.n:number"],
+            r#"column "customData.n:number": unknown type "number" (expected string, integer, float, boolean or date)"#,
+        ),
+    ];
+    for (names, message) in cases {
+        assert_eq!(
+            conventions().plan(&header(names)).unwrap_err().to_string(),
+            message
+        );
+    }
+    // Without a usable plan the row fails with the same sentence, rather than panicking.
+    assert_eq!(
+        errors(&conventions(), &csv(&["name", "name"], &["a", "b"])),
+        [error(None, r#"the header has two columns named "name""#)]
+    );
+}
+
+#[test]
+fn a_plan_for_another_header_is_not_used() {
+    let mapper = conventions();
+    let plan = mapper.plan(&header(&["email", "name"])).unwrap();
+    let record = csv(&["name", "email"], &["Ann", "ann@example.com"]);
+    let payload = mapper.map(Some(&plan), &record).unwrap();
+    assert_eq!(payload.email.as_deref(), Some("ann@example.com"));
+}
+
+// --- With a mapping, CSV ------------------------------------------------------------------
+
+const CRM: &str = r##"
+[mapping]
+userId = { column = "Customer Id" }
+name = "{First Name} {Last Name}"
+email = "E-mail"
+phone = { template = "+{Code} {Phone}" }
+source = { value = "crm-export" }
+locale = { value = "English" }
+firstSeen = { column = "Subscription Date", format = "%d/%m/%Y" }
+[mapping.tags]
+column = "Segments"
+separator = "|"
+static = ["imported", "vip"]
+color = "#ff0000"
+[[mapping.customData]]
+property = "zip"
+column = "Zip"
+[[mapping.customData]]
+property = "orders"
+column = "Orders"
+type = "integer"
+[[mapping.customData]]
+property = "renewal"
+template = "{Renewal} 12:00"
+type = "date"
+format = "%Y-%m-%d %H:%M"
+[[mapping.customData]]
+property = "plan"
+value = 3
+type = "integer"
+"##;
+
+const CRM_HEADER: [&str; 12] = [
+    "Customer Id",
+    "First Name",
+    "Last Name",
+    "E-mail",
+    "Code",
+    "Phone",
+    "Subscription Date",
+    "Segments",
+    "Zip",
+    "Orders",
+    "Renewal",
+    "Notes",
+];
+
+#[test]
+fn mapped_csv_row() {
+    let record = csv(
+        &CRM_HEADER,
+        &[
+            "c1",
+            " Zoë ",
+            " Müller  Lüdenscheidt",
+            "zoe@example.com",
+            "49",
+            "30 1234",
+            "31/12/2022",
+            "vip| b2b ||",
+            "01234",
+            "7",
+            "2023-01-31",
+            "n",
+        ],
+    );
+    assert_eq!(
+        ok(&mapper(CRM), &record),
+        json!({
+            "name": "Zoë Müller Lüdenscheidt",
+            "email": "zoe@example.com",
+            "userId": "c1",
+            "phone": "+49 30 1234",
+            "firstSeen": "1672444800",
+            "source": "crm-export",
+            "locale": "en",
+            "tags": [
+                {"name": "vip", "color": "#ff0000"},
+                {"name": "b2b", "color": "#ff0000"},
+                {"name": "imported", "color": "#ff0000"},
+            ],
+            "customData": [
+                {"property": "zip", "value": "01234"},
+                {"property": "orders", "value": 7},
+                {"property": "renewal", "value": "1675166400"},
+                {"property": "plan", "value": 3},
+            ],
+        })
+    );
+}
+
+#[test]
+fn templates_with_empty_columns() {
+    let record = csv(
+        &CRM_HEADER,
+        &["c1", "", "Lee", "", "", "", "", "", "", "", "", ""],
+    );
+    assert_eq!(
+        ok(&mapper(CRM), &record),
+        json!({
+            "name": "Lee",
+            "userId": "c1",
+            "source": "crm-export",
+            "locale": "en",
+            "tags": [{"name": "imported", "color": "#ff0000"}, {"name": "vip", "color": "#ff0000"}],
+            "customData": [{"property": "plan", "value": 3}],
+        })
+    );
+}
+
+#[test]
+fn mapped_errors_name_the_column() {
+    let record = csv(
+        &CRM_HEADER,
+        &[
+            "c1",
+            "A",
+            "B",
+            "a@example.com",
+            "1",
+            "2",
+            "2021-13-45",
+            "",
+            "",
+            "x",
+            "2023-02-30",
+            "",
+        ],
+    );
+    assert_eq!(
+        errors(&mapper(CRM), &record),
+        [
+            error(
+                Some("firstSeen"),
+                r#"column "Subscription Date": "2021-13-45" is not a date (expected format %d/%m/%Y)"#
+            ),
+            error(
+                Some("customData.orders"),
+                r#"column "Orders": "x" is not an integer"#
+            ),
+            error(
+                Some("customData.renewal"),
+                r#"customData.renewal "2023-02-30 12:00" is not a date (expected format %Y-%m-%d %H:%M)"#
+            ),
+        ]
+    );
+}
+
+#[test]
+fn mapped_plan() {
+    let mut names = CRM_HEADER.to_vec();
+    names.push("_line");
+    let plan = mapper(CRM).plan(&header(&names)).unwrap();
+    assert_eq!(plan.unmapped_columns(), ["Notes"]);
+    let error = mapper(CRM)
+        .plan(&header(&["customer id", "First Name", "Last Name"]))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        concat!(
+            r#"the header lacks column "E-mail" (named by mapping.email), "#,
+            r#"column "Customer Id" (named by mapping.userId; the header has "customer id"), "#,
+            r#"column "Code" (named by mapping.phone), "#,
+            r#"column "Phone" (named by mapping.phone), column "Subscription Date" (named by mapping.firstSeen), "#,
+            r#"column "Segments" (named by mapping.tags.column), column "Zip" (named by mapping.customData "zip"), "#,
+            r#"column "Orders" (named by mapping.customData "orders"), "#,
+            r#"column "Renewal" (named by mapping.customData "renewal")"#,
+        )
+    );
+    let MappingError::MissingColumns(missing) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(missing[1].similar.as_deref(), Some("customer id"));
+}
+
+#[test]
+fn mapper_refuses_bad_configs() {
+    let cases = [
+        (
+            "[mapping]\nphone = {}",
+            "mapping.phone needs one of column, template or value",
+        ),
+        (
+            "[mapping]\nphone = { column = \"P\", template = \"{P}\" }",
+            "mapping.phone has more than one of column, template and value; keep exactly one",
+        ),
+        (
+            "[mapping]\nname = \"{First} {Last\"",
+            r#"mapping.name: template "{First} {Last" has an unclosed "{""#,
+        ),
+        (
+            "[[mapping.customData]]\nproperty = \"a\"\ncolumn = \"A\"\ntype = \"number\"",
+            r#"mapping.customData "a".type: unknown type "number" (expected string, integer, float, boolean or date)"#,
+        ),
+        (
+            "[[mapping.customData]]\nproperty = \"a\"\ncolumn = \"A\"\nformat = \"%Y\"",
+            r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+        ),
+        (
+            "[mapping]\nemail = { column = \"E\", format = \"%Y\" }",
+            r#"mapping.email: format applies only to dates (firstSeen, or customData with type = "date")"#,
+        ),
+        (
+            "[mapping]",
+            "the [mapping] table maps nothing; remove it to use the column-name conventions",
+        ),
+    ];
+    for (text, message) in cases {
+        assert_eq!(
+            Mapper::new(Some(&config(text))).unwrap_err().to_string(),
+            message,
+            "{text}"
+        );
+    }
+}
+
+// --- NDJSON -------------------------------------------------------------------------------
+
+#[test]
+fn documented_shape_passes_through() {
+    let body = json!({
+        "name": "John Doe",
+        "email": "john@example.com",
+        "userId": "user_1234567890",
+        "company": "Example Inc.",
+        "phone": "+10233456781",
+        "firstSeen": "1603885746",
+        "source": "https://example.com",
+        "locale": "uk",
+        "notes": "Lorem ipsum",
+        "tags": [{ "name": "vip", "color": "#ff0000" }],
+        "customData": [
+            { "property": "subscription_status", "value": "active" },
+            { "property": "number_of_payments", "value": 15 },
+            { "property": "last_paid_amount", "value": 15.99 },
+            { "property": "last_payment_date", "value": "1603885746" },
+            { "property": "last_payment_was_successful", "value": true }
+        ]
+    });
+    assert_eq!(ok(&conventions(), &ndjson(body.clone())), body);
+}
+
+#[test]
+fn json_is_normalised() {
+    let record = ndjson(json!({
+        "userId": 123,
+        "name": "  Ann  ",
+        "email": "",
+        "phone": null,
+        "firstSeen": "2021-03-04T05:06:07+02:00",
+        "locale": "EN_gb",
+        "tags": ["vip", " ", {"name": "b2b", "color": "#00ff00"}, "vip", null],
+        "customData": {"zip": "01234", "orders": 3, "ratio": 0.5, "gone": null, "empty": " "},
+        "_line": 5,
+    }));
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({
+            "name": "Ann",
+            "userId": "123",
+            "firstSeen": "1614827167",
+            "locale": "en",
+            "tags": [{"name": "vip"}, {"name": "b2b", "color": "#00ff00"}],
+            "customData": [
+                {"property": "orders", "value": 3},
+                {"property": "ratio", "value": 0.5},
+                {"property": "zip", "value": "01234"},
+            ],
+        })
+    );
+    let record =
+        ndjson(json!({"email": "a@example.com", "firstSeen": 1603885746, "tags": "a; b;"}));
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"email": "a@example.com", "firstSeen": "1603885746", "tags": [{"name": "a"}, {"name": "b"}]})
+    );
+}
+
+#[test]
+fn json_errors() {
+    let record = ndjson(json!({
+        "name": true,
+        "email": "nope",
+        "firstSeen": -5,
+        "foo": 1,
+        "tags": [{"name": "a", "colour": "red"}],
+        "customData": [{"property": "a", "value": {"x": 1}}, {"value": 1}, 5, {"property": "n", "value": 18446744073709551615u64}],
+    }));
+    assert_eq!(
+        errors(&conventions(), &record),
+        [
+            error(Some("customData"), "customData[1] has no property name"),
+            error(
+                Some("customData"),
+                "customData[2] must be an object with property and value, not a number"
+            ),
+            error(
+                Some("customData.a"),
+                "customData.a must be a single value, not an object"
+            ),
+            error(
+                Some("customData.n"),
+                "customData.n 18446744073709551615 is too large for an integer"
+            ),
+            error(
+                Some("firstSeen"),
+                r#"firstSeen "-5" is not a date (expected UNIX seconds or ISO 8601 such as 2021-03-04 or 2021-03-04T05:06:07Z)"#
+            ),
+            error(None, r#"unknown field "foo""#),
+            error(
+                Some("name"),
+                "name must be a string or a number, not a boolean"
+            ),
+            error(Some("tags"), r#"tags[0] has an unknown field "colour""#),
+            error(
+                Some("email"),
+                r#"email "nope" is not a valid email address"#
+            ),
+        ]
+    );
+    let cases = [
+        (
+            json!({"tags": 5}),
+            error(
+                Some("tags"),
+                r#"tags must be an array or a ";"-separated string, not a number"#,
+            ),
+        ),
+        (
+            json!({"tags": [{"color": "red"}]}),
+            error(Some("tags"), "tags[0] has no name"),
+        ),
+        (
+            json!({"tags": [true]}),
+            error(
+                Some("tags"),
+                "tags[0] must be a name or a {name, color} object, not a boolean",
+            ),
+        ),
+        (
+            json!({"customData": "x"}),
+            error(
+                Some("customData"),
+                "customData must be an array of {property, value} objects or an object, not a string",
+            ),
+        ),
+        (
+            json!({"customData": [{"property": "a", "value": 1, "type": "x"}]}),
+            error(
+                Some("customData"),
+                r#"customData[0] has an unknown field "type""#,
+            ),
+        ),
+        (
+            json!({"customData": {"a": [1]}}),
+            error(
+                Some("customData.a"),
+                "customData.a must be a single value, not an array",
+            ),
+        ),
+        (
+            json!({"locale": "Klingonese"}),
+            error(
+                Some("locale"),
+                r#"locale "Klingonese" is not an ISO 639-1 language code"#,
+            ),
+        ),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(errors(&conventions(), &ndjson(value)), [expected]);
+    }
+}
+
+#[test]
+fn mapped_json() {
+    let mapper = mapper(
+        r#"
+        [mapping]
+        userId = "id"
+        name = "{first} {last}"
+        email = "mail"
+        [mapping.tags]
+        column = "groups"
+        [[mapping.customData]]
+        property = "active"
+        column = "active"
+        type = "boolean"
+        [[mapping.customData]]
+        property = "score"
+        column = "score"
+        type = "float"
+        "#,
+    );
+    let record = ndjson(
+        json!({"id": 42, "first": "Ann", "mail": "ann@example.com", "active": true, "score": 2, "extra": {"x": 1}}),
+    );
+    assert_eq!(
+        ok(&mapper, &record),
+        json!({
+            "name": "Ann",
+            "email": "ann@example.com",
+            "userId": "42",
+            "customData": [{"property": "active", "value": true}, {"property": "score", "value": 2.0}],
+        })
+    );
+    let record = ndjson(json!({"id": [1], "groups": {"a": 1}, "mail": "ann@example.com"}));
+    assert_eq!(
+        errors(&mapper, &record),
+        [
+            error(
+                Some("userId"),
+                r#"column "id" holds an array, not a single value"#
+            ),
+            error(
+                Some("tags"),
+                r#"column "groups" holds an object, not a single value"#
+            ),
+        ]
+    );
+}
+
+// --- The example config and the fixture ---------------------------------------------------
+
+#[test]
+fn example_config_maps_every_fixture_row() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+        .unwrap();
+    let mapper = mapper(&text);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/customers.csv");
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let names: Header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|name| name.trim().to_owned())
+        .collect();
+    let plan = mapper.plan(&names).unwrap();
+    assert!(
+        plan.unmapped_columns().is_empty(),
+        "unmapped: {:?}",
+        plan.unmapped_columns()
+    );
+    let mut payloads = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let record = Record {
+            origin: Origin {
+                file: Arc::from(path),
+                line: i as u64 + 2,
+            },
+            cells: Cells::Csv {
+                header: names.clone(),
+                values: row.unwrap().iter().map(str::to_owned).collect(),
+            },
+        };
+        match mapper.map(Some(&plan), &record) {
+            Ok(payload) => payloads.push(serde_json::to_value(payload).unwrap()),
+            Err(errors) => panic!("{}: {errors:?}", record.origin),
+        }
+    }
+    assert_eq!(payloads.len(), 100);
+    assert_eq!(
+        payloads[0],
+        json!({
+            "name": "Lucía Silva",
+            "email": "lucia47@harborpine.example.com",
+            "userId": "9D31db9FD25306a",
+            "company": "Harbor & Pine",
+            "phone": "+55 344 663 795",
+            "firstSeen": "1587254400",
+            "source": "crm-export",
+            "tags": [{"name": "imported"}],
+            "customData": [
+                {"property": "city", "value": "São Paulo"},
+                {"property": "country", "value": "Brazil"},
+                {"property": "website", "value": "https://harborpine.example.com/about"},
+            ],
+        })
+    );
+    let with_comma = payloads
+        .iter()
+        .filter(|p| p["company"] == "Smith, Jones and Partners")
+        .count();
+    assert!(with_comma > 0);
+}
+
+// --- Robustness ---------------------------------------------------------------------------
+
+fn column_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "name",
+            "EMAIL",
+            "userId",
+            "firstSeen",
+            "locale",
+            "tags",
+            "customData.a",
+            "customData.b:integer",
+            "customData.c:date",
+            "customData.d:boolean",
+            "customData.e:float",
+            "customData.",
+            "_line",
+            "First Name",
+            "Last Name",
+            "Customer Id",
+            "Subscription Date",
+            "",
+        ])
+        .prop_map(str::to_owned),
+        "\\PC{0,12}",
+    ]
+}
+
+fn cell() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "",
+            " ",
+            "2021-03-04",
+            "2021-13-45",
+            "1603885746",
+            "-1",
+            "yes",
+            "1.5",
+            "en-US",
+            "a@b.co",
+            "x;y; ;",
+            "99999999999999999999",
+            "NaN",
+        ])
+        .prop_map(str::to_owned),
+        "\\PC{0,16}",
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        cell().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(json_key(), inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn json_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "name",
+            "email",
+            "userId",
+            "firstSeen",
+            "locale",
+            "tags",
+            "customData",
+            "property",
+            "value",
+            "color",
+            "_x",
+            "First Name",
+            "Subscription Date",
+        ])
+        .prop_map(str::to_owned),
+        "\\PC{0,8}",
+    ]
+}
+
+fn mappers() -> Vec<Mapper> {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+            .unwrap();
+    vec![conventions(), mapper(CRM), mapper(&example)]
+}
+
+proptest! {
+    #[test]
+    fn map_never_panics_on_csv(
+        names in prop::collection::vec(column_name(), 0..8),
+        values in prop::collection::vec(cell(), 0..9),
+    ) {
+        let record = csv(&names.iter().map(String::as_str).collect::<Vec<_>>(), &values.iter().map(String::as_str).collect::<Vec<_>>());
+        let Cells::Csv { header, .. } = &record.cells else { unreachable!() };
+        for mapper in mappers() {
+            let plan = mapper.plan(header).ok();
+            if let Err(errors) = mapper.map(plan.as_ref(), &record) {
+                prop_assert!(!errors.is_empty());
+                prop_assert!(errors.iter().all(|e| !e.message.is_empty()));
+            }
+        }
+    }
+
+    #[test]
+    fn map_never_panics_on_json(object in prop::collection::btree_map(json_key(), json_value(), 0..8)) {
+        let record = ndjson(Value::Object(object.into_iter().collect()));
+        for mapper in mappers() {
+            if let Err(errors) = mapper.map(None, &record) {
+                prop_assert!(!errors.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn payloads_hold_no_empty_or_untrimmed_text(values in prop::collection::vec(cell(), 6)) {
+        let names = ["name", "email", "firstSeen", "locale", "tags", "customData.c"];
+        let record = csv(&names, &values.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Ok(payload) = conventions().map(None, &record) {
+            let json = serde_json::to_value(&payload).unwrap();
+            let mut texts = Vec::new();
+            collect_strings(&json, &mut texts);
+            prop_assert!(texts.iter().all(|t| !t.is_empty() && t.trim() == t.as_str()), "{}", json);
+        }
+    }
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(text.clone()),
+        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
+        _ => {}
+    }
+}
