@@ -26,7 +26,10 @@ async fn main() {
         Case {
             name: "1,000 rows, server limit 100/s, told 100/s",
             rows: 1000,
-            server: Rate { count: 100, per: Duration::from_secs(1) },
+            server: Rate {
+                count: 100,
+                per: Duration::from_secs(1),
+            },
             burst: 2,
             told: "100/s",
         },
@@ -48,7 +51,10 @@ async fn main() {
 async fn run_case(case: &Case) {
     let sandbox = Sandbox::start(
         SandboxConfig {
-            limit: Some(Limit::TokenBucket { rate: case.server, burst: case.burst }),
+            limit: Some(Limit::TokenBucket {
+                rate: case.server,
+                burst: case.burst,
+            }),
             ..SandboxConfig::default()
         },
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -93,7 +99,11 @@ async fn run_case(case: &Case) {
         elapsed,
         achieved / case.server.per_second(),
         100.0 * stats.rate_limited as f64 / stats.requests as f64,
-        if stats.rate_limited == 0 { "none".to_string() } else { "some".to_string() },
+        if stats.rate_limited == 0 {
+            "none".to_string()
+        } else {
+            "some".to_string()
+        },
     );
     sandbox.shutdown().await;
 }

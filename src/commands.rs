@@ -10,10 +10,10 @@ use crate::cli::{Cli, Command, LimitKind, SandboxArgs};
 use crate::client::{ApiKey, Client};
 use crate::config::{Config, ProcessEnv, SendConfig, Target};
 use crate::deliver::Sender;
-use crate::error::{Ending, RunError};
+use crate::error::{Ending, Fatal, RunError};
 use crate::limiter::Limiter;
 use crate::mapping::Mapper;
-use crate::pipeline::{Display, Fatal, Run};
+use crate::pipeline::{Display, Run};
 use crate::progress::Counters;
 use crate::rate::Rate;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
@@ -59,6 +59,7 @@ async fn import(
 ) -> Result<Ending, RunError> {
     let counters = Arc::new(Counters::default());
     let stop = shutdown.child_token();
+    let fatal = Fatal::default();
     let mut rehearsal = None;
     let sender = match &config.send {
         None => None,
@@ -78,6 +79,7 @@ async fn import(
                 &key,
                 counters.clone(),
                 stop.clone(),
+                fatal.clone(),
             )?))
         }
     };
@@ -88,7 +90,7 @@ async fn import(
         sender,
         counters,
         stop,
-        fatal: Fatal::default(),
+        fatal,
         display,
     };
     run.preflight()?;
@@ -105,6 +107,7 @@ fn sender(
     key: &ApiKey,
     counters: Arc<Counters>,
     stop: CancellationToken,
+    fatal: Fatal,
 ) -> Result<Sender, RunError> {
     Ok(Sender {
         client: Client::new(base_url, key, send.timeouts, send.concurrency)
@@ -114,6 +117,7 @@ fn sender(
         concurrency: send.concurrency,
         counters,
         stop,
+        fatal,
     })
 }
 

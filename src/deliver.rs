@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{Answer, ApiError, Client};
 use crate::config::RetryPolicy;
+use crate::error::{Fatal, RunError};
 use crate::limiter::Limiter;
 use crate::outcome::{FailStatus, RowResult};
 use crate::payload::CreateCustomer;
@@ -24,6 +25,8 @@ pub struct Sender {
     /// Cancelled to stop the run: by a signal, or by an answer that makes every later
     /// request pointless (401). Workers stop taking rows; an attempt in flight finishes.
     pub stop: CancellationToken,
+    /// Where a fatal answer is recorded, for the exit code and the summary.
+    pub fatal: Fatal,
 }
 
 /// What to do after one answer.
@@ -126,6 +129,11 @@ impl Sender {
             let (reason, retry_after, pause_all) = match react(answer) {
                 Reaction::Done(result) => return result,
                 Reaction::Fatal(result) => {
+                    if let RowResult::Failed { errors, .. } = &result {
+                        self.fatal.set(RunError::Unauthorized {
+                            detail: errors.first().map(|e| format!(": {e}")).unwrap_or_default(),
+                        });
+                    }
                     self.stop.cancel();
                     return result;
                 }

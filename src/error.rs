@@ -1,6 +1,7 @@
 //! Run-level failures and the one place they become exit codes.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crate::mapping::MappingError;
 use crate::source::SourceError;
@@ -26,6 +27,31 @@ pub enum RunError {
     },
     #[error("sandbox: {0}")]
     Sandbox(std::io::Error),
+}
+
+/// The first run-level error wins; later ones are consequences of it.
+#[derive(Clone, Default)]
+pub struct Fatal(Arc<Mutex<Option<RunError>>>);
+
+impl Fatal {
+    pub fn set(&self, error: RunError) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    pub fn take(&self) -> Option<RunError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub fn describe(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|e| e.to_string())
+    }
 }
 
 /// How a run ended, for the exit code.

@@ -12,7 +12,7 @@
 //! task, as `not_sent` if it was not sent, so every row read is in exactly one result file.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::deliver::Sender;
-use crate::error::{Ending, RunError};
+use crate::error::{Ending, Fatal, RunError};
 use crate::mapping::{HeaderPlan, Mapper};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
@@ -48,31 +48,6 @@ pub struct Job {
 pub struct Display {
     pub bar: bool,
     pub log_every: Duration,
-}
-
-/// The first run-level error wins; later ones are consequences of it.
-#[derive(Clone, Default)]
-pub struct Fatal(Arc<Mutex<Option<RunError>>>);
-
-impl Fatal {
-    pub fn set(&self, error: RunError) {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(error);
-        }
-    }
-
-    fn take(&self) -> Option<RunError> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    fn describe(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|e| e.to_string())
-    }
 }
 
 /// Everything a run needs besides its inputs.

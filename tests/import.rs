@@ -4,7 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dir, KEY, expected_ids, fast_retry_config, import, run, sandbox, simple_csv, user_ids};
+use common::{
+    Dir, KEY, expected_ids, fast_retry_config, import, run, sandbox, simple_csv, user_ids,
+};
 use helpcrunch_import::rate::Rate;
 use helpcrunch_import::sandbox::{Limit, RetryAfterMode, SandboxConfig};
 use serde_json::{Value, json};
@@ -40,7 +42,10 @@ async fn csv_with_api_named_columns_imports_exact_payloads() {
     assert_eq!(ann["source"], "https://example.com");
     assert_eq!(ann["locale"], "en");
     assert_eq!(ann["notes"], "two\nlines");
-    assert_eq!(ann["tags"], json!([{"name": "vip", "color": "#c377e0"}, {"name": "beta", "color": "#c377e0"}]));
+    assert_eq!(
+        ann["tags"],
+        json!([{"name": "vip", "color": "#c377e0"}, {"name": "beta", "color": "#c377e0"}])
+    );
     assert_eq!(
         ann["customData"],
         json!({"plan": "pro", "zip": "01234", "seats": 15, "paid": true, "amount": 15.99, "renewal": "1614816000"})
@@ -50,7 +55,10 @@ async fn csv_with_api_named_columns_imports_exact_payloads() {
     assert_eq!(bob["locale"], "en");
     // Empty cells are left out, never sent as "".
     assert!(bob["company"].is_null(), "{bob}");
-    assert_eq!(bob["customData"], json!({"paid": false, "renewal": "1603885746"}));
+    assert_eq!(
+        bob["customData"],
+        json!({"paid": false, "renewal": "1603885746"})
+    );
 
     let created = dir.csv_rows("created.csv");
     assert_eq!(created.len(), 2);
@@ -59,7 +67,13 @@ async fn csv_with_api_named_columns_imports_exact_payloads() {
         assert_eq!(row["id"], stored["id"].to_string());
         assert_eq!(row["email"], stored["email"].as_str().unwrap_or_default());
     }
-    assert_eq!(created.iter().map(|r| r["line"].as_str()).collect::<Vec<_>>(), ["2", "4"]);
+    assert_eq!(
+        created
+            .iter()
+            .map(|r| r["line"].as_str())
+            .collect::<Vec<_>>(),
+        ["2", "4"]
+    );
     let summary = dir.summary();
     assert_eq!(summary["rows_read"], 2);
     assert_eq!(summary["created"], 2);
@@ -74,7 +88,7 @@ async fn ndjson_in_the_documented_shape_passes_through_normalised() {
     let file = dir.write(
         "contacts.ndjson",
         concat!(
-            r#"{"name":"Ann","email":"ann@example.com","userId":"u1","firstSeen":"2021-03-04T07:06:07+02:00","locale":"en-GB","tags":[{"name":"vip","color":"#ff0000"}],"customData":[{"property":"plan","value":"pro"},{"property":"seats","value":15}]}"#,
+            r##"{"name":"Ann","email":"ann@example.com","userId":"u1","firstSeen":"2021-03-04T07:06:07+02:00","locale":"en-GB","tags":[{"name":"vip","color":"#ff0000"}],"customData":[{"property":"plan","value":"pro"},{"property":"seats","value":15}]}"##,
             "\n",
             r#"{"userId":"u2","email":"bob@example.com","customData":{"paid":true,"amount":15.99},"firstSeen":1603885746}"#,
             "\n",
@@ -82,7 +96,12 @@ async fn ndjson_in_the_documented_shape_passes_through_normalised() {
         ),
     );
     let result = import(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
-    assert_eq!(result.code, 1, "one line is not JSON: {}", result.all_output());
+    assert_eq!(
+        result.code,
+        1,
+        "one line is not JSON: {}",
+        result.all_output()
+    );
     let customers = sandbox.customers();
     assert_eq!(customers.len(), 2);
     let ann = customer_by_user_id(&customers, "u1");
@@ -110,7 +129,10 @@ async fn storm(retry_after: RetryAfterMode) {
     // Retry-After, which must pause every worker and still create each row once.
     let sandbox = sandbox(SandboxConfig {
         limit: Some(Limit::TokenBucket {
-            rate: Rate { count: 20, per: Duration::from_secs(1) },
+            rate: Rate {
+                count: 20,
+                per: Duration::from_secs(1),
+            },
             burst: 1,
         }),
         retry_after,
@@ -120,9 +142,19 @@ async fn storm(retry_after: RetryAfterMode) {
     let dir = Dir::new();
     let file = dir.write("storm.csv", simple_csv(40));
     let config = fast_retry_config(&dir);
-    let result = import(&sandbox, &dir, &file, &["--rate", "200/s", "--concurrency", "8", "--config", &config]).await;
+    let result = import(
+        &sandbox,
+        &dir,
+        &file,
+        &["--rate", "200/s", "--concurrency", "8", "--config", &config],
+    )
+    .await;
     assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(user_ids(&sandbox), expected_ids(40), "every row created exactly once");
+    assert_eq!(
+        user_ids(&sandbox),
+        expected_ids(40),
+        "every row created exactly once"
+    );
     let stats = sandbox.stats();
     assert!(stats.rate_limited > 0, "the storm happened: {stats:?}");
     let summary = dir.summary();
@@ -158,7 +190,13 @@ async fn server_errors_are_retried_until_success() {
     let dir = Dir::new();
     let file = dir.write("flaky.csv", simple_csv(30));
     let config = fast_retry_config(&dir);
-    let result = import(&sandbox, &dir, &file, &["--rate", "100/s", "--config", &config]).await;
+    let result = import(
+        &sandbox,
+        &dir,
+        &file,
+        &["--rate", "100/s", "--config", &config],
+    )
+    .await;
     assert_eq!(result.code, 0, "{}", result.all_output());
     assert_eq!(user_ids(&sandbox), expected_ids(30));
     let stats = sandbox.stats();
@@ -172,7 +210,12 @@ async fn failed_rows_keep_their_cells_and_reasons_and_reimport_once_fixed() {
     let dir = Dir::new();
     // u0 exists already: the API refuses the duplicate userId.
     let first = dir.write("first.csv", "userId,email\nu0,zero@example.com\n");
-    assert_eq!(import(&sandbox, &dir, &first, &["--rate", "50/s"]).await.code, 0);
+    assert_eq!(
+        import(&sandbox, &dir, &first, &["--rate", "50/s"])
+            .await
+            .code,
+        0
+    );
     std::fs::remove_dir_all(dir.out()).expect("clear out");
 
     let file = dir.write(
@@ -185,15 +228,32 @@ async fn failed_rows_keep_their_cells_and_reasons_and_reimport_once_fixed() {
     );
     let result = import(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
     assert_eq!(result.code, 1, "{}", result.all_output());
-    assert!(result.stderr.contains("mixed.csv:3"), "failures are named by file and line: {}", result.stderr);
+    assert!(
+        result.stderr.contains("mixed.csv:3"),
+        "failures are named by file and line: {}",
+        result.stderr
+    );
     let failed = dir.csv_rows("failed.csv");
-    let by_line = |line: &str| failed.iter().find(|r| r["_line"] == line).unwrap_or_else(|| panic!("line {line}"));
+    let by_line = |line: &str| {
+        failed
+            .iter()
+            .find(|r| r["_line"] == line)
+            .unwrap_or_else(|| panic!("line {line}"))
+    };
     assert_eq!(failed.len(), 3);
     assert_eq!(by_line("3")["_status"], "invalid");
-    assert!(by_line("3")["_errors"].contains("two@@example.com"), "{:?}", by_line("3"));
+    assert!(
+        by_line("3")["_errors"].contains("two@@example.com"),
+        "{:?}",
+        by_line("3")
+    );
     assert_eq!(by_line("3")["name"], "Two, Jr.");
     assert_eq!(by_line("4")["_status"], "duplicate");
-    assert!(by_line("4")["_errors"].contains("invalid_userId_value"), "the API's code is kept: {:?}", by_line("4"));
+    assert!(
+        by_line("4")["_errors"].contains("invalid_userId_value"),
+        "the API's code is kept: {:?}",
+        by_line("4")
+    );
     assert_eq!(by_line("5")["_status"], "invalid");
     assert!(by_line("5")["_errors"].contains("many"));
     let summary = dir.summary();
@@ -209,7 +269,12 @@ async fn failed_rows_keep_their_cells_and_reasons_and_reimport_once_fixed() {
     let fixed = dir.write("fixed.csv", fixed);
     std::fs::remove_dir_all(dir.out()).expect("clear out");
     let again = import(&sandbox, &dir, &fixed, &["--rate", "50/s"]).await;
-    assert_eq!(again.code, 1, "u0 is still a duplicate: {}", again.all_output());
+    assert_eq!(
+        again.code,
+        1,
+        "u0 is still a duplicate: {}",
+        again.all_output()
+    );
     assert_eq!(dir.summary()["created"], 2);
     assert_eq!(user_ids(&sandbox), ["u0", "u1", "u2", "u3"]);
     let u3 = customer_by_user_id(&sandbox.customers(), "u3").clone();
@@ -223,41 +288,91 @@ async fn a_refused_key_stops_the_run_with_exit_2_naming_the_variable() {
     let file = dir.write("many.csv", simple_csv(2000));
     let base_url = sandbox.base_url();
     let out = dir.out().to_string_lossy().into_owned();
-    let result = run(&["import", &file, "--base-url", &base_url, "--out", &out, "--rate", "100/s"], Some("wrong-key-5521")).await;
+    let result = run(
+        &[
+            "import",
+            &file,
+            "--base-url",
+            &base_url,
+            "--out",
+            &out,
+            "--rate",
+            "100/s",
+        ],
+        Some("wrong-key-5521"),
+    )
+    .await;
     assert_eq!(result.code, 2, "{}", result.all_output());
-    assert!(result.stderr.contains("HELPCRUNCH_API_KEY"), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("HELPCRUNCH_API_KEY"),
+        "{}",
+        result.stderr
+    );
     let stats = sandbox.stats();
     assert_eq!(stats.created, 0);
-    assert!(stats.unauthorized >= 1 && stats.requests <= 8, "stopped at once: {stats:?}");
+    assert!(
+        stats.unauthorized >= 1 && stats.requests <= 8,
+        "stopped at once: {stats:?}"
+    );
     // Every row read is accounted for, none silently dropped.
     let summary = dir.summary();
     assert_eq!(summary["ending"], "stopped");
     assert_eq!(summary["rows_read"], summary["failed"]);
-    assert_eq!(summary["failed_by_status"]["unauthorized"].as_u64().unwrap_or(0), stats.unauthorized);
+    assert_eq!(
+        summary["failed_by_status"]["unauthorized"]
+            .as_u64()
+            .unwrap_or(0),
+        stats.unauthorized
+    );
     assert!(!result.all_output().contains("wrong-key-5521"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_never_appears_in_logs_or_result_files() {
-    let sandbox = sandbox(SandboxConfig {
-        error_rate: 0.2,
-        seed: 3,
-        ..SandboxConfig::default()
-    })
-    .await;
     let dir = Dir::new();
     let file = dir.write("some.csv", simple_csv(10) + "u11,bad-email,X\n");
     let config = fast_retry_config(&dir);
     for format in ["text", "json"] {
+        let sandbox = sandbox(SandboxConfig {
+            error_rate: 0.2,
+            seed: 3,
+            ..SandboxConfig::default()
+        })
+        .await;
         let _ = std::fs::remove_dir_all(dir.out());
-        let result = import(&sandbox, &dir, &file, &["--rate", "100/s", "-vv", "--log-format", format, "--config", &config]).await;
+        let result = import(
+            &sandbox,
+            &dir,
+            &file,
+            &[
+                "--rate",
+                "100/s",
+                "-vv",
+                "--log-format",
+                format,
+                "--config",
+                &config,
+            ],
+        )
+        .await;
         assert_eq!(result.code, 1, "{}", result.all_output());
-        assert!(result.stderr.contains("retrying"), "-vv logs the requests' fates: {}", result.stderr);
-        assert!(!result.all_output().contains(KEY), "the key leaked into the {format} log");
+        assert!(
+            result.stderr.contains("retrying"),
+            "-vv logs the requests' fates: {}",
+            result.stderr
+        );
+        assert!(
+            !result.all_output().contains(KEY),
+            "the key leaked into the {format} log"
+        );
         for entry in std::fs::read_dir(dir.out()).expect("out dir") {
             let path = entry.expect("entry").path();
             let text = std::fs::read_to_string(&path).expect("result file");
-            assert!(!text.contains(KEY), "the key leaked into {}", path.display());
+            assert!(
+                !text.contains(KEY),
+                "the key leaked into {}",
+                path.display()
+            );
         }
     }
 }
@@ -268,7 +383,10 @@ async fn pacing_sends_no_burst_at_the_start() {
     // concurrency) can keep every request under its limit.
     let sandbox = sandbox(SandboxConfig {
         limit: Some(Limit::TokenBucket {
-            rate: Rate { count: 20, per: Duration::from_secs(1) },
+            rate: Rate {
+                count: 20,
+                per: Duration::from_secs(1),
+            },
             burst: 3,
         }),
         ..SandboxConfig::default()
@@ -276,7 +394,13 @@ async fn pacing_sends_no_burst_at_the_start() {
     .await;
     let dir = Dir::new();
     let file = dir.write("paced.csv", simple_csv(30));
-    let result = import(&sandbox, &dir, &file, &["--rate", "20/s", "--concurrency", "8"]).await;
+    let result = import(
+        &sandbox,
+        &dir,
+        &file,
+        &["--rate", "20/s", "--concurrency", "8"],
+    )
+    .await;
     assert_eq!(result.code, 0, "{}", result.all_output());
     assert_eq!(sandbox.stats().rate_limited, 0, "{:?}", sandbox.stats());
     assert_eq!(user_ids(&sandbox), expected_ids(30));

@@ -64,7 +64,11 @@ impl Dir {
             .records()
             .map(|r| {
                 let r = r.expect("record");
-                header.iter().map(String::from).zip(r.iter().map(String::from)).collect()
+                header
+                    .iter()
+                    .map(String::from)
+                    .zip(r.iter().map(String::from))
+                    .collect()
             })
             .collect()
     }
