@@ -396,6 +396,32 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_with_every_commented_key_enabled() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+                .expect("config.example.toml is shipped");
+        assert!(parse_file_config(&text).is_ok_and(|c| c.mapping.is_some()));
+        // Uncomment the settings (not the prose) above [mapping]: each key must be real.
+        let settings: String = text
+            .split("[mapping]")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') || rest.contains(" = ") => rest,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse_file_config(&settings).unwrap_or_else(|e| panic!("{e}\n{settings}"));
+        assert_eq!(config.rate.as_deref(), Some("120/min"));
+        assert_eq!(config.concurrency, Some(4));
+        assert_eq!(config.retry.max_retry_after_secs, Some(300));
+        assert_eq!(config.http.timeout_secs, Some(30));
+        assert!(config.api_key_file.is_some() && config.base_url.is_some() && config.out.is_some());
+    }
+
+    #[test]
     fn unknown_config_keys_and_bad_values_are_refused() {
         assert!(parse_file_config("rat = \"2/s\"").is_err());
         assert!(parse_file_config("[retry]\nmax_attempt = 2").is_err());

@@ -1,11 +1,16 @@
 //! The one limiter every worker goes through: smooth pacing at the configured rate, and
 //! a shared pause, because HelpCrunch's limit is per organization, not per connection.
 //!
-//! Pacing is governor's GCRA with a burst of one: a request every `rate.interval()`, with
-//! no burst at the start or after a pause. Time comes from tokio's clock, so tests under
-//! `tokio::time::pause()` are deterministic.
+//! Pacing is governor's GCRA: a request every `rate.interval()`. The bucket holds two
+//! cells so that a worker woken a millisecond late (timers are coarse) does not push every
+//! later slot back: with one cell, that lateness adds up to a tenth of the rate at 100/s.
+//! The spare cell is spent at the start and after every pause, so neither begins with a
+//! burst. Time comes from tokio's clock, so tests under `tokio::time::pause()` are
+//! deterministic.
 
+use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use governor::clock::Clock;
@@ -37,21 +42,29 @@ pub struct Limiter {
     /// Until when nobody sends: set by a 429's Retry-After (or a backoff when it had
     /// none), read by every worker before each request.
     paused_until: Mutex<Option<Instant>>,
+    /// Set when the spare cell must be spent before the next request (at the start and
+    /// after a pause), so pacing resumes at the rate, not with a burst of two.
+    spend_spare: AtomicBool,
     rate: Rate,
 }
+
+/// Cells in the bucket: one for the request, one spare to absorb timer lateness.
+const BURST: NonZeroU32 = NonZeroU32::new(2).expect("2 is not zero");
 
 impl Limiter {
     pub fn new(rate: Rate) -> Limiter {
         let clock = TokioClock {
             start: Instant::now(),
         };
-        // `interval()` of a valid Rate is never zero (count ≤ u32::MAX, per ≥ 1 s).
+        // An interval below a nanosecond (over 10⁹ per second) rounds to zero: unpaced.
         let quota = Quota::with_period(rate.interval())
-            .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MAX));
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(BURST);
         Limiter {
             clock,
             pacer: RateLimiter::direct_with_clock(quota, clock),
             paused_until: Mutex::new(None),
+            spend_spare: AtomicBool::new(true),
             rate,
         }
     }
@@ -67,6 +80,9 @@ impl Limiter {
             if let Some(until) = self.pause_deadline() {
                 tokio::time::sleep_until(until).await;
                 continue;
+            }
+            if self.spend_spare.swap(false, Ordering::AcqRel) {
+                let _ = self.pacer.check();
             }
             match self.pacer.check() {
                 Ok(()) => return,
@@ -85,6 +101,7 @@ impl Limiter {
         if paused.is_none_or(|current| current < until) {
             *paused = Some(until);
         }
+        self.spend_spare.store(true, Ordering::Release);
     }
 
     /// The pause still in force, if any.
@@ -145,6 +162,37 @@ mod tests {
         limiter.pause_for(Duration::from_secs(2));
         let times = grant_times(limiter.clone(), 3, 6).await;
         assert_eq!(times, [2000, 2100, 2200, 2300, 2400, 2500]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_worker_does_not_push_later_slots_back() {
+        let limiter = Limiter::new("10/s".parse().expect("rate"));
+        let start = Instant::now();
+        limiter.acquire().await; // t = 0
+        tokio::time::sleep(Duration::from_millis(130)).await; // 30 ms late for its slot
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(200),
+            "the third slot stays at 200 ms"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_spell_gives_at_most_one_request_of_slack() {
+        let limiter = Limiter::new("10/s".parse().expect("rate"));
+        limiter.acquire().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let start = Instant::now();
+        for _ in 0..4 {
+            limiter.acquire().await;
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(200),
+            "two at once, then one per 100 ms"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,8 @@
 //! Logs on stderr: human text (beside a progress bar that they must not tear) or one
 //! JSON object per line for cron and log collectors.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -43,6 +45,7 @@ pub fn init(verbose: u8, format: LogFormat, bar: bool) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(std::io::stderr),
             )
             .try_init(),

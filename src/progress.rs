@@ -102,14 +102,16 @@ pub async fn report(
             span.pb_set_message(&snapshot.line());
         } else {
             let eta = expected.and_then(|rows| eta(snapshot.done(), rows, snapshot.elapsed));
+            let secs = snapshot.elapsed.as_secs_f64().max(0.001);
             tracing::info!(
-                rows = snapshot.rows,
+                rows_read = snapshot.rows,
                 succeeded = snapshot.succeeded,
                 failed = snapshot.failed,
                 retrying = snapshot.retrying,
+                rows_per_sec = format!("{:.1}", snapshot.done() as f64 / secs),
+                requests_per_min = format!("{:.1}", snapshot.requests as f64 * 60.0 / secs),
                 eta_secs = eta.map(|d| d.as_secs()),
-                "progress: {}",
-                snapshot.line()
+                "progress"
             );
         }
     }

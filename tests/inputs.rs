@@ -1,0 +1,164 @@
+//! End-to-end: input forms (gzip, stdin), `validate`, `--sandbox`, and in-doubt requests.
+
+mod common;
+
+use std::io::Write;
+
+use common::{Dir, KEY, command, expected_ids, import, run, sandbox, simple_csv, user_ids};
+use helpcrunch_import::sandbox::SandboxConfig;
+use tokio::io::AsyncWriteExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_is_decompressed_on_the_fly() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(simple_csv(5).as_bytes())
+        .expect("gzip in memory");
+    let file = dir.write("contacts.csv.gz", gz.finish().expect("gzip in memory"));
+    let result = import(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    assert_eq!(user_ids(&sandbox), expected_ids(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_is_read_with_dash() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let out = dir.out().to_string_lossy().into_owned();
+    let base_url = sandbox.base_url();
+    let mut child = command(&[
+        "import",
+        "-",
+        "--format",
+        "ndjson",
+        "--base-url",
+        &base_url,
+        "--out",
+        &out,
+        "--rate",
+        "50/s",
+    ])
+    .env("HELPCRUNCH_API_KEY", KEY)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(b"{\"userId\":\"u1\",\"email\":\"u1@example.com\"}\n{\"userId\":\"u2\"}\n")
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("the binary ends");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(user_ids(&sandbox), ["u1", "u2"]);
+    let created = dir.csv_rows("created.csv");
+    assert!(
+        created.iter().all(|r| r["file"] == "<stdin>"),
+        "{created:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_invalid_rows_and_sends_nothing() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "check.csv",
+        "userId,email,locale,firstSeen\nu1,a@example.com,en,2021-03-04\nu2,two@@example.com,en,\nu3,c@example.com,xx,\nu4,d@example.com,,2021-13-45\n",
+    );
+    let out = dir.out().to_string_lossy().into_owned();
+    // An unreachable base URL and no key: validate must need neither.
+    let result = run(&["validate", &file, "--out", &out], None).await;
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    assert!(
+        result
+            .stdout
+            .contains("4 rows read: 1 valid, 3 failed (3 invalid)"),
+        "{}",
+        result.stdout
+    );
+    let failed = dir.csv_rows("failed.csv");
+    let lines: Vec<&str> = failed.iter().map(|r| r["_line"].as_str()).collect();
+    assert_eq!(lines, ["3", "4", "5"]);
+    assert!(
+        failed[0]["_errors"].contains("\"two@@example.com\""),
+        "{:?}",
+        failed[0]
+    );
+    assert!(failed[1]["_errors"].contains("\"xx\""), "{:?}", failed[1]);
+    assert!(
+        failed[2]["_errors"].contains("2021-13-45"),
+        "{:?}",
+        failed[2]
+    );
+    assert!(
+        !dir.out().join("created.csv").exists(),
+        "a dry run creates nothing"
+    );
+    assert_eq!(dir.summary()["valid"], 1);
+    assert_eq!(dir.summary()["requests"], 0);
+
+    let valid = dir.write("valid.csv", simple_csv(3));
+    let out2 = dir.path().join("out2").to_string_lossy().into_owned();
+    let result = run(&["import", &valid, "--dry-run", "--out", &out2], None).await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_naming_a_missing_column_stops_before_sending() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("crm.csv", "Customer Id,Mail\n1,a@example.com\n");
+    let config = dir.write(
+        "map.toml",
+        "[mapping]\nuserId = \"Customer Id\"\nemail = \"Email\"\n",
+    );
+    let result = import(&sandbox, &dir, &file, &["--config", &config]).await;
+    assert_eq!(result.code, 2, "{}", result.all_output());
+    assert!(result.stderr.contains("Email"), "{}", result.stderr);
+    assert_eq!(sandbox.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_sandbox_rehearses_without_a_key() {
+    let dir = Dir::new();
+    let file = dir.write("few.csv", simple_csv(3));
+    let out = dir.out().to_string_lossy().into_owned();
+    let result = run(&["import", &file, "--sandbox", "--out", &out], None).await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    assert_eq!(dir.summary()["created"], 3);
+    assert!(result.stderr.contains("sandbox"), "{}", result.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_after_sending_is_in_doubt_and_not_resent() {
+    let sandbox = sandbox(SandboxConfig {
+        drop_rate: 1.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("drop.csv", simple_csv(3));
+    let result = import(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    let stats = sandbox.stats();
+    assert_eq!(stats.requests, 3, "never re-sent: {stats:?}");
+    assert_eq!(
+        user_ids(&sandbox),
+        expected_ids(3),
+        "the server did create them"
+    );
+    let failed = dir.csv_rows("failed.csv");
+    assert_eq!(failed.len(), 3);
+    assert!(
+        failed.iter().all(|r| r["_status"] == "in_doubt"),
+        "{failed:?}"
+    );
+}
