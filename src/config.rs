@@ -47,6 +47,7 @@ pub struct HttpSection {
 #[serde(deny_unknown_fields)]
 pub struct RetrySection {
     pub max_attempts: Option<usize>,
+    pub max_rate_limited: Option<usize>,
     pub initial_delay_ms: Option<u64>,
     pub max_delay_secs: Option<u64>,
     pub max_total_secs: Option<u64>,
@@ -56,11 +57,13 @@ pub struct RetrySection {
 /// How failed attempts are retried. Every wait and the number of attempts are bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts per row, the first included.
+    /// Attempts per row against faults (5xx, connection failures), the first included.
     pub max_attempts: usize,
+    /// 429 answers one row may take before it fails; they do not spend `max_attempts`.
+    pub max_rate_limited: usize,
     pub initial_delay: Duration,
     pub max_delay: Duration,
-    /// Total backoff time one row may spend waiting before it fails.
+    /// Total backoff time one row may spend waiting on faults before it fails.
     pub max_total: Duration,
     /// A longer Retry-After is cut to this (and said so in the log).
     pub max_retry_after: Duration,
@@ -70,6 +73,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
+            max_rate_limited: 100,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
             max_total: Duration::from_secs(600),
@@ -276,6 +280,7 @@ fn resolve_retry(section: &RetrySection) -> Result<RetryPolicy, RunError> {
     let default = RetryPolicy::default();
     let policy = RetryPolicy {
         max_attempts: section.max_attempts.unwrap_or(default.max_attempts),
+        max_rate_limited: section.max_rate_limited.unwrap_or(default.max_rate_limited),
         initial_delay: section
             .initial_delay_ms
             .map_or(default.initial_delay, Duration::from_millis),

@@ -100,19 +100,33 @@ fn api_errors(status: u16, errors: &[ApiError]) -> Vec<String> {
 }
 
 impl Sender {
-    fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+    /// Exponential waits with jitter, at most `retries` of them and `total` in all.
+    fn backoff(
+        &self,
+        retries: usize,
+        total: Option<Duration>,
+    ) -> impl Iterator<Item = Duration> + use<> {
         ExponentialBuilder::default()
             .with_min_delay(self.retry.initial_delay)
             .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_attempts.saturating_sub(1))
-            .with_total_delay(Some(self.retry.max_total))
+            .with_max_times(retries)
+            .with_total_delay(total)
             .with_jitter()
             .build()
     }
 
     /// Sends one row until it is finished, retrying within the policy's bounds.
+    ///
+    /// Faults (5xx, connection failures) and 429s are bounded apart: a 429 says nothing
+    /// is wrong with the row, so it never spends the row's fault attempts, only its own,
+    /// much larger, allowance.
     pub async fn deliver(&self, payload: &CreateCustomer) -> RowResult {
-        let mut backoff = self.backoff();
+        let mut fault_backoff = self.backoff(
+            self.retry.max_attempts.saturating_sub(1),
+            Some(self.retry.max_total),
+        );
+        // Bounded by count alone: with Retry-After its waits are the server's, not these.
+        let mut throttle_backoff = self.backoff(self.retry.max_rate_limited, None);
         let mut attempts = 0usize;
         loop {
             tokio::select! {
@@ -142,6 +156,11 @@ impl Sender {
                     retry_after,
                     pause_all,
                 } => (reason, retry_after, pause_all),
+            };
+            let backoff = if pause_all {
+                &mut throttle_backoff
+            } else {
+                &mut fault_backoff
             };
             let Some(delay) = backoff.next() else {
                 return RowResult::failed(

@@ -72,3 +72,15 @@ impl fmt::Display for RowError {
         f.write_str(&self.message)
     }
 }
+
+/// "a string", "an array", …: how messages name the kind of a JSON value.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

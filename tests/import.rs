@@ -405,3 +405,37 @@ async fn pacing_sends_no_burst_at_the_start() {
     assert_eq!(sandbox.stats().rate_limited, 0, "{:?}", sandbox.stats());
     assert_eq!(user_ids(&sandbox), expected_ids(30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_never_spends_the_rows_fault_attempts() {
+    // One attempt against faults, yet a storm of 429s: every row must still be created,
+    // since a 429 says nothing is wrong with the row.
+    let sandbox = sandbox(SandboxConfig {
+        limit: Some(Limit::TokenBucket {
+            rate: Rate {
+                count: 20,
+                per: Duration::from_secs(1),
+            },
+            burst: 1,
+        }),
+        retry_after: RetryAfterMode::None,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("storm.csv", simple_csv(20));
+    let config = dir.write(
+        "one-attempt.toml",
+        "[retry]\nmax_attempts = 1\ninitial_delay_ms = 10\nmax_delay_secs = 1\n",
+    );
+    let result = import(
+        &sandbox,
+        &dir,
+        &file,
+        &["--rate", "200/s", "--concurrency", "8", "--config", &config],
+    )
+    .await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    assert!(sandbox.stats().rate_limited > 0, "{:?}", sandbox.stats());
+    assert_eq!(user_ids(&sandbox), expected_ids(20));
+}

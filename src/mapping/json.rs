@@ -4,7 +4,7 @@
 use serde_json::{Map, Number, Value};
 
 use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
-use crate::record::RowError;
+use crate::record::{RowError, json_kind};
 
 use super::apply::push_tag;
 use super::field::Field;
@@ -48,18 +48,10 @@ fn text(value: &Value) -> Result<Option<String>, String> {
             .filter(|t| !t.is_empty())
             .map(str::to_owned)),
         Value::Number(number) => Ok(Some(number.to_string())),
-        other => Err(format!("must be a string or a number, not {}", kind(other))),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        other => Err(format!(
+            "must be a string or a number, not {}",
+            json_kind(other)
+        )),
     }
 }
 
@@ -85,7 +77,7 @@ fn tags(value: &Value) -> Result<Vec<Tag>, String> {
                     other => {
                         return Err(format!(
                             "tags[{i}] must be a name or a {{name, color}} object, not {}",
-                            kind(other)
+                            json_kind(other)
                         ));
                     }
                 }
@@ -94,7 +86,7 @@ fn tags(value: &Value) -> Result<Vec<Tag>, String> {
         other => {
             return Err(format!(
                 "tags must be an array or a \";\"-separated string, not {}",
-                kind(other)
+                json_kind(other)
             ));
         }
     }
@@ -140,7 +132,7 @@ fn custom_data(value: &Value, data: &mut Vec<CustomDatum>, errors: &mut Vec<RowE
         other => {
             let message = format!(
                 "customData must be an array of {{property, value}} objects or an object, not {}",
-                kind(other)
+                json_kind(other)
             );
             errors.push(RowError::new("customData", message));
             Vec::new()
@@ -165,7 +157,7 @@ fn entry(item: &Value) -> Result<(&str, &Value), String> {
     let Value::Object(entry) = item else {
         return Err(format!(
             "must be an object with property and value, not {}",
-            kind(item)
+            json_kind(item)
         ));
     };
     if let Some(key) = entry
@@ -191,7 +183,7 @@ fn scalar(value: &Value) -> Result<Option<CustomValue>, String> {
             .filter(|t| !t.is_empty())
             .map(|t| CustomValue::Text(t.to_owned()))),
         Value::Number(number) => number_value(number).map(Some),
-        other => Err(format!("must be a single value, not {}", kind(other))),
+        other => Err(format!("must be a single value, not {}", json_kind(other))),
     }
 }
 

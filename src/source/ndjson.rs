@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::SourceError;
-use crate::record::{Cells, Origin, Record};
+use crate::record::{Cells, Origin, Record, json_kind};
 
 /// A line longer than this is refused as a row (and skipped) rather than buffered:
 /// a contact is a few hundred bytes, and memory must not follow a runaway line.
@@ -88,17 +88,6 @@ impl NdjsonRows {
             )),
             Err(e) => unreadable(format!("invalid JSON at column {}: {e}", e.column())),
         }
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
