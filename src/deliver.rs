@@ -199,7 +199,8 @@ impl Sender {
     }
 }
 
-fn stopped(attempts: usize) -> RowResult {
+/// The result of a row the run stopped after `attempts` attempts (none: never sent).
+pub(crate) fn stopped(attempts: usize) -> RowResult {
     if attempts == 0 {
         RowResult::failed(
             FailStatus::NotSent,

@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -152,35 +153,30 @@ impl Run {
         tracker.wait().await;
 
         let flushed = files.flush();
-        let interrupted = stop.is_cancelled() && fatal.describe().is_none();
-        let tally = files.tally().clone();
+        let stopped_by = fatal.describe();
+        let interrupted = stop.is_cancelled() && stopped_by.is_none();
+        let elapsed_secs = started.elapsed().as_secs_f64();
+        let requests = counters.requests.load(Relaxed);
+        let mut result_files = files.file_names();
+        result_files.push("summary.json".into());
         let summary = Summary {
             command,
             inputs: inputs.iter().map(|i| i.name.to_string()).collect(),
             out_dir: out_dir.display().to_string(),
-            result_files: {
-                let mut names = files.file_names();
-                names.push("summary.json".into());
-                names
-            },
-            ending: match (fatal.describe(), interrupted) {
+            result_files,
+            ending: match (&stopped_by, interrupted) {
                 (Some(_), _) => "stopped",
                 (None, true) => "interrupted",
                 (None, false) => "finished",
             },
-            stopped_by: fatal.describe(),
-            requests: counters.requests.load(std::sync::atomic::Ordering::Relaxed),
-            rate_limited: counters
-                .rate_limited
-                .load(std::sync::atomic::Ordering::Relaxed),
-            retries: counters.retries.load(std::sync::atomic::Ordering::Relaxed),
-            elapsed_secs: started.elapsed().as_secs_f64(),
+            stopped_by,
+            tally: files.tally().clone(),
+            requests,
+            rate_limited: counters.rate_limited.load(Relaxed),
+            retries: counters.retries.load(Relaxed),
+            elapsed_secs,
             configured_rate: sender.as_ref().map(|s| s.limiter.rate().to_string()),
-            effective_rate_per_min: counters.requests.load(std::sync::atomic::Ordering::Relaxed)
-                as f64
-                * 60.0
-                / started.elapsed().as_secs_f64().max(0.001),
-            tally,
+            effective_rate_per_min: requests as f64 * 60.0 / elapsed_secs.max(0.001),
         };
         let output_error = |source| RunError::Output {
             dir: out_dir.clone(),
@@ -289,7 +285,7 @@ async fn map_rows(
         };
         let Some(record) = record else { break };
         if stop.is_cancelled() {
-            let outcome = not_sent(record, None);
+            let outcome = not_sent(record);
             if outcomes.send(outcome).await.is_err() {
                 break;
             }
@@ -305,7 +301,7 @@ async fn map_rows(
                     Err(error) => {
                         fatal.set(RunError::Mapping(error));
                         stop.cancel();
-                        let _ = outcomes.send(not_sent(record, None)).await;
+                        let _ = outcomes.send(not_sent(record)).await;
                         continue;
                     }
                 }
@@ -349,16 +345,13 @@ fn warn_on_stdin(record: &Record, plan: &HeaderPlan) {
     }
 }
 
-fn not_sent(record: Record, payload: Option<CreateCustomer>) -> RowOutcome {
-    let (user_id, email) = payload.map(|p| (p.user_id, p.email)).unwrap_or_default();
+/// A row the run stopped before sending.
+fn not_sent(record: Record) -> RowOutcome {
     RowOutcome {
         record,
-        user_id,
-        email,
-        result: RowResult::failed(
-            FailStatus::NotSent,
-            "not sent: the run stopped before this row's turn",
-        ),
+        user_id: None,
+        email: None,
+        result: crate::deliver::stopped(0),
     }
 }
 
@@ -394,7 +387,6 @@ async fn collect(
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) -> (ResultFiles, std::io::Result<()>) {
-    use std::sync::atomic::Ordering::Relaxed;
     let mut written = Ok(());
     let mut last_flush = Instant::now();
     let mut failures_logged = 0u64;
