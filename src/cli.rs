@@ -75,11 +75,14 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Requests per time unit: 120/min, 2/s, 7200/h [default: 120/min, the documented limit].
+    /// Requests per time unit: 120/min, 2/s, 7200/h [default: 120/min, the documented
+    /// limit]. A ceiling: on 429s the rate adapts down to what the server accepts, then
+    /// probes back up.
     #[arg(long, value_name = "RATE")]
     pub rate: Option<Rate>,
 
-    /// Requests in flight at once at most [default: 4].
+    /// Requests in flight at once at most [default: 16]. Pacing keeps the requests in
+    /// flight to what the rate needs (rate × latency); this only caps them.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 

@@ -190,11 +190,15 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Classifies an answer from its status, headers and body.
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Answer {
-    let retry_after = || {
+    let header = |name| {
         headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let retry_after = || {
+        header(RETRY_AFTER.as_str())
             .and_then(|v| parse_retry_after(v, now))
+            .or_else(|| header(RATE_LIMIT_RESET).and_then(|v| parse_rate_limit_reset(v, now)))
     };
     match status.as_u16() {
         201 | 200 => Answer::Created {
@@ -258,6 +262,24 @@ pub fn parse_errors(body: &[u8]) -> Vec<ApiError> {
             }]
         }
     }
+}
+
+/// Not documented by HelpCrunch, but common: when the window resets.
+pub const RATE_LIMIT_RESET: &str = "x-ratelimit-reset";
+
+/// Values at or above this are UNIX times, below it delays in seconds: both forms are
+/// seen in the wild (a delay of 31 years is not).
+const EPOCH_THRESHOLD: u64 = 1_000_000_000;
+
+/// `X-RateLimit-Reset` as a UNIX time or as seconds from now; a time in the past means
+/// now. None for anything unreadable.
+pub fn parse_rate_limit_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let value: u64 = value.trim().parse().ok()?;
+    if value < EPOCH_THRESHOLD {
+        return Some(Duration::from_secs(value));
+    }
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(value);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date; a date in the past means now. None
@@ -394,6 +416,42 @@ mod tests {
         for garbage in ["", "soon", "-5", "1.5", "Tue, 99 Nov 2023"] {
             assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
         }
+    }
+
+    #[test]
+    fn rate_limit_reset_reads_epochs_and_seconds_and_yields_to_retry_after() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_rate_limit_reset("30", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_rate_limit_reset("1700000045", now),
+            Some(Duration::from_secs(45))
+        );
+        assert_eq!(
+            parse_rate_limit_reset("1699999000", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_rate_limit_reset("soon", now), None);
+        assert_eq!(parse_rate_limit_reset("-3", now), None);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(RATE_LIMIT_RESET, HeaderValue::from_static("1700000007"));
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        assert_eq!(
+            classify(status, &headers, b"", now),
+            Answer::RateLimited {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(
+            classify(status, &headers, b"", now),
+            Answer::RateLimited {
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
     }
 
     #[test]

@@ -109,6 +109,7 @@ fn sender(
     stop: CancellationToken,
     fatal: Fatal,
 ) -> Result<Sender, RunError> {
+    counters.set_rate(send.rate.per_second());
     Ok(Sender {
         client: Client::new(base_url, key, send.timeouts, send.concurrency)
             .map_err(RunError::Config)?,

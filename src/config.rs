@@ -14,7 +14,9 @@ use crate::rate::Rate;
 use crate::source::{Format, Input};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
-pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Workers, and so requests in flight at most. Pacing keeps the requests actually in flight
+/// to what the rate needs (rate × latency); this only caps them.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const API_KEY_ENV: &str = "HELPCRUNCH_API_KEY";
 /// Files whose presence marks a directory as holding a run's results.
 pub const RESULT_FILES: [&str; 3] = ["summary.json", "created.csv", "failed.csv"];
@@ -420,7 +422,7 @@ mod tests {
             .join("\n");
         let config = parse_file_config(&settings).unwrap_or_else(|e| panic!("{e}\n{settings}"));
         assert_eq!(config.rate.as_deref(), Some("120/min"));
-        assert_eq!(config.concurrency, Some(4));
+        assert_eq!(config.concurrency, Some(16));
         assert_eq!(config.retry.max_retry_after_secs, Some(300));
         assert_eq!(config.http.timeout_secs, Some(30));
         assert!(config.api_key_file.is_some() && config.base_url.is_some() && config.out.is_some());

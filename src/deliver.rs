@@ -36,12 +36,12 @@ pub enum Reaction {
     Done(RowResult),
     /// The row is finished and the run must stop: every later request would fail too.
     Fatal(RowResult),
-    /// Try again. `pause_all` when the limit is the organization's (429): the wait then
-    /// holds every worker, not just this one.
+    /// Try again. `throttled` when the limit is the organization's (429): the wait then
+    /// holds every worker, not just this one, and the rate adapts.
     Retry {
         reason: String,
         retry_after: Option<Duration>,
-        pause_all: bool,
+        throttled: bool,
     },
 }
 
@@ -68,7 +68,7 @@ pub fn react(answer: Answer) -> Reaction {
         Answer::RateLimited { retry_after } => Reaction::Retry {
             reason: "HTTP 429 too many requests".into(),
             retry_after,
-            pause_all: true,
+            throttled: true,
         },
         Answer::Transient {
             reason,
@@ -76,7 +76,7 @@ pub fn react(answer: Answer) -> Reaction {
         } => Reaction::Retry {
             reason,
             retry_after,
-            pause_all: false,
+            throttled: false,
         },
     }
 }
@@ -100,7 +100,8 @@ fn api_errors(status: u16, errors: &[ApiError]) -> Vec<String> {
 }
 
 impl Sender {
-    /// Exponential waits with jitter, at most `retries` of them and `total` in all.
+    /// Exponential waits (without jitter: callers add it where it helps), at most
+    /// `retries` of them and `total` in all.
     fn backoff(
         &self,
         retries: usize,
@@ -111,7 +112,6 @@ impl Sender {
             .with_max_delay(self.retry.max_delay)
             .with_max_times(retries)
             .with_total_delay(total)
-            .with_jitter()
             .build()
     }
 
@@ -129,18 +129,28 @@ impl Sender {
         let mut throttle_backoff = self.backoff(self.retry.max_rate_limited, None);
         let mut attempts = 0usize;
         loop {
-            tokio::select! {
+            let sent_at = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return stopped(attempts),
-                () = self.limiter.acquire() => {}
-            }
+                sent_at = self.limiter.acquire() => sent_at,
+            };
             attempts += 1;
             self.counters.add_request();
-            let answer = self.client.create(payload).await;
-            if matches!(answer, Answer::RateLimited { .. }) {
+            let reaction = react(self.client.create(payload).await);
+            let throttled = matches!(
+                reaction,
+                Reaction::Retry {
+                    throttled: true,
+                    ..
+                }
+            );
+            if throttled {
                 self.counters.add_rate_limited();
+            } else {
+                self.limiter.succeeded(sent_at);
+                self.counters.set_rate(self.limiter.current_per_sec());
             }
-            let (reason, retry_after, pause_all) = match react(answer) {
+            let (reason, retry_after) = match reaction {
                 Reaction::Done(result) => return result,
                 Reaction::Fatal(result) => {
                     if let RowResult::Failed { errors, .. } = &result {
@@ -154,10 +164,10 @@ impl Sender {
                 Reaction::Retry {
                     reason,
                     retry_after,
-                    pause_all,
-                } => (reason, retry_after, pause_all),
+                    ..
+                } => (reason, retry_after),
             };
-            let backoff = if pause_all {
+            let backoff = if throttled {
                 &mut throttle_backoff
             } else {
                 &mut fault_backoff
@@ -170,15 +180,20 @@ impl Sender {
             };
             self.counters.add_retry();
             tracing::debug!(attempts, %reason, ?retry_after, "retrying");
-            match retry_after {
-                Some(wait) => self.limiter.pause_for(self.capped(wait)),
-                None if pause_all => self.limiter.pause_for(delay),
-                None => {
-                    let _waiting = self.counters.retrying();
-                    tokio::select! {
-                        () = self.stop.cancelled() => return stopped(attempts),
-                        () = tokio::time::sleep(delay) => {}
-                    }
+            if throttled {
+                // The organization's limit: everyone waits, and the rate adapts. No jitter:
+                // one shared pause has no herd to spread.
+                self.limiter
+                    .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
+                self.counters.set_rate(self.limiter.current_per_sec());
+            } else {
+                // A fault of this request: only this row waits, with full jitter unless
+                // the server said how long.
+                let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
+                let _waiting = self.counters.retrying();
+                tokio::select! {
+                    () = self.stop.cancelled() => return stopped(attempts),
+                    () = tokio::time::sleep(wait) => {}
                 }
             }
         }
@@ -197,6 +212,12 @@ impl Sender {
             wait
         }
     }
+}
+
+/// "Full jitter": a uniform wait between zero and `delay`, so rows that failed together
+/// do not retry together.
+fn full_jitter(delay: Duration) -> Duration {
+    delay.mul_f64(fastrand::f64())
 }
 
 /// The result of a row the run stopped after `attempts` attempts (none: never sent).
@@ -276,7 +297,7 @@ mod tests {
             Reaction::Retry {
                 reason: "HTTP 429 too many requests".into(),
                 retry_after: Some(Duration::from_secs(2)),
-                pause_all: true
+                throttled: true
             }
         );
         assert!(matches!(
@@ -285,7 +306,7 @@ mod tests {
                 retry_after: None
             }),
             Reaction::Retry {
-                pause_all: false,
+                throttled: false,
                 ..
             }
         ));

@@ -16,6 +16,7 @@
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
 //! - [`error`]: run-level errors and the one place they become exit codes.
 
+pub mod adaptive;
 pub mod cli;
 pub mod client;
 pub mod config;

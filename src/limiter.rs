@@ -1,16 +1,19 @@
-//! The one limiter every worker goes through: smooth pacing at the configured rate, and
-//! a shared pause, because HelpCrunch's limit is per organization, not per connection.
+//! The one limiter every worker goes through: smooth pacing, a shared pause, and the
+//! adaptive rate, because HelpCrunch's limit is per organization, not per connection.
 //!
-//! Pacing is governor's GCRA: a request every `rate.interval()`. The bucket holds two
-//! cells so that a worker woken a millisecond late (timers are coarse) does not push every
-//! later slot back: with one cell, that lateness adds up to a tenth of the rate at 100/s.
-//! The spare cell is spent at the start and after every pause, so neither begins with a
-//! burst. Time comes from tokio's clock, so tests under `tokio::time::pause()` are
-//! deterministic.
+//! Pacing is governor's GCRA: a request every interval of the rate in force. The bucket
+//! holds two cells so that a worker woken a millisecond late (timers are coarse) does not
+//! push every later slot back: with one cell, that lateness adds up to a tenth of the rate
+//! at 100/s. The spare cell is spent at the start, after every pause and after every change
+//! of rate, so none of them begins with a burst.
+//!
+//! A 429 pauses every worker (Retry-After, or a backoff) and feeds the adaptive rule
+//! ([`crate::adaptive`]), which may lower the rate; quiet spells raise it back, never above
+//! the configured rate. Time comes from tokio's clock, so tests under
+//! `tokio::time::pause()` are deterministic.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use governor::clock::Clock;
@@ -19,6 +22,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
+use crate::adaptive::{AdaptiveRate, Change};
 use crate::rate::Rate;
 
 /// governor's clock, read from tokio's (pausable) time.
@@ -35,85 +39,171 @@ impl Clock for TokioClock {
     }
 }
 
-pub struct Limiter {
-    clock: TokioClock,
-    /// Paces every request (retries too) at the configured rate.
-    pacer: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>,
-    /// Until when nobody sends: set by a 429's Retry-After (or a backoff when it had
-    /// none), read by every worker before each request.
-    paused_until: Mutex<Option<Instant>>,
-    /// Set when the spare cell must be spent before the next request (at the start and
-    /// after a pause), so pacing resumes at the rate, not with a burst of two.
-    spend_spare: AtomicBool,
-    rate: Rate,
-}
+type Pacer = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// Cells in the bucket: one for the request, one spare to absorb timer lateness.
 const BURST: NonZeroU32 = NonZeroU32::new(2).expect("2 is not zero");
 
+pub struct Limiter {
+    clock: TokioClock,
+    configured: Rate,
+    /// Everything workers read and change together, under one short lock (never held
+    /// across an await).
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Paces every request (retries too); rebuilt when the rate changes.
+    pacer: Pacer,
+    /// Set when the spare cell must be spent before the next request.
+    spend_spare: bool,
+    /// Until when nobody sends: set by a 429, read by every worker before each request.
+    paused_until: Option<Instant>,
+    /// Total time paused so far, for the summary.
+    paused_total: Duration,
+    adaptive: AdaptiveRate,
+    /// Times the rate changed, for the summary.
+    rate_changes: u64,
+}
+
+/// What the limiter did over a run, for `summary.json`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimiterReport {
+    pub configured: Rate,
+    /// Requests per second in force at the end.
+    pub final_per_sec: f64,
+    pub rate_changes: u64,
+    pub paused: Duration,
+}
+
+fn pacer(clock: TokioClock, per_sec: f64) -> Pacer {
+    // A rate over 10⁹/s has an interval that rounds to zero: unpaced.
+    let quota = Quota::with_period(Duration::from_secs_f64(1.0 / per_sec))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(BURST);
+    RateLimiter::direct_with_clock(quota, clock)
+}
+
 impl Limiter {
     pub fn new(rate: Rate) -> Limiter {
-        let clock = TokioClock {
-            start: Instant::now(),
-        };
-        // An interval below a nanosecond (over 10⁹ per second) rounds to zero: unpaced.
-        let quota = Quota::with_period(rate.interval())
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-            .allow_burst(BURST);
+        let now = Instant::now();
+        let clock = TokioClock { start: now };
         Limiter {
             clock,
-            pacer: RateLimiter::direct_with_clock(quota, clock),
-            paused_until: Mutex::new(None),
-            spend_spare: AtomicBool::new(true),
-            rate,
+            configured: rate,
+            state: Mutex::new(State {
+                pacer: pacer(clock, rate.per_second()),
+                spend_spare: true,
+                paused_until: None,
+                paused_total: Duration::ZERO,
+                adaptive: AdaptiveRate::new(rate.per_second(), now),
+                rate_changes: 0,
+            }),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn rate(&self) -> Rate {
-        self.rate
+        self.configured
+    }
+
+    /// Requests per second in force now.
+    pub fn current_per_sec(&self) -> f64 {
+        self.state().adaptive.current()
+    }
+
+    pub fn report(&self) -> LimiterReport {
+        let state = self.state();
+        LimiterReport {
+            configured: self.configured,
+            final_per_sec: state.adaptive.current(),
+            rate_changes: state.rate_changes,
+            paused: state.paused_total,
+        }
     }
 
     /// Waits until this caller may send one request: past any pause, then its turn in
-    /// the pacing.
-    pub async fn acquire(&self) {
+    /// the pacing. Returns when the slot was granted (the request's send time).
+    pub async fn acquire(&self) -> Instant {
         loop {
-            if let Some(until) = self.pause_deadline() {
-                tokio::time::sleep_until(until).await;
-                continue;
+            let wait = {
+                let mut state = self.state();
+                let now = Instant::now();
+                match state.paused_until {
+                    Some(until) if until > now => until - now,
+                    _ => {
+                        state.paused_until = None;
+                        if std::mem::take(&mut state.spend_spare) {
+                            let _ = state.pacer.check();
+                        }
+                        match state.pacer.check() {
+                            Ok(()) => return now,
+                            Err(not_until) => not_until.wait_time_from(self.clock.now()),
+                        }
+                    }
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A request sent at `sent_at` got an answer other than 429.
+    pub fn succeeded(&self, sent_at: Instant) {
+        let mut state = self.state();
+        let change = state.adaptive.on_success(sent_at, Instant::now());
+        self.apply(&mut state, change);
+    }
+
+    /// A request sent at `sent_at` got a 429: pause every caller for `wait` from now
+    /// (unless a longer pause is already set), and let the adaptive rule lower the rate.
+    pub fn throttled(&self, sent_at: Instant, wait: Duration) {
+        let mut state = self.state();
+        let now = Instant::now();
+        let until = now + wait;
+        let current_end = state.paused_until.filter(|&u| u > now).unwrap_or(now);
+        if until > current_end {
+            state.paused_total += until - current_end;
+            state.paused_until = Some(until);
+        }
+        state.spend_spare = true;
+        let resume = state.paused_until.unwrap_or(now);
+        let change = state.adaptive.on_throttle(sent_at, now, resume);
+        self.apply(&mut state, change);
+    }
+
+    /// Puts a change of rate in force and says so, once.
+    fn apply(&self, state: &mut State, change: Option<Change>) {
+        let Some(change) = change else { return };
+        state.rate_changes += 1;
+        state.spend_spare = true;
+        let configured = self.configured.per_second();
+        match change {
+            Change::Lowered { from, to, measured } => {
+                state.pacer = pacer(self.clock, to);
+                let measured = measured.map_or(String::new(), |m| {
+                    format!(" (it accepted {:.1}/min)", m * 60.0)
+                });
+                tracing::info!(
+                    "rate lowered from {:.1}/min to {:.1}/min: the server answered 429{measured}",
+                    from * 60.0,
+                    to * 60.0
+                );
             }
-            if self.spend_spare.swap(false, Ordering::AcqRel) {
-                let _ = self.pacer.check();
-            }
-            match self.pacer.check() {
-                Ok(()) => return,
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.clock.now());
-                    tokio::time::sleep(wait).await;
+            Change::Raised { from, to } => {
+                state.pacer = pacer(self.clock, to);
+                if to >= configured {
+                    tracing::info!("rate back up to the configured {}", self.configured);
+                } else {
+                    tracing::debug!(
+                        "rate raised from {:.1}/min to {:.1}/min",
+                        from * 60.0,
+                        to * 60.0
+                    );
                 }
             }
-        }
-    }
-
-    /// Pauses every caller for `wait` from now, unless a longer pause is already set.
-    pub fn pause_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        if paused.is_none_or(|current| current < until) {
-            *paused = Some(until);
-        }
-        self.spend_spare.store(true, Ordering::Release);
-    }
-
-    /// The pause still in force, if any.
-    fn pause_deadline(&self) -> Option<Instant> {
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        match *paused {
-            Some(until) if until > Instant::now() => Some(until),
-            Some(_) => {
-                *paused = None;
-                None
-            }
-            None => None,
         }
     }
 }
@@ -159,9 +249,14 @@ mod tests {
     async fn a_pause_holds_every_worker_and_pacing_resumes_smoothly() {
         let limiter = Arc::new(Limiter::new("10/s".parse().expect("rate")));
         limiter.acquire().await; // t = 0
-        limiter.pause_for(Duration::from_secs(2));
+        limiter.throttled(Instant::now(), Duration::from_secs(2));
         let times = grant_times(limiter.clone(), 3, 6).await;
-        assert_eq!(times, [2000, 2100, 2200, 2300, 2400, 2500]);
+        // The 429 also halved the rate (nothing was measured yet): 200 ms apart.
+        assert_eq!(times, [2000, 2200, 2400, 2600, 2800, 3000]);
+        let report = limiter.report();
+        assert_eq!(report.paused, Duration::from_secs(2));
+        assert_eq!(report.final_per_sec, 5.0);
+        assert_eq!(report.rate_changes, 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -198,8 +293,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_shorter_pause_does_not_cut_a_longer_one() {
         let limiter = Limiter::new("10/s".parse().expect("rate"));
-        limiter.pause_for(Duration::from_secs(5));
-        limiter.pause_for(Duration::from_secs(1));
+        limiter.throttled(Instant::now(), Duration::from_secs(5));
+        limiter.throttled(Instant::now(), Duration::from_secs(1));
         let start = Instant::now();
         limiter.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(5));

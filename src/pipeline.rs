@@ -157,6 +157,8 @@ impl Run {
         let interrupted = stop.is_cancelled() && stopped_by.is_none();
         let elapsed_secs = started.elapsed().as_secs_f64();
         let requests = counters.requests.load(Relaxed);
+        let limiter = sender.as_ref().map(|s| s.limiter.report());
+        let limiter = limiter.as_ref();
         let mut result_files = files.file_names();
         result_files.push("summary.json".into());
         let summary = Summary {
@@ -175,8 +177,11 @@ impl Run {
             rate_limited: counters.rate_limited.load(Relaxed),
             retries: counters.retries.load(Relaxed),
             elapsed_secs,
-            configured_rate: sender.as_ref().map(|s| s.limiter.rate().to_string()),
+            configured_rate: limiter.map(|l| l.configured.to_string()),
             effective_rate_per_min: requests as f64 * 60.0 / elapsed_secs.max(0.001),
+            final_rate_per_min: limiter.map(|l| l.final_per_sec * 60.0),
+            rate_changes: limiter.map_or(0, |l| l.rate_changes),
+            paused_secs: limiter.map_or(0.0, |l| l.paused.as_secs_f64()),
         };
         let output_error = |source| RunError::Output {
             dir: out_dir.clone(),

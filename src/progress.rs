@@ -22,6 +22,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// Rows sleeping before a retry right now.
     pub retrying: AtomicU64,
+    /// The pacing rate in force, in thousandths of a request per minute (0: not sending).
+    pub rate_milli_per_min: AtomicU64,
     /// Raw bytes taken from the inputs, against `total_bytes` for the ETA.
     pub bytes_read: Arc<AtomicU64>,
 }
@@ -35,6 +37,10 @@ impl Counters {
     }
     pub fn add_retry(&self) {
         self.retries.fetch_add(1, Relaxed);
+    }
+    pub fn set_rate(&self, per_sec: f64) {
+        self.rate_milli_per_min
+            .store((per_sec * 60_000.0) as u64, Relaxed);
     }
 
     /// Counts a row as waiting to retry until the guard drops.
@@ -110,6 +116,7 @@ pub async fn report(
                 retrying = snapshot.retrying,
                 rows_per_sec = format!("{:.1}", snapshot.done() as f64 / secs),
                 requests_per_min = format!("{:.1}", snapshot.requests as f64 * 60.0 / secs),
+                pacing_per_min = format!("{:.1}", snapshot.rate_per_min),
                 eta_secs = eta.map(|d| d.as_secs()),
                 "progress"
             );
@@ -137,6 +144,7 @@ struct Snapshot {
     failed: u64,
     retrying: u64,
     requests: u64,
+    rate_per_min: f64,
     elapsed: Duration,
 }
 
@@ -148,6 +156,7 @@ impl Snapshot {
             failed: counters.failed.load(Relaxed),
             retrying: counters.retrying.load(Relaxed),
             requests: counters.requests.load(Relaxed),
+            rate_per_min: counters.rate_milli_per_min.load(Relaxed) as f64 / 1000.0,
             elapsed,
         }
     }
@@ -159,7 +168,7 @@ impl Snapshot {
     fn line(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(0.001);
         let done = self.done();
-        format!(
+        let mut line = format!(
             "{} rows read, {} done ({:.1} rows/s), {} ok, {} failed, {} retrying, {:.1} req/min",
             self.rows,
             done,
@@ -168,7 +177,11 @@ impl Snapshot {
             self.failed,
             self.retrying,
             self.requests as f64 * 60.0 / secs
-        )
+        );
+        if self.rate_per_min > 0.0 {
+            line.push_str(&format!(" (pacing {:.1}/min)", self.rate_per_min));
+        }
+        line
     }
 }
 

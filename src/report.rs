@@ -241,6 +241,12 @@ pub struct Summary {
     pub configured_rate: Option<String>,
     /// Requests per minute actually sent, over the whole run.
     pub effective_rate_per_min: f64,
+    /// The rate in force at the end, after any adaptation to 429s (requests per minute).
+    pub final_rate_per_min: Option<f64>,
+    /// Times the adaptive rate changed.
+    pub rate_changes: u64,
+    /// Time every worker spent paused by 429s.
+    pub paused_secs: f64,
 }
 
 impl Summary {
@@ -283,6 +289,12 @@ impl Summary {
                 self.effective_rate_per_min,
                 self.configured_rate.as_deref().unwrap_or("-")
             ));
+            if let Some(rate) = self.final_rate_per_min.filter(|_| self.rate_changes > 0) {
+                text.push_str(&format!(
+                    "paused {:.1}s by 429s; the rate changed {} times, ending at {rate:.1}/min\n",
+                    self.paused_secs, self.rate_changes
+                ));
+            }
         }
         text.push_str(&format!(
             "results in {}: {}\n",
