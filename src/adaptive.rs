@@ -1,32 +1,42 @@
 //! The adaptive rate rule (pure): from the answers the server gives, find the rate it
 //! really accepts when the configured one is too high, then probe back up slowly.
 //!
-//! - **Decrease** on a 429: to 95 % of the rate the server accepted since the last change
-//!   (successes over active time), once that measure rests on enough answers; before
-//!   that, halve. Never below half the current rate in one step, never above 95 % of it.
-//!   Only one decrease per epoch: a 429 for a request sent before the last change is the
-//!   old rate's, and is not counted again.
-//! - **Increase** after a quiet spell with no 429: quickly (+10 %) while far below the
-//!   best estimate of the server's limit (after a stray 429 halved a rate that had been
-//!   fine), then gently (+1 %) near it, and never above the configured rate.
+//! - **Decrease** on a 429: to 95 % of the rate the server accepted over the last few
+//!   seconds of sending (successes over active time, pauses left out), once that measure
+//!   rests on enough answers; before that, halve. Never below half the current rate in one
+//!   step, never above 95 % of it. One decrease per epoch: a 429 for a request sent before
+//!   the last decrease took effect is the old rate's, and is not counted again.
+//! - **Increase** after a quiet spell with no 429, never above the configured rate:
+//!   quickly (+10 % every 2 s) while far below the measured limit (after a stray 429 halved
+//!   a rate that had been fine), gently (+1 % every 2 s) below it or while nothing has been
+//!   measured, and barely (+0.5 % every 30 s) at or above it, where each probe risks a
+//!   429: enough to notice a limit that was raised, rare enough to cost little.
 //!
 //! Each 429 costs a request and, with Retry-After, a pause for every worker, so the rule
 //! prefers holding just under the limit to probing often.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Answers an epoch needs before its measured rate is trusted over halving.
-const TRUSTED_SUCCESSES: u64 = 20;
-/// Active time an epoch needs before its measured rate is trusted.
+/// How far back successes count towards the measured rate.
+const WINDOW: Duration = Duration::from_secs(5);
+/// Successes kept for measuring, at most (the window shrinks above ~200/s): bounded memory.
+const MAX_SAMPLES: usize = 1024;
+/// Successes the window needs before its measured rate is trusted over halving.
+const TRUSTED_SUCCESSES: usize = 10;
+/// Active time the window needs before its measured rate is trusted.
 const TRUSTED_SPAN: Duration = Duration::from_secs(1);
 /// Headroom kept under the measured limit after a 429.
 const BELOW_MEASURED: f64 = 0.95;
-/// Quiet time before each increase.
+/// Quiet time before each increase below the measured limit, and the steps.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 const FAST_STEP: f64 = 1.10;
 const GENTLE_STEP: f64 = 1.01;
+/// Quiet time before each increase at or above the measured limit, and the step.
+const PLATEAU_EVERY: Duration = Duration::from_secs(30);
+const PLATEAU_STEP: f64 = 1.005;
 /// Below this share of the estimated limit, increase quickly.
 const FAR_BELOW: f64 = 0.9;
 
@@ -52,14 +62,17 @@ pub struct AdaptiveRate {
     current: f64,
     /// No rate goes below this, however many 429s: bounded waits.
     floor: f64,
-    /// The best estimate of the server's limit (None: no 429 seen yet).
+    /// The server's limit as last measured (None: never measured).
     estimated_limit: Option<f64>,
-    /// When the current epoch began: the last change of rate, or the end of the pause
-    /// that followed it. Requests sent before it belong to an older rate.
-    epoch_start: Instant,
-    /// Successful answers in this epoch.
-    epoch_successes: u64,
-    /// When the rate last changed or a 429 was last seen.
+    /// Requests sent before this belong to a rate since lowered: their 429s were answered
+    /// already, by that decrease.
+    decrease_epoch: Instant,
+    /// When sending last resumed (the start, or the end of the last pause): time before
+    /// it was idle and does not count in the measure.
+    active_since: Instant,
+    /// When successful answers came, oldest first, within the window.
+    successes: VecDeque<Instant>,
+    /// When the rate was last raised or a 429 last seen: increases wait for quiet.
     last_event: Instant,
 }
 
@@ -70,8 +83,9 @@ impl AdaptiveRate {
             current: configured_per_sec,
             floor: (configured_per_sec / 1000.0).min(configured_per_sec),
             estimated_limit: None,
-            epoch_start: now,
-            epoch_successes: 0,
+            decrease_epoch: now,
+            active_since: now,
+            successes: VecDeque::new(),
             last_event: now,
         }
     }
@@ -80,20 +94,26 @@ impl AdaptiveRate {
         self.current
     }
 
-    /// A request sent at `sent_at` succeeded (any answer but a 429) at `now`.
-    pub fn on_success(&mut self, sent_at: Instant, now: Instant) -> Option<Change> {
-        if sent_at >= self.epoch_start {
-            self.epoch_successes += 1;
+    /// A request got an answer other than 429 at `now`.
+    pub fn on_success(&mut self, now: Instant) -> Option<Change> {
+        if self.successes.len() == MAX_SAMPLES {
+            self.successes.pop_front();
         }
-        if self.current >= self.configured || now.duration_since(self.last_event) < PROBE_EVERY {
+        self.successes.push_back(now);
+        while self.successes.front().is_some_and(|&t| t + WINDOW < now) {
+            self.successes.pop_front();
+        }
+        let (every, step) = match self.estimated_limit {
+            Some(limit) if self.current < FAR_BELOW * limit => (PROBE_EVERY, FAST_STEP),
+            Some(limit) if self.current >= limit => (PLATEAU_EVERY, PLATEAU_STEP),
+            _ => (PROBE_EVERY, GENTLE_STEP),
+        };
+        if self.current >= self.configured || now.duration_since(self.last_event) < every {
             return None;
         }
-        let far_below = self
-            .estimated_limit
-            .is_none_or(|limit| self.current < FAR_BELOW * limit);
-        let step = if far_below { FAST_STEP } else { GENTLE_STEP };
         let from = self.current;
-        self.set(now, (from * step).min(self.configured), now);
+        self.current = (from * step).min(self.configured);
+        self.last_event = now;
         Some(Change::Raised {
             from,
             to: self.current,
@@ -108,33 +128,40 @@ impl AdaptiveRate {
         now: Instant,
         resume: Instant,
     ) -> Option<Change> {
-        if sent_at < self.epoch_start {
+        let resume = resume.max(now);
+        let stale = sent_at < self.decrease_epoch;
+        let measured = self.measured(now);
+        self.active_since = self.active_since.max(resume);
+        self.last_event = now;
+        if stale {
             return None;
         }
-        let active = now.saturating_duration_since(self.epoch_start);
-        let measured = (self.epoch_successes >= TRUSTED_SUCCESSES && active >= TRUSTED_SPAN)
-            .then(|| self.epoch_successes as f64 / active.as_secs_f64());
         let from = self.current;
         let target = measured.map_or(from / 2.0, |m| m * BELOW_MEASURED);
         let to = target
             .clamp(from / 2.0, from * BELOW_MEASURED)
             .max(self.floor);
-        // Unmeasured, keep an earlier measured estimate (the limit cannot be above the
-        // rate just refused), else take the new rate: probing from it is gentle.
-        self.estimated_limit = Some(
-            measured
-                .or(self.estimated_limit.map(|limit| limit.min(from)))
-                .unwrap_or(to),
-        );
-        self.set(resume.max(now), to, now);
+        // Unmeasured, keep an earlier measure (the limit cannot be above the rate just
+        // refused).
+        self.estimated_limit = measured.or(self.estimated_limit.map(|limit| limit.min(from)));
+        self.current = to;
+        self.decrease_epoch = resume;
+        self.successes.clear();
         Some(Change::Lowered { from, to, measured })
     }
 
-    fn set(&mut self, epoch_start: Instant, rate: f64, now: Instant) {
-        self.current = rate;
-        self.epoch_start = epoch_start;
-        self.epoch_successes = 0;
-        self.last_event = now;
+    /// Successes per second over the active part of the window, when there are enough.
+    fn measured(&self, now: Instant) -> Option<f64> {
+        let mut start = self
+            .active_since
+            .max(now.checked_sub(WINDOW).unwrap_or(self.active_since));
+        if self.successes.len() == MAX_SAMPLES {
+            start = start.max(self.successes.front().copied().unwrap_or(start));
+        }
+        let count = self.successes.iter().filter(|&&t| t >= start).count();
+        let span = now.saturating_duration_since(start);
+        (count >= TRUSTED_SUCCESSES && span >= TRUSTED_SPAN)
+            .then(|| count as f64 / span.as_secs_f64())
     }
 }
 
@@ -150,8 +177,8 @@ mod tests {
     async fn an_early_429_halves_the_rate() {
         let t0 = Instant::now();
         let mut rate = AdaptiveRate::new(80.0, t0);
-        rate.on_success(t0, secs(t0, 0.01));
-        rate.on_success(t0, secs(t0, 0.02));
+        rate.on_success(secs(t0, 0.01));
+        rate.on_success(secs(t0, 0.02));
         let change = rate.on_throttle(secs(t0, 0.025), secs(t0, 0.03), secs(t0, 1.03));
         assert_eq!(
             change,
@@ -167,9 +194,9 @@ mod tests {
     async fn a_429_after_enough_answers_cuts_to_just_under_what_the_server_accepted() {
         let t0 = Instant::now();
         let mut rate = AdaptiveRate::new(25.0, t0);
-        // 10 s at 25/s offered, the server accepted 200 of them: 20/s.
+        // 10 s at 25/s offered, the server accepted 200 of them: 20/s (the last 5 s count).
         for i in 0..200 {
-            rate.on_success(secs(t0, i as f64 * 0.05), secs(t0, i as f64 * 0.05));
+            rate.on_success(secs(t0, i as f64 * 0.05));
         }
         let change = rate.on_throttle(secs(t0, 9.99), secs(t0, 10.0), secs(t0, 11.0));
         assert_eq!(
@@ -205,12 +232,59 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn paused_time_does_not_count_in_the_measure() {
+        let t0 = Instant::now();
+        let mut rate = AdaptiveRate::new(100.0, t0);
+        rate.on_throttle(t0, secs(t0, 0.0), secs(t0, 1.0)); // 50/s, everyone paused until 1 s
+        for i in 0..30 {
+            rate.on_success(secs(t0, 1.0 + i as f64 * 0.05)); // 20/s from 1.0 to 2.45
+        }
+        let change = rate.on_throttle(secs(t0, 2.4), secs(t0, 2.5), secs(t0, 3.5));
+        // 30 successes over the 1.5 s since the pause ended (not over 2.5 s); the rate had
+        // been raised 1 % at 2 s, after a quiet spell.
+        assert_eq!(
+            change,
+            Some(Change::Lowered {
+                from: 50.5,
+                to: 25.25,
+                measured: Some(20.0)
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_measured_limit_probes_are_rare() {
+        let t0 = Instant::now();
+        let mut rate = AdaptiveRate::new(25.0, t0);
+        for i in 0..40 {
+            rate.on_success(secs(t0, i as f64 * 0.05));
+        }
+        rate.on_throttle(secs(t0, 2.0), secs(t0, 2.0), secs(t0, 2.0)); // 19/s, limit 20
+        let mut t = 2.0;
+        while rate.current() < 20.0 {
+            t += 2.0;
+            assert!(matches!(
+                rate.on_success(secs(t0, t)),
+                Some(Change::Raised { .. })
+            ));
+        }
+        assert_eq!(t, 14.0, "six gentle steps of 1 % from 19 to 20.17");
+        assert_eq!(rate.on_success(secs(t0, t + 2.0)), None);
+        assert_eq!(rate.on_success(secs(t0, t + 29.0)), None);
+        let change = rate.on_success(secs(t0, t + 30.0));
+        assert!(
+            matches!(change, Some(Change::Raised { from, to }) if (to / from - 1.005).abs() < 1e-9),
+            "{change:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_cut_never_goes_below_half_or_the_floor() {
         let t0 = Instant::now();
         let mut rate = AdaptiveRate::new(10.0, t0);
-        // A measured 1/s would ask for 0.95/s; one step goes only to half.
-        for i in 0..20 {
-            rate.on_success(secs(t0, i as f64), secs(t0, i as f64));
+        // A measured 4/s would ask for 3.8/s; one step goes only to half.
+        for i in 0..80 {
+            rate.on_success(secs(t0, i as f64 * 0.25));
         }
         let change = rate.on_throttle(secs(t0, 19.5), secs(t0, 20.0), secs(t0, 20.0));
         assert_eq!(
@@ -218,7 +292,7 @@ mod tests {
             Some(Change::Lowered {
                 from: 10.0,
                 to: 5.0,
-                measured: Some(1.0)
+                measured: Some(4.0)
             })
         );
         let mut t = 20.0;
@@ -238,17 +312,13 @@ mod tests {
         let t0 = Instant::now();
         let mut rate = AdaptiveRate::new(25.0, t0);
         for i in 0..40 {
-            rate.on_success(secs(t0, i as f64 * 0.05), secs(t0, i as f64 * 0.05));
+            rate.on_success(secs(t0, i as f64 * 0.05));
         }
         // Measured 20/s over 2 s: to 19/s, estimate 20, so near it: +1 %.
         rate.on_throttle(secs(t0, 2.0), secs(t0, 2.0), secs(t0, 2.0));
         assert_eq!(rate.current(), 19.0);
-        assert_eq!(
-            rate.on_success(secs(t0, 3.0), secs(t0, 3.0)),
-            None,
-            "quiet for 2 s first"
-        );
-        let change = rate.on_success(secs(t0, 4.0), secs(t0, 4.0));
+        assert_eq!(rate.on_success(secs(t0, 3.0)), None, "quiet for 2 s first");
+        let change = rate.on_success(secs(t0, 4.0));
         assert!(
             matches!(change, Some(Change::Raised { from, to }) if from == 19.0 && (to - 19.19).abs() < 1e-9),
             "{change:?}"
@@ -258,7 +328,7 @@ mod tests {
         // the measured estimate stands, so the way back up is quick.
         rate.on_throttle(secs(t0, 4.5), secs(t0, 4.5), secs(t0, 4.5));
         assert!((rate.current() - 9.595).abs() < 1e-9, "{}", rate.current());
-        let change = rate.on_success(secs(t0, 6.5), secs(t0, 6.5));
+        let change = rate.on_success(secs(t0, 6.5));
         assert!(
             matches!(change, Some(Change::Raised { to, .. }) if (to - 9.595 * 1.1).abs() < 1e-9),
             "{change:?}"
@@ -273,7 +343,7 @@ mod tests {
         let mut previous = far.current();
         while far.current() < 100.0 {
             t += 2.0;
-            far.on_success(secs(t0, t), secs(t0, t));
+            far.on_success(secs(t0, t));
             assert!(far.current() <= 100.0);
             assert!(far.current() >= previous);
             previous = far.current();

@@ -147,7 +147,7 @@ impl Sender {
             if throttled {
                 self.counters.add_rate_limited();
             } else {
-                self.limiter.succeeded(sent_at);
+                self.limiter.succeeded();
                 self.counters.set_rate(self.limiter.current_per_sec());
             }
             let (reason, retry_after) = match reaction {

@@ -4,8 +4,10 @@
 //! Pacing is governor's GCRA: a request every interval of the rate in force. The bucket
 //! holds two cells so that a worker woken a millisecond late (timers are coarse) does not
 //! push every later slot back: with one cell, that lateness adds up to a tenth of the rate
-//! at 100/s. The spare cell is spent at the start, after every pause and after every change
-//! of rate, so none of them begins with a burst.
+//! at 100/s. The spare cell is spent at the start and after every pause, so neither
+//! begins with a burst. A change of rate builds a new pacer and spends both its cells at
+//! once: its first request then waits one new interval, so a change never lets two
+//! requests through back to back (a server with a small burst would refuse the second).
 //!
 //! A 429 pauses every worker (Retry-After, or a backoff) and feeds the adaptive rule
 //! ([`crate::adaptive`]), which may lower the rate; quiet spells raise it back, never above
@@ -55,7 +57,8 @@ pub struct Limiter {
 struct State {
     /// Paces every request (retries too); rebuilt when the rate changes.
     pacer: Pacer,
-    /// Set when the spare cell must be spent before the next request.
+    /// Set when the spare cell must be spent before the next request (at the start and
+    /// when a pause ends, when the bucket is full).
     spend_spare: bool,
     /// Until when nobody sends: set by a 429, read by every worker before each request.
     paused_until: Option<Instant>,
@@ -150,10 +153,10 @@ impl Limiter {
         }
     }
 
-    /// A request sent at `sent_at` got an answer other than 429.
-    pub fn succeeded(&self, sent_at: Instant) {
+    /// A request got an answer other than 429.
+    pub fn succeeded(&self) {
         let mut state = self.state();
-        let change = state.adaptive.on_success(sent_at, Instant::now());
+        let change = state.adaptive.on_success(Instant::now());
         self.apply(&mut state, change);
     }
 
@@ -174,15 +177,23 @@ impl Limiter {
         self.apply(&mut state, change);
     }
 
+    /// A pacer at `per_sec` whose next request waits one interval from now.
+    fn fresh_pacer(&self, per_sec: f64) -> Pacer {
+        let pacer = pacer(self.clock, per_sec);
+        for _ in 0..BURST.get() {
+            let _ = pacer.check();
+        }
+        pacer
+    }
+
     /// Puts a change of rate in force and says so, once.
     fn apply(&self, state: &mut State, change: Option<Change>) {
         let Some(change) = change else { return };
         state.rate_changes += 1;
-        state.spend_spare = true;
         let configured = self.configured.per_second();
         match change {
             Change::Lowered { from, to, measured } => {
-                state.pacer = pacer(self.clock, to);
+                state.pacer = self.fresh_pacer(to);
                 let measured = measured.map_or(String::new(), |m| {
                     format!(" (it accepted {:.1}/min)", m * 60.0)
                 });
@@ -193,7 +204,7 @@ impl Limiter {
                 );
             }
             Change::Raised { from, to } => {
-                state.pacer = pacer(self.clock, to);
+                state.pacer = self.fresh_pacer(to);
                 if to >= configured {
                     tracing::info!("rate back up to the configured {}", self.configured);
                 } else {
@@ -287,6 +298,28 @@ mod tests {
             start.elapsed(),
             Duration::from_millis(200),
             "two at once, then one per 100 ms"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_of_rate_never_lets_two_requests_through_back_to_back() {
+        let limiter = Limiter::new("10/s".parse().expect("rate"));
+        let sent = limiter.acquire().await; // t = 0
+        limiter.throttled(sent, Duration::ZERO); // halved to 5/s
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // A quiet 2 s: the next success raises the rate 1 % (near its estimate of 5/s).
+        limiter.succeeded();
+        assert_eq!(limiter.report().rate_changes, 2);
+        let start = Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        // The new pacer waits one interval, then another: no burst of two.
+        let expected = Duration::from_secs_f64(2.0 / 5.05);
+        let gap = start.elapsed().abs_diff(expected);
+        assert!(
+            gap < Duration::from_millis(1),
+            "{:?} vs {expected:?}",
+            start.elapsed()
         );
     }
 
