@@ -91,12 +91,14 @@ pub async fn report(
     };
     let mut interval = tokio::time::interval(tick);
     interval.tick().await;
+    let mut recent = Recent::default();
     loop {
         tokio::select! {
             () = done.cancelled() => break,
             _ = interval.tick() => {}
         }
-        let snapshot = Snapshot::take(&counters, start.elapsed());
+        let mut snapshot = Snapshot::take(&counters, start.elapsed());
+        snapshot.recent = recent.update(&snapshot);
         let expected = total_bytes.and_then(|total| {
             estimated_rows(snapshot.rows, counters.bytes_read.load(Relaxed), total)
         });
@@ -107,15 +109,15 @@ pub async fn report(
             span.pb_set_position(snapshot.done());
             span.pb_set_message(&snapshot.line());
         } else {
-            let eta = expected.and_then(|rows| eta(snapshot.done(), rows, snapshot.elapsed));
-            let secs = snapshot.elapsed.as_secs_f64().max(0.001);
+            let eta =
+                expected.and_then(|rows| eta(snapshot.done(), rows, snapshot.recent.rows_per_sec));
             tracing::info!(
                 rows_read = snapshot.rows,
                 succeeded = snapshot.succeeded,
                 failed = snapshot.failed,
                 retrying = snapshot.retrying,
-                rows_per_sec = format!("{:.1}", snapshot.done() as f64 / secs),
-                requests_per_min = format!("{:.1}", snapshot.requests as f64 * 60.0 / secs),
+                rows_per_sec = format!("{:.1}", snapshot.recent.rows_per_sec),
+                requests_per_min = format!("{:.1}", snapshot.recent.requests_per_min),
                 pacing_per_min = format!("{:.1}", snapshot.rate_per_min),
                 eta_secs = eta.map(|d| d.as_secs()),
                 "progress"
@@ -146,6 +148,43 @@ struct Snapshot {
     requests: u64,
     rate_per_min: f64,
     elapsed: Duration,
+    recent: Rates,
+}
+
+/// Rates over the last few seconds: what the run does now, not on average.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Rates {
+    rows_per_sec: f64,
+    requests_per_min: f64,
+}
+
+/// How far back "now" reaches for the rates shown.
+const RECENT: Duration = Duration::from_secs(10);
+
+/// Samples of (elapsed, rows done, requests) over the last [`RECENT`]: a few dozen at most.
+#[derive(Debug, Default)]
+struct Recent {
+    samples: std::collections::VecDeque<(Duration, u64, u64)>,
+}
+
+impl Recent {
+    fn update(&mut self, snapshot: &Snapshot) -> Rates {
+        let now = (snapshot.elapsed, snapshot.done(), snapshot.requests);
+        self.samples.push_back(now);
+        while self.samples.len() > 2 && self.samples.front().is_some_and(|s| s.0 + RECENT < now.0) {
+            self.samples.pop_front();
+        }
+        // Until a first sample lies behind, measure from the start.
+        let (then, done, requests) = match self.samples.front() {
+            Some(&front) if front != now => front,
+            _ => (Duration::ZERO, 0, 0),
+        };
+        let secs = (now.0.saturating_sub(then)).as_secs_f64().max(0.001);
+        Rates {
+            rows_per_sec: now.1.saturating_sub(done) as f64 / secs,
+            requests_per_min: now.2.saturating_sub(requests) as f64 * 60.0 / secs,
+        }
+    }
 }
 
 impl Snapshot {
@@ -158,6 +197,7 @@ impl Snapshot {
             requests: counters.requests.load(Relaxed),
             rate_per_min: counters.rate_milli_per_min.load(Relaxed) as f64 / 1000.0,
             elapsed,
+            recent: Rates::default(),
         }
     }
 
@@ -166,17 +206,15 @@ impl Snapshot {
     }
 
     fn line(&self) -> String {
-        let secs = self.elapsed.as_secs_f64().max(0.001);
-        let done = self.done();
         let mut line = format!(
             "{} rows read, {} done ({:.1} rows/s), {} ok, {} failed, {} retrying, {:.1} req/min",
             self.rows,
-            done,
-            done as f64 / secs,
+            self.done(),
+            self.recent.rows_per_sec,
             self.succeeded,
             self.failed,
             self.retrying,
-            self.requests as f64 * 60.0 / secs
+            self.recent.requests_per_min
         );
         if self.rate_per_min > 0.0 {
             line.push_str(&format!(" (pacing {:.1}/min)", self.rate_per_min));
@@ -185,13 +223,14 @@ impl Snapshot {
     }
 }
 
-/// Time left at the pace so far.
-fn eta(done: u64, total: u64, elapsed: Duration) -> Option<Duration> {
-    if done == 0 || total == 0 {
+/// Time left for the rows still to do, at the recent pace.
+fn eta(done: u64, total: u64, rows_per_sec: f64) -> Option<Duration> {
+    if rows_per_sec <= 0.0 || !rows_per_sec.is_finite() {
         return None;
     }
-    let share = (done as f64 / total as f64).min(1.0);
-    Some(elapsed.mul_f64((1.0 - share) / share))
+    Some(Duration::from_secs_f64(
+        total.saturating_sub(done) as f64 / rows_per_sec,
+    ))
 }
 
 #[cfg(test)]
@@ -199,14 +238,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn eta_follows_the_share_consumed() {
+    fn eta_follows_the_recent_pace() {
+        assert_eq!(eta(25, 100, 2.5), Some(Duration::from_secs(30)));
+        assert_eq!(eta(100, 100, 2.5), Some(Duration::ZERO));
+        assert_eq!(eta(0, 100, 0.0), None);
+        assert_eq!(eta(150, 100, 1.0), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn recent_rates_forget_what_is_older_than_the_window() {
+        let mut recent = Recent::default();
+        let snapshot = |secs: u64, done: u64, requests: u64| Snapshot {
+            rows: done,
+            succeeded: done,
+            failed: 0,
+            retrying: 0,
+            requests,
+            rate_per_min: 0.0,
+            elapsed: Duration::from_secs(secs),
+            recent: Rates::default(),
+        };
+        // Fast for the first 10 s, then slow: the rates follow the slow part.
+        let first = recent.update(&snapshot(10, 100, 100));
         assert_eq!(
-            eta(25, 100, Duration::from_secs(10)),
-            Some(Duration::from_secs(30))
+            first,
+            Rates {
+                rows_per_sec: 10.0,
+                requests_per_min: 600.0
+            }
         );
-        assert_eq!(eta(100, 100, Duration::from_secs(10)), Some(Duration::ZERO));
-        assert_eq!(eta(0, 100, Duration::from_secs(10)), None);
-        assert_eq!(eta(150, 100, Duration::from_secs(10)), Some(Duration::ZERO));
+        recent.update(&snapshot(20, 110, 120));
+        let now = recent.update(&snapshot(30, 120, 140));
+        assert_eq!(
+            now,
+            Rates {
+                rows_per_sec: 1.0,
+                requests_per_min: 120.0
+            }
+        );
     }
 
     #[test]
