@@ -24,10 +24,13 @@ use tokio::time::Instant;
 const WINDOW: Duration = Duration::from_secs(5);
 /// Successes kept for measuring, at most (the window shrinks above ~200/s): bounded memory.
 const MAX_SAMPLES: usize = 1024;
-/// Successes the window needs before its measured rate is trusted over halving.
+/// Successes the window needs before its measured rate is trusted over halving. Ten is
+/// enough for a stray 429 at a good rate (timing jitter on a loaded machine) to cost a
+/// small cut, not a halving; a server's burst inflates such a measure a little, and the
+/// next 429 corrects it.
 const TRUSTED_SUCCESSES: usize = 10;
 /// Active time the window needs before its measured rate is trusted.
-const TRUSTED_SPAN: Duration = Duration::from_secs(1);
+const TRUSTED_SPAN: Duration = Duration::from_millis(200);
 /// Headroom kept under the measured limit after a 429.
 const BELOW_MEASURED: f64 = 0.95;
 /// Quiet time before each increase below the measured limit, and the steps.
@@ -203,6 +206,24 @@ mod tests {
             change,
             Some(Change::Lowered {
                 from: 25.0,
+                to: 19.0,
+                measured: Some(20.0)
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stray_429_early_at_a_good_rate_costs_a_small_cut() {
+        let t0 = Instant::now();
+        let mut rate = AdaptiveRate::new(20.0, t0);
+        for i in 0..12 {
+            rate.on_success(secs(t0, i as f64 * 0.05));
+        }
+        let change = rate.on_throttle(secs(t0, 0.6), secs(t0, 0.6), secs(t0, 1.6));
+        assert_eq!(
+            change,
+            Some(Change::Lowered {
+                from: 20.0,
                 to: 19.0,
                 measured: Some(20.0)
             })
