@@ -2,12 +2,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{
-    Dir, KEY, expected_ids, fast_retry_config, import, run, sandbox, simple_csv, user_ids,
+    Dir, Imported, KEY, expected_ids, fast_retry_config, import, import_exactly_once, per_sec, run,
+    sandbox, simple_csv, user_ids,
 };
-use helpcrunch_import::rate::Rate;
 use helpcrunch_import::sandbox::{Limit, RetryAfterMode, SandboxConfig};
 use serde_json::{Value, json};
 
@@ -127,34 +125,16 @@ async fn ndjson_in_the_documented_shape_passes_through_normalised() {
 async fn storm(retry_after: RetryAfterMode) {
     // The server allows 20/s; we are told 200/s: a storm of 429s, each answered with
     // Retry-After, which must pause every worker and still create each row once.
-    let sandbox = sandbox(SandboxConfig {
+    let config = SandboxConfig {
         limit: Some(Limit::TokenBucket {
-            rate: Rate {
-                count: 20,
-                per: Duration::from_secs(1),
-            },
+            rate: per_sec(20),
             burst: 1,
         }),
         retry_after,
         ..SandboxConfig::default()
-    })
-    .await;
-    let dir = Dir::new();
-    let file = dir.write("storm.csv", simple_csv(40));
-    let config = fast_retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "200/s", "--concurrency", "8", "--config", &config],
-    )
-    .await;
-    assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(
-        user_ids(&sandbox),
-        expected_ids(40),
-        "every row created exactly once"
-    );
+    };
+    let Imported { sandbox, dir, .. } =
+        import_exactly_once(config, 40, &["--rate", "200/s", "--concurrency", "8"]).await;
     let stats = sandbox.stats();
     assert!(stats.rate_limited > 0, "the storm happened: {stats:?}");
     let summary = dir.summary();
@@ -180,25 +160,13 @@ async fn a_429_storm_without_retry_after_backs_off_and_creates_every_row_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_until_success() {
-    let sandbox = sandbox(SandboxConfig {
+    let config = SandboxConfig {
         error_rate: 0.3,
         retry_after: RetryAfterMode::None,
         seed: 7,
         ..SandboxConfig::default()
-    })
-    .await;
-    let dir = Dir::new();
-    let file = dir.write("flaky.csv", simple_csv(30));
-    let config = fast_retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "100/s", "--config", &config],
-    )
-    .await;
-    assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(user_ids(&sandbox), expected_ids(30));
+    };
+    let Imported { sandbox, dir, .. } = import_exactly_once(config, 30, &["--rate", "100/s"]).await;
     let stats = sandbox.stats();
     assert!(stats.server_errors > 0, "{stats:?}");
     assert_eq!(dir.summary()["retries"], stats.server_errors);
@@ -383,10 +351,7 @@ async fn pacing_sends_no_burst_at_the_start() {
     // concurrency) can keep every request under its limit.
     let sandbox = sandbox(SandboxConfig {
         limit: Some(Limit::TokenBucket {
-            rate: Rate {
-                count: 20,
-                per: Duration::from_secs(1),
-            },
+            rate: per_sec(20),
             burst: 3,
         }),
         ..SandboxConfig::default()
@@ -412,10 +377,7 @@ async fn a_429_never_spends_the_rows_fault_attempts() {
     // since a 429 says nothing is wrong with the row.
     let sandbox = sandbox(SandboxConfig {
         limit: Some(Limit::TokenBucket {
-            rate: Rate {
-                count: 20,
-                per: Duration::from_secs(1),
-            },
+            rate: per_sec(20),
             burst: 1,
         }),
         retry_after: RetryAfterMode::None,

@@ -6,46 +6,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dir, expected_ids, import, sandbox, simple_csv, user_ids};
-use helpcrunch_import::rate::Rate;
+use common::{Imported, import_exactly_once, per_sec};
 use helpcrunch_import::sandbox::{Limit, RetryAfterMode, SandboxConfig};
-
-fn per_sec(count: u32) -> Rate {
-    Rate {
-        count,
-        per: Duration::from_secs(1),
-    }
-}
-
-fn retry_config(dir: &Dir) -> String {
-    dir.write(
-        "retry.toml",
-        "[retry]\nmax_attempts = 20\ninitial_delay_ms = 20\nmax_delay_secs = 1\n",
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_told_the_right_rate_creates_every_row_once_with_next_to_no_429s() {
-    let sandbox = sandbox(SandboxConfig {
+    let config = SandboxConfig {
         limit: Some(Limit::TokenBucket {
             rate: per_sec(50),
             burst: 2,
         }),
         ..SandboxConfig::default()
-    })
-    .await;
-    let dir = Dir::new();
-    let file = dir.write("a.csv", simple_csv(100));
-    let config = retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "50/s", "--config", &config],
-    )
-    .await;
-    assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(user_ids(&sandbox), expected_ids(100));
+    };
+    let Imported { sandbox, dir, .. } = import_exactly_once(config, 100, &["--rate", "50/s"]).await;
     let stats = sandbox.stats();
     // Unpaced, 16 workers would meet dozens of 429s; paced, a loaded machine may cause one.
     assert!(stats.rate_limited <= 2, "{stats:?}");
@@ -56,26 +29,15 @@ async fn a_told_the_right_rate_creates_every_row_once_with_next_to_no_429s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_told_four_times_the_limit_adapts_down_and_creates_every_row_once() {
-    let sandbox = sandbox(SandboxConfig {
+    let config = SandboxConfig {
         limit: Some(Limit::TokenBucket {
             rate: per_sec(50),
             burst: 2,
         }),
         ..SandboxConfig::default()
-    })
-    .await;
-    let dir = Dir::new();
-    let file = dir.write("b.csv", simple_csv(200));
-    let config = retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "200/s", "--config", &config],
-    )
-    .await;
-    assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(user_ids(&sandbox), expected_ids(200));
+    };
+    let Imported { sandbox, dir, run } =
+        import_exactly_once(config, 200, &["--rate", "200/s"]).await;
     let stats = sandbox.stats();
     let summary = dir.summary();
     assert_eq!(summary["rate_limited"], stats.rate_limited);
@@ -92,34 +54,22 @@ async fn b_told_four_times_the_limit_adapts_down_and_creates_every_row_once() {
     let final_rate = summary["final_rate_per_min"].as_f64().unwrap_or(f64::MAX);
     assert!(final_rate < 200.0 * 60.0, "the rate came down: {summary}");
     assert!(
-        result.stderr.contains("rate lowered"),
+        run.stderr.contains("rate lowered"),
         "the change is logged: {}",
-        result.stderr
+        run.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_fixed_windows_create_every_row_once() {
-    let sandbox = sandbox(SandboxConfig {
+    let config = SandboxConfig {
         limit: Some(Limit::FixedWindow {
             max: 50,
             window: Duration::from_secs(1),
         }),
         ..SandboxConfig::default()
-    })
-    .await;
-    let dir = Dir::new();
-    let file = dir.write("c.csv", simple_csv(120));
-    let config = retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "50/s", "--config", &config],
-    )
-    .await;
-    assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(user_ids(&sandbox), expected_ids(120));
+    };
+    let Imported { sandbox, dir, .. } = import_exactly_once(config, 120, &["--rate", "50/s"]).await;
     let stats = sandbox.stats();
     assert_eq!(dir.summary()["rate_limited"], stats.rate_limited);
     assert_eq!(dir.summary()["requests"], stats.requests);
@@ -127,25 +77,13 @@ async fn c_fixed_windows_create_every_row_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d_server_errors_with_retry_after_dates_create_every_row_once() {
-    let sandbox = sandbox(SandboxConfig {
+    let config = SandboxConfig {
         error_rate: 0.2,
         retry_after: RetryAfterMode::Date,
         seed: 5,
         ..SandboxConfig::default()
-    })
-    .await;
-    let dir = Dir::new();
-    let file = dir.write("d.csv", simple_csv(60));
-    let config = retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "100/s", "--config", &config],
-    )
-    .await;
-    assert_eq!(result.code, 0, "{}", result.all_output());
-    assert_eq!(user_ids(&sandbox), expected_ids(60));
+    };
+    let Imported { sandbox, dir, .. } = import_exactly_once(config, 60, &["--rate", "100/s"]).await;
     let stats = sandbox.stats();
     assert!(stats.server_errors > 0, "{stats:?}");
     let summary = dir.summary();

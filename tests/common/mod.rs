@@ -157,3 +157,36 @@ pub fn expected_ids(n: usize) -> Vec<String> {
     ids.sort();
     ids
 }
+
+pub fn per_sec(count: u32) -> helpcrunch_import::rate::Rate {
+    helpcrunch_import::rate::Rate {
+        count,
+        per: std::time::Duration::from_secs(1),
+    }
+}
+
+/// A finished import of `simple_csv(rows)` into a sandbox set up by `config`.
+pub struct Imported {
+    pub sandbox: Sandbox,
+    pub dir: Dir,
+    pub run: Run,
+}
+
+/// Imports `rows` simple rows with fast retries and `args`, and asserts the run exited 0
+/// having created every row exactly once.
+pub async fn import_exactly_once(config: SandboxConfig, rows: usize, args: &[&str]) -> Imported {
+    let sandbox = sandbox(config).await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", simple_csv(rows));
+    let retry = fast_retry_config(&dir);
+    let mut args = args.to_vec();
+    args.extend_from_slice(&["--config", &retry]);
+    let run = import(&sandbox, &dir, &file, &args).await;
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert_eq!(
+        user_ids(&sandbox),
+        expected_ids(rows),
+        "every row created exactly once"
+    );
+    Imported { sandbox, dir, run }
+}
