@@ -106,11 +106,19 @@ async fn main() {
             target: None,
         },
     ];
+    // `cargo bench --bench pacing -- TEXT` runs only the cases whose name holds TEXT.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     println!(
         "| case | seconds | requests | achieved / limit | 429 share | CPU per request | exactly once | target |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for case in &cases {
+    for case in cases
+        .iter()
+        .filter(|c| filter.iter().all(|f| c.name.contains(f.as_str())))
+    {
         run_case(case).await;
     }
 }

@@ -106,16 +106,18 @@ impl AdaptiveRate {
         while self.successes.front().is_some_and(|&t| t + WINDOW < now) {
             self.successes.pop_front();
         }
-        let (every, step) = match self.estimated_limit {
-            Some(limit) if self.current < FAR_BELOW * limit => (PROBE_EVERY, FAST_STEP),
-            Some(limit) if self.current >= limit => (PLATEAU_EVERY, PLATEAU_STEP),
-            _ => (PROBE_EVERY, GENTLE_STEP),
+        // Below the measured limit a step stops at it; only a plateau probe crosses it.
+        let (every, step, ceiling) = match self.estimated_limit {
+            Some(limit) if self.current < FAR_BELOW * limit => (PROBE_EVERY, FAST_STEP, limit),
+            Some(limit) if self.current < limit => (PROBE_EVERY, GENTLE_STEP, limit),
+            Some(_) => (PLATEAU_EVERY, PLATEAU_STEP, f64::INFINITY),
+            None => (PROBE_EVERY, GENTLE_STEP, f64::INFINITY),
         };
         if self.current >= self.configured || now.duration_since(self.last_event) < every {
             return None;
         }
         let from = self.current;
-        self.current = (from * step).min(self.configured);
+        self.current = (from * step).min(ceiling).min(self.configured);
         self.last_event = now;
         Some(Change::Raised {
             from,
@@ -289,7 +291,11 @@ mod tests {
                 Some(Change::Raised { .. })
             ));
         }
-        assert_eq!(t, 14.0, "six gentle steps of 1 % from 19 to 20.17");
+        assert_eq!(
+            t, 14.0,
+            "six gentle steps of 1 % from 19, the last stopping at the limit"
+        );
+        assert_eq!(rate.current(), 20.0);
         assert_eq!(rate.on_success(secs(t0, t + 2.0)), None);
         assert_eq!(rate.on_success(secs(t0, t + 29.0)), None);
         let change = rate.on_success(secs(t0, t + 30.0));
