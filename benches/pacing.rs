@@ -86,7 +86,8 @@ async fn run_case(case: &Case) {
     ])
     .expect("bench arguments parse");
     let start = Instant::now();
-    let ending = helpcrunch_import::run(&cli, false, CancellationToken::new()).await;
+    let ending =
+        helpcrunch_import::run(&cli, false, CancellationToken::new(), &Default::default()).await;
     let elapsed = start.elapsed().as_secs_f64();
     let stats = sandbox.stats();
     assert!(ending.is_ok(), "the import failed: {ending:?}");

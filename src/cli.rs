@@ -95,6 +95,17 @@ pub struct ImportArgs {
     /// documented limit of 120/min: a rehearsal that needs no account and no key.
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
+
+    /// Go on with the stopped run whose results are in --out: rows it finished are kept,
+    /// rows it may have sent without an answer are looked up before anything is re-sent.
+    /// Refused if an input changed since the run began.
+    #[arg(long, conflicts_with_all = ["overwrite", "dry_run"])]
+    pub resume: bool,
+
+    /// With --resume: go on even though an input (or the base URL) changed since the run
+    /// began. Rows are matched by file and line.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,6 +167,17 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn force_needs_resume_and_resume_never_overwrites() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["helpcrunch-import", "import", "a.csv"].iter().chain(args))
+        };
+        assert!(parse(&["--out", "o", "--resume", "--force"]).is_ok());
+        assert!(parse(&["--force"]).is_err());
+        assert!(parse(&["--resume", "--overwrite"]).is_err());
+        assert!(parse(&["--resume", "--dry-run"]).is_err());
     }
 
     #[test]
