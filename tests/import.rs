@@ -76,6 +76,7 @@ async fn csv_with_api_named_columns_imports_exact_payloads() {
     assert_eq!(summary["created"], 2);
     assert_eq!(summary["failed"], 0);
     assert_eq!(summary["requests"], 2);
+    dir.assert_results_agree();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +159,7 @@ async fn storm(retry_after: RetryAfterMode) {
     assert_eq!(summary["rate_limited"], stats.rate_limited);
     assert_eq!(summary["requests"], stats.requests);
     assert_eq!(summary["created"], 40);
+    dir.assert_results_agree();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,6 +201,7 @@ async fn server_errors_are_retried_until_success() {
     let stats = sandbox.stats();
     assert!(stats.server_errors > 0, "{stats:?}");
     assert_eq!(dir.summary()["retries"], stats.server_errors);
+    dir.assert_results_agree();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +263,7 @@ async fn failed_rows_keep_their_cells_and_reasons_and_reimport_once_fixed() {
     assert_eq!(summary["created"], 1);
     assert_eq!(summary["exists"], 1);
     assert_eq!(summary["failed"], 2);
+    dir.assert_results_agree();
 
     // Fix the two invalid rows in failed.csv and import it as it is.
     let fixed = dir
@@ -274,6 +278,7 @@ async fn failed_rows_keep_their_cells_and_reasons_and_reimport_once_fixed() {
     assert_eq!(user_ids(&sandbox), ["u0", "u1", "u2", "u3"]);
     let u3 = customer_by_user_id(&sandbox.customers(), "u3").clone();
     assert_eq!(u3["customData"], json!({"seats": 4}));
+    dir.assert_results_agree();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,6 +324,7 @@ async fn a_refused_key_stops_the_run_with_exit_2_naming_the_variable() {
             .unwrap_or(0),
         stats.unauthorized
     );
+    dir.assert_results_agree();
     assert!(!result.all_output().contains("wrong-key-5521"));
 }
 
