@@ -13,7 +13,8 @@ use crate::source::Format;
 ///
 /// The API key is read from HELPCRUNCH_API_KEY (or `api_key_file` in the config), never
 /// from a flag. Exit codes: 0 every row succeeded, 1 some rows failed, 2 the run could not
-/// start or was stopped (config, input, a refused API key), 130 interrupted.
+/// start or was stopped (config, input, a refused API key or --resume), 130 interrupted
+/// (resume it with the command it prints; a second Ctrl-C exits at once).
 #[derive(Debug, Parser)]
 #[command(name = "helpcrunch-import", version, max_term_width = 100)]
 pub struct Cli {
@@ -56,12 +57,13 @@ pub struct InputArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Directory for created.csv, failed.csv and summary.json
+    /// Directory for created.csv, failed.csv, summary.json and the run's ledger.sqlite
     /// [default: helpcrunch-import-out/<date-time>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Write into an --out directory that already holds results of a run.
+    /// Write into an --out directory that already holds results of a run (an import starts
+    /// that run again from scratch, forgetting its ledger).
     #[arg(long)]
     pub overwrite: bool,
 

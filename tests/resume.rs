@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Dir, KEY, fast_retry_config, finish, import, import_args, run, sandbox, signal, spawn,
+    Dir, KEY, fast_retry_config, finish, import, import_args, run, sandbox, signal, spawn, stored,
 };
 use helpcrunch_import::sandbox::{RetryAfterMode, Sandbox, SandboxConfig};
 
@@ -35,21 +35,14 @@ fn expected_emails(n: usize) -> Vec<String> {
     emails
 }
 
-/// The stored contacts' emails, sorted, duplicates kept.
-fn emails(sandbox: &Sandbox) -> Vec<String> {
-    let mut emails: Vec<String> = sandbox
-        .customers()
-        .iter()
-        .filter_map(|c| c["email"].as_str().map(String::from))
-        .collect();
-    emails.sort();
-    emails
-}
-
 /// Asserts every row of a `mixed_csv(n)` is one contact, and the importer never re-sent a
 /// row blindly (that would have drawn a 400 for a taken userId).
 fn assert_each_created_once(sandbox: &Sandbox, n: usize) {
-    assert_eq!(emails(sandbox), expected_emails(n), "each row exactly once");
+    assert_eq!(
+        stored(sandbox, "email"),
+        expected_emails(n),
+        "each row exactly once"
+    );
     let stats = sandbox.stats();
     assert_eq!(stats.created, n as u64, "{stats:?}");
     assert_eq!(stats.rejected, 0, "no userId was sent twice: {stats:?}");
@@ -68,6 +61,21 @@ fn assert_ledger_holds_every_row_created(dir: &Dir, n: usize) {
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
+}
+
+/// Sends each signal after its pause, then waits for the exit: what the run printed, and
+/// how long it took to exit after the last signal.
+async fn stop_with(
+    child: tokio::process::Child,
+    signals: &[(Duration, &str)],
+) -> (common::Run, Duration) {
+    for (pause, name) in signals {
+        tokio::time::sleep(*pause).await;
+        signal(&child, name);
+    }
+    let signalled = Instant::now();
+    let stopped = finish(child).await;
+    (stopped, signalled.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,11 +272,7 @@ async fn sigint_exits_130_within_seconds_and_the_printed_command_resumes_exactly
     // 50/s: the whole file would take 8 s.
     let args = import_args(&sandbox, &dir, &file, &["--rate", "50/s"]);
     let child = spawn(&strs(&args));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    signal(&child, "INT");
-    let signalled = Instant::now();
-    let stopped = finish(child).await;
-    let took = signalled.elapsed();
+    let (stopped, took) = stop_with(child, &[(Duration::from_millis(1500), "INT")]).await;
     assert_eq!(stopped.code, 130, "{}", stopped.all_output());
     assert!(took < Duration::from_secs(5), "stopped in {took:?}");
     let summary = dir.summary();
@@ -310,13 +314,11 @@ async fn a_second_signal_exits_at_once_and_the_run_still_resumes() {
     let file = dir.write("contacts.csv", mixed_csv(ROWS));
     let args = import_args(&sandbox, &dir, &file, &["--rate", "50/s"]);
     let child = spawn(&strs(&args));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    signal(&child, "TERM");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    signal(&child, "INT");
-    let signalled = Instant::now();
-    let stopped = finish(child).await;
-    let took = signalled.elapsed();
+    let signals = [
+        (Duration::from_millis(600), "TERM"),
+        (Duration::from_millis(200), "INT"),
+    ];
+    let (stopped, took) = stop_with(child, &signals).await;
     assert_eq!(stopped.code, 130, "{}", stopped.all_output());
     // Well before the requests in flight could have been answered.
     assert!(took < Duration::from_millis(900), "exited in {took:?}");

@@ -134,13 +134,18 @@ pub fn fast_retry_config(dir: &Dir) -> String {
 
 /// The stored customers' userIds, sorted, with any duplicate kept (so a test can see it).
 pub fn user_ids(sandbox: &Sandbox) -> Vec<String> {
-    let mut ids: Vec<String> = sandbox
+    stored(sandbox, "userId")
+}
+
+/// One text field of every stored customer that has it, sorted, duplicates kept.
+pub fn stored(sandbox: &Sandbox, field: &str) -> Vec<String> {
+    let mut values: Vec<String> = sandbox
         .customers()
         .iter()
-        .filter_map(|c| c["userId"].as_str().map(String::from))
+        .filter_map(|c| c[field].as_str().map(String::from))
         .collect();
-    ids.sort();
-    ids
+    values.sort();
+    values
 }
 
 /// `n` CSV rows `u1..un` with valid emails.
