@@ -225,7 +225,7 @@ impl Sender {
             }
             tokio::select! {
                 biased;
-                () = self.stop.cancelled() => return stopped_in_doubt(attempts, maybe_sent),
+                () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
                 () = self.limiter.acquire() => {}
             }
             if step == Step::Create && !intent_recorded {
@@ -236,7 +236,7 @@ impl Sender {
                 if let Err(error) = recorded {
                     self.fatal.set(RunError::Ledger(error));
                     self.stop.cancel();
-                    return stopped_in_doubt(attempts, maybe_sent);
+                    return stopped_after(attempts, maybe_sent);
                 }
                 intent_recorded = true;
             }
@@ -331,7 +331,7 @@ impl Sender {
                 None => {
                     let _waiting = self.counters.retrying();
                     tokio::select! {
-                        () = self.stop.cancelled() => return stopped_in_doubt(attempts, maybe_sent),
+                        () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
                         () = tokio::time::sleep(delay) => {}
                     }
                 }
@@ -385,7 +385,7 @@ fn unlookable(purpose: Purpose) -> RowResult {
 
 /// The result of a row the run stopped, `maybe_sent` when a create for it may have
 /// reached the server: it is then in doubt, and `--resume` looks it up.
-fn stopped_in_doubt(attempts: usize, maybe_sent: bool) -> RowResult {
+fn stopped_after(attempts: usize, maybe_sent: bool) -> RowResult {
     if maybe_sent {
         RowResult::failed(
             FailStatus::InDoubt,
@@ -609,21 +609,21 @@ mod tests {
     #[test]
     fn a_stopped_row_is_in_doubt_only_if_a_create_may_have_reached_the_server() {
         assert!(matches!(
-            stopped_in_doubt(0, false),
+            stopped_after(0, false),
             RowResult::Failed {
                 status: FailStatus::NotSent,
                 ..
             }
         ));
         assert!(matches!(
-            stopped_in_doubt(2, false),
+            stopped_after(2, false),
             RowResult::Failed {
                 status: FailStatus::GaveUp,
                 ..
             }
         ));
         assert!(matches!(
-            stopped_in_doubt(0, true),
+            stopped_after(0, true),
             RowResult::Failed {
                 status: FailStatus::InDoubt,
                 ..

@@ -43,16 +43,16 @@ fn main() -> ExitCode {
 /// flight get a few seconds, then results are written. A second one exits at once: the
 /// ledger already holds every row's intent, so the run can still be resumed.
 async fn on_signals(shutdown: CancellationToken, resume: ResumeHint) {
-    if !next_signal().await {
+    let Some(mut signals) = Signals::new() else {
+        tracing::warn!("cannot watch for Ctrl-C: stopping it will not write results");
         return;
-    }
+    };
+    signals.next().await;
     tracing::warn!(
         "stopping: letting requests in flight finish, then writing results (again to exit at once)"
     );
     shutdown.cancel();
-    if !next_signal().await {
-        return;
-    }
+    signals.next().await;
     match resume.command() {
         Some(command) => eprintln!(
             "helpcrunch-import: stopped at once; rows in flight are in doubt and are looked up on resume. To resume:\n  {command}"
@@ -62,24 +62,44 @@ async fn on_signals(shutdown: CancellationToken, resume: ResumeHint) {
     std::process::exit(i32::from(EXIT_INTERRUPTED));
 }
 
-/// Waits for SIGINT or SIGTERM; false if signals cannot be watched.
-async fn next_signal() -> bool {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, watched from the start to the end, so none is missed between two.
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> Option<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return false;
-        };
+        Some(Signals {
+            interrupt: signal(SignalKind::interrupt()).ok()?,
+            terminate: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) {
         tokio::select! {
-            _ = interrupt.recv() => true,
-            _ = terminate.recv() => true,
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
+}
+
+/// Ctrl-C alone where there are no Unix signals.
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Option<Signals> {
+        Some(Signals)
+    }
+
+    async fn next(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

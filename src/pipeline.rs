@@ -180,7 +180,7 @@ impl Run {
         };
         let pass = ledger.as_ref().map(Ledger::pass);
         if let Some(ledger) = ledger {
-            if let Err(error) = settle_ledger(ledger, ending, files.tally()).await {
+            if let Err(error) = close_ledger(ledger, ending, files.tally()).await {
                 fatal.set(RunError::Ledger(error));
             }
         }
@@ -233,9 +233,9 @@ impl Run {
     }
 }
 
-/// Records how the pass ended, checks that the ledger and the result files tell the same
-/// story, and closes the ledger.
-async fn settle_ledger(
+/// Records how the pass ended, closes the ledger, and checks that it and the result files
+/// tell the same story.
+async fn close_ledger(
     ledger: Ledger,
     ending: &'static str,
     tally: &crate::report::Tally,
