@@ -91,8 +91,8 @@ async fn killed_at_random_points_then_resumed_every_row_is_created_exactly_once(
     let file = dir.write("contacts.csv", mixed_csv(ROWS));
     let seed = fastrand::u64(..);
     let mut rng = fastrand::Rng::with_seed(seed);
-    // 200/s: a whole run takes 3 s; each of the four kills lands within 0.65 s of a
-    // start, so together they cannot reach the end.
+    // 200/s: a whole run takes 3 s; each of the four kills lands within 0.5 s of a run's
+    // first request, so together they cannot reach the end.
     let mut killed_mid_run = 0;
     for _ in 0..4 {
         let mut extra = vec!["--rate", "200/s"];
@@ -100,9 +100,17 @@ async fn killed_at_random_points_then_resumed_every_row_is_created_exactly_once(
             extra.push("--resume");
         }
         let args = import_args(&sandbox, &dir, &file, &extra);
+        let requests_before = sandbox.stats().requests;
         let mut child = spawn(&strs(&args));
-        let after = Duration::from_millis(rng.u64(150..650));
-        tokio::time::sleep(after).await;
+        let started = Instant::now();
+        while sandbox.stats().requests == requests_before {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "seed {seed}: no request"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..500))).await;
         let running = child.try_wait().ok().flatten().is_none();
         child.start_kill().expect("SIGKILL");
         let output = finish(child).await;
