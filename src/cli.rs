@@ -13,7 +13,8 @@ use crate::source::Format;
 ///
 /// The API key is read from HELPCRUNCH_API_KEY (or `api_key_file` in the config), never
 /// from a flag. Exit codes: 0 every row succeeded, 1 some rows failed, 2 the run could not
-/// start or was stopped (config, input, a refused API key), 130 interrupted.
+/// start or was stopped (config, input, a refused API key or --resume), 130 interrupted
+/// (resume it with the command it prints; a second Ctrl-C exits at once).
 #[derive(Debug, Parser)]
 #[command(name = "helpcrunch-import", version, max_term_width = 100)]
 pub struct Cli {
@@ -56,12 +57,13 @@ pub struct InputArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Directory for created.csv, failed.csv and summary.json
+    /// Directory for created.csv, failed.csv, summary.json and the run's ledger.sqlite
     /// [default: helpcrunch-import-out/<date-time>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Write into an --out directory that already holds results of a run.
+    /// Write into an --out directory that already holds results of a run (an import starts
+    /// that run again from scratch, forgetting its ledger).
     #[arg(long)]
     pub overwrite: bool,
 
@@ -98,6 +100,17 @@ pub struct ImportArgs {
     /// documented limit of 120/min: a rehearsal that needs no account and no key.
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
+
+    /// Go on with the stopped run whose results are in --out: rows it finished are kept,
+    /// rows it may have sent without an answer are looked up before anything is re-sent.
+    /// Refused if an input changed since the run began.
+    #[arg(long, conflicts_with_all = ["overwrite", "dry_run"])]
+    pub resume: bool,
+
+    /// With --resume: go on even though an input (or the base URL) changed since the run
+    /// began. Rows are matched by file and line.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,6 +172,17 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn force_needs_resume_and_resume_never_overwrites() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["helpcrunch-import", "import", "a.csv"].iter().chain(args))
+        };
+        assert!(parse(&["--out", "o", "--resume", "--force"]).is_ok());
+        assert!(parse(&["--force"]).is_err());
+        assert!(parse(&["--resume", "--overwrite"]).is_err());
+        assert!(parse(&["--resume", "--dry-run"]).is_err());
     }
 
     #[test]

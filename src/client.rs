@@ -2,6 +2,8 @@
 //!
 //! [`classify`] is pure: status, headers and body in, an [`Answer`] out. The workers
 //! decide what to do from the answer alone (retry, pause, fail the row, stop the run).
+//! [`Client::search`] looks a contact up, to settle a create whose answer was lost and to
+//! find the id of one that existed already.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -75,6 +77,38 @@ pub enum Answer {
     InDoubt { reason: String },
 }
 
+/// What a contact is looked up by: its userId (unique in HelpCrunch), else its email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKey<'a> {
+    UserId(&'a str),
+    Email(&'a str),
+}
+
+impl<'a> LookupKey<'a> {
+    /// The payload's userId, else its email; None when it has neither.
+    pub fn of(payload: &'a CreateCustomer) -> Option<LookupKey<'a>> {
+        match (&payload.user_id, &payload.email) {
+            (Some(user_id), _) => Some(LookupKey::UserId(user_id)),
+            (None, Some(email)) => Some(LookupKey::Email(email)),
+            (None, None) => None,
+        }
+    }
+
+    /// The `POST /customers/search` body finding contacts whose field equals the value.
+    pub fn search_body(self) -> serde_json::Value {
+        let (field, value) = match self {
+            LookupKey::UserId(value) => ("customers.userId", value),
+            LookupKey::Email(value) => ("customers.email", value),
+        };
+        serde_json::json!({
+            "filter": [{"field": field, "operator": "=", "value": value}],
+            "comparison": "AND",
+            "limit": 100,
+            "offset": 0
+        })
+    }
+}
+
 /// Timeouts for every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -87,6 +121,7 @@ pub struct Timeouts {
 pub struct Client {
     http: reqwest::Client,
     customers_url: String,
+    search_url: String,
     /// `Bearer <key>`, marked sensitive so reqwest never prints it.
     authorization: HeaderValue,
 }
@@ -118,9 +153,11 @@ impl Client {
                 "the API key holds characters that cannot be sent in a header".to_string()
             })?;
         authorization.set_sensitive(true);
+        let customers_url = format!("{}/customers", base_url.trim_end_matches('/'));
         Ok(Client {
             http,
-            customers_url: format!("{}/customers", base_url.trim_end_matches('/')),
+            search_url: format!("{customers_url}/search"),
+            customers_url,
             authorization,
         })
     }
@@ -147,6 +184,55 @@ impl Client {
             Err(_) if status == StatusCode::CREATED => Answer::Created { id: None },
             Err(e) => classify(status, &headers, &[], SystemTime::now()).with_reason(&e),
         }
+    }
+}
+
+impl Client {
+    /// `POST /customers/search` for contacts whose userId (or email) is `key`: their ids.
+    /// A search changes nothing, so any failure to get an answer is safe to retry.
+    pub async fn search(&self, key: LookupKey<'_>) -> Result<Vec<i64>, Answer> {
+        let sent = self
+            .http
+            .post(&self.search_url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .json(&key.search_body())
+            .send()
+            .await;
+        let transient = |error: &reqwest::Error| Answer::Transient {
+            reason: describe(error),
+            retry_after: None,
+        };
+        let response = sent.map_err(|e| transient(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| transient(&e))?;
+        classify_search(status, &headers, &body, SystemTime::now())
+    }
+}
+
+/// A search's answer: the ids found, or why there are none to read.
+pub fn classify_search(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Vec<i64>, Answer> {
+    #[derive(Deserialize)]
+    struct Found {
+        data: Vec<CreatedBody>,
+    }
+    if !status.is_success() {
+        return Err(classify(status, headers, body, now));
+    }
+    match serde_json::from_slice::<Found>(body) {
+        Ok(found) => Ok(found.data.into_iter().filter_map(|c| c.id).collect()),
+        Err(e) => Err(Answer::Transient {
+            reason: format!(
+                "HTTP {} with a search answer that cannot be read: {e}",
+                status.as_u16()
+            ),
+            retry_after: None,
+        }),
     }
 }
 
@@ -452,6 +538,63 @@ mod tests {
                 retry_after: Some(Duration::from_secs(2))
             }
         );
+    }
+
+    #[test]
+    fn a_lookup_goes_by_user_id_else_email() {
+        let mut payload = CreateCustomer {
+            user_id: Some("u1".into()),
+            email: Some("a@example.com".into()),
+            ..CreateCustomer::default()
+        };
+        assert_eq!(LookupKey::of(&payload), Some(LookupKey::UserId("u1")));
+        assert_eq!(
+            LookupKey::UserId("u1").search_body(),
+            serde_json::json!({"filter": [{"field": "customers.userId", "operator": "=", "value": "u1"}],
+                "comparison": "AND", "limit": 100, "offset": 0})
+        );
+        payload.user_id = None;
+        assert_eq!(
+            LookupKey::of(&payload),
+            Some(LookupKey::Email("a@example.com"))
+        );
+        assert_eq!(
+            LookupKey::Email("a@example.com").search_body()["filter"][0]["field"],
+            "customers.email"
+        );
+        payload.email = None;
+        assert_eq!(LookupKey::of(&payload), None);
+    }
+
+    #[test]
+    fn a_search_answer_gives_the_ids_or_the_reason_there_are_none() {
+        let search = |status: u16, body: &str| {
+            classify_search(
+                StatusCode::from_u16(status).expect("test status"),
+                &HeaderMap::new(),
+                body.as_bytes(),
+                SystemTime::UNIX_EPOCH,
+            )
+        };
+        assert_eq!(
+            search(
+                200,
+                r#"{"data":[{"id":5,"userId":"u1"},{"id":9}],"total":2}"#
+            ),
+            Ok(vec![5, 9])
+        );
+        assert_eq!(search(200, r#"{"data":[],"total":0}"#), Ok(vec![]));
+        assert!(matches!(
+            search(200, "<html>"),
+            Err(Answer::Transient { .. })
+        ));
+        assert!(matches!(search(503, ""), Err(Answer::Transient { .. })));
+        assert!(matches!(search(429, ""), Err(Answer::RateLimited { .. })));
+        assert!(matches!(search(401, ""), Err(Answer::Unauthorized { .. })));
+        assert!(matches!(
+            search(400, r#"{"errors":[{"code":"filter","message":"bad"}]}"#),
+            Err(Answer::Rejected { status: 400, .. })
+        ));
     }
 
     #[test]

@@ -11,11 +11,13 @@ use crate::client::{ApiKey, Client};
 use crate::config::{Config, ProcessEnv, SendConfig, Target};
 use crate::deliver::Sender;
 use crate::error::{Ending, Fatal, RunError};
+use crate::ledger::{Begin, Ledger};
 use crate::limiter::Limiter;
 use crate::mapping::Mapper;
-use crate::pipeline::{Display, Run};
+use crate::pipeline::{Display, Run, preflight};
 use crate::progress::Counters;
 use crate::rate::Rate;
+use crate::resume::ResumeHint;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
 
 /// How often progress is logged when there is no bar.
@@ -28,8 +30,14 @@ const REHEARSAL_LIMIT: Limit = Limit::TokenBucket {
 };
 
 /// Runs `cli`'s command until it ends or `shutdown` is cancelled. `bar`: draw a progress
-/// bar (stderr is a terminal and logs are text).
-pub async fn run(cli: &Cli, bar: bool, shutdown: CancellationToken) -> Result<Ending, RunError> {
+/// bar (stderr is a terminal and logs are text). `resume` learns how to resume the run
+/// once it has a ledger, for `main` to print if a second signal ends it at once.
+pub async fn run(
+    cli: &Cli,
+    bar: bool,
+    shutdown: CancellationToken,
+    resume: &ResumeHint,
+) -> Result<Ending, RunError> {
     let display = Display {
         bar,
         log_every: LOG_EVERY,
@@ -42,10 +50,11 @@ pub async fn run(cli: &Cli, bar: bool, shutdown: CancellationToken) -> Result<En
             } else {
                 "validate"
             };
-            import(config, display, shutdown, command).await
+            import(config, display, shutdown, command, resume).await
         }
         Command::Validate(args) => {
-            import(Config::for_validate(args)?, display, shutdown, "validate").await
+            let config = Config::for_validate(args)?;
+            import(config, display, shutdown, "validate", resume).await
         }
         Command::Sandbox(args) => sandbox(args, shutdown).await,
     }
@@ -56,14 +65,21 @@ async fn import(
     display: Display,
     shutdown: CancellationToken,
     command: &'static str,
+    resume: &ResumeHint,
 ) -> Result<Ending, RunError> {
     let counters = Arc::new(Counters::default());
     let stop = shutdown.child_token();
     let fatal = Fatal::default();
+    let mapper = Mapper::new(config.mapping.as_ref())?;
+    preflight(&config.inputs, &mapper)?;
     let mut rehearsal = None;
+    let mut ledger = None;
     let sender = match &config.send {
         None => None,
         Some(send) => {
+            let opened = open_ledger(&config, send).await?;
+            resume.set(&config.out_dir);
+            ledger = Some(opened.clone());
             let (base_url, key) = match &send.target {
                 Target::Api { base_url, key } => (base_url.clone(), key.clone()),
                 Target::Sandbox => {
@@ -80,11 +96,12 @@ async fn import(
                 counters.clone(),
                 stop.clone(),
                 fatal.clone(),
+                opened,
             )?))
         }
     };
     let run = Run {
-        mapper: Mapper::new(config.mapping.as_ref())?,
+        mapper,
         inputs: config.inputs,
         out_dir: config.out_dir,
         sender,
@@ -92,13 +109,40 @@ async fn import(
         stop,
         fatal,
         display,
+        ledger,
+        resume_command: resume.command().map(String::from),
     };
-    run.preflight()?;
     let ending = run.execute(command).await;
     if let Some(sandbox) = rehearsal {
         sandbox.shutdown().await;
     }
     ending
+}
+
+/// Opens the run's ledger (fingerprinting every input, which reads them once) off the
+/// async threads.
+async fn open_ledger(config: &Config, send: &SendConfig) -> Result<Ledger, RunError> {
+    let (dir, inputs, target, begin) = (
+        config.out_dir.clone(),
+        config.inputs.clone(),
+        send.target.label(),
+        send.begin,
+    );
+    let (ledger, warnings) =
+        tokio::task::spawn_blocking(move || Ledger::open(&dir, &inputs, &target, begin))
+            .await
+            .map_err(|e| RunError::Config(format!("opening the ledger failed: {e}")))??;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Begin::Resume { .. } = send.begin {
+        tracing::info!(
+            "resuming the run in {} (pass {})",
+            config.out_dir.display(),
+            ledger.pass()
+        );
+    }
+    Ok(ledger)
 }
 
 fn sender(
@@ -108,6 +152,7 @@ fn sender(
     counters: Arc<Counters>,
     stop: CancellationToken,
     fatal: Fatal,
+    ledger: Ledger,
 ) -> Result<Sender, RunError> {
     counters.set_rate(send.rate.per_second());
     Ok(Sender {
@@ -119,6 +164,7 @@ fn sender(
         counters,
         stop,
         fatal,
+        ledger,
     })
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{ApiKey, Timeouts};
 use crate::error::RunError;
+use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
 use crate::source::{Format, Input};
@@ -19,7 +20,12 @@ pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const API_KEY_ENV: &str = "HELPCRUNCH_API_KEY";
 /// Files whose presence marks a directory as holding a run's results.
-pub const RESULT_FILES: [&str; 3] = ["summary.json", "created.csv", "failed.csv"];
+pub const RESULT_FILES: [&str; 4] = [
+    "summary.json",
+    "created.csv",
+    "failed.csv",
+    crate::ledger::FILE_NAME,
+];
 
 /// The config file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +109,19 @@ pub struct SendConfig {
     pub concurrency: usize,
     pub retry: RetryPolicy,
     pub timeouts: Timeouts,
+    /// A new run, or `--resume` of the one in the results directory.
+    pub begin: Begin,
+}
+
+impl Target {
+    /// How the ledger names the target, so a resume can check it sends to the same place.
+    /// Never the key.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Api { base_url, .. } => base_url.trim_end_matches('/').to_string(),
+            Target::Sandbox => "the built-in sandbox (--sandbox)".to_string(),
+        }
+    }
 }
 
 /// The resolved run configuration.
@@ -187,6 +206,11 @@ impl Config {
                 connect: Duration::from_secs(file.http.connect_timeout_secs.unwrap_or(10)),
                 request: Duration::from_secs(file.http.timeout_secs.unwrap_or(30)),
             },
+            begin: if args.resume {
+                Begin::Resume { force: args.force }
+            } else {
+                Begin::Fresh
+            },
         };
         resolve_inputs(&args.input, file, Some(send))
     }
@@ -206,12 +230,27 @@ fn resolve_inputs(
     if inputs.iter().filter(|i| i.path.is_none()).count() > 1 {
         return Err(RunError::Config("stdin (-) can be read only once".into()));
     }
+    // The ledger keys rows by input, so an input named twice would be one input read twice.
+    for (index, input) in inputs.iter().enumerate() {
+        if inputs[..index].iter().any(|i| i.name == input.name) {
+            return Err(RunError::Config(format!(
+                "{} is named twice: name each input once",
+                input.name
+            )));
+        }
+    }
+    let resume = matches!(send.as_ref().map(|s| s.begin), Some(Begin::Resume { .. }));
     let out_dir = match args.out.clone().or(file.out) {
         Some(dir) => {
-            if !args.overwrite {
+            if !args.overwrite && !resume {
                 refuse_used_out_dir(&dir)?;
             }
             dir
+        }
+        None if resume => {
+            return Err(RunError::Config(
+                "--resume needs --out DIR: the results directory of the run to resume".into(),
+            ));
         }
         None => default_out_dir(),
     };
@@ -232,7 +271,7 @@ fn default_out_dir() -> PathBuf {
 fn refuse_used_out_dir(dir: &Path) -> Result<(), RunError> {
     if let Some(found) = RESULT_FILES.iter().find(|name| dir.join(name).exists()) {
         return Err(RunError::Config(format!(
-            "{} already holds results of a run ({found}): choose another --out, or pass --overwrite",
+            "{} already holds results of a run ({found}): resume it with --resume, choose another --out, or pass --overwrite to start it again",
             dir.display()
         )));
     }
@@ -464,5 +503,28 @@ mod tests {
         assert!(
             Config::for_import(&import_args(&[&input, "--out", &out, "--overwrite"]), &env).is_ok()
         );
+        let resumed = Config::for_import(&import_args(&[&input, "--out", &out, "--resume"]), &env)
+            .expect("a resume goes on in a used directory");
+        assert_eq!(
+            resumed.send.map(|s| s.begin),
+            Some(Begin::Resume { force: false })
+        );
+    }
+
+    #[test]
+    fn a_resume_needs_its_directory_and_inputs_are_named_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
+        let message = |args: &[&str]| {
+            Config::for_import(&import_args(args), &env)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(message(&[&input, "--resume"]).contains("--out"));
+        assert!(message(&[&input, &input]).contains("named twice"));
+        let fresh = Config::for_import(&import_args(&[&input]), &env).expect("resolves");
+        assert_eq!(fresh.send.map(|s| s.begin), Some(Begin::Fresh));
     }
 }

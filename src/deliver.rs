@@ -1,18 +1,29 @@
 //! Sending one row: wait for the limiter, send, and react to the answer — retry with
-//! backoff, pause everyone, fail the row, or stop the run.
+//! backoff, pause everyone, fail the row, stop the run, or look the contact up.
+//!
+//! A create whose answer was lost (a timeout, a dropped connection, a run that stopped
+//! first) may have created the contact, so it is never re-sent blindly: the contact is
+//! looked up by userId (or email) and sent again only if it is not there. A row with
+//! neither is not re-sent at all: it fails as `in_doubt` for a person to check.
 
+use std::future::Future;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Answer, ApiError, Client};
+use crate::client::{Answer, ApiError, Client, LookupKey};
 use crate::config::RetryPolicy;
 use crate::error::{Fatal, RunError};
+use crate::ledger::{Ledger, RowKey};
 use crate::limiter::Limiter;
 use crate::outcome::{FailStatus, RowResult};
 use crate::payload::CreateCustomer;
 use crate::progress::Counters;
+
+/// How long a request in flight may still take once the run is stopping. After that its
+/// row is in doubt, and the next run looks it up.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(3);
 
 /// What every worker shares to send rows.
 pub struct Sender {
@@ -27,6 +38,33 @@ pub struct Sender {
     pub stop: CancellationToken,
     /// Where a fatal answer is recorded, for the exit code and the summary.
     pub fatal: Fatal,
+    /// Where each row's intent is recorded before its create request leaves.
+    pub ledger: Ledger,
+}
+
+/// How a row's delivery begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Never sent (or known not to have been created): send it.
+    Fresh,
+    /// An earlier run sent it and recorded no answer: look it up first.
+    InDoubt,
+}
+
+/// Why a contact is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A create may have reached the server: is the contact there?
+    InDoubt,
+    /// The API says the userId is taken: which contact holds it?
+    Existing,
+}
+
+/// The next request of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Create,
+    LookUp(Purpose),
 }
 
 /// What to do after one answer.
@@ -43,16 +81,20 @@ pub enum Reaction {
         retry_after: Option<Duration>,
         throttled: bool,
     },
+    /// Look the contact up before anything else; `reason` says why.
+    LookUp { purpose: Purpose, reason: String },
+    /// A lookup found no contact: the row was not created, send it.
+    Send,
 }
 
 /// The reaction to an answer (pure).
 pub fn react(answer: Answer) -> Reaction {
     match answer {
         Answer::Created { id } => Reaction::Done(RowResult::Created { id }),
-        Answer::Duplicate { errors } => Reaction::Done(RowResult::Failed {
-            status: FailStatus::Duplicate,
-            errors: api_errors(400, &errors),
-        }),
+        Answer::Duplicate { errors } => Reaction::LookUp {
+            purpose: Purpose::Existing,
+            reason: api_errors(400, &errors).join("; "),
+        },
         Answer::Rejected { status, errors } => Reaction::Done(RowResult::Failed {
             status: FailStatus::Rejected,
             errors: api_errors(status, &errors),
@@ -61,10 +103,10 @@ pub fn react(answer: Answer) -> Reaction {
             status: FailStatus::Unauthorized,
             errors: api_errors(401, &errors),
         }),
-        Answer::InDoubt { reason } => Reaction::Done(RowResult::failed(
-            FailStatus::InDoubt,
-            format!("in doubt, not re-sent (it may have been created): {reason}"),
-        )),
+        Answer::InDoubt { reason } => Reaction::LookUp {
+            purpose: Purpose::InDoubt,
+            reason,
+        },
         Answer::RateLimited { retry_after } => Reaction::Retry {
             reason: "HTTP 429 too many requests".into(),
             retry_after,
@@ -78,6 +120,46 @@ pub fn react(answer: Answer) -> Reaction {
             retry_after,
             throttled: false,
         },
+    }
+}
+
+/// The reaction to a lookup's answer (pure). `maybe_sent`: a create for this row may have
+/// reached the server, so a contact found (or a userId taken) is most likely its own.
+/// Of several contacts found, the newest (highest id) is taken: ours, if we made one.
+pub fn react_to_lookup(
+    purpose: Purpose,
+    maybe_sent: bool,
+    found: Result<Vec<i64>, Answer>,
+) -> Reaction {
+    let existing = |id| {
+        Reaction::Done(if maybe_sent {
+            RowResult::Created { id }
+        } else {
+            RowResult::Exists { id }
+        })
+    };
+    let refusal = match found {
+        Ok(ids) => {
+            let newest = ids.into_iter().max();
+            return match (purpose, newest) {
+                (Purpose::InDoubt, Some(id)) => Reaction::Done(RowResult::Created { id: Some(id) }),
+                (Purpose::InDoubt, None) => Reaction::Send,
+                (Purpose::Existing, id) => existing(id),
+            };
+        }
+        Err(answer) => match react(answer) {
+            reaction @ (Reaction::Retry { .. } | Reaction::Fatal(_)) => return reaction,
+            Reaction::Done(RowResult::Failed { errors, .. }) => errors.join("; "),
+            other => format!("{other:?}"),
+        },
+    };
+    // The API refused the search itself: asking again would not help.
+    match purpose {
+        Purpose::InDoubt => Reaction::Done(RowResult::failed(
+            FailStatus::InDoubt,
+            format!("may have been created, and the lookup was refused ({refusal}): not re-sent"),
+        )),
+        Purpose::Existing => existing(None),
     }
 }
 
@@ -119,8 +201,9 @@ impl Sender {
     ///
     /// Faults (5xx, connection failures) and 429s are bounded apart: a 429 says nothing
     /// is wrong with the row, so it never spends the row's fault attempts, only its own,
-    /// much larger, allowance.
-    pub async fn deliver(&self, payload: &CreateCustomer) -> RowResult {
+    /// much larger, allowance. A create in doubt spends a fault attempt, and waits its
+    /// backoff before the lookup, so the server has settled by then.
+    pub async fn deliver(&self, row: RowKey, payload: &CreateCustomer, start: Start) -> RowResult {
         let mut fault_backoff = self.backoff(
             self.retry.max_attempts.saturating_sub(1),
             Some(self.retry.max_total),
@@ -128,29 +211,72 @@ impl Sender {
         // Bounded by count alone: with Retry-After its waits are the server's, not these.
         let mut throttle_backoff = self.backoff(self.retry.max_rate_limited, None);
         let mut attempts = 0usize;
+        // Whether a create for this row may have reached the server.
+        let mut maybe_sent = start == Start::InDoubt;
+        let mut intent_recorded = false;
+        let mut step = match start {
+            Start::Fresh => Step::Create,
+            Start::InDoubt => Step::LookUp(Purpose::InDoubt),
+        };
+        let key = LookupKey::of(payload);
         loop {
+            if let (Step::LookUp(purpose), None) = (step, key) {
+                return unlookable(purpose);
+            }
             let sent_at = tokio::select! {
                 biased;
-                () = self.stop.cancelled() => return stopped(attempts),
+                () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
                 sent_at = self.limiter.acquire() => sent_at,
             };
+            if step == Step::Create && !intent_recorded {
+                let recorded = self
+                    .ledger
+                    .sending(row, payload.user_id.as_deref(), payload.email.as_deref())
+                    .await;
+                if let Err(error) = recorded {
+                    self.fatal.set(RunError::Ledger(error));
+                    self.stop.cancel();
+                    return stopped_after(attempts, maybe_sent);
+                }
+                intent_recorded = true;
+            }
             attempts += 1;
             self.counters.add_request();
-            let reaction = react(self.client.create(payload).await);
-            let throttled = matches!(
+            let reaction = match (step, key) {
+                (Step::LookUp(purpose), Some(key)) => {
+                    self.counters.add_lookup();
+                    let found = self
+                        .in_flight(self.client.search(key), || {
+                            Err(Answer::Transient {
+                                reason: "the run stopped during the lookup".into(),
+                                retry_after: None,
+                            })
+                        })
+                        .await;
+                    react_to_lookup(purpose, maybe_sent, found)
+                }
+                _ => {
+                    let answer = self
+                        .in_flight(self.client.create(payload), || Answer::InDoubt {
+                            reason: "the run stopped while the request was in flight".into(),
+                        })
+                        .await;
+                    react(answer)
+                }
+            };
+            if matches!(
                 reaction,
                 Reaction::Retry {
                     throttled: true,
                     ..
                 }
-            );
-            if throttled {
+            ) {
                 self.counters.add_rate_limited();
             } else {
                 self.limiter.succeeded();
                 self.counters.set_rate(self.limiter.current_per_sec());
             }
-            let (reason, retry_after) = match reaction {
+            let (reason, retry_after, throttled) = match reaction {
                 Reaction::Done(result) => return result,
                 Reaction::Fatal(result) => {
                     if let RowResult::Failed { errors, .. } = &result {
@@ -161,11 +287,31 @@ impl Sender {
                     self.stop.cancel();
                     return result;
                 }
+                Reaction::Send => {
+                    maybe_sent = false;
+                    step = Step::Create;
+                    continue;
+                }
+                Reaction::LookUp {
+                    purpose: Purpose::Existing,
+                    ..
+                } => {
+                    step = Step::LookUp(Purpose::Existing);
+                    continue;
+                }
+                Reaction::LookUp {
+                    purpose: Purpose::InDoubt,
+                    reason,
+                } => {
+                    maybe_sent = true;
+                    step = Step::LookUp(Purpose::InDoubt);
+                    (format!("in doubt: {reason}"), None, false)
+                }
                 Reaction::Retry {
                     reason,
                     retry_after,
-                    ..
-                } => (reason, retry_after),
+                    throttled,
+                } => (reason, retry_after, throttled),
             };
             let backoff = if throttled {
                 &mut throttle_backoff
@@ -173,8 +319,13 @@ impl Sender {
                 &mut fault_backoff
             };
             let Some(delay) = backoff.next() else {
+                let status = if maybe_sent {
+                    FailStatus::InDoubt
+                } else {
+                    FailStatus::GaveUp
+                };
                 return RowResult::failed(
-                    FailStatus::GaveUp,
+                    status,
                     format!("gave up after {attempts} attempts: {reason}"),
                 );
             };
@@ -187,15 +338,31 @@ impl Sender {
                     .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
                 self.counters.set_rate(self.limiter.current_per_sec());
             } else {
-                // A fault of this request: only this row waits, with full jitter unless
-                // the server said how long.
+                // A fault of this request (or a create in doubt, before its lookup): only
+                // this row waits, with full jitter unless the server said how long.
                 let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
                 let _waiting = self.counters.retrying();
                 tokio::select! {
-                    () = self.stop.cancelled() => return stopped(attempts),
+                    () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
                     () = tokio::time::sleep(wait) => {}
                 }
             }
+        }
+    }
+
+    /// Runs a request to its end, unless the run is stopping and it outlasts
+    /// [`IN_FLIGHT_GRACE`]: then `abandoned` gives its answer.
+    async fn in_flight<T>(
+        &self,
+        request: impl Future<Output = T>,
+        abandoned: impl FnOnce() -> T,
+    ) -> T {
+        tokio::select! {
+            output = request => output,
+            () = async {
+                self.stop.cancelled().await;
+                tokio::time::sleep(IN_FLIGHT_GRACE).await;
+            } => abandoned(),
         }
     }
 
@@ -218,6 +385,32 @@ impl Sender {
 /// do not retry together.
 fn full_jitter(delay: Duration) -> Duration {
     delay.mul_f64(fastrand::f64())
+}
+
+/// A row that needs a lookup but has neither userId nor email to look it up by. In doubt,
+/// it is not re-sent (that could create the contact twice): it fails as `in_doubt`, for a
+/// person to check. An existing contact's id simply stays unknown.
+fn unlookable(purpose: Purpose) -> RowResult {
+    match purpose {
+        Purpose::InDoubt => RowResult::failed(
+            FailStatus::InDoubt,
+            "may have been created (its answer was lost), and it has no userId or email to look it up by: not re-sent; check HelpCrunch before importing it again",
+        ),
+        Purpose::Existing => RowResult::Exists { id: None },
+    }
+}
+
+/// The result of a row the run stopped, `maybe_sent` when a create for it may have
+/// reached the server: it is then in doubt, and `--resume` looks it up.
+fn stopped_after(attempts: usize, maybe_sent: bool) -> RowResult {
+    if maybe_sent {
+        RowResult::failed(
+            FailStatus::InDoubt,
+            "the run stopped before this row's answer was known: --resume looks it up",
+        )
+    } else {
+        stopped(attempts)
+    }
 }
 
 /// The result of a row the run stopped after `attempts` attempts (none: never sent).
@@ -313,24 +506,145 @@ mod tests {
     }
 
     #[test]
-    fn in_doubt_and_duplicates_are_never_retried() {
-        assert!(matches!(
+    fn in_doubt_and_duplicates_are_looked_up_never_resent_blindly() {
+        assert_eq!(
             react(Answer::InDoubt {
                 reason: "timed out".into()
             }),
-            Reaction::Done(RowResult::Failed {
-                status: FailStatus::InDoubt,
-                ..
-            })
-        ));
+            Reaction::LookUp {
+                purpose: Purpose::InDoubt,
+                reason: "timed out".into()
+            }
+        );
         assert!(matches!(
             react(Answer::Duplicate {
                 errors: vec![error("invalid_userId_value", "taken")]
             }),
-            Reaction::Done(RowResult::Failed {
-                status: FailStatus::Duplicate,
-                ..
+            Reaction::LookUp { purpose: Purpose::Existing, reason } if reason.contains("invalid_userId_value")
+        ));
+    }
+
+    #[test]
+    fn a_create_in_doubt_is_settled_by_what_the_lookup_finds() {
+        for maybe_sent in [false, true] {
+            // Found: created by the request in doubt (the newest, if several).
+            assert_eq!(
+                react_to_lookup(Purpose::InDoubt, maybe_sent, Ok(vec![3, 12, 7])),
+                Reaction::Done(RowResult::Created { id: Some(12) })
+            );
+            // Not there: it was not created, so it is sent.
+            assert_eq!(
+                react_to_lookup(Purpose::InDoubt, maybe_sent, Ok(vec![])),
+                Reaction::Send
+            );
+        }
+    }
+
+    #[test]
+    fn a_taken_user_id_is_an_existing_contact_unless_our_own_request_took_it() {
+        assert_eq!(
+            react_to_lookup(Purpose::Existing, false, Ok(vec![41])),
+            Reaction::Done(RowResult::Exists { id: Some(41) })
+        );
+        // A create in doubt, then "userId taken" on the re-send: the first one made it.
+        assert_eq!(
+            react_to_lookup(Purpose::Existing, true, Ok(vec![41])),
+            Reaction::Done(RowResult::Created { id: Some(41) })
+        );
+        assert_eq!(
+            react_to_lookup(Purpose::Existing, false, Ok(vec![])),
+            Reaction::Done(RowResult::Exists { id: None })
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_is_retried_stops_the_run_or_leaves_the_row_in_doubt() {
+        let transient = || {
+            Err(Answer::Transient {
+                reason: "HTTP 503".into(),
+                retry_after: None,
             })
+        };
+        assert!(matches!(
+            react_to_lookup(Purpose::InDoubt, true, transient()),
+            Reaction::Retry {
+                throttled: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            react_to_lookup(
+                Purpose::Existing,
+                false,
+                Err(Answer::RateLimited { retry_after: None })
+            ),
+            Reaction::Retry {
+                throttled: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            react_to_lookup(
+                Purpose::InDoubt,
+                true,
+                Err(Answer::Unauthorized { errors: vec![] })
+            ),
+            Reaction::Fatal(_)
+        ));
+        let refused = || {
+            Err(Answer::Rejected {
+                status: 400,
+                errors: vec![error("filter", "unknown field")],
+            })
+        };
+        assert!(matches!(
+            react_to_lookup(Purpose::InDoubt, true, refused()),
+            Reaction::Done(RowResult::Failed { status: FailStatus::InDoubt, errors })
+                if errors[0].contains("filter: unknown field")
+        ));
+        assert_eq!(
+            react_to_lookup(Purpose::Existing, false, refused()),
+            Reaction::Done(RowResult::Exists { id: None })
+        );
+    }
+
+    #[test]
+    fn a_row_with_nothing_to_look_up_by_is_not_resent() {
+        assert!(matches!(
+            unlookable(Purpose::InDoubt),
+            RowResult::Failed {
+                status: FailStatus::InDoubt,
+                ..
+            }
+        ));
+        assert_eq!(
+            unlookable(Purpose::Existing),
+            RowResult::Exists { id: None }
+        );
+    }
+
+    #[test]
+    fn a_stopped_row_is_in_doubt_only_if_a_create_may_have_reached_the_server() {
+        assert!(matches!(
+            stopped_after(0, false),
+            RowResult::Failed {
+                status: FailStatus::NotSent,
+                ..
+            }
+        ));
+        assert!(matches!(
+            stopped_after(2, false),
+            RowResult::Failed {
+                status: FailStatus::GaveUp,
+                ..
+            }
+        ));
+        assert!(matches!(
+            stopped_after(0, true),
+            RowResult::Failed {
+                status: FailStatus::InDoubt,
+                ..
+            }
         ));
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::ledger::LedgerError;
 use crate::mapping::MappingError;
 use crate::source::SourceError;
 
@@ -27,6 +28,8 @@ pub enum RunError {
     },
     #[error("sandbox: {0}")]
     Sandbox(std::io::Error),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// The first run-level error wins; later ones are consequences of it.

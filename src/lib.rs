@@ -11,6 +11,8 @@
 //! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours.
 //! - [`deliver`]: one row's attempts: pacing, retries with backoff, reactions to answers.
 //! - [`pipeline`]: wires reader → mapper → workers → results, and stopping.
+//! - [`ledger`]: every row's state in SQLite, so a stopped run resumes without skipping or
+//!   duplicating a row; [`resume`]: the command that resumes a run.
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod dates;
 pub mod deliver;
 pub mod error;
+pub mod ledger;
 pub mod limiter;
 pub mod locale;
 pub mod logging;
@@ -34,6 +37,7 @@ pub mod progress;
 pub mod rate;
 pub mod record;
 pub mod report;
+pub mod resume;
 pub mod sandbox;
 pub mod source;
 pub mod validate;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use helpcrunch_import::cli::{Cli, LogFormat};
-use helpcrunch_import::error::{EXIT_STOPPED, exit_code};
+use helpcrunch_import::error::{EXIT_INTERRUPTED, EXIT_STOPPED, exit_code};
+use helpcrunch_import::resume::ResumeHint;
 use helpcrunch_import::{logging, progress};
 use tokio_util::sync::CancellationToken;
 
@@ -24,10 +25,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_STOPPED);
         }
     };
+    let resume = ResumeHint::new(std::env::args_os());
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
-        helpcrunch_import::run(&cli, bar, shutdown).await
+        tokio::spawn(on_signals(shutdown.clone(), resume.clone()));
+        helpcrunch_import::run(&cli, bar, shutdown, &resume).await
     });
     if let Err(error) = &result {
         tracing::error!("{error}");
@@ -37,23 +39,67 @@ fn main() -> ExitCode {
     ExitCode::from(exit_code(&result))
 }
 
-/// Cancels `shutdown` on SIGINT or SIGTERM; every task watches it.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
+/// The first SIGINT or SIGTERM cancels `shutdown`, which every task watches: requests in
+/// flight get a few seconds, then results are written. A second one exits at once: the
+/// ledger already holds every row's intent, so the run can still be resumed.
+async fn on_signals(shutdown: CancellationToken, resume: ResumeHint) {
+    let Some(mut signals) = Signals::new() else {
+        tracing::warn!("cannot watch for Ctrl-C: stopping it will not write results");
+        return;
+    };
+    signals.next().await;
+    tracing::warn!(
+        "stopping: letting requests in flight finish, then writing results (again to exit at once)"
+    );
+    shutdown.cancel();
+    signals.next().await;
+    match resume.command() {
+        Some(command) => eprintln!(
+            "helpcrunch-import: stopped at once; rows in flight are in doubt and are looked up on resume. To resume:\n  {command}"
+        ),
+        None => eprintln!("helpcrunch-import: stopped at once"),
+    }
+    std::process::exit(i32::from(EXIT_INTERRUPTED));
+}
+
+/// SIGINT and SIGTERM, watched from the start to the end, so none is missed between two.
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> Option<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
+        Some(Signals {
+            interrupt: signal(SignalKind::interrupt()).ok()?,
+            terminate: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Ctrl-C alone where there are no Unix signals.
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> Option<Signals> {
+        Some(Signals)
     }
-    tracing::warn!("stopping: letting requests in flight finish, then writing results");
-    shutdown.cancel();
+
+    async fn next(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }

@@ -10,7 +10,8 @@ pub enum FailStatus {
     Invalid,
     /// The API refused it (400, 404, …): fix the row before sending it again.
     Rejected,
-    /// The API already holds a contact with this userId.
+    /// A duplicate userId. (The API's own "already exists" answer is not a failure: the row
+    /// is recorded as `exists`.)
     Duplicate,
     /// 429s, 5xx or connection failures outlasted the retries.
     GaveUp,
@@ -24,6 +25,21 @@ pub enum FailStatus {
 }
 
 impl FailStatus {
+    pub const ALL: [FailStatus; 7] = [
+        FailStatus::Invalid,
+        FailStatus::Rejected,
+        FailStatus::Duplicate,
+        FailStatus::GaveUp,
+        FailStatus::InDoubt,
+        FailStatus::Unauthorized,
+        FailStatus::NotSent,
+    ];
+
+    /// The status named by [`FailStatus::as_str`], for reading it back (from the ledger).
+    pub fn parse(text: &str) -> Option<FailStatus> {
+        FailStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailStatus::Invalid => "invalid",
@@ -41,6 +57,9 @@ impl FailStatus {
 pub enum RowResult {
     /// Created in HelpCrunch; `id` is None only when a 201's body was lost.
     Created { id: Option<i64> },
+    /// HelpCrunch already held a contact with this userId (a 400 `invalid_userId_value`);
+    /// `id` is that contact's, looked up by userId (None if the lookup found nothing).
+    Exists { id: Option<i64> },
     /// Passed every check (dry run: nothing sent).
     Valid,
     Failed {
@@ -66,4 +85,18 @@ pub struct RowOutcome {
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub result: RowResult,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_from_its_name() {
+        for status in FailStatus::ALL {
+            assert_eq!(FailStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(FailStatus::parse("created"), None);
+        assert_eq!(FailStatus::parse(""), None);
+    }
 }

@@ -10,6 +10,12 @@
 //! task ends when the last one is gone. Stopping (a signal, or a fatal answer) cancels
 //! `stop`: the reader stops reading, and every row already read still reaches the results
 //! task, as `not_sent` if it was not sent, so every row read is in exactly one result file.
+//!
+//! The ledger: a worker asks it first what to do with a row (a resumed run keeps the
+//! result of a row an earlier pass finished, and looks up one left in doubt), and the
+//! row's intent is on disk before its request leaves (see [`crate::deliver`]). The results
+//! task records every outcome in the ledger as it writes the result files, and the run
+//! checks at the end that the two agree.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,8 +26,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::deliver::Sender;
+use crate::deliver::{Sender, Start};
 use crate::error::{Ending, Fatal, RunError};
+use crate::ledger::{Claim, Ledger, LedgerError};
 use crate::mapping::{HeaderPlan, Mapper};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
@@ -64,25 +71,28 @@ pub struct Run {
     pub stop: CancellationToken,
     pub fatal: Fatal,
     pub display: Display,
+    /// Every row's state; None in a dry run, which records nothing.
+    pub ledger: Option<Ledger>,
+    /// The command that goes on with the run, shown if it stops before the end.
+    pub resume_command: Option<String>,
+}
+
+/// Checks every file's header against the mapping before anything is sent: a column
+/// the mapping needs but a file lacks stops the run here, not halfway through.
+pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
+    for input in inputs
+        .iter()
+        .filter(|i| i.path.is_some() && i.format == Format::Csv)
+    {
+        if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
+            let plan = mapper.plan(rows.header())?;
+            warn_unmapped(&input.name, &plan);
+        }
+    }
+    Ok(())
 }
 
 impl Run {
-    /// Checks every file's header against the mapping before anything is sent: a column
-    /// the mapping needs but a file lacks stops the run here, not halfway through.
-    pub fn preflight(&self) -> Result<(), RunError> {
-        for input in self
-            .inputs
-            .iter()
-            .filter(|i| i.path.is_some() && i.format == Format::Csv)
-        {
-            if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
-                let plan = self.mapper.plan(rows.header())?;
-                warn_unmapped(&input.name, &plan);
-            }
-        }
-        Ok(())
-    }
-
     pub async fn execute(self, command: &'static str) -> Result<Ending, RunError> {
         let started = Instant::now();
         let Run {
@@ -94,6 +104,8 @@ impl Run {
             stop,
             fatal,
             display,
+            ledger,
+            resume_command,
         } = self;
         let ndjson: HashSet<Arc<str>> = inputs
             .iter()
@@ -141,7 +153,13 @@ impl Run {
             }
         }
         drop(outcome_tx);
-        let collector = tokio::spawn(collect(outcome_rx, files, counters.clone(), stop.clone()));
+        let collector = tokio::spawn(collect(
+            outcome_rx,
+            files,
+            ledger.clone(),
+            counters.clone(),
+            stop.clone(),
+        ));
         tracker.close();
 
         await_reader(reader, &stop, &fatal).await;
@@ -155,25 +173,36 @@ impl Run {
         let flushed = files.flush();
         let stopped_by = fatal.describe();
         let interrupted = stop.is_cancelled() && stopped_by.is_none();
+        let ending = match (&stopped_by, interrupted) {
+            (Some(_), _) => "stopped",
+            (None, true) => "interrupted",
+            (None, false) => "finished",
+        };
+        let pass = ledger.as_ref().map(Ledger::pass);
+        if let Some(ledger) = ledger {
+            if let Err(error) = close_ledger(ledger, ending, files.tally()).await {
+                fatal.set(RunError::Ledger(error));
+            }
+        }
         let elapsed_secs = started.elapsed().as_secs_f64();
         let requests = counters.requests.load(Relaxed);
         let limiter = sender.as_ref().map(|s| s.limiter.report());
         let limiter = limiter.as_ref();
         let mut result_files = files.file_names();
         result_files.push("summary.json".into());
+        if pass.is_some() {
+            result_files.push(crate::ledger::FILE_NAME.into());
+        }
         let summary = Summary {
             command,
             inputs: inputs.iter().map(|i| i.name.to_string()).collect(),
             out_dir: out_dir.display().to_string(),
             result_files,
-            ending: match (&stopped_by, interrupted) {
-                (Some(_), _) => "stopped",
-                (None, true) => "interrupted",
-                (None, false) => "finished",
-            },
+            ending,
             stopped_by,
             tally: files.tally().clone(),
             requests,
+            lookups: counters.lookups.load(Relaxed),
             rate_limited: counters.rate_limited.load(Relaxed),
             retries: counters.retries.load(Relaxed),
             elapsed_secs,
@@ -182,6 +211,8 @@ impl Run {
             final_rate_per_min: limiter.map(|l| l.final_per_sec * 60.0),
             rate_changes: limiter.map_or(0, |l| l.rate_changes),
             paused_secs: limiter.map_or(0.0, |l| l.paused.as_secs_f64()),
+            pass,
+            resume_command: resume_command.filter(|_| ending != "finished"),
         };
         let output_error = |source| RunError::Output {
             dir: out_dir.clone(),
@@ -204,6 +235,22 @@ impl Run {
         } else {
             Ending::AllSucceeded
         })
+    }
+}
+
+/// Records how the pass ended, closes the ledger, and checks that it and the result files
+/// tell the same story.
+async fn close_ledger(
+    ledger: Ledger,
+    ending: &'static str,
+    tally: &crate::report::Tally,
+) -> Result<(), LedgerError> {
+    ledger.end_pass(ending).await?;
+    let counts = ledger.counts().await?;
+    ledger.close().await?;
+    match counts.disagreement(tally) {
+        None => Ok(()),
+        Some(difference) => Err(LedgerError::Disagreement(difference)),
     }
 }
 
@@ -371,7 +418,7 @@ async fn work(
         let Some(Job { record, payload }) = job else {
             return;
         };
-        let result = sender.deliver(&payload).await;
+        let result = settle(&sender, &record, &payload).await;
         let outcome = RowOutcome {
             record,
             user_id: payload.user_id,
@@ -384,11 +431,34 @@ async fn work(
     }
 }
 
+/// A row's result: the one an earlier pass recorded if it finished the row, else what
+/// delivering it gives. A ledger that cannot answer stops the run: a row whose fate
+/// cannot be recorded must not be sent.
+async fn settle(sender: &Sender, record: &Record, payload: &CreateCustomer) -> RowResult {
+    let ledger = &sender.ledger;
+    let claimed = match ledger.key(&record.origin) {
+        Ok(key) => ledger.claim(key).await.map(|claim| (key, claim)),
+        Err(error) => Err(error),
+    };
+    match claimed {
+        Ok((_, Claim::Finished(result))) => result,
+        Ok((key, Claim::Send)) => sender.deliver(key, payload, Start::Fresh).await,
+        Ok((key, Claim::Reconcile)) => sender.deliver(key, payload, Start::InDoubt).await,
+        Err(error) => {
+            sender.fatal.set(RunError::Ledger(error));
+            sender.stop.cancel();
+            crate::deliver::stopped(0)
+        }
+    }
+}
+
 /// The results task: the only owner of the result files. A write error stops the run
 /// (the rest is still counted), since results that cannot be recorded must not be sent.
+/// With a ledger, every outcome is recorded there too, before its result row is written.
 async fn collect(
     mut outcomes: mpsc::Receiver<RowOutcome>,
     mut files: ResultFiles,
+    ledger: Option<Ledger>,
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) -> (ResultFiles, std::io::Result<()>) {
@@ -415,8 +485,15 @@ async fn collect(
                     }
                 }
             }
-            RowResult::Created { .. } | RowResult::Valid => {
+            RowResult::Created { .. } | RowResult::Exists { .. } | RowResult::Valid => {
                 counters.succeeded.fetch_add(1, Relaxed);
+            }
+        }
+        if written.is_ok() {
+            if let Some(ledger) = &ledger {
+                written = record(ledger, &outcome)
+                    .await
+                    .map_err(std::io::Error::other);
             }
         }
         if written.is_ok() {
@@ -431,4 +508,16 @@ async fn collect(
         }
     }
     (files, written)
+}
+
+async fn record(ledger: &Ledger, outcome: &RowOutcome) -> Result<(), LedgerError> {
+    let key = ledger.key(&outcome.record.origin)?;
+    ledger
+        .record(
+            key,
+            &outcome.result,
+            outcome.user_id.as_deref(),
+            outcome.email.as_deref(),
+        )
+        .await
 }

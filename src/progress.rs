@@ -18,6 +18,8 @@ pub struct Counters {
     pub succeeded: AtomicU64,
     pub failed: AtomicU64,
     pub requests: AtomicU64,
+    /// Searches among `requests`: settling rows in doubt, finding existing contacts' ids.
+    pub lookups: AtomicU64,
     pub rate_limited: AtomicU64,
     pub retries: AtomicU64,
     /// Rows sleeping before a retry right now.
@@ -31,6 +33,9 @@ pub struct Counters {
 impl Counters {
     pub fn add_request(&self) {
         self.requests.fetch_add(1, Relaxed);
+    }
+    pub fn add_lookup(&self) {
+        self.lookups.fetch_add(1, Relaxed);
     }
     pub fn add_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Relaxed);

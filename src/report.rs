@@ -1,9 +1,11 @@
 //! Result files: `created.csv`, `failed.csv` (and `failed.ndjson` for NDJSON rows),
 //! `summary.json`, and the final summary for people.
 //!
-//! Every row read ends in exactly one of them: created (or valid, in a dry run) rows are
-//! counted and listed in `created.csv`, every other row is in a failed file with its
-//! original cells, so the file can be fixed and imported again as it is.
+//! Every row read ends in exactly one of them: rows with a contact in HelpCrunch (created,
+//! or existing already) are listed in `created.csv` with its id, valid rows of a dry run
+//! are counted, and every other row is in a failed file with its original cells, so the
+//! file can be fixed and imported again as it is. The ledger records the same outcomes;
+//! the run checks at its end that the two agree.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -20,7 +22,11 @@ use crate::record::{Cells, Header};
 /// Columns added in front of the original ones in `failed.csv`. They start with `_`,
 /// which the importer ignores, so a fixed `failed.csv` imports as it is.
 pub const FAILED_META_COLUMNS: [&str; 4] = ["_file", "_line", "_status", "_errors"];
-pub const CREATED_COLUMNS: [&str; 5] = ["file", "line", "userId", "email", "id"];
+/// `status` is `created`, or `exists` when HelpCrunch already held the userId.
+pub const CREATED_COLUMNS: [&str; 6] = ["file", "line", "userId", "email", "id", "status"];
+/// Files a run writes; a new run (or a resume, which writes them all again) removes the
+/// ones left by an earlier run first, so none is stale. `failed-N.csv` too.
+const RESULT_FILE_NAMES: [&str; 4] = ["created.csv", "failed.csv", "failed.ndjson", "summary.json"];
 
 /// Writes result rows as outcomes arrive.
 pub struct ResultFiles {
@@ -41,6 +47,8 @@ pub struct ResultFiles {
 pub struct Tally {
     pub rows_read: u64,
     pub created: u64,
+    /// Already in HelpCrunch (its userId was taken): not a failure, listed in created.csv.
+    pub exists: u64,
     pub valid: u64,
     pub failed: u64,
     pub failed_by_status: BTreeMap<FailStatus, u64>,
@@ -53,6 +61,7 @@ impl ResultFiles {
         ndjson_inputs: HashSet<Arc<str>>,
     ) -> io::Result<ResultFiles> {
         std::fs::create_dir_all(dir)?;
+        remove_old_results(dir)?;
         let created = if dry_run {
             None
         } else {
@@ -93,17 +102,11 @@ impl ResultFiles {
         match &outcome.result {
             RowResult::Created { id } => {
                 self.tally.created += 1;
-                if let Some(writer) = &mut self.created {
-                    let line = outcome.record.origin.line.to_string();
-                    let id = id.map(|id| id.to_string()).unwrap_or_default();
-                    writer.write_record([
-                        &*outcome.record.origin.file,
-                        &line,
-                        outcome.user_id.as_deref().unwrap_or(""),
-                        outcome.email.as_deref().unwrap_or(""),
-                        &id,
-                    ])?;
-                }
+                self.write_created(outcome, *id, "created")?;
+            }
+            RowResult::Exists { id } => {
+                self.tally.exists += 1;
+                self.write_created(outcome, *id, "exists")?;
             }
             RowResult::Valid => self.tally.valid += 1,
             RowResult::Failed { status, errors } => {
@@ -112,6 +115,28 @@ impl ResultFiles {
                 self.write_failed(outcome, *status, &errors.join("; "))?;
             }
         }
+        Ok(())
+    }
+
+    fn write_created(
+        &mut self,
+        outcome: &RowOutcome,
+        id: Option<i64>,
+        status: &str,
+    ) -> io::Result<()> {
+        let Some(writer) = &mut self.created else {
+            return Ok(());
+        };
+        let line = outcome.record.origin.line.to_string();
+        let id = id.map(|id| id.to_string()).unwrap_or_default();
+        writer.write_record([
+            &*outcome.record.origin.file,
+            &line,
+            outcome.user_id.as_deref().unwrap_or(""),
+            outcome.email.as_deref().unwrap_or(""),
+            &id,
+            status,
+        ])?;
         Ok(())
     }
 
@@ -214,6 +239,21 @@ impl ResultFiles {
     }
 }
 
+fn remove_old_results(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let numbered_failed = name
+            .strip_prefix("failed-")
+            .and_then(|rest| rest.strip_suffix(".csv"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if numbered_failed || RESULT_FILE_NAMES.contains(&name.as_ref()) {
+            std::fs::remove_file(dir.join(name.as_ref()))?;
+        }
+    }
+    Ok(())
+}
+
 fn failed_csv_name(index: usize) -> String {
     if index == 0 {
         "failed.csv".to_string()
@@ -234,7 +274,11 @@ pub struct Summary {
     pub stopped_by: Option<String>,
     #[serde(flatten)]
     pub tally: Tally,
+    /// Every request sent: creates and lookups.
     pub requests: u64,
+    /// Searches among `requests`: rows in doubt, and contacts that existed already, looked
+    /// up by userId (or email).
+    pub lookups: u64,
     pub rate_limited: u64,
     pub retries: u64,
     pub elapsed_secs: f64,
@@ -247,6 +291,10 @@ pub struct Summary {
     pub rate_changes: u64,
     /// Time every worker spent paused by 429s.
     pub paused_secs: f64,
+    /// 1 for a new run, then one more for each `--resume` (None: a dry run, no ledger).
+    pub pass: Option<u32>,
+    /// The command that goes on with the run, when it did not finish.
+    pub resume_command: Option<String>,
 }
 
 impl Summary {
@@ -263,6 +311,8 @@ impl Summary {
         let mut text = String::new();
         let ok = if self.command == "validate" {
             format!("{} valid", t.valid)
+        } else if t.exists > 0 {
+            format!("{} created, {} existed already", t.created, t.exists)
         } else {
             format!("{} created", t.created)
         };
@@ -280,8 +330,13 @@ impl Summary {
         }
         text.push('\n');
         if self.command != "validate" {
+            let lookups = if self.lookups > 0 {
+                format!(" ({} lookups)", self.lookups)
+            } else {
+                String::new()
+            };
             text.push_str(&format!(
-                "{} requests, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
+                "{} requests{lookups}, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
                 self.requests,
                 self.rate_limited,
                 self.retries,
@@ -301,6 +356,9 @@ impl Summary {
             self.out_dir,
             self.result_files.join(", ")
         ));
+        if let Some(command) = &self.resume_command {
+            text.push_str(&format!("to resume: {command}\n"));
+        }
         text
     }
 }
@@ -335,6 +393,11 @@ mod tests {
     #[test]
     fn every_row_lands_in_exactly_one_file_with_its_original_cells() {
         let dir = tempfile::tempdir().expect("tempdir");
+        // Files of an earlier run are replaced, none left stale; other files are kept.
+        for stale in ["failed-3.csv", "failed.ndjson", "summary.json"] {
+            std::fs::write(dir.path().join(stale), "old").expect("write");
+        }
+        std::fs::write(dir.path().join("failed-x.csv"), "mine").expect("write");
         let mut files = ResultFiles::create(dir.path(), false, HashSet::from(["b.ndjson".into()]))
             .expect("create");
         let header: Header = vec!["email".to_string(), "name".to_string()].into();
@@ -346,6 +409,12 @@ mod tests {
                 2,
                 csv_cells(&header, &["a@x.io", "A"]),
                 RowResult::Created { id: Some(7) },
+            ),
+            outcome(
+                "a.csv",
+                5,
+                csv_cells(&header, &["e@x.io", "E"]),
+                RowResult::Exists { id: Some(8) },
             ),
             outcome(
                 "a.csv",
@@ -388,7 +457,7 @@ mod tests {
         let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect(name);
         assert_eq!(
             read("created.csv"),
-            "file,line,userId,email,id\na.csv,2,u2,,7\n"
+            "file,line,userId,email,id,status\na.csv,2,u2,,7,created\na.csv,5,u5,,8,exists\n"
         );
         assert_eq!(
             read("failed.csv"),
@@ -407,11 +476,15 @@ mod tests {
         assert_eq!(json[0]["email"], "bad");
         assert_eq!(json[0]["_line"], "5");
         assert_eq!(json[1]["_raw"], "{oops");
-        assert_eq!(files.tally().rows_read, 6);
-        assert_eq!(files.tally().created + files.tally().failed, 6);
+        let tally = files.tally();
+        assert_eq!(tally.rows_read, 7);
+        assert_eq!((tally.created, tally.exists, tally.failed), (1, 1, 5));
         assert_eq!(
             files.file_names(),
             ["created.csv", "failed.csv", "failed-2.csv", "failed.ndjson"]
         );
+        assert!(!dir.path().join("failed-3.csv").exists());
+        assert!(!dir.path().join("summary.json").exists());
+        assert!(dir.path().join("failed-x.csv").exists());
     }
 }

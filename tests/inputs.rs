@@ -4,7 +4,9 @@ mod common;
 
 use std::io::Write;
 
-use common::{Dir, KEY, command, expected_ids, import, run, sandbox, simple_csv, user_ids};
+use common::{
+    Dir, KEY, command, expected_ids, fast_retry_config, import, run, sandbox, simple_csv, user_ids,
+};
 use helpcrunch_import::sandbox::SandboxConfig;
 use tokio::io::AsyncWriteExt;
 
@@ -138,7 +140,7 @@ async fn import_sandbox_rehearses_without_a_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_dropped_after_sending_is_in_doubt_and_not_resent() {
+async fn a_connection_dropped_after_sending_is_looked_up_not_resent() {
     let sandbox = sandbox(SandboxConfig {
         drop_rate: 1.0,
         ..SandboxConfig::default()
@@ -146,19 +148,24 @@ async fn a_connection_dropped_after_sending_is_in_doubt_and_not_resent() {
     .await;
     let dir = Dir::new();
     let file = dir.write("drop.csv", simple_csv(3));
-    let result = import(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
-    assert_eq!(result.code, 1, "{}", result.all_output());
+    let config = fast_retry_config(&dir);
+    let result = import(
+        &sandbox,
+        &dir,
+        &file,
+        &["--rate", "50/s", "--config", &config],
+    )
+    .await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
     let stats = sandbox.stats();
-    assert_eq!(stats.requests, 3, "never re-sent: {stats:?}");
+    // One create and one lookup per row; never a second create.
+    assert_eq!(stats.requests, 6, "{stats:?}");
+    assert_eq!(stats.created, 3, "{stats:?}");
+    assert_eq!(user_ids(&sandbox), expected_ids(3));
+    let summary = dir.summary();
     assert_eq!(
-        user_ids(&sandbox),
-        expected_ids(3),
-        "the server did create them"
+        (summary["created"].as_u64(), summary["lookups"].as_u64()),
+        (Some(3), Some(3))
     );
-    let failed = dir.csv_rows("failed.csv");
-    assert_eq!(failed.len(), 3);
-    assert!(
-        failed.iter().all(|r| r["_status"] == "in_doubt"),
-        "{failed:?}"
-    );
+    dir.assert_results_agree();
 }

@@ -134,13 +134,18 @@ pub fn fast_retry_config(dir: &Dir) -> String {
 
 /// The stored customers' userIds, sorted, with any duplicate kept (so a test can see it).
 pub fn user_ids(sandbox: &Sandbox) -> Vec<String> {
-    let mut ids: Vec<String> = sandbox
+    stored(sandbox, "userId")
+}
+
+/// One text field of every stored customer that has it, sorted, duplicates kept.
+pub fn stored(sandbox: &Sandbox, field: &str) -> Vec<String> {
+    let mut values: Vec<String> = sandbox
         .customers()
         .iter()
-        .filter_map(|c| c["userId"].as_str().map(String::from))
+        .filter_map(|c| c[field].as_str().map(String::from))
         .collect();
-    ids.sort();
-    ids
+    values.sort();
+    values
 }
 
 /// `n` CSV rows `u1..un` with valid emails.
@@ -188,5 +193,169 @@ pub async fn import_exactly_once(config: SandboxConfig, rows: usize, args: &[&st
         expected_ids(rows),
         "every row created exactly once"
     );
+    dir.assert_results_agree();
     Imported { sandbox, dir, run }
+}
+
+/// The binary started with `args` and the right key, its output piped, not waited for.
+pub fn spawn(args: &[&str]) -> tokio::process::Child {
+    command(args)
+        .env("HELPCRUNCH_API_KEY", KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Sends `signal` (`INT`, `TERM`) to a running child.
+pub fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("the child is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Waits for a spawned child and collects what it printed.
+pub async fn finish(child: tokio::process::Child) -> Run {
+    Run::from(child.wait_with_output().await.expect("the binary ends"))
+}
+
+/// The args of `import FILE --base-url SANDBOX --out DIR/out` plus `extra`.
+pub fn import_args(sandbox: &Sandbox, dir: &Dir, file: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["import", file, "--base-url", &sandbox.base_url(), "--out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(dir.out().to_string_lossy().into_owned());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// One ledger row as the tests see it: `(state, status, contact id)`.
+pub type LedgerRow = (String, Option<String>, Option<i64>);
+
+impl Dir {
+    pub fn has_ledger(&self) -> bool {
+        self.out().join("ledger.sqlite").is_file()
+    }
+
+    /// Rows of the ledger, by `(input name, line)`: those the last pass recorded, or all.
+    /// Read with plain SQL, apart from the importer's own code.
+    pub fn ledger_rows(
+        &self,
+        last_pass_only: bool,
+    ) -> std::collections::BTreeMap<(String, u64), LedgerRow> {
+        let connection =
+            rusqlite::Connection::open(self.out().join("ledger.sqlite")).expect("the ledger opens");
+        let mut select = connection
+            .prepare(
+                "SELECT i.name, r.line, r.state, r.status, r.contact_id
+                 FROM rows r JOIN inputs i ON i.position = r.input
+                 WHERE ?1 = 0 OR r.pass = (SELECT MAX(pass) FROM passes)",
+            )
+            .expect("the ledger has its tables");
+        select
+            .query_map([i64::from(last_pass_only)], |row| {
+                Ok((
+                    (row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64),
+                    (row.get(2)?, row.get(3)?, row.get(4)?),
+                ))
+            })
+            .expect("query")
+            .map(|row| row.expect("row"))
+            .collect()
+    }
+
+    /// Every failed row of the result files (CSV and NDJSON) as `(file, line, status)`.
+    pub fn failed_rows(&self) -> Vec<(String, u64, String)> {
+        let mut rows = Vec::new();
+        for entry in std::fs::read_dir(self.out()).expect("out dir") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("failed") && name.ends_with(".csv") {
+                for row in self.csv_rows(&name) {
+                    let line = row["_line"].parse().expect("a line number");
+                    rows.push((row["_file"].clone(), line, row["_status"].clone()));
+                }
+            } else if name == "failed.ndjson" {
+                for line in self.read_out(&name).lines() {
+                    let row: Value = serde_json::from_str(line).expect("JSON");
+                    let number = row["_line"].as_str().and_then(|l| l.parse().ok());
+                    rows.push((
+                        row["_file"].as_str().unwrap_or_default().to_string(),
+                        number.expect("a line number"),
+                        row["_status"].as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+        rows
+    }
+
+    /// Asserts that summary.json, created.csv, the failed files and the ledger's record of
+    /// the last pass tell the same story, row by row.
+    pub fn assert_results_agree(&self) {
+        let summary = self.summary();
+        let count = |key: &str| summary[key].as_u64().unwrap_or(0);
+        let created = self.csv_rows("created.csv");
+        let failed = self.failed_rows();
+        let ledger = self.ledger_rows(true);
+        let with_status =
+            |status: &str| created.iter().filter(|r| r["status"] == status).count() as u64;
+        assert_eq!(with_status("created"), count("created"), "{summary}");
+        assert_eq!(with_status("exists"), count("exists"), "{summary}");
+        assert_eq!(failed.len() as u64, count("failed"), "{summary}");
+        assert_eq!(
+            count("rows_read"),
+            count("created") + count("exists") + count("failed"),
+            "{summary}"
+        );
+        for (status, n) in summary["failed_by_status"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let in_files = failed.iter().filter(|(_, _, s)| s == status).count() as u64;
+            assert_eq!(
+                Some(in_files),
+                n.as_u64(),
+                "failed rows with status {status}"
+            );
+        }
+        // Every result row is the ledger's, and the ledger holds no other row of this pass
+        // (rows not sent stay out of it: the next pass sends them).
+        for row in &created {
+            let key = (row["file"].clone(), row["line"].parse().expect("line"));
+            let (state, _, id) = ledger
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key:?} is in created.csv, not in the ledger"));
+            assert_eq!(state, &row["status"], "{key:?}");
+            assert_eq!(
+                id.map(|id| id.to_string()).unwrap_or_default(),
+                row["id"],
+                "{key:?}"
+            );
+        }
+        let mut recorded = created.len();
+        for (file, line, status) in &failed {
+            let entry = ledger.get(&(file.clone(), *line));
+            if status == "not_sent" {
+                assert_eq!(entry, None, "{file}:{line} was not sent");
+                continue;
+            }
+            recorded += 1;
+            let (state, ledger_status, _) =
+                entry.unwrap_or_else(|| panic!("{file}:{line} failed, not in the ledger"));
+            assert_eq!(
+                (state.as_str(), ledger_status.as_deref()),
+                ("failed", Some(status.as_str()))
+            );
+        }
+        assert_eq!(ledger.len(), recorded, "rows in the ledger's last pass");
+    }
 }
