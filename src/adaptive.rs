@@ -8,8 +8,8 @@
 //!   the last decrease took effect is the old rate's, and is not counted again.
 //! - **Increase** after a quiet spell with no 429, never above the configured rate:
 //!   quickly (+10 % every 2 s) while far below the measured limit (after a stray 429 halved
-//!   a rate that had been fine), gently (+1 % every 2 s) below it or while nothing has been
-//!   measured, and barely (+0.5 % every 30 s) at or above it, where each probe risks a
+//!   a rate that had been fine), gently (+1 % every 2 s) up to 98 % of it or while nothing
+//!   has been measured, and barely (+0.5 % every 30 s) beyond, where each probe risks a
 //!   429: enough to notice a limit that was raised, rare enough to cost little.
 //!
 //! Each 429 costs a request and, with Retry-After, a pause for every worker, so the rule
@@ -42,6 +42,10 @@ const PLATEAU_EVERY: Duration = Duration::from_secs(30);
 const PLATEAU_STEP: f64 = 1.005;
 /// Below this share of the estimated limit, increase quickly.
 const FAR_BELOW: f64 = 0.9;
+/// The share of the measured limit that gentle increases stop at. At exactly the server's
+/// rate, every late arrival pushes the server's schedule back for good (a token bucket has
+/// no slack to give it back), until a 429; two per cent below it, the slack returns.
+const HEADROOM: f64 = 0.98;
 
 /// What an answer did to the rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,10 +110,14 @@ impl AdaptiveRate {
         while self.successes.front().is_some_and(|&t| t + WINDOW < now) {
             self.successes.pop_front();
         }
-        // Below the measured limit a step stops at it; only a plateau probe crosses it.
+        // Below the measured limit a step stops short of it; only a plateau probe goes on.
         let (every, step, ceiling) = match self.estimated_limit {
-            Some(limit) if self.current < FAR_BELOW * limit => (PROBE_EVERY, FAST_STEP, limit),
-            Some(limit) if self.current < limit => (PROBE_EVERY, GENTLE_STEP, limit),
+            Some(limit) if self.current < FAR_BELOW * limit => {
+                (PROBE_EVERY, FAST_STEP, HEADROOM * limit)
+            }
+            Some(limit) if self.current < HEADROOM * limit => {
+                (PROBE_EVERY, GENTLE_STEP, HEADROOM * limit)
+            }
             Some(_) => (PLATEAU_EVERY, PLATEAU_STEP, f64::INFINITY),
             None => (PROBE_EVERY, GENTLE_STEP, f64::INFINITY),
         };
@@ -284,7 +292,7 @@ mod tests {
         }
         rate.on_throttle(secs(t0, 2.0), secs(t0, 2.0), secs(t0, 2.0)); // 19/s, limit 20
         let mut t = 2.0;
-        while rate.current() < 20.0 {
+        while rate.current() < 19.6 {
             t += 2.0;
             assert!(matches!(
                 rate.on_success(secs(t0, t)),
@@ -292,10 +300,10 @@ mod tests {
             ));
         }
         assert_eq!(
-            t, 14.0,
-            "six gentle steps of 1 % from 19, the last stopping at the limit"
+            t, 10.0,
+            "four gentle steps of 1 % from 19, the last stopping at 98 %"
         );
-        assert_eq!(rate.current(), 20.0);
+        assert!((rate.current() - 19.6).abs() < 1e-9, "{}", rate.current());
         assert_eq!(rate.on_success(secs(t0, t + 2.0)), None);
         assert_eq!(rate.on_success(secs(t0, t + 29.0)), None);
         let change = rate.on_success(secs(t0, t + 30.0));
