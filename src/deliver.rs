@@ -223,11 +223,10 @@ impl Sender {
             if let (Step::LookUp(purpose), None) = (step, key) {
                 return unlookable(purpose);
             }
-            let sent_at = tokio::select! {
-                biased;
-                () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
-                sent_at = self.limiter.acquire() => sent_at,
-            };
+            // The intent goes to disk before the row waits for its turn, not after: the
+            // fsync's varying latency between the slot and the request would bunch
+            // requests at the server. Stopped while waiting, the row is `not_sent`, and
+            // recording that withdraws the intent.
             if step == Step::Create && !intent_recorded {
                 let recorded = self
                     .ledger
@@ -240,6 +239,11 @@ impl Sender {
                 }
                 intent_recorded = true;
             }
+            let sent_at = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
+                sent_at = self.limiter.acquire() => sent_at,
+            };
             attempts += 1;
             self.counters.add_request();
             let reaction = match (step, key) {

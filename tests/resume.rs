@@ -170,7 +170,9 @@ async fn rows_left_in_doubt_by_a_kill_are_looked_up_not_resent() {
         .values()
         .filter(|(state, _, _)| state == "sent")
         .count() as u64;
-    assert_eq!(sent, stored, "each stored contact's row is in doubt");
+    // Every stored contact's row is in doubt; so may be rows that were waiting for their
+    // turn (their intent is written before the wait), which the resume finds absent.
+    assert!(sent >= stored, "{sent} rows in doubt, {stored} contacts stored");
 
     let config = fast_retry_config(&dir);
     let resumed = import(

@@ -290,6 +290,21 @@ pub fn record(
     email: Option<&str>,
 ) -> rusqlite::Result<()> {
     let Some(columns) = state::encode(result) else {
+        if matches!(
+            result,
+            RowResult::Failed {
+                status: FailStatus::NotSent,
+                ..
+            }
+        ) {
+            // Not sent after all (the run stopped while the row waited for its turn):
+            // its intent is withdrawn, so the next pass sends it without a lookup.
+            connection
+                .prepare_cached(
+                    "DELETE FROM rows WHERE input = ?1 AND line = ?2 AND state = 'sent' AND pass = ?3",
+                )?
+                .execute(params![key.input, key.line as i64, pass])?;
+        }
         return Ok(());
     };
     connection
