@@ -172,7 +172,10 @@ async fn rows_left_in_doubt_by_a_kill_are_looked_up_not_resent() {
         .count() as u64;
     // Every stored contact's row is in doubt; so may be rows that were waiting for their
     // turn (their intent is written before the wait), which the resume finds absent.
-    assert!(sent >= stored, "{sent} rows in doubt, {stored} contacts stored");
+    assert!(
+        sent >= stored,
+        "{sent} rows in doubt, {stored} contacts stored"
+    );
 
     let config = fast_retry_config(&dir);
     let resumed = import(
