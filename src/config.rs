@@ -8,11 +8,12 @@ use serde::Deserialize;
 
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{ApiKey, Timeouts};
-use crate::error::RunError;
+use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
 use crate::source::{Format, Input};
+use crate::state::Mode;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 /// Workers, and so requests in flight at most. Pacing keeps the requests actually in flight
@@ -37,6 +38,9 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub out: Option<PathBuf>,
     pub format: Option<Format>,
+    pub mode: Option<Mode>,
+    pub state: Option<PathBuf>,
+    pub max_failures: Option<String>,
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
@@ -111,6 +115,10 @@ pub struct SendConfig {
     pub timeouts: Timeouts,
     /// A new run, or `--resume` of the one in the results directory.
     pub begin: Begin,
+    pub mode: Mode,
+    /// The sync state's file; None with `--mode create`, which keeps none.
+    pub state: Option<PathBuf>,
+    pub max_failures: FailureLimit,
 }
 
 impl Target {
@@ -177,6 +185,14 @@ impl Config {
                 "concurrency must be between 1 and 256, not {concurrency}"
             )));
         }
+        let mode = args.mode.or(file.mode).unwrap_or_default();
+        let max_failures = match (args.max_failures, &file.max_failures) {
+            (Some(limit), _) => limit,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| RunError::Config(format!("config: max_failures: {e}")))?,
+            (None, None) => FailureLimit::default(),
+        };
         let target = if args.sandbox {
             Target::Sandbox
         } else {
@@ -211,6 +227,10 @@ impl Config {
             } else {
                 Begin::Fresh
             },
+            mode,
+            state: (mode != Mode::Create)
+                .then(|| crate::state::path_or_default(args.state.clone().or(file.state.clone()))),
+            max_failures,
         };
         resolve_inputs(&args.input, file, Some(send))
     }

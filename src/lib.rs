@@ -40,6 +40,8 @@ pub mod report;
 pub mod resume;
 pub mod sandbox;
 pub mod source;
+pub mod state;
+pub mod upsert;
 pub mod validate;
 
 mod commands;
