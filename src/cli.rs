@@ -111,9 +111,7 @@ pub struct ImportArgs {
     /// began. Rows are matched by file and line.
     #[arg(long, requires = "resume")]
     pub force: bool,
-    /// create: every row is created (a taken userId is recorded as `exists`). upsert:
-    /// create new contacts, PATCH changed ones, send nothing for unchanged ones (see
-    /// --state). update: PATCH existing contacts only; the others fail as not_found
+    /// How rows meet contacts that exist already; upsert and update keep a --state
     /// [default: create].
     #[arg(long, value_enum, value_name = "MODE")]
     pub mode: Option<crate::state::Mode>,

@@ -485,6 +485,8 @@ mod tests {
         assert_eq!(config.retry.max_retry_after_secs, Some(300));
         assert_eq!(config.http.timeout_secs, Some(30));
         assert!(config.api_key_file.is_some() && config.base_url.is_some() && config.out.is_some());
+        assert_eq!(config.mode, Some(Mode::Create));
+        assert!(config.state.is_some() && config.max_failures.as_deref() == Some("0"));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`pipeline`]: wires reader → mapper → workers → results, and stopping.
 //! - [`ledger`]: every row's state in SQLite, so a stopped run resumes without skipping or
 //!   duplicating a row; [`resume`]: the command that resumes a run.
+//! - [`state`]: the sync state kept across runs (contact ids and payload hashes) and the
+//!   mode's pure decision per row; [`upsert`]: a row of `--mode upsert|update` (PATCH).
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.

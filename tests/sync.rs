@@ -185,8 +185,14 @@ async fn a_fresh_state_over_existing_contacts_updates_them_without_duplicates() 
         new.push_str(&format!(",only{i}@example.com,Renamed only {i}\n"));
     }
     let file = dir.write("new.csv", new);
+    let before = sandbox.stats().requests;
     let upsert = sync(&sandbox, &dir, &file, "upsert", "upsert", &[]).await;
     assert_eq!(upsert.code, 0, "{}", upsert.all_output());
+    // A userId row: its create is refused as a duplicate, a search finds it, a PATCH
+    // updates it. An email row: a search, then a PATCH.
+    let requests = sandbox.stats().requests - before;
+    assert_eq!(requests, 10 * 3 + 5 * 2);
+    eprintln!("figures: fresh state over 15 existing contacts: {requests} requests");
     assert_eq!(counts(&dir, "upsert"), [0, 15, 0, 0, 0]);
     assert_eq!(
         user_ids(&sandbox),
