@@ -186,6 +186,11 @@ impl Config {
             )));
         }
         let mode = args.mode.or(file.mode).unwrap_or_default();
+        if mode == Mode::Create && args.state.is_some() {
+            return Err(RunError::Config(
+                "--state is for --mode upsert or update: --mode create keeps no state".into(),
+            ));
+        }
         let max_failures = match (args.max_failures, &file.max_failures) {
             (Some(limit), _) => limit,
             (None, Some(text)) => text
@@ -496,7 +501,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let input = temp_file(dir.path(), "a.csv", "email\n");
         let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
-        for bad in [&["--concurrency", "0"][..], &["--base-url", "ftp://x"][..]] {
+        for bad in [
+            &["--concurrency", "0"][..],
+            &["--base-url", "ftp://x"][..],
+            &["--state", "s.db"][..],
+            &["--mode", "create", "--state", "s.db"][..],
+        ] {
             let mut args = vec![input.as_str()];
             args.extend_from_slice(bad);
             assert!(
@@ -504,6 +514,32 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_upsert_and_update_keep_a_state_at_the_default_path_unless_told() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
+        let send = |extra: &[&str]| {
+            let mut args = vec![input.as_str()];
+            args.extend_from_slice(extra);
+            Config::for_import(&import_args(&args), &env)
+                .expect("resolves")
+                .send
+                .expect("sends")
+        };
+        let create = send(&[]);
+        assert_eq!((create.mode, create.state), (Mode::Create, None));
+        assert_eq!(create.max_failures, FailureLimit::Count(0));
+        let upsert = send(&["--mode", "upsert", "--max-failures", "2%"]);
+        assert_eq!(
+            upsert.state.as_deref(),
+            Some(std::path::Path::new(crate::state::DEFAULT_PATH))
+        );
+        assert_eq!(upsert.max_failures, FailureLimit::Percent(2.0));
+        let update = send(&["--mode", "update", "--state", "s.db"]);
+        assert_eq!(update.state.as_deref(), Some(std::path::Path::new("s.db")));
     }
 
     #[test]

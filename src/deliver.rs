@@ -699,6 +699,57 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_found_for_an_upsert_exists_and_one_not_found_is_created_only_by_upsert() {
+        for create in [false, true] {
+            let find = Purpose::Find { create };
+            assert_eq!(
+                react_to_lookup(find, false, Ok(vec![4, 9])),
+                Reaction::Done(RowResult::Exists { id: Some(9) })
+            );
+            assert!(matches!(
+                react_to_lookup(find, false, Err(Answer::RateLimited { retry_after: None })),
+                Reaction::Retry {
+                    throttled: true,
+                    ..
+                }
+            ));
+            // A refused search proves nothing: creating could duplicate the contact.
+            assert!(matches!(
+                react_to_lookup(
+                    find,
+                    false,
+                    Err(Answer::Rejected {
+                        status: 400,
+                        errors: vec![error("filter", "bad")]
+                    })
+                ),
+                Reaction::Done(RowResult::Failed {
+                    status: FailStatus::Rejected,
+                    ..
+                })
+            ));
+        }
+        assert_eq!(
+            react_to_lookup(Purpose::Find { create: true }, false, Ok(vec![])),
+            Reaction::Send
+        );
+        assert!(matches!(
+            react_to_lookup(Purpose::Find { create: false }, false, Ok(vec![])),
+            Reaction::Done(RowResult::Failed {
+                status: FailStatus::NotFound,
+                ..
+            })
+        ));
+        assert!(matches!(
+            unlookable(Purpose::Find { create: true }),
+            RowResult::Failed {
+                status: FailStatus::NotFound,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn a_row_with_nothing_to_look_up_by_is_not_resent() {
         assert!(matches!(
             unlookable(Purpose::InDoubt),

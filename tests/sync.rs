@@ -6,7 +6,7 @@ mod common;
 use common::{Dir, KEY, Run, expected_ids, run, sandbox, signal, spawn, stored, user_ids};
 use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
 
-/// `import FILE --mode MODE --state DIR/state.db --out DIR/OUT` plus `extra`.
+/// `import FILE --mode MODE --out DIR/OUT [--state DIR/state.db]` plus `extra`.
 async fn sync(
     sandbox: &Sandbox,
     dir: &Dir,
@@ -37,11 +37,12 @@ fn sync_args(
         sandbox.base_url(),
         "--mode".into(),
         mode.into(),
-        "--state".into(),
-        state.to_string_lossy().into_owned(),
         "--out".into(),
         out.to_string_lossy().into_owned(),
     ];
+    if mode != "create" {
+        args.extend(["--state".into(), state.to_string_lossy().into_owned()]);
+    }
     if !extra.contains(&"--rate") {
         args.extend(["--rate".into(), "200/s".into()]);
     }
@@ -97,6 +98,15 @@ async fn the_same_file_twice_sends_nothing_the_second_time() {
         "an unchanged re-run sends nothing"
     );
     assert_eq!(user_ids(&sandbox), expected_ids(100));
+    let state = std::fs::read(dir.path().join("state.db")).expect("the state is kept");
+    assert!(
+        !state.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+        "the key is never in the state"
+    );
+    assert!(
+        !String::from_utf8_lossy(&state).contains("User 1"),
+        "nor the rows' fields"
+    );
     eprintln!(
         "figures: first import {} requests / 100 rows; unchanged re-run 0 / 100",
         after_first

@@ -162,8 +162,11 @@ mod tests {
             RowResult::Created { id: Some(7) },
             RowResult::Created { id: None },
             RowResult::Exists { id: Some(8) },
+            RowResult::Updated { id: 9 },
+            RowResult::Unchanged { id: 10 },
             failed(FailStatus::Rejected),
             failed(FailStatus::Duplicate),
+            failed(FailStatus::NotFound),
         ] {
             assert_eq!(
                 claim(Some(&RowState::Done(result.clone()))),
@@ -216,6 +219,12 @@ mod tests {
             },
             RowResult::Created { id: None },
             RowResult::Exists { id: Some(5) },
+            RowResult::Updated { id: 6 },
+            RowResult::Unchanged { id: 7 },
+            RowResult::Failed {
+                status: FailStatus::NotFound,
+                errors: vec!["not found".into()],
+            },
             RowResult::Failed {
                 status: FailStatus::Rejected,
                 errors: vec![
