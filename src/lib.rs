@@ -1,5 +1,6 @@
 //! helpcrunch-import: move contacts from CSV and NDJSON files into HelpCrunch through
-//! `POST /v1/customers`, at the API's rate limit, without losing or duplicating one.
+//! `POST /v1/customers` (and `PATCH /v1/customers/{id}` for a nightly sync), at the API's
+//! rate limit, without losing or duplicating one.
 //!
 //! # Layout
 //!
