@@ -19,6 +19,7 @@ use crate::state::{State, StateError};
 
 /// What rows are synced against.
 pub struct Sync {
+    /// `Upsert` or `Update` (`Create` keeps no state and never gets here).
     pub mode: Mode,
     /// The persistent state, locked for this run.
     pub state: State,

@@ -83,9 +83,25 @@ async fn the_same_file_twice_sends_nothing_the_second_time() {
     let dir = Dir::new();
     let file = dir.write("rows.csv", rows(100, |_| false));
 
-    let first = sync(&sandbox, &dir, &file, "first", "upsert", &[]).await;
+    let first = sync(
+        &sandbox,
+        &dir,
+        &file,
+        "first",
+        "upsert",
+        &["-vv", "--log-format", "json"],
+    )
+    .await;
     assert_eq!(first.code, 0, "{}", first.all_output());
     assert_eq!(counts(&dir, "first"), [100, 0, 0, 0, 0]);
+    assert!(!first.all_output().contains(KEY), "the key is never logged");
+    assert!(!first.stderr.is_empty(), "-vv logs");
+    assert!(
+        first
+            .stderr
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
     let after_first = sandbox.stats().requests;
     assert_eq!(after_first, 100, "a first import: one POST per row");
 
