@@ -317,3 +317,68 @@ async fn a_second_run_on_a_locked_state_refuses_to_start() {
     assert_eq!(third.code, 0, "{}", third.all_output());
     assert_eq!(user_ids(&sandbox), expected_ids(400));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_mid_run_resumes_without_duplicates_and_records_every_contact() {
+    // Answers take 10 ms, so the kill finds requests in flight.
+    let sandbox = sandbox(SandboxConfig {
+        latency: std::time::Duration::from_millis(10),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let day1 = sync(
+        &sandbox,
+        &dir,
+        &dir.write("day1.csv", rows(300, |_| false)),
+        "day1",
+        "upsert",
+        &[],
+    )
+    .await;
+    assert_eq!(day1.code, 0, "{}", day1.all_output());
+
+    // Day 2: every old row changed, 100 new; killed a moment into the run, then resumed.
+    let file = dir.write("day2.csv", rows(400, |i| i <= 300));
+    let args = sync_args(
+        &sandbox,
+        &dir,
+        &file,
+        "day2",
+        "upsert",
+        &["--rate", "100/s"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = sandbox.stats().requests;
+    let mut child = spawn(&args);
+    while sandbox.stats().requests < before + 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let killed = common::finish(child).await;
+    assert_ne!(killed.code, 0, "killed mid-run");
+    assert!(
+        sandbox.stats().requests < before + 400,
+        "the kill cut the run part-way"
+    );
+
+    let resumed = sync(&sandbox, &dir, &file, "day2", "upsert", &["--resume"]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.all_output());
+    assert_eq!(
+        user_ids(&sandbox),
+        expected_ids(400),
+        "no contact created twice"
+    );
+    let names = stored(&sandbox, "name");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("Renamed")).count(),
+        300
+    );
+
+    // Every contact is recorded with what it now holds: the same file sends nothing.
+    let before = sandbox.stats().requests;
+    let again = sync(&sandbox, &dir, &file, "again", "upsert", &[]).await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(counts(&dir, "again"), [0, 0, 400, 0, 0]);
+    assert_eq!(sandbox.stats().requests, before);
+}
