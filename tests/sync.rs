@@ -77,6 +77,23 @@ fn counts(dir: &Dir, out: &str) -> [u64; 5] {
         .map(|k| tally[k].as_u64().unwrap_or(u64::MAX))
 }
 
+/// Day one: `n` new rows synced into an empty state.
+async fn import_day_one(sandbox: &Sandbox, dir: &Dir, n: usize) {
+    let file = dir.write("day1.csv", rows(n, |_| false));
+    let run = sync(sandbox, dir, &file, "day1", "upsert", &[]).await;
+    assert_eq!(run.code, 0, "{}", run.all_output());
+}
+
+/// The same `file` of `n` rows again: every contact is recorded with what it holds, so
+/// nothing is sent.
+async fn assert_rerun_sends_nothing(sandbox: &Sandbox, dir: &Dir, file: &str, n: u64) {
+    let before = sandbox.stats().requests;
+    let again = sync(sandbox, dir, file, "again", "upsert", &[]).await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(counts(dir, "again"), [0, 0, n, 0, 0]);
+    assert_eq!(sandbox.stats().requests, before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_file_twice_sends_nothing_the_second_time() {
     let sandbox = sandbox(SandboxConfig::default()).await;
@@ -133,16 +150,7 @@ async fn the_same_file_twice_sends_nothing_the_second_time() {
 async fn changed_and_new_rows_cost_one_request_each() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let dir = Dir::new();
-    let first = sync(
-        &sandbox,
-        &dir,
-        &dir.write("day1.csv", rows(1000, |_| false)),
-        "day1",
-        "upsert",
-        &[],
-    )
-    .await;
-    assert_eq!(first.code, 0, "{}", first.all_output());
+    import_day_one(&sandbox, &dir, 1000).await;
     let before = sandbox.stats().requests;
 
     // 50 of 1,000 rows changed (5 %), and 20 new ones.
@@ -230,11 +238,7 @@ async fn a_fresh_state_over_existing_contacts_updates_them_without_duplicates() 
     assert!(names.iter().all(|n| n.starts_with("Renamed")), "{names:?}");
 
     // Recorded: the next run sends nothing.
-    let before = sandbox.stats().requests;
-    let again = sync(&sandbox, &dir, &file, "again", "upsert", &[]).await;
-    assert_eq!(again.code, 0, "{}", again.all_output());
-    assert_eq!(counts(&dir, "again"), [0, 0, 15, 0, 0]);
-    assert_eq!(sandbox.stats().requests, before);
+    assert_rerun_sends_nothing(&sandbox, &dir, &file, 15).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,16 +331,7 @@ async fn a_sync_killed_mid_run_resumes_without_duplicates_and_records_every_cont
     })
     .await;
     let dir = Dir::new();
-    let day1 = sync(
-        &sandbox,
-        &dir,
-        &dir.write("day1.csv", rows(300, |_| false)),
-        "day1",
-        "upsert",
-        &[],
-    )
-    .await;
-    assert_eq!(day1.code, 0, "{}", day1.all_output());
+    import_day_one(&sandbox, &dir, 300).await;
 
     // Day 2: every old row changed, 100 new; killed a moment into the run, then resumed.
     let file = dir.write("day2.csv", rows(400, |i| i <= 300));
@@ -375,10 +370,5 @@ async fn a_sync_killed_mid_run_resumes_without_duplicates_and_records_every_cont
         300
     );
 
-    // Every contact is recorded with what it now holds: the same file sends nothing.
-    let before = sandbox.stats().requests;
-    let again = sync(&sandbox, &dir, &file, "again", "upsert", &[]).await;
-    assert_eq!(again.code, 0, "{}", again.all_output());
-    assert_eq!(counts(&dir, "again"), [0, 0, 400, 0, 0]);
-    assert_eq!(sandbox.stats().requests, before);
+    assert_rerun_sends_nothing(&sandbox, &dir, &file, 400).await;
 }
