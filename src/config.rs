@@ -40,12 +40,20 @@ pub struct FileConfig {
     pub format: Option<Format>,
     pub mode: Option<Mode>,
     pub state: Option<PathBuf>,
-    pub max_failures: Option<String>,
+    pub max_failures: Option<CountOrText>,
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
     pub retry: RetrySection,
     pub mapping: Option<MappingConfig>,
+}
+
+/// A config value written as a number (`10`) or as text (`"10"`, `"0.5%"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum CountOrText {
+    Count(u64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,7 +201,8 @@ impl Config {
         }
         let max_failures = match (args.max_failures, &file.max_failures) {
             (Some(limit), _) => limit,
-            (None, Some(text)) => text
+            (None, Some(CountOrText::Count(count))) => FailureLimit::Count(*count),
+            (None, Some(CountOrText::Text(text))) => text
                 .parse()
                 .map_err(|e| RunError::Config(format!("config: max_failures: {e}")))?,
             (None, None) => FailureLimit::default(),
@@ -491,7 +500,15 @@ mod tests {
         assert_eq!(config.http.timeout_secs, Some(30));
         assert!(config.api_key_file.is_some() && config.base_url.is_some() && config.out.is_some());
         assert_eq!(config.mode, Some(Mode::Create));
-        assert!(config.state.is_some() && config.max_failures.as_deref() == Some("0"));
+        assert!(config.state.is_some());
+        assert_eq!(config.max_failures, Some(CountOrText::Count(0)));
+        for (text, limit) in [
+            ("max_failures = 10", CountOrText::Count(10)),
+            ("max_failures = \"1.5%\"", CountOrText::Text("1.5%".into())),
+        ] {
+            let config = parse_file_config(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(config.max_failures, Some(limit));
+        }
     }
 
     #[test]
