@@ -111,6 +111,21 @@ pub struct ImportArgs {
     /// began. Rows are matched by file and line.
     #[arg(long, requires = "resume")]
     pub force: bool,
+    /// How rows meet contacts that exist already; upsert and update keep a --state
+    /// [default: create].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<crate::state::Mode>,
+
+    /// With --mode upsert|update: the state kept across runs (each contact's id and the
+    /// hash of the last payload sent to it), locked while a run uses it
+    /// [default: .helpcrunch-import/state.db].
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Failed rows a finished run may have and still exit 0: a count (10) or a share of
+    /// the rows read (0.5%) [default: 0].
+    #[arg(long, value_name = "N|N%")]
+    pub max_failures: Option<crate::error::FailureLimit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -164,9 +164,19 @@ impl Client {
 
     /// `POST /customers` with `payload`.
     pub async fn create(&self, payload: &CreateCustomer) -> Answer {
-        let sent = self
-            .http
-            .post(&self.customers_url)
+        let request = self.http.post(&self.customers_url);
+        self.send(request, payload).await
+    }
+
+    /// `PATCH /customers/{id}` with `payload`: only the fields sent change (PUT would
+    /// null the others). Its success reads as [`Answer::Created`] with the id.
+    pub async fn update(&self, id: i64, payload: &CreateCustomer) -> Answer {
+        let request = self.http.patch(format!("{}/{id}", self.customers_url));
+        self.send(request, payload).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, payload: &CreateCustomer) -> Answer {
+        let sent = request
             .header(AUTHORIZATION, self.authorization.clone())
             .json(payload)
             .send()
@@ -179,9 +189,9 @@ impl Client {
         let headers = response.headers().clone();
         match response.bytes().await {
             Ok(body) => classify(status, &headers, &body, SystemTime::now()),
-            // The status line arrived, so the server processed the request; only a 201
-            // whose body was lost leaves us without the id.
-            Err(_) if status == StatusCode::CREATED => Answer::Created { id: None },
+            // The status line arrived, so the server processed the request; only a
+            // success whose body was lost leaves us without the id.
+            Err(_) if status.is_success() => Answer::Created { id: None },
             Err(e) => classify(status, &headers, &[], SystemTime::now()).with_reason(&e),
         }
     }

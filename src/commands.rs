@@ -19,6 +19,8 @@ use crate::progress::Counters;
 use crate::rate::Rate;
 use crate::resume::ResumeHint;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
+use crate::state::State;
+use crate::upsert::Sync;
 
 /// How often progress is logged when there is no bar.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -72,11 +74,18 @@ async fn import(
     let fatal = Fatal::default();
     let mapper = Mapper::new(config.mapping.as_ref())?;
     preflight(&config.inputs, &mapper)?;
+    let max_failures = config
+        .send
+        .as_ref()
+        .map(|send| send.max_failures)
+        .unwrap_or_default();
     let mut rehearsal = None;
     let mut ledger = None;
     let sender = match &config.send {
         None => None,
         Some(send) => {
+            // The state first: a run that finds it locked stops before it touches anything.
+            let sync = open_state(send).await?;
             let opened = open_ledger(&config, send).await?;
             resume.set(&config.out_dir);
             ledger = Some(opened.clone());
@@ -89,7 +98,7 @@ async fn import(
                     (url, ApiKey::new("sandbox").map_err(RunError::Config)?)
                 }
             };
-            Some(Arc::new(sender(
+            let sender = sender(
                 send,
                 &base_url,
                 &key,
@@ -97,7 +106,8 @@ async fn import(
                 stop.clone(),
                 fatal.clone(),
                 opened,
-            )?))
+            )?;
+            Some(Arc::new(Sender { sync, ..sender }))
         }
     };
     let run = Run {
@@ -111,6 +121,7 @@ async fn import(
         display,
         ledger,
         resume_command: resume.command().map(String::from),
+        max_failures,
     };
     let ending = run.execute(command).await;
     if let Some(sandbox) = rehearsal {
@@ -165,7 +176,23 @@ fn sender(
         stop,
         fatal,
         ledger,
+        sync: None,
     })
+}
+
+/// Opens and locks the sync state of `--mode upsert|update`, off the async threads.
+async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
+    let Some(path) = send.state.clone() else {
+        return Ok(None);
+    };
+    let target = send.target.label();
+    let state = tokio::task::spawn_blocking(move || State::open(&path, &target))
+        .await
+        .map_err(|e| RunError::Config(format!("opening the state failed: {e}")))??;
+    Ok(Some(Sync {
+        mode: send.mode,
+        state,
+    }))
 }
 
 async fn start_rehearsal() -> Result<Sandbox, RunError> {

@@ -8,11 +8,12 @@ use serde::Deserialize;
 
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{ApiKey, Timeouts};
-use crate::error::RunError;
+use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
 use crate::source::{Format, Input};
+use crate::state::Mode;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 /// Workers, and so requests in flight at most. Pacing keeps the requests actually in flight
@@ -37,11 +38,22 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub out: Option<PathBuf>,
     pub format: Option<Format>,
+    pub mode: Option<Mode>,
+    pub state: Option<PathBuf>,
+    pub max_failures: Option<CountOrText>,
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
     pub retry: RetrySection,
     pub mapping: Option<MappingConfig>,
+}
+
+/// A config value written as a number (`10`) or as text (`"10"`, `"0.5%"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum CountOrText {
+    Count(u64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +123,10 @@ pub struct SendConfig {
     pub timeouts: Timeouts,
     /// A new run, or `--resume` of the one in the results directory.
     pub begin: Begin,
+    pub mode: Mode,
+    /// The sync state's file; None with `--mode create`, which keeps none.
+    pub state: Option<PathBuf>,
+    pub max_failures: FailureLimit,
 }
 
 impl Target {
@@ -177,6 +193,20 @@ impl Config {
                 "concurrency must be between 1 and 256, not {concurrency}"
             )));
         }
+        let mode = args.mode.or(file.mode).unwrap_or_default();
+        if mode == Mode::Create && args.state.is_some() {
+            return Err(RunError::Config(
+                "--state is for --mode upsert or update: --mode create keeps no state".into(),
+            ));
+        }
+        let max_failures = match (args.max_failures, &file.max_failures) {
+            (Some(limit), _) => limit,
+            (None, Some(CountOrText::Count(count))) => FailureLimit::Count(*count),
+            (None, Some(CountOrText::Text(text))) => text
+                .parse()
+                .map_err(|e| RunError::Config(format!("config: max_failures: {e}")))?,
+            (None, None) => FailureLimit::default(),
+        };
         let target = if args.sandbox {
             Target::Sandbox
         } else {
@@ -211,6 +241,10 @@ impl Config {
             } else {
                 Begin::Fresh
             },
+            mode,
+            state: (mode != Mode::Create)
+                .then(|| crate::state::path_or_default(args.state.clone().or(file.state.clone()))),
+            max_failures,
         };
         resolve_inputs(&args.input, file, Some(send))
     }
@@ -465,6 +499,16 @@ mod tests {
         assert_eq!(config.retry.max_retry_after_secs, Some(300));
         assert_eq!(config.http.timeout_secs, Some(30));
         assert!(config.api_key_file.is_some() && config.base_url.is_some() && config.out.is_some());
+        assert_eq!(config.mode, Some(Mode::Create));
+        assert!(config.state.is_some());
+        assert_eq!(config.max_failures, Some(CountOrText::Count(0)));
+        for (text, limit) in [
+            ("max_failures = 10", CountOrText::Count(10)),
+            ("max_failures = \"1.5%\"", CountOrText::Text("1.5%".into())),
+        ] {
+            let config = parse_file_config(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(config.max_failures, Some(limit));
+        }
     }
 
     #[test]
@@ -474,7 +518,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let input = temp_file(dir.path(), "a.csv", "email\n");
         let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
-        for bad in [&["--concurrency", "0"][..], &["--base-url", "ftp://x"][..]] {
+        for bad in [
+            &["--concurrency", "0"][..],
+            &["--base-url", "ftp://x"][..],
+            &["--state", "s.db"][..],
+            &["--mode", "create", "--state", "s.db"][..],
+        ] {
             let mut args = vec![input.as_str()];
             args.extend_from_slice(bad);
             assert!(
@@ -482,6 +531,32 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_upsert_and_update_keep_a_state_at_the_default_path_unless_told() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k1")]));
+        let send = |extra: &[&str]| {
+            let mut args = vec![input.as_str()];
+            args.extend_from_slice(extra);
+            Config::for_import(&import_args(&args), &env)
+                .expect("resolves")
+                .send
+                .expect("sends")
+        };
+        let create = send(&[]);
+        assert_eq!((create.mode, create.state), (Mode::Create, None));
+        assert_eq!(create.max_failures, FailureLimit::Count(0));
+        let upsert = send(&["--mode", "upsert", "--max-failures", "2%"]);
+        assert_eq!(
+            upsert.state.as_deref(),
+            Some(std::path::Path::new(crate::state::DEFAULT_PATH))
+        );
+        assert_eq!(upsert.max_failures, FailureLimit::Percent(2.0));
+        let update = send(&["--mode", "update", "--state", "s.db"]);
+        assert_eq!(update.state.as_deref(), Some(std::path::Path::new("s.db")));
     }
 
     #[test]

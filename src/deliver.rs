@@ -40,6 +40,21 @@ pub struct Sender {
     pub fatal: Fatal,
     /// Where each row's intent is recorded before its create request leaves.
     pub ledger: Ledger,
+    /// `--mode upsert|update` and its state; None for `--mode create`, which opens none.
+    pub sync: Option<crate::upsert::Sync>,
+}
+
+/// Why a row waits before its next attempt, and what it spent so far.
+pub(crate) struct Retry {
+    pub reason: String,
+    pub retry_after: Option<Duration>,
+    /// A 429: the wait holds every worker, and the rate adapts.
+    pub throttled: bool,
+    /// When the answered request left, for the adaptive rate.
+    pub sent_at: tokio::time::Instant,
+    pub attempts: usize,
+    /// A create may have reached the server: out of retries, the row is in doubt.
+    pub maybe_sent: bool,
 }
 
 /// How a row's delivery begins.
@@ -49,6 +64,10 @@ pub enum Start {
     Fresh,
     /// An earlier run sent it and recorded no answer: look it up first.
     InDoubt,
+    /// `--mode upsert|update` with a row the state does not know: look for the contact
+    /// first (an existing one ends as `exists`, for the caller to update); if there is none,
+    /// create it when `create`, else fail as not found.
+    Find { create: bool },
 }
 
 /// Why a contact is looked up.
@@ -58,6 +77,8 @@ pub enum Purpose {
     InDoubt,
     /// The API says the userId is taken: which contact holds it?
     Existing,
+    /// Is there a contact to update? If not, create one when `create`.
+    Find { create: bool },
 }
 
 /// The next request of a delivery.
@@ -145,6 +166,11 @@ pub fn react_to_lookup(
                 (Purpose::InDoubt, Some(id)) => Reaction::Done(RowResult::Created { id: Some(id) }),
                 (Purpose::InDoubt, None) => Reaction::Send,
                 (Purpose::Existing, id) => existing(id),
+                (Purpose::Find { .. }, Some(id)) => {
+                    Reaction::Done(RowResult::Exists { id: Some(id) })
+                }
+                (Purpose::Find { create: true }, None) => Reaction::Send,
+                (Purpose::Find { create: false }, None) => Reaction::Done(not_found()),
             };
         }
         Err(answer) => match react(answer) {
@@ -160,7 +186,20 @@ pub fn react_to_lookup(
             format!("may have been created, and the lookup was refused ({refusal}): not re-sent"),
         )),
         Purpose::Existing => existing(None),
+        // Creating it blindly could make a duplicate of a contact that is there.
+        Purpose::Find { .. } => Reaction::Done(RowResult::failed(
+            FailStatus::Rejected,
+            format!("the lookup for an existing contact was refused ({refusal})"),
+        )),
     }
+}
+
+/// `--mode update`: no contact to update.
+fn not_found() -> RowResult {
+    RowResult::failed(
+        FailStatus::NotFound,
+        "not found: no contact has this userId (or email); --mode update creates none",
+    )
 }
 
 /// `HTTP 400 email: This value is not valid.`, one line per error the API gave. The
@@ -184,7 +223,7 @@ fn api_errors(status: u16, errors: &[ApiError]) -> Vec<String> {
 impl Sender {
     /// Exponential waits (without jitter: callers add it where it helps), at most
     /// `retries` of them and `total` in all.
-    fn backoff(
+    pub(crate) fn backoff(
         &self,
         retries: usize,
         total: Option<Duration>,
@@ -195,6 +234,14 @@ impl Sender {
             .with_max_times(retries)
             .with_total_delay(total)
             .build()
+    }
+
+    /// Sends one row as the run's `--mode` says: created, or synced against the state.
+    pub async fn send(&self, row: RowKey, payload: &CreateCustomer, start: Start) -> RowResult {
+        match &self.sync {
+            None => self.deliver(row, payload, start).await,
+            Some(sync) => self.sync(sync, row, payload, start).await,
+        }
     }
 
     /// Sends one row until it is finished, retrying within the policy's bounds.
@@ -217,6 +264,7 @@ impl Sender {
         let mut step = match start {
             Start::Fresh => Step::Create,
             Start::InDoubt => Step::LookUp(Purpose::InDoubt),
+            Start::Find { create } => Step::LookUp(Purpose::Find { create }),
         };
         let key = LookupKey::of(payload);
         loop {
@@ -268,39 +316,20 @@ impl Sender {
                     react(answer)
                 }
             };
-            if matches!(
-                reaction,
-                Reaction::Retry {
-                    throttled: true,
-                    ..
-                }
-            ) {
-                self.counters.add_rate_limited();
-            } else {
-                self.limiter.succeeded();
-                self.counters.set_rate(self.limiter.current_per_sec());
-            }
+            self.answered(&reaction);
             let (reason, retry_after, throttled) = match reaction {
                 Reaction::Done(result) => return result,
-                Reaction::Fatal(result) => {
-                    if let RowResult::Failed { errors, .. } = &result {
-                        self.fatal.set(RunError::Unauthorized {
-                            detail: errors.first().map(|e| format!(": {e}")).unwrap_or_default(),
-                        });
-                    }
-                    self.stop.cancel();
-                    return result;
-                }
+                Reaction::Fatal(result) => return self.stop_for(result),
                 Reaction::Send => {
                     maybe_sent = false;
                     step = Step::Create;
                     continue;
                 }
                 Reaction::LookUp {
-                    purpose: Purpose::Existing,
+                    purpose: purpose @ (Purpose::Existing | Purpose::Find { .. }),
                     ..
                 } => {
-                    step = Step::LookUp(Purpose::Existing);
+                    step = Step::LookUp(purpose);
                     continue;
                 }
                 Reaction::LookUp {
@@ -317,46 +346,106 @@ impl Sender {
                     throttled,
                 } => (reason, retry_after, throttled),
             };
-            let backoff = if throttled {
-                &mut throttle_backoff
-            } else {
-                &mut fault_backoff
+            let retry = Retry {
+                reason,
+                retry_after,
+                throttled,
+                sent_at,
+                attempts,
+                maybe_sent,
             };
-            let Some(delay) = backoff.next() else {
-                let status = if maybe_sent {
-                    FailStatus::InDoubt
-                } else {
-                    FailStatus::GaveUp
-                };
-                return RowResult::failed(
-                    status,
-                    format!("gave up after {attempts} attempts: {reason}"),
-                );
-            };
-            self.counters.add_retry();
-            tracing::debug!(attempts, %reason, ?retry_after, "retrying");
-            if throttled {
-                // The organization's limit: everyone waits, and the rate adapts. No jitter:
-                // one shared pause has no herd to spread.
-                self.limiter
-                    .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
-                self.counters.set_rate(self.limiter.current_per_sec());
-            } else {
-                // A fault of this request (or a create in doubt, before its lookup): only
-                // this row waits, with full jitter unless the server said how long.
-                let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
-                let _waiting = self.counters.retrying();
-                tokio::select! {
-                    () = self.stop.cancelled() => return stopped_after(attempts, maybe_sent),
-                    () = tokio::time::sleep(wait) => {}
-                }
+            if let Err(result) = self
+                .wait_to_retry(&mut fault_backoff, &mut throttle_backoff, retry)
+                .await
+            {
+                return result;
             }
         }
     }
 
+    /// Waits before the next attempt of a row: everyone, for a 429 (the organization's
+    /// limit), else this row alone. Err: the row ends here, out of retries or stopped.
+    pub(crate) async fn wait_to_retry<I: Iterator<Item = Duration>>(
+        &self,
+        fault_backoff: &mut I,
+        throttle_backoff: &mut I,
+        retry: Retry,
+    ) -> Result<(), RowResult> {
+        let Retry {
+            reason,
+            retry_after,
+            throttled,
+            sent_at,
+            attempts,
+            maybe_sent,
+        } = retry;
+        let backoff = if throttled {
+            throttle_backoff
+        } else {
+            fault_backoff
+        };
+        let Some(delay) = backoff.next() else {
+            let status = if maybe_sent {
+                FailStatus::InDoubt
+            } else {
+                FailStatus::GaveUp
+            };
+            return Err(RowResult::failed(
+                status,
+                format!("gave up after {attempts} attempts: {reason}"),
+            ));
+        };
+        self.counters.add_retry();
+        tracing::debug!(attempts, %reason, ?retry_after, "retrying");
+        if throttled {
+            // The organization's limit: everyone waits, and the rate adapts. No jitter:
+            // one shared pause has no herd to spread.
+            self.limiter
+                .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
+            self.counters.set_rate(self.limiter.current_per_sec());
+        } else {
+            // A fault of this request (or a create in doubt, before its lookup): only
+            // this row waits, with full jitter unless the server said how long.
+            let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
+            let _waiting = self.counters.retrying();
+            tokio::select! {
+                () = self.stop.cancelled() => return Err(stopped_after(attempts, maybe_sent)),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an answer: a 429 for the progress, anything else for the adaptive rate.
+    pub(crate) fn answered(&self, reaction: &Reaction) {
+        if matches!(
+            reaction,
+            Reaction::Retry {
+                throttled: true,
+                ..
+            }
+        ) {
+            self.counters.add_rate_limited();
+        } else {
+            self.limiter.succeeded();
+            self.counters.set_rate(self.limiter.current_per_sec());
+        }
+    }
+
+    /// Stops the run for a row's fatal answer (a refused key), which it records.
+    pub(crate) fn stop_for(&self, result: RowResult) -> RowResult {
+        if let RowResult::Failed { errors, .. } = &result {
+            self.fatal.set(RunError::Unauthorized {
+                detail: errors.first().map(|e| format!(": {e}")).unwrap_or_default(),
+            });
+        }
+        self.stop.cancel();
+        result
+    }
+
     /// Runs a request to its end, unless the run is stopping and it outlasts
     /// [`IN_FLIGHT_GRACE`]: then `abandoned` gives its answer.
-    async fn in_flight<T>(
+    pub(crate) async fn in_flight<T>(
         &self,
         request: impl Future<Output = T>,
         abandoned: impl FnOnce() -> T,
@@ -401,12 +490,13 @@ fn unlookable(purpose: Purpose) -> RowResult {
             "may have been created (its answer was lost), and it has no userId or email to look it up by: not re-sent; check HelpCrunch before importing it again",
         ),
         Purpose::Existing => RowResult::Exists { id: None },
+        Purpose::Find { .. } => not_found(),
     }
 }
 
 /// The result of a row the run stopped, `maybe_sent` when a create for it may have
 /// reached the server: it is then in doubt, and `--resume` looks it up.
-fn stopped_after(attempts: usize, maybe_sent: bool) -> RowResult {
+pub(crate) fn stopped_after(attempts: usize, maybe_sent: bool) -> RowResult {
     if maybe_sent {
         RowResult::failed(
             FailStatus::InDoubt,
@@ -610,6 +700,57 @@ mod tests {
             react_to_lookup(Purpose::Existing, false, refused()),
             Reaction::Done(RowResult::Exists { id: None })
         );
+    }
+
+    #[test]
+    fn a_contact_found_for_an_upsert_exists_and_one_not_found_is_created_only_by_upsert() {
+        for create in [false, true] {
+            let find = Purpose::Find { create };
+            assert_eq!(
+                react_to_lookup(find, false, Ok(vec![4, 9])),
+                Reaction::Done(RowResult::Exists { id: Some(9) })
+            );
+            assert!(matches!(
+                react_to_lookup(find, false, Err(Answer::RateLimited { retry_after: None })),
+                Reaction::Retry {
+                    throttled: true,
+                    ..
+                }
+            ));
+            // A refused search proves nothing: creating could duplicate the contact.
+            assert!(matches!(
+                react_to_lookup(
+                    find,
+                    false,
+                    Err(Answer::Rejected {
+                        status: 400,
+                        errors: vec![error("filter", "bad")]
+                    })
+                ),
+                Reaction::Done(RowResult::Failed {
+                    status: FailStatus::Rejected,
+                    ..
+                })
+            ));
+        }
+        assert_eq!(
+            react_to_lookup(Purpose::Find { create: true }, false, Ok(vec![])),
+            Reaction::Send
+        );
+        assert!(matches!(
+            react_to_lookup(Purpose::Find { create: false }, false, Ok(vec![])),
+            Reaction::Done(RowResult::Failed {
+                status: FailStatus::NotFound,
+                ..
+            })
+        ));
+        assert!(matches!(
+            unlookable(Purpose::Find { create: true }),
+            RowResult::Failed {
+                status: FailStatus::NotFound,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum RunError {
     Sandbox(std::io::Error),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// The first run-level error wins; later ones are consequences of it.
@@ -60,12 +62,60 @@ impl Fatal {
 /// How a run ended, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// Every row went through (created, or valid in a dry run).
+    /// Every row went through (created, updated, unchanged, or valid in a dry run), or no
+    /// more failed than `--max-failures` allows.
     AllSucceeded,
-    /// The run finished but some rows failed.
+    /// The run finished but more rows failed than `--max-failures` allows (any, by default).
     SomeFailed,
     /// Stopped by SIGINT or SIGTERM.
     Interrupted,
+}
+
+/// `--max-failures`: how many failed rows a finished run may have and still exit 0, so a
+/// few bad rows in a nightly export do not page anyone but a broken export does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FailureLimit {
+    /// At most this many rows.
+    Count(u64),
+    /// At most this share of the rows read, in percent.
+    Percent(f64),
+}
+
+impl Default for FailureLimit {
+    /// Any failed row makes the exit code 1.
+    fn default() -> Self {
+        FailureLimit::Count(0)
+    }
+}
+
+impl FailureLimit {
+    /// Whether `failed` of `rows_read` rows is more than the limit allows.
+    pub fn exceeded(self, failed: u64, rows_read: u64) -> bool {
+        match self {
+            FailureLimit::Count(max) => failed > max,
+            FailureLimit::Percent(max) => failed as f64 * 100.0 > max * rows_read as f64,
+        }
+    }
+}
+
+impl std::str::FromStr for FailureLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let wrong = || format!("{text:?} is not a count (10) or a percentage (0.5%)");
+        match text.strip_suffix('%') {
+            Some(percent) => {
+                let percent: f64 = percent.trim().parse().map_err(|_| wrong())?;
+                if (0.0..=100.0).contains(&percent) {
+                    Ok(FailureLimit::Percent(percent))
+                } else {
+                    Err(format!("{text:?}: a percentage is between 0% and 100%"))
+                }
+            }
+            None => text.parse().map(FailureLimit::Count).map_err(|_| wrong()),
+        }
+    }
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -81,5 +131,29 @@ pub fn exit_code(result: &Result<Ending, RunError>) -> u8 {
         Ok(Ending::SomeFailed) => EXIT_SOME_FAILED,
         Ok(Ending::Interrupted) => EXIT_INTERRUPTED,
         Err(_) => EXIT_STOPPED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_limit_is_a_count_or_a_share_of_the_rows_read() {
+        let limit = |text: &str| text.parse::<FailureLimit>();
+        assert_eq!(limit("3"), Ok(FailureLimit::Count(3)));
+        assert_eq!(limit(" 2.5% "), Ok(FailureLimit::Percent(2.5)));
+        assert!(limit("-1").is_err());
+        assert!(limit("101%").is_err());
+        assert!(limit("ten").is_err());
+        assert!(limit("%").is_err());
+
+        assert!(!FailureLimit::default().exceeded(0, 100));
+        assert!(FailureLimit::default().exceeded(1, 100));
+        assert!(!FailureLimit::Count(3).exceeded(3, 100));
+        assert!(FailureLimit::Count(3).exceeded(4, 100));
+        assert!(!FailureLimit::Percent(5.0).exceeded(5, 100));
+        assert!(FailureLimit::Percent(5.0).exceeded(6, 100));
+        assert!(!FailureLimit::Percent(0.0).exceeded(0, 0));
     }
 }

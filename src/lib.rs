@@ -1,5 +1,6 @@
 //! helpcrunch-import: move contacts from CSV and NDJSON files into HelpCrunch through
-//! `POST /v1/customers`, at the API's rate limit, without losing or duplicating one.
+//! `POST /v1/customers` (and `PATCH /v1/customers/{id}` for a nightly sync), at the API's
+//! rate limit, without losing or duplicating one.
 //!
 //! # Layout
 //!
@@ -13,6 +14,8 @@
 //! - [`pipeline`]: wires reader → mapper → workers → results, and stopping.
 //! - [`ledger`]: every row's state in SQLite, so a stopped run resumes without skipping or
 //!   duplicating a row; [`resume`]: the command that resumes a run.
+//! - [`state`]: the sync state kept across runs (contact ids and payload hashes) and the
+//!   mode's pure decision per row; [`upsert`]: a row of `--mode upsert|update` (PATCH).
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
@@ -40,6 +43,8 @@ pub mod report;
 pub mod resume;
 pub mod sandbox;
 pub mod source;
+pub mod state;
+pub mod upsert;
 pub mod validate;
 
 mod commands;

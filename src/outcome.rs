@@ -22,10 +22,12 @@ pub enum FailStatus {
     Unauthorized,
     /// The run stopped (interrupt, or a fatal answer) before this row was sent.
     NotSent,
+    /// `--mode update`: no contact holds the row's userId (or email).
+    NotFound,
 }
 
 impl FailStatus {
-    pub const ALL: [FailStatus; 7] = [
+    pub const ALL: [FailStatus; 8] = [
         FailStatus::Invalid,
         FailStatus::Rejected,
         FailStatus::Duplicate,
@@ -33,6 +35,7 @@ impl FailStatus {
         FailStatus::InDoubt,
         FailStatus::Unauthorized,
         FailStatus::NotSent,
+        FailStatus::NotFound,
     ];
 
     /// The status named by [`FailStatus::as_str`], for reading it back (from the ledger).
@@ -49,6 +52,7 @@ impl FailStatus {
             FailStatus::InDoubt => "in_doubt",
             FailStatus::Unauthorized => "unauthorized",
             FailStatus::NotSent => "not_sent",
+            FailStatus::NotFound => "not_found",
         }
     }
 }
@@ -60,6 +64,10 @@ pub enum RowResult {
     /// HelpCrunch already held a contact with this userId (a 400 `invalid_userId_value`);
     /// `id` is that contact's, looked up by userId (None if the lookup found nothing).
     Exists { id: Option<i64> },
+    /// An existing contact, changed since the state last saw it: sent with one PATCH.
+    Updated { id: i64 },
+    /// The state holds this payload's hash for the contact already: nothing was sent.
+    Unchanged { id: i64 },
     /// Passed every check (dry run: nothing sent).
     Valid,
     Failed {

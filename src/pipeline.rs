@@ -75,6 +75,8 @@ pub struct Run {
     pub ledger: Option<Ledger>,
     /// The command that goes on with the run, shown if it stops before the end.
     pub resume_command: Option<String>,
+    /// Failed rows that still make a finished run a success.
+    pub max_failures: crate::error::FailureLimit,
 }
 
 /// Checks every file's header against the mapping before anything is sent: a column
@@ -106,6 +108,7 @@ impl Run {
             display,
             ledger,
             resume_command,
+            max_failures,
         } = self;
         let ndjson: HashSet<Arc<str>> = inputs
             .iter()
@@ -230,7 +233,7 @@ impl Run {
         }
         Ok(if interrupted {
             Ending::Interrupted
-        } else if summary.tally.failed > 0 {
+        } else if max_failures.exceeded(summary.tally.failed, summary.tally.rows_read) {
             Ending::SomeFailed
         } else {
             Ending::AllSucceeded
@@ -442,8 +445,8 @@ async fn settle(sender: &Sender, record: &Record, payload: &CreateCustomer) -> R
     };
     match claimed {
         Ok((_, Claim::Finished(result))) => result,
-        Ok((key, Claim::Send)) => sender.deliver(key, payload, Start::Fresh).await,
-        Ok((key, Claim::Reconcile)) => sender.deliver(key, payload, Start::InDoubt).await,
+        Ok((key, Claim::Send)) => sender.send(key, payload, Start::Fresh).await,
+        Ok((key, Claim::Reconcile)) => sender.send(key, payload, Start::InDoubt).await,
         Err(error) => {
             sender.fatal.set(RunError::Ledger(error));
             sender.stop.cancel();
@@ -485,7 +488,11 @@ async fn collect(
                     }
                 }
             }
-            RowResult::Created { .. } | RowResult::Exists { .. } | RowResult::Valid => {
+            RowResult::Created { .. }
+            | RowResult::Exists { .. }
+            | RowResult::Updated { .. }
+            | RowResult::Unchanged { .. }
+            | RowResult::Valid => {
                 counters.succeeded.fetch_add(1, Relaxed);
             }
         }

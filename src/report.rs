@@ -22,7 +22,8 @@ use crate::record::{Cells, Header};
 /// Columns added in front of the original ones in `failed.csv`. They start with `_`,
 /// which the importer ignores, so a fixed `failed.csv` imports as it is.
 pub const FAILED_META_COLUMNS: [&str; 4] = ["_file", "_line", "_status", "_errors"];
-/// `status` is `created`, or `exists` when HelpCrunch already held the userId.
+/// `status` is `created`, `exists` when HelpCrunch already held the userId, `updated`
+/// (sent a PATCH) or `unchanged` (nothing sent) with `--mode upsert|update`.
 pub const CREATED_COLUMNS: [&str; 6] = ["file", "line", "userId", "email", "id", "status"];
 /// Files a run writes; a new run (or a resume, which writes them all again) removes the
 /// ones left by an earlier run first, so none is stale. `failed-N.csv` too.
@@ -49,6 +50,10 @@ pub struct Tally {
     pub created: u64,
     /// Already in HelpCrunch (its userId was taken): not a failure, listed in created.csv.
     pub exists: u64,
+    /// Existing contacts sent a PATCH (`--mode upsert|update`), listed in created.csv.
+    pub updated: u64,
+    /// Existing contacts the state already held with this payload: nothing sent.
+    pub unchanged: u64,
     pub valid: u64,
     pub failed: u64,
     pub failed_by_status: BTreeMap<FailStatus, u64>,
@@ -107,6 +112,14 @@ impl ResultFiles {
             RowResult::Exists { id } => {
                 self.tally.exists += 1;
                 self.write_created(outcome, *id, "exists")?;
+            }
+            RowResult::Updated { id } => {
+                self.tally.updated += 1;
+                self.write_created(outcome, Some(*id), "updated")?;
+            }
+            RowResult::Unchanged { id } => {
+                self.tally.unchanged += 1;
+                self.write_created(outcome, Some(*id), "unchanged")?;
             }
             RowResult::Valid => self.tally.valid += 1,
             RowResult::Failed { status, errors } => {
@@ -274,7 +287,7 @@ pub struct Summary {
     pub stopped_by: Option<String>,
     #[serde(flatten)]
     pub tally: Tally,
-    /// Every request sent: creates and lookups.
+    /// Every request sent: creates, updates (PATCH) and lookups.
     pub requests: u64,
     /// Searches among `requests`: rows in doubt, and contacts that existed already, looked
     /// up by userId (or email).
@@ -315,6 +328,11 @@ impl Summary {
             format!("{} created, {} existed already", t.created, t.exists)
         } else {
             format!("{} created", t.created)
+        };
+        let ok = if t.updated + t.unchanged > 0 {
+            format!("{ok}, {} updated, {} unchanged", t.updated, t.unchanged)
+        } else {
+            ok
         };
         text.push_str(&format!(
             "{} rows read: {ok}, {} failed",

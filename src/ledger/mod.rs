@@ -32,6 +32,7 @@ use crate::source::Input;
 
 pub use self::fingerprint::InputPrint;
 pub use self::state::{Claim, RowKey, RowState};
+pub(crate) use self::store::configure;
 pub use self::store::{FILE_NAME, read_counts};
 use self::writer::Command;
 
@@ -94,6 +95,8 @@ pub struct Counts {
     pub sent: u64,
     pub created: u64,
     pub exists: u64,
+    pub updated: u64,
+    pub unchanged: u64,
     pub failed: u64,
     pub failed_by_status: BTreeMap<FailStatus, u64>,
 }
@@ -105,18 +108,20 @@ impl Counts {
     pub fn disagreement(&self, tally: &Tally) -> Option<String> {
         let mut failed = tally.failed_by_status.clone();
         failed.remove(&FailStatus::NotSent);
-        let ledger = (self.sent, self.created, self.exists, &self.failed_by_status);
-        let files = (0, tally.created, tally.exists, &failed);
+        let ledger = (
+            self.sent,
+            [self.created, self.exists, self.updated, self.unchanged],
+            &self.failed_by_status,
+        );
+        let files = (
+            0,
+            [tally.created, tally.exists, tally.updated, tally.unchanged],
+            &failed,
+        );
         (ledger != files).then(|| {
             format!(
-                "the ledger holds {} sent, {} created, {} exists, failed {:?}; the result files {} created, {} exists, failed {:?}",
-                self.sent,
-                self.created,
-                self.exists,
-                self.failed_by_status,
-                tally.created,
-                tally.exists,
-                failed
+                "the ledger holds {} sent, created/exists/updated/unchanged {:?}, failed {:?}; the result files created/exists/updated/unchanged {:?}, failed {:?}",
+                ledger.0, ledger.1, ledger.2, files.1, failed
             )
         })
     }
@@ -356,6 +361,8 @@ mod tests {
             sent: 0,
             created: 1,
             exists: 1,
+            updated: 1,
+            unchanged: 0,
             failed: 1,
             failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1)]),
         };
@@ -363,6 +370,8 @@ mod tests {
             rows_read: 5,
             created: 1,
             exists: 1,
+            updated: 1,
+            unchanged: 0,
             valid: 0,
             failed: 3,
             failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1), (FailStatus::NotSent, 2)]),

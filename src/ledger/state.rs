@@ -46,11 +46,16 @@ pub fn claim(prior: Option<&RowState>) -> Claim {
         Some(RowState::Done(result)) => result,
     };
     match result {
-        RowResult::Created { .. } | RowResult::Exists { .. } => Claim::Finished(result.clone()),
+        RowResult::Created { .. }
+        | RowResult::Exists { .. }
+        | RowResult::Updated { .. }
+        | RowResult::Unchanged { .. } => Claim::Finished(result.clone()),
         RowResult::Valid => Claim::Send,
         RowResult::Failed { status, .. } => match status {
             // The API's verdict on the row itself: sending it again changes nothing.
-            FailStatus::Rejected | FailStatus::Duplicate => Claim::Finished(result.clone()),
+            FailStatus::Rejected | FailStatus::Duplicate | FailStatus::NotFound => {
+                Claim::Finished(result.clone())
+            }
             // It may have been created: look before sending.
             FailStatus::InDoubt => Claim::Reconcile,
             // Not created: 429s, 5xx, a refused key, a stop, or invalid then and valid now
@@ -67,6 +72,8 @@ pub fn claim(prior: Option<&RowState>) -> Claim {
 pub(crate) const SENT: &str = "sent";
 pub(crate) const CREATED: &str = "created";
 pub(crate) const EXISTS: &str = "exists";
+pub(crate) const UPDATED: &str = "updated";
+pub(crate) const UNCHANGED: &str = "unchanged";
 pub(crate) const FAILED: &str = "failed";
 
 /// A result as the ledger stores it.
@@ -92,6 +99,8 @@ pub(crate) fn encode(result: &RowResult) -> Option<Columns> {
     match result {
         RowResult::Created { id } => Some(columns(CREATED, *id)),
         RowResult::Exists { id } => Some(columns(EXISTS, *id)),
+        RowResult::Updated { id } => Some(columns(UPDATED, Some(*id))),
+        RowResult::Unchanged { id } => Some(columns(UNCHANGED, Some(*id))),
         RowResult::Valid
         | RowResult::Failed {
             status: FailStatus::NotSent,
@@ -116,6 +125,8 @@ pub(crate) fn decode(
         SENT => RowState::Sent,
         CREATED => RowState::Done(RowResult::Created { id: contact_id }),
         EXISTS => RowState::Done(RowResult::Exists { id: contact_id }),
+        UPDATED => RowState::Done(RowResult::Updated { id: contact_id? }),
+        UNCHANGED => RowState::Done(RowResult::Unchanged { id: contact_id? }),
         FAILED => RowState::Done(RowResult::Failed {
             status: FailStatus::parse(status?)?,
             errors: match errors {
@@ -151,8 +162,11 @@ mod tests {
             RowResult::Created { id: Some(7) },
             RowResult::Created { id: None },
             RowResult::Exists { id: Some(8) },
+            RowResult::Updated { id: 9 },
+            RowResult::Unchanged { id: 10 },
             failed(FailStatus::Rejected),
             failed(FailStatus::Duplicate),
+            failed(FailStatus::NotFound),
         ] {
             assert_eq!(
                 claim(Some(&RowState::Done(result.clone()))),
@@ -205,6 +219,12 @@ mod tests {
             },
             RowResult::Created { id: None },
             RowResult::Exists { id: Some(5) },
+            RowResult::Updated { id: 6 },
+            RowResult::Unchanged { id: 7 },
+            RowResult::Failed {
+                status: FailStatus::NotFound,
+                errors: vec!["not found".into()],
+            },
             RowResult::Failed {
                 status: FailStatus::Rejected,
                 errors: vec![

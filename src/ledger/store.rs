@@ -39,7 +39,7 @@ CREATE TABLE passes (
 CREATE TABLE rows (
     input      INTEGER NOT NULL REFERENCES inputs (position),
     line       INTEGER NOT NULL,
-    state      TEXT NOT NULL CHECK (state IN ('sent', 'created', 'exists', 'failed')),
+    state      TEXT NOT NULL CHECK (state IN ('sent', 'created', 'exists', 'updated', 'unchanged', 'failed')),
     contact_id INTEGER,
     status     TEXT,
     errors     TEXT,
@@ -139,7 +139,7 @@ impl Store {
 
 /// WAL, so a commit is one append and readers never block; an exclusive lock, so two
 /// imports can never work one run at once (a second one fails at once, not after a wait).
-fn configure(connection: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -356,6 +356,8 @@ pub fn counts(connection: &Connection, pass: Option<u32>) -> rusqlite::Result<Co
             state::SENT => counts.sent += n,
             state::CREATED => counts.created += n,
             state::EXISTS => counts.exists += n,
+            state::UPDATED => counts.updated += n,
+            state::UNCHANGED => counts.unchanged += n,
             _ => {
                 counts.failed += n;
                 if let Some(status) = status.as_deref().and_then(FailStatus::parse) {

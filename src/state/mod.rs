@@ -1,0 +1,247 @@
+//! The sync state: a SQLite file that outlives runs (`--state`, for `--mode upsert|update`)
+//! mapping each contact's key (userId, else email) to its HelpCrunch id and the hash of
+//! the last payload sent to it. A nightly re-import of an unchanged export then sends
+//! nothing, and a changed row one PATCH.
+//!
+//! - [`plan`]: the mode's decision for one row (pure).
+//!
+//! The file is locked for the whole run (SQLite's exclusive locking mode), so two runs on
+//! one state cannot overlap: the second one stops before it sends anything. Only keys,
+//! ids and hashes are stored: never a row's fields, never the API key.
+
+pub mod plan;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use self::plan::{Hash, Known, Mode, Plan};
+
+/// Where the state lives when `--state` is not given (relative to the working directory).
+pub const DEFAULT_PATH: &str = ".helpcrunch-import/state.db";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+-- one row per contact this state has sent a payload to
+CREATE TABLE IF NOT EXISTS contacts (
+    key        TEXT PRIMARY KEY,
+    contact_id INTEGER NOT NULL,
+    hash       BLOB NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "the state {path} is in use by another import (it is locked); two runs on one state cannot overlap"
+    )]
+    Busy { path: String },
+    #[error(
+        "the state {path} belongs to {recorded}, not {given}: its ids are another account's; pass another --state"
+    )]
+    TargetChanged {
+        path: String,
+        recorded: String,
+        given: String,
+    },
+    #[error("state {path}: {message}")]
+    Database { path: String, message: String },
+}
+
+/// A handle on the open state; cheap to clone.
+#[derive(Clone)]
+pub struct State {
+    /// The one connection. It holds the file's exclusive lock until it is dropped at the
+    /// end of the run, which is what keeps a second run out. A std mutex: each use is one
+    /// short statement, always on a blocking thread.
+    connection: Arc<Mutex<Connection>>,
+    /// For messages.
+    path: Arc<str>,
+}
+
+impl State {
+    /// Opens (or creates) the state at `path` for `target` and locks it. Blocking.
+    pub fn open(path: &Path, target: &str) -> Result<State, StateError> {
+        let name = path.display().to_string();
+        let error = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StateError::Busy { path: name.clone() }
+            }
+            _ => StateError::Database {
+                path: name.clone(),
+                message: e.to_string(),
+            },
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StateError::Database {
+                path: name.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        let mut connection = Connection::open(path).map_err(error)?;
+        // A locked state is refused at once: waiting for a nightly run to end is not ours
+        // to decide.
+        connection
+            .busy_timeout(std::time::Duration::ZERO)
+            .map_err(error)?;
+        crate::ledger::configure(&connection).map_err(error)?;
+        // An exclusive write transaction takes the lock now, not at the first row's write.
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .map_err(error)?;
+        transaction.execute_batch(SCHEMA).map_err(error)?;
+        let recorded: Option<String> = transaction
+            .query_row("SELECT value FROM meta WHERE name = 'target'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(error)?;
+        match recorded {
+            Some(recorded) if recorded != target => {
+                return Err(StateError::TargetChanged {
+                    path: name,
+                    recorded,
+                    given: target.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                transaction
+                    .execute(
+                        "INSERT INTO meta (name, value) VALUES ('target', ?1)",
+                        [target],
+                    )
+                    .map_err(error)?;
+            }
+        }
+        transaction.commit().map_err(error)?;
+        Ok(State {
+            connection: Arc::new(Mutex::new(connection)),
+            path: name.into(),
+        })
+    }
+
+    /// What the state holds for `key`.
+    pub async fn get(&self, key: String) -> Result<Option<Known>, StateError> {
+        self.blocking(move |c| {
+            c.prepare_cached("SELECT contact_id, hash FROM contacts WHERE key = ?1")?
+                .query_row([key], |row| {
+                    let hash: Vec<u8> = row.get(1)?;
+                    Ok((row.get::<_, i64>(0)?, hash))
+                })
+                .optional()
+        })
+        .await
+        .map(|found| {
+            found.and_then(|(id, hash)| {
+                // A hash of another length is never written; it reads as unknown, and the
+                // row is sent again.
+                Some(Known {
+                    id,
+                    hash: hash.try_into().ok()?,
+                })
+            })
+        })
+    }
+
+    /// Records that the contact under `key` is `known.id` and was last sent `known.hash`.
+    pub async fn put(&self, key: String, known: Known) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.prepare_cached(
+                "INSERT INTO contacts (key, contact_id, hash, updated_at)
+                 VALUES (?1, ?2, ?3, datetime('now'))
+                 ON CONFLICT (key) DO UPDATE SET contact_id = ?2, hash = ?3, updated_at = datetime('now')",
+            )?
+            .execute(params![key, known.id, &known.hash[..]])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Contacts recorded (for tests and inspection).
+    pub async fn contacts(&self) -> Result<u64, StateError> {
+        self.blocking(|c| {
+            c.query_row("SELECT COUNT(*) FROM contacts", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })
+        .await
+        .map(|n| u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let (connection, path) = (self.connection.clone(), self.path.clone());
+        let database = move |message: String| StateError::Database {
+            path: path.to_string(),
+            message,
+        };
+        tokio::task::spawn_blocking(move || {
+            let connection = connection.lock().unwrap_or_else(|e| e.into_inner());
+            work(&connection).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(database)
+    }
+}
+
+/// The state's path: `--state`, else the config's `state`, else [`DEFAULT_PATH`].
+pub fn path_or_default(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn contacts_outlive_the_run_and_the_lock_keeps_a_second_run_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("state.db");
+        let state = State::open(&path, "http://a/v1").expect("open");
+        assert_eq!(state.get("userId:u1".into()).await.ok(), Some(None));
+        let known = Known {
+            id: 5,
+            hash: [3; 32],
+        };
+        state.put("userId:u1".into(), known).await.expect("put");
+        state
+            .put(
+                "userId:u1".into(),
+                Known {
+                    id: 5,
+                    hash: [4; 32],
+                },
+            )
+            .await
+            .expect("put again");
+        assert!(matches!(
+            State::open(&path, "http://a/v1"),
+            Err(StateError::Busy { .. })
+        ));
+        drop(state);
+        let state = State::open(&path, "http://a/v1").expect("reopen");
+        assert_eq!(
+            state.get("userId:u1".into()).await.ok(),
+            Some(Some(Known {
+                id: 5,
+                hash: [4; 32]
+            }))
+        );
+        assert_eq!(state.contacts().await.ok(), Some(1));
+        drop(state);
+        assert!(matches!(
+            State::open(&path, "http://b/v1"),
+            Err(StateError::TargetChanged { .. })
+        ));
+    }
+}
