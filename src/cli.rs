@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
-use crate::source::Format;
+use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
 /// without losing or duplicating one.
@@ -68,6 +68,16 @@ pub struct InputArgs {
     /// Input format [default: from the extension, else from the first byte].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+
+    /// CSV field delimiter: one character, or "tab" [default: from the header line:
+    /// ",", or ";" or tab when the header has more of them].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<Delimiter>,
+
+    /// Read the input in this encoding instead of UTF-8 (UTF-16 with a byte-order mark is
+    /// detected by itself).
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<TextEncoding>,
 }
 
 #[derive(Debug, Args)]

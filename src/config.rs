@@ -11,7 +11,7 @@ use crate::client::{ApiKey, Timeouts};
 use crate::error::RunError;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
-use crate::source::{Format, Input};
+use crate::source::{Delimiter, Format, Input, TextEncoding, TextOptions};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub out: Option<PathBuf>,
     pub format: Option<Format>,
+    pub delimiter: Option<Delimiter>,
+    pub encoding: Option<TextEncoding>,
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
@@ -196,10 +198,14 @@ fn resolve_inputs(
     send: Option<SendConfig>,
 ) -> Result<Config, RunError> {
     let format = args.format.or(file.format);
+    let text = TextOptions {
+        delimiter: args.delimiter.or(file.delimiter),
+        encoding: args.encoding.or(file.encoding),
+    };
     let inputs = args
         .files
         .iter()
-        .map(|arg| Input::resolve(arg, format))
+        .map(|arg| Input::resolve(arg, format, text))
         .collect::<Result<Vec<_>, _>>()?;
     if inputs.iter().filter(|i| i.path.is_none()).count() > 1 {
         return Err(RunError::Config("stdin (-) can be read only once".into()));

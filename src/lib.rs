@@ -7,6 +7,7 @@
 //! - [`config`]: flags, the TOML config and the environment resolved once into a [`config::Config`].
 //! - [`source`]: streaming readers (CSV, NDJSON, stdin, gzip) yielding [`record::Record`]s.
 //! - [`mapping`] and [`validate`]: pure functions from a record to a [`payload::CreateCustomer`].
+//! - [`dedupe`]: a userId repeated within the run's input fails; a repeated email warns.
 //! - [`client`]: one HTTP call to the API and the classification of its answer.
 //! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours.
 //! - [`deliver`]: one row's attempts: pacing, retries with backoff, reactions to answers.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod dates;
+pub mod dedupe;
 pub mod deliver;
 pub mod error;
 pub mod limiter;

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::dedupe::Seen;
 use crate::deliver::Sender;
 use crate::error::{Ending, Fatal, RunError};
 use crate::mapping::{HeaderPlan, Mapper};
@@ -76,7 +77,12 @@ impl Run {
             .filter(|i| i.path.is_some() && i.format == Format::Csv)
         {
             if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
-                let plan = self.mapper.plan(rows.header())?;
+                let plan = self.mapper.plan(rows.header()).map_err(|error| {
+                    RunError::Header {
+                        file: input.name.clone(),
+                        error,
+                    }
+                })?;
                 warn_unmapped(&input.name, &plan);
             }
         }
@@ -145,7 +151,7 @@ impl Run {
         tracker.close();
 
         await_reader(reader, &stop, &fatal).await;
-        let _ = mapper.await;
+        let repeated_emails = mapper.await.map_or(0, |seen| seen.repeated_emails());
         let (mut files, written) = collector
             .await
             .map_err(|e| RunError::Config(format!("the results task failed: {e}")))?;
@@ -171,6 +177,7 @@ impl Run {
             },
             stopped_by,
             tally: files.tally().clone(),
+            repeated_emails,
             requests,
             rate_limited: counters.rate_limited.load(Relaxed),
             retries: counters.retries.load(Relaxed),
@@ -269,8 +276,9 @@ async fn map_rows(
     outcomes: mpsc::Sender<RowOutcome>,
     stop: CancellationToken,
     fatal: Fatal,
-) {
+) -> Seen {
     let mut plan: Option<(Header, HeaderPlan)> = None;
+    let mut seen = Seen::default();
     let mut closed = false;
     loop {
         let record = tokio::select! {
@@ -299,7 +307,8 @@ async fn map_rows(
                         plan = Some((header.clone(), new_plan));
                     }
                     Err(error) => {
-                        fatal.set(RunError::Mapping(error));
+                        let file = record.origin.file.clone();
+                        fatal.set(RunError::Header { file, error });
                         stop.cancel();
                         let _ = outcomes.send(not_sent(record)).await;
                         continue;
@@ -308,6 +317,7 @@ async fn map_rows(
             }
         }
         let mapped = mapper.map(plan.as_ref().map(|(_, p)| p), &record);
+        let mapped = seen.check(&record.origin, mapped);
         let sent = match (mapped, &jobs) {
             (Ok(payload), Some(jobs)) => jobs.send(Job { record, payload }).await.is_ok(),
             (Ok(payload), None) => outcomes
@@ -336,6 +346,7 @@ async fn map_rows(
             break;
         }
     }
+    seen
 }
 
 /// Stdin's header is first seen here (files were checked in preflight).

@@ -44,6 +44,93 @@ pub struct Tally {
     pub valid: u64,
     pub failed: u64,
     pub failed_by_status: BTreeMap<FailStatus, u64>,
+    /// Errors of the failed rows by kind (the message with its values masked, see
+    /// [`error_kind`]), each with its first example.
+    pub errors_by_kind: BTreeMap<String, KindCount>,
+}
+
+/// How often one kind of error occurred, and where first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    pub errors: u64,
+    /// `FILE:LINE: message` of the first one.
+    pub first: String,
+}
+
+/// Kinds counted apart; the rest are counted together, so a hostile file cannot grow
+/// the summary without bound.
+const MAX_KINDS: usize = 50;
+const OTHER_KIND: &str = "(other errors)";
+
+impl Tally {
+    fn count_errors(&mut self, origin: &crate::record::Origin, errors: &[String]) {
+        for message in errors {
+            let mut kind = error_kind(message);
+            if self.errors_by_kind.len() >= MAX_KINDS && !self.errors_by_kind.contains_key(&kind) {
+                kind = OTHER_KIND.to_string();
+            }
+            self.errors_by_kind
+                .entry(kind)
+                .or_insert_with(|| KindCount {
+                    errors: 0,
+                    first: format!("{origin}: {message}"),
+                })
+                .errors += 1;
+        }
+    }
+}
+
+/// The kind of an error: its message with the values masked, so that
+/// `email "a@@x.io" is not a valid email address` and `email "b@" is not …` count
+/// together. Quoted values become `"…"`, except names of columns, fields and properties
+/// (`column "Signup Date": "2021-13-45" is not a date` keeps `"Signup Date"`); numbers
+/// become `N`, except HTTP statuses and digits inside words.
+pub fn error_kind(message: &str) -> String {
+    let mut kind = String::with_capacity(message.len());
+    let mut chars = message.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => {
+                let mut quoted = String::from('"');
+                let mut escaped = false;
+                for (_, c) in chars.by_ref() {
+                    quoted.push(c);
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => break,
+                        _ => escaped = false,
+                    }
+                }
+                let before = message[..at].trim_end_matches(|c: char| {
+                    c == ' ' || c == '(' || c.is_ascii_digit()
+                });
+                let names = ["column", "field", "property"];
+                if names.iter().any(|name| before.ends_with(name)) {
+                    kind.push_str(&quoted);
+                } else {
+                    kind.push_str("\"…\"");
+                }
+            }
+            c if c.is_ascii_digit() => {
+                let in_word = kind
+                    .chars()
+                    .last()
+                    .is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.');
+                let mut digits = String::from(c);
+                while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+                    digits.push(d);
+                    chars.next();
+                }
+                if in_word || kind.ends_with("HTTP ") {
+                    kind.push_str(&digits);
+                } else {
+                    kind.push('N');
+                }
+            }
+            c => kind.push(c),
+        }
+    }
+    kind
 }
 
 impl ResultFiles {
@@ -109,6 +196,9 @@ impl ResultFiles {
             RowResult::Failed { status, errors } => {
                 self.tally.failed += 1;
                 *self.tally.failed_by_status.entry(*status).or_default() += 1;
+                if *status != FailStatus::NotSent {
+                    self.tally.count_errors(&outcome.record.origin, errors);
+                }
                 self.write_failed(outcome, *status, &errors.join("; "))?;
             }
         }
@@ -214,6 +304,29 @@ impl ResultFiles {
     }
 }
 
+/// Kinds shown in the closing lines; summary.json has them all.
+const KINDS_SHOWN: usize = 10;
+
+/// The most frequent kinds of error, each with its first example.
+fn errors_by_kind(kinds: &BTreeMap<String, KindCount>) -> String {
+    let mut sorted: Vec<(&String, &KindCount)> = kinds.iter().collect();
+    sorted.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(b.0)));
+    let mut text = String::new();
+    for (kind, count) in sorted.iter().take(KINDS_SHOWN) {
+        text.push_str(&format!(
+            "  {:>6} × {kind}\n         first: {}\n",
+            count.errors, count.first
+        ));
+    }
+    if sorted.len() > KINDS_SHOWN {
+        text.push_str(&format!(
+            "  … and {} more kinds of error (summary.json lists them all)\n",
+            sorted.len() - KINDS_SHOWN
+        ));
+    }
+    text
+}
+
 fn failed_csv_name(index: usize) -> String {
     if index == 0 {
         "failed.csv".to_string()
@@ -234,6 +347,8 @@ pub struct Summary {
     pub stopped_by: Option<String>,
     #[serde(flatten)]
     pub tally: Tally,
+    /// Rows whose email an earlier row already had: allowed by the API, so a warning.
+    pub repeated_emails: u64,
     pub requests: u64,
     pub rate_limited: u64,
     pub retries: u64,
@@ -273,6 +388,13 @@ impl Summary {
             text.push_str(&format!(" ({})", parts.join(", ")));
         }
         text.push('\n');
+        text.push_str(&errors_by_kind(&t.errors_by_kind));
+        if self.repeated_emails > 0 {
+            text.push_str(&format!(
+                "warning: {} rows repeat the email of an earlier row (the API allows it; see the log)\n",
+                self.repeated_emails
+            ));
+        }
         if self.command != "validate" {
             text.push_str(&format!(
                 "{} requests, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",

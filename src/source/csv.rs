@@ -7,9 +7,13 @@ use csv::{ByteRecord, Reader, ReaderBuilder};
 
 use super::SourceError;
 use super::lines::{LineCounting, LineIndex};
+use super::text::{Delimiter, sniff_delimiter};
 use crate::record::{Cells, Header, Origin, Record};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+const NOT_UTF8: &str =
+    "is not valid UTF-8 (is the file in another encoding? try --encoding windows-1252)";
+const NUL: &str = "holds a NUL byte (binary data in a text file?)";
 
 /// The records of one CSV input. The header is read on creation; records are read
 /// as bytes so that a cell that is not UTF-8 fails its row, naming the column, instead
@@ -21,14 +25,33 @@ pub struct CsvRows {
     /// Where each record starts: the csv crate's own line count is wrong after CRLF.
     lines: Arc<Mutex<LineIndex>>,
     record: ByteRecord,
+    delimiter: Delimiter,
+    /// Records read so far, to say so when a file has a header and no rows.
+    records: u64,
 }
 
 impl CsvRows {
-    pub fn new(file: Arc<str>, bytes: Box<dyn BufRead + Send>) -> Result<CsvRows, SourceError> {
-        let lines = Arc::new(Mutex::new(LineIndex::new()));
+    /// Reads the header. `delimiter`: None detects it from the header line.
+    pub fn new(
+        file: Arc<str>,
+        mut bytes: Box<dyn BufRead + Send>,
+        delimiter: Option<Delimiter>,
+    ) -> Result<CsvRows, SourceError> {
+        let delimiter = match delimiter {
+            Some(delimiter) => delimiter,
+            None => {
+                let head = bytes.fill_buf().map_err(|source| SourceError::Io {
+                    file: file.clone(),
+                    source,
+                })?;
+                sniff_delimiter(head.strip_prefix(BOM).unwrap_or(head))
+            }
+        };
+        let lines = Arc::new(Mutex::new(LineIndex::new(delimiter.0)));
         let mut reader = ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .delimiter(delimiter.0)
             .from_reader(LineCounting {
                 inner: bytes,
                 index: lines.clone(),
@@ -53,7 +76,8 @@ impl CsvRows {
             };
             let name = std::str::from_utf8(raw).map_err(|_| {
                 invalid(format!(
-                    "line 1: header column {} is not valid UTF-8",
+                    "line 1: header column {} is not valid UTF-8 (is the file in another \
+                     encoding? try --encoding windows-1252)",
                     i + 1
                 ))
             })?;
@@ -65,6 +89,8 @@ impl CsvRows {
             reader,
             lines,
             record: ByteRecord::new(),
+            delimiter,
+            records: 0,
         })
     }
 
@@ -72,14 +98,23 @@ impl CsvRows {
         &self.header
     }
 
+    /// The delimiter in use, given or detected.
+    pub fn delimiter(&self) -> Delimiter {
+        self.delimiter
+    }
+
     fn cells(&self) -> Cells {
         let mut values = Vec::with_capacity(self.record.len());
         let mut bad_column = None;
         for (i, raw) in self.record.iter().enumerate() {
             match std::str::from_utf8(raw) {
-                Ok(text) => values.push(text.to_string()),
+                Ok(text) if !raw.contains(&0) => values.push(text.to_string()),
+                Ok(text) => {
+                    bad_column.get_or_insert((i, NUL));
+                    values.push(text.replace('\0', ""));
+                }
                 Err(_) => {
-                    bad_column.get_or_insert(i);
+                    bad_column.get_or_insert((i, NOT_UTF8));
                     values.push(String::from_utf8_lossy(raw).into_owned());
                 }
             }
@@ -89,16 +124,14 @@ impl CsvRows {
                 header: self.header.clone(),
                 values,
             },
-            Some(i) => {
+            Some((i, problem)) => {
                 let column = match self.header.get(i) {
                     Some(name) => format!("column {} ({name:?})", i + 1),
                     None => format!("column {}", i + 1),
                 };
                 Cells::Unreadable {
                     raw: values,
-                    error: format!(
-                        "{column} is not valid UTF-8 (is the file in another encoding?)"
-                    ),
+                    error: format!("{column} {problem}"),
                 }
             }
         }
@@ -111,8 +144,15 @@ impl Iterator for CsvRows {
     fn next(&mut self) -> Option<Self::Item> {
         let after_previous = self.reader.position().byte();
         match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => None,
+            Ok(false) => {
+                if self.records == 0 {
+                    self.records = u64::MAX;
+                    tracing::warn!("{}: the file has a header and no rows", self.file);
+                }
+                None
+            }
             Ok(true) => {
+                self.records = self.records.saturating_add(1);
                 let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
                 let line = lines.line_from(after_previous).unwrap_or(0);
                 drop(lines);
@@ -132,6 +172,13 @@ impl Iterator for CsvRows {
 fn csv_error(file: &Arc<str>, error: csv::Error) -> SourceError {
     let message = error.to_string();
     match error.into_kind() {
+        // What the line index refuses (an unterminated quote, a runaway record).
+        csv::ErrorKind::Io(source) if source.kind() == std::io::ErrorKind::InvalidData => {
+            SourceError::Invalid {
+                file: file.clone(),
+                message: source.to_string(),
+            }
+        }
         csv::ErrorKind::Io(source) => SourceError::Io {
             file: file.clone(),
             source,
@@ -149,7 +196,7 @@ mod tests {
 
     fn read(text: &[u8]) -> Result<(Header, Vec<Record>), SourceError> {
         let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
-        let rows = CsvRows::new("t.csv".into(), bytes)?;
+        let rows = CsvRows::new("t.csv".into(), bytes, None)?;
         let header = rows.header().clone();
         let records = rows.collect::<Result<Vec<_>, _>>()?;
         Ok((header, records))
@@ -208,7 +255,8 @@ mod tests {
             Cells::Unreadable { raw, error } => {
                 assert_eq!(
                     error,
-                    "column 1 (\"name\") is not valid UTF-8 (is the file in another encoding?)"
+                    "column 1 (\"name\") is not valid UTF-8 (is the file in another encoding? \
+                     try --encoding windows-1252)"
                 );
                 assert_eq!(raw[1], "Paris");
             }

@@ -9,8 +9,9 @@ mod csv;
 mod lines;
 mod ndjson;
 mod open;
+mod text;
 
-use std::io;
+use std::io::{self, BufRead};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -18,7 +19,9 @@ use crate::record::Record;
 
 pub use self::csv::CsvRows;
 pub use self::ndjson::NdjsonRows;
+pub use self::lines::MAX_RECORD_BYTES;
 pub use self::open::{Format, Input};
+pub use self::text::{Delimiter, TextEncoding, TextOptions};
 
 /// A fatal problem with an input as a whole: it cannot be opened or read, or it has no
 /// usable header.
@@ -38,11 +41,25 @@ pub enum Rows {
 
 impl Rows {
     /// Opens `input` and, for CSV, reads its header. `bytes_read` counts the bytes taken
-    /// from the file (compressed bytes for `.gz`), for progress and ETA.
+    /// from the file (compressed bytes for `.gz`), for progress and ETA. A file that is
+    /// not text (a workbook, an archive, control bytes in its first line) is refused here.
     pub fn open(input: &Input, bytes_read: Arc<AtomicU64>) -> Result<Rows, SourceError> {
         let reader = input.open_bytes(bytes_read)?;
+        let mut reader =
+            text::decode(reader, input.text.encoding).map_err(|e| input.io_error(e))?;
+        let head = reader.fill_buf().map_err(|e| input.io_error(e))?;
+        if let Some(message) = text::not_text(head) {
+            return Err(SourceError::Invalid {
+                file: input.name.clone(),
+                message,
+            });
+        }
         Ok(match input.format {
-            Format::Csv => Rows::Csv(CsvRows::new(input.name.clone(), reader)?),
+            Format::Csv => Rows::Csv(CsvRows::new(
+                input.name.clone(),
+                reader,
+                input.text.delimiter,
+            )?),
             Format::Ndjson => Rows::Ndjson(NdjsonRows::new(input.name.clone(), reader)),
         })
     }
