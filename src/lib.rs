@@ -19,6 +19,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod color;
 pub mod config;
 pub mod dates;
 pub mod dedupe;

@@ -177,6 +177,12 @@ fn tag_rule(spec: &TagsSpec) -> Result<TagRule, MappingError> {
         .as_deref()
         .map(|color| non_empty("mapping.tags.color", color))
         .transpose()?;
+    if let Some(color) = color.as_deref().filter(|c| !crate::color::is_css_color(c)) {
+        return Err(MappingError::BadValue {
+            key: "mapping.tags.color".into(),
+            problem: format!("{color:?} {}", crate::validate::NOT_A_COLOR),
+        });
+    }
     if column.is_none() && fixed.is_empty() {
         return Err(MappingError::NoTags);
     }
