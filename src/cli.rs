@@ -43,6 +43,32 @@ pub enum Command {
     Validate(InputArgs),
     /// Run the built-in HelpCrunch emulator in the foreground.
     Sandbox(SandboxArgs),
+    /// Print a commented mapping config guessed from FILE's header and first rows, to
+    /// edit and pass as --config.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The file to guess from (CSV or NDJSON, optionally .gz).
+    #[arg(value_name = "FILE")]
+    pub file: String,
+
+    /// Input format [default: from the extension, else from the first byte].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// CSV field delimiter [default: from the header line].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<Delimiter>,
+
+    /// Read the file in this encoding instead of UTF-8.
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<TextEncoding>,
+
+    /// Rows read to guess types and date formats.
+    #[arg(long, value_name = "N", default_value_t = crate::init::DEFAULT_SAMPLE_ROWS)]
+    pub rows: usize,
 }
 
 /// What to read and where to write results: shared by `import` and `validate`.

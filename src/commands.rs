@@ -17,6 +17,7 @@ use crate::pipeline::{Display, Run};
 use crate::progress::Counters;
 use crate::rate::Rate;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
+use crate::source::{Input, TextOptions};
 
 /// How often progress is logged when there is no bar.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -48,6 +49,15 @@ pub async fn run(cli: &Cli, bar: bool, shutdown: CancellationToken) -> Result<En
             import(Config::for_validate(args)?, display, shutdown, "validate").await
         }
         Command::Sandbox(args) => sandbox(args, shutdown).await,
+        Command::Init(args) => {
+            let text = TextOptions {
+                delimiter: args.delimiter,
+                encoding: args.encoding,
+            };
+            let input = Input::resolve(&args.file, args.format, text)?;
+            print!("{}", crate::init::init(&input, args.rows.max(1))?);
+            Ok(Ending::AllSucceeded)
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`pipeline`]: wires reader → mapper → workers → results, and stopping.
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
+//! - [`init`]: `init FILE`, a mapping config guessed from a file's header and rows.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
 //! - [`error`]: run-level errors and the one place they become exit codes.
 
@@ -25,6 +26,7 @@ pub mod dates;
 pub mod dedupe;
 pub mod deliver;
 pub mod error;
+pub mod init;
 pub mod limiter;
 pub mod locale;
 pub mod logging;
