@@ -115,7 +115,7 @@ pub fn error_kind(message: &str) -> String {
                 let in_word = kind
                     .chars()
                     .last()
-                    .is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.');
+                    .is_some_and(|p| p.is_alphanumeric() || matches!(p, '_' | '.' | '-'));
                 let mut digits = String::from(c);
                 while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
                     digits.push(d);
@@ -440,6 +440,105 @@ mod tests {
             header: header.clone(),
             values: values.iter().map(|v| v.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn error_kinds_mask_values_but_keep_names() {
+        for (message, kind) in [
+            (
+                r#"email "two@@example.com" is not a valid email address"#,
+                r#"email "…" is not a valid email address"#,
+            ),
+            (
+                r#"column "Signup Date": "2021-13-45" is not a date (expected format %Y-%m-%d)"#,
+                r#"column "Signup Date": "…" is not a date (expected format %Y-%m-%d)"#,
+            ),
+            ("expected 3 fields, found 4", "expected N fields, found N"),
+            (
+                r#"userId "u\"1" is a duplicate of a.csv:2"#,
+                r#"userId "…" is a duplicate of a.csv:N"#,
+            ),
+            (r#"unknown field "foo""#, r#"unknown field "foo""#),
+            (
+                r#"column 2 ("name") is not valid UTF-8 (try --encoding windows-1252)"#,
+                r#"column N ("name") is not valid UTF-8 (try --encoding windows-1252)"#,
+            ),
+            (
+                r#"customData property "plan" is given twice"#,
+                r#"customData property "plan" is given twice"#,
+            ),
+            ("HTTP 400 email: bad", "HTTP 400 email: bad"),
+            ("customData.phone2 \"x\" is not an integer", "customData.phone2 \"…\" is not an integer"),
+            ("unclosed \"quote", "unclosed \"…\""),
+        ] {
+            assert_eq!(error_kind(message), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn the_report_counts_kinds_with_a_first_example() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = ResultFiles::create(dir.path(), true, HashSet::new()).expect("create");
+        let header: Header = vec!["email".to_string()].into();
+        for (line, email) in [(2, "a@@x.io"), (3, "ok@x.io"), (4, "b@"), (5, "c@")] {
+            let result = if email == "ok@x.io" {
+                RowResult::Valid
+            } else {
+                RowResult::failed(
+                    FailStatus::Invalid,
+                    format!("email {email:?} is not a valid email address"),
+                )
+            };
+            files
+                .write(&outcome("c.csv", line, csv_cells(&header, &[email]), result))
+                .expect("write");
+        }
+        let kinds = &files.tally().errors_by_kind;
+        assert_eq!(kinds.len(), 1);
+        let count = &kinds[r#"email "…" is not a valid email address"#];
+        assert_eq!(count.errors, 3);
+        assert_eq!(
+            count.first,
+            r#"c.csv:2: email "a@@x.io" is not a valid email address"#
+        );
+        let summary = Summary {
+            command: "validate",
+            inputs: vec!["c.csv".into()],
+            out_dir: "out".into(),
+            result_files: vec!["failed.csv".into(), "summary.json".into()],
+            ending: "finished",
+            stopped_by: None,
+            tally: files.tally().clone(),
+            repeated_emails: 2,
+            requests: 0,
+            rate_limited: 0,
+            retries: 0,
+            elapsed_secs: 0.1,
+            configured_rate: None,
+            effective_rate_per_min: 0.0,
+        };
+        assert_eq!(
+            summary.human(),
+            "4 rows read: 1 valid, 3 failed (3 invalid)\n\
+             \x20      3 × email \"…\" is not a valid email address\n\
+             \x20        first: c.csv:2: email \"a@@x.io\" is not a valid email address\n\
+             warning: 2 rows repeat the email of an earlier row (the API allows it; see the log)\n\
+             results in out: failed.csv, summary.json\n"
+        );
+    }
+
+    #[test]
+    fn kinds_are_bounded() {
+        let mut tally = Tally::default();
+        let origin = crate::record::Origin {
+            file: "x.ndjson".into(),
+            line: 1,
+        };
+        for i in 0..200 {
+            tally.count_errors(&origin, &[format!("unknown field \"f{i}\"")]);
+        }
+        assert_eq!(tally.errors_by_kind.len(), MAX_KINDS + 1);
+        assert_eq!(tally.errors_by_kind[OTHER_KIND].errors, 200 - MAX_KINDS as u64);
     }
 
     #[test]

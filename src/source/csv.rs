@@ -266,11 +266,73 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_is_refused() {
-        let err = read(b"").err().map(|e| e.to_string());
+    fn semicolon_and_tab_delimiters_are_detected_from_the_header() {
+        let (header, records) = read(b"email;name\r\na@x.io;\"Lee, Ann\"\r\n").expect("reads");
+        assert_eq!(&header[..], ["email", "name"]);
+        assert_eq!(values(&records[0]), ["a@x.io", "Lee, Ann"]);
+        let (header, records) = read(b"email\tname\na@x.io\tAnn;B\n").expect("reads");
+        assert_eq!(&header[..], ["email", "name"]);
+        assert_eq!(values(&records[0]), ["a@x.io", "Ann;B"]);
+    }
+
+    #[test]
+    fn a_given_delimiter_wins() {
+        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(b"a;b|c\n1;2|3\n".to_vec()));
+        let rows = CsvRows::new("t.csv".into(), bytes, Some(Delimiter(b'|'))).expect("reads");
+        assert_eq!(&rows.header()[..], ["a;b", "c"]);
+    }
+
+    #[test]
+    fn an_unterminated_quote_names_the_line_where_it_opened() {
+        let text = b"email,name\r\na@x.io,Ann\r\nb@x.io,\"Bob\r\nc@x.io,Cy\r\n";
+        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+        let mut rows = CsvRows::new("t.csv".into(), bytes, None).expect("header");
+        let first = rows.next().expect("a row").expect("readable");
+        assert_eq!(first.origin.line, 2);
+        let error = rows.next().expect("an error").expect_err("unterminated");
         assert_eq!(
-            err.as_deref(),
-            Some("t.csv: the file is empty: expected a header line")
+            error.to_string(),
+            "t.csv: line 3: a quote opens a field here and is never closed (an unterminated \
+             quote would swallow the rest of the file into one field)"
         );
+        // In the header too.
+        let error = read(b"\"email,name\na,b\n").err().map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.starts_with("t.csv: line 1: a quote opens")));
+    }
+
+    #[test]
+    fn a_nul_byte_fails_its_row_naming_the_column() {
+        let (_, records) = read(b"email,name\na@x.io,A\0nn\nb@x.io,Bo\n").expect("reads");
+        match &records[0].cells {
+            Cells::Unreadable { raw, error } => {
+                assert_eq!(
+                    error,
+                    "column 2 (\"name\") holds a NUL byte (binary data in a text file?)"
+                );
+                assert_eq!(raw[1], "Ann");
+            }
+            other => panic!("expected an unreadable row, got {other:?}"),
+        }
+        assert_eq!(values(&records[1]), ["b@x.io", "Bo"]);
+    }
+
+    #[test]
+    fn a_header_only_file_has_no_rows() {
+        for text in [&b"email,name\n"[..], b"email,name", b"\xEF\xBB\xBFemail,name\r\n\r\n"] {
+            let (header, records) = read(text).expect("reads");
+            assert_eq!(&header[..], ["email", "name"]);
+            assert!(records.is_empty());
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        for text in [&b""[..], b"\n\r\n", b"\xEF\xBB\xBF"] {
+            let err = read(text).err().map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("t.csv: the file is empty: expected a header line")
+            );
+        }
     }
 }
