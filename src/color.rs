@@ -159,9 +159,7 @@ fn is_number(text: &str) -> bool {
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let mantissa_ok = match mantissa.split_once('.') {
-        Some((whole, fraction)) => {
-            (whole.is_empty() || digits(whole)) && digits(fraction)
-        }
+        Some((whole, fraction)) => (whole.is_empty() || digits(whole)) && digits(fraction),
         None => digits(mantissa),
     };
     let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
@@ -177,7 +175,11 @@ mod tests {
         let mut sorted = NAMED_COLORS;
         sorted.sort_unstable();
         assert_eq!(sorted, NAMED_COLORS);
-        assert!(NAMED_COLORS.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase())));
+        assert!(
+            NAMED_COLORS
+                .iter()
+                .all(|n| n.bytes().all(|b| b.is_ascii_lowercase()))
+        );
     }
 
     #[test]

@@ -32,9 +32,14 @@ pub enum Role {
     FirstName,
     LastName,
     /// Tags, split on `separator`.
-    Tags { separator: String },
+    Tags {
+        separator: String,
+    },
     /// A customData property of a guessed type.
-    Custom { kind: Kind, format: Option<String> },
+    Custom {
+        kind: Kind,
+        format: Option<String>,
+    },
 }
 
 /// A customData type, as the config names it.
@@ -142,9 +147,11 @@ pub fn date_format(values: &[String]) -> Option<(Option<String>, Option<&'static
     if values.iter().all(|v| parse_timestamp(v, None).is_ok()) {
         return Some((None, None));
     }
-    let mut fitting = DATE_FORMATS
-        .iter()
-        .filter(|format| values.iter().all(|v| parse_timestamp(v, Some(format)).is_ok()));
+    let mut fitting = DATE_FORMATS.iter().filter(|format| {
+        values
+            .iter()
+            .all(|v| parse_timestamp(v, Some(format)).is_ok())
+    });
     let first = fitting.next()?;
     Some((Some((*first).to_string()), fitting.next().copied()))
 }
@@ -158,9 +165,17 @@ pub fn value_kind(values: &[String], name: &str) -> Kind {
     let all = |test: &dyn Fn(&str) -> bool| lower.iter().all(|v| test(v));
     let flag_name = {
         let squashed = squash(name);
-        ["is", "has", "opt", "subscribed", "verified", "active", "enabled"]
-            .iter()
-            .any(|prefix| squashed.starts_with(prefix))
+        [
+            "is",
+            "has",
+            "opt",
+            "subscribed",
+            "verified",
+            "active",
+            "enabled",
+        ]
+        .iter()
+        .any(|prefix| squashed.starts_with(prefix))
     };
     let word = |v: &str| matches!(v, "true" | "false" | "yes" | "no");
     let bit = |v: &str| matches!(v, "1" | "0");
@@ -179,7 +194,8 @@ pub fn value_kind(values: &[String], name: &str) -> Kind {
     }
     let float = |v: &str| {
         v.parse::<f64>().is_ok_and(f64::is_finite)
-            && v.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
             && !leading_zero(v)
     };
     if all(&float) {
@@ -296,9 +312,9 @@ fn date_reason(format: Option<&str>, also: Option<&str>) -> String {
     match (format, also) {
         (None, _) => "dates (UNIX seconds or ISO 8601: no format needed)".into(),
         (Some(format), None) => format!("dates in the format {format}"),
-        (Some(format), Some(also)) => format!(
-            "dates in the format {format}; CHECK: every sampled value also fits {also}"
-        ),
+        (Some(format), Some(also)) => {
+            format!("dates in the format {format}; CHECK: every sampled value also fits {also}")
+        }
     }
 }
 
@@ -422,10 +438,7 @@ pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column])
         }
     }
     let mut unmapped = Vec::new();
-    if let Some(column) = columns
-        .iter()
-        .find(|c| matches!(c.role, Role::Tags { .. }))
-    {
+    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. })) {
         if let Role::Tags { separator } = &column.role {
             out.push_str(&format!(
                 "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
@@ -658,7 +671,10 @@ mod tests {
             encoding: None,
         };
         let config = render("crm.csv", 1, text, &columns);
-        assert!(config.contains("name = \"{First Name} {Last Name}\"\n"), "{config}");
+        assert!(
+            config.contains("name = \"{First Name} {Last Name}\"\n"),
+            "{config}"
+        );
         assert!(config.contains("userId = \"Customer Id\"\n"), "{config}");
         assert!(config.contains("email = \"E-mail\"\n"), "{config}");
         assert!(

@@ -77,12 +77,13 @@ impl Run {
             .filter(|i| i.path.is_some() && i.format == Format::Csv)
         {
             if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
-                let plan = self.mapper.plan(rows.header()).map_err(|error| {
-                    RunError::Header {
+                let plan = self
+                    .mapper
+                    .plan(rows.header())
+                    .map_err(|error| RunError::Header {
                         file: input.name.clone(),
                         error,
-                    }
-                })?;
+                    })?;
                 warn_unmapped(&input.name, &plan);
             }
         }

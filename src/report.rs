@@ -84,12 +84,22 @@ impl Tally {
 /// `email "a@@x.io" is not a valid email address` and `email "b@" is not …` count
 /// together. Quoted values become `"…"`, except names of columns, fields and properties
 /// (`column "Signup Date": "2021-13-45" is not a date` keeps `"Signup Date"`); numbers
-/// become `N`, except HTTP statuses and digits inside words.
+/// become `N`, except HTTP statuses, digits inside words and numbers in parentheses.
 pub fn error_kind(message: &str) -> String {
     let mut kind = String::with_capacity(message.len());
     let mut chars = message.char_indices().peekable();
+    // Inside parentheses numbers explain (`expected ISO 8601`), and are kept.
+    let mut depth = 0usize;
     while let Some((at, c)) = chars.next() {
         match c {
+            '(' | ')' => {
+                depth = if c == '(' {
+                    depth + 1
+                } else {
+                    depth.saturating_sub(1)
+                };
+                kind.push(c);
+            }
             '"' => {
                 let mut quoted = String::from('"');
                 let mut escaped = false;
@@ -101,9 +111,8 @@ pub fn error_kind(message: &str) -> String {
                         _ => escaped = false,
                     }
                 }
-                let before = message[..at].trim_end_matches(|c: char| {
-                    c == ' ' || c == '(' || c.is_ascii_digit()
-                });
+                let before = message[..at]
+                    .trim_end_matches(|c: char| c == ' ' || c == '(' || c.is_ascii_digit());
                 let names = ["column", "field", "property"];
                 if names.iter().any(|name| before.ends_with(name)) {
                     kind.push_str(&quoted);
@@ -121,7 +130,7 @@ pub fn error_kind(message: &str) -> String {
                     digits.push(d);
                     chars.next();
                 }
-                if in_word || kind.ends_with("HTTP ") {
+                if in_word || depth > 0 || kind.ends_with("HTTP ") {
                     kind.push_str(&digits);
                 } else {
                     kind.push('N');
@@ -468,7 +477,14 @@ mod tests {
                 r#"customData property "plan" is given twice"#,
             ),
             ("HTTP 400 email: bad", "HTTP 400 email: bad"),
-            ("customData.phone2 \"x\" is not an integer", "customData.phone2 \"…\" is not an integer"),
+            (
+                r#"firstSeen "x" is not a date (expected ISO 8601 such as 2021-03-04)"#,
+                r#"firstSeen "…" is not a date (expected ISO 8601 such as 2021-03-04)"#,
+            ),
+            (
+                "customData.phone2 \"x\" is not an integer",
+                "customData.phone2 \"…\" is not an integer",
+            ),
             ("unclosed \"quote", "unclosed \"…\""),
         ] {
             assert_eq!(error_kind(message), kind, "{message}");
@@ -490,7 +506,12 @@ mod tests {
                 )
             };
             files
-                .write(&outcome("c.csv", line, csv_cells(&header, &[email]), result))
+                .write(&outcome(
+                    "c.csv",
+                    line,
+                    csv_cells(&header, &[email]),
+                    result,
+                ))
                 .expect("write");
         }
         let kinds = &files.tally().errors_by_kind;
@@ -538,7 +559,10 @@ mod tests {
             tally.count_errors(&origin, &[format!("unknown field \"f{i}\"")]);
         }
         assert_eq!(tally.errors_by_kind.len(), MAX_KINDS + 1);
-        assert_eq!(tally.errors_by_kind[OTHER_KIND].errors, 200 - MAX_KINDS as u64);
+        assert_eq!(
+            tally.errors_by_kind[OTHER_KIND].errors,
+            200 - MAX_KINDS as u64
+        );
     }
 
     #[test]

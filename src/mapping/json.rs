@@ -34,7 +34,10 @@ pub(crate) fn passthrough(object: &Map<String, Value>) -> (CreateCustomer, Vec<R
         } else if key == "customData" {
             custom_data(value, &mut payload.custom_data, &mut errors);
         } else {
-            errors.push(RowError::new(key.as_str(), format!("unknown field {key:?}")));
+            errors.push(RowError::new(
+                key.as_str(),
+                format!("unknown field {key:?}"),
+            ));
         }
     }
     (payload, errors)

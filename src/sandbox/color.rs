@@ -112,7 +112,12 @@ fn kind(token: &str) -> Option<Kind> {
 fn number_ok(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
-    let count_digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let count_digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let whole = count_digits(i);
     i += whole;
     let mut fraction = 0;
@@ -146,10 +151,28 @@ mod tests {
 
     #[test]
     fn colors() {
-        for good in ["#c377e0", "#FFF", "Red", "transparent", "rgb(1,2,3)", "rgb(1 2 3 / .5)", "hsla(1turn, 2%, 3%, 40%)"] {
+        for good in [
+            "#c377e0",
+            "#FFF",
+            "Red",
+            "transparent",
+            "rgb(1,2,3)",
+            "rgb(1 2 3 / .5)",
+            "hsla(1turn, 2%, 3%, 40%)",
+        ] {
             assert!(is_color(good), "{good}");
         }
-        for bad in ["", "c377e0", "#12345", "blurple", "rgb(1,2)", "hsl(1%, 2%, 3%)", "rgb(1 2 3 4)", "rgb(1e 2 3)", "currentcolor"] {
+        for bad in [
+            "",
+            "c377e0",
+            "#12345",
+            "blurple",
+            "rgb(1,2)",
+            "hsl(1%, 2%, 3%)",
+            "rgb(1 2 3 4)",
+            "rgb(1e 2 3)",
+            "currentcolor",
+        ] {
             assert!(!is_color(bad), "{bad}");
         }
         assert_eq!(NAMES.split_ascii_whitespace().count(), 149);

@@ -142,7 +142,9 @@ pub(crate) fn is_timestamp(text: &str) -> bool {
     const END_OF_2100: u64 = 4_133_980_799;
     !text.is_empty()
         && text.bytes().all(|b| b.is_ascii_digit())
-        && text.parse::<u64>().is_ok_and(|seconds| seconds <= END_OF_2100)
+        && text
+            .parse::<u64>()
+            .is_ok_and(|seconds| seconds <= END_OF_2100)
 }
 
 fn tags(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {

@@ -277,7 +277,8 @@ mod tests {
 
     #[test]
     fn a_given_delimiter_wins() {
-        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(b"a;b|c\n1;2|3\n".to_vec()));
+        let bytes: Box<dyn BufRead + Send> =
+            Box::new(std::io::Cursor::new(b"a;b|c\n1;2|3\n".to_vec()));
         let rows = CsvRows::new("t.csv".into(), bytes, Some(Delimiter(b'|'))).expect("reads");
         assert_eq!(&rows.header()[..], ["a;b", "c"]);
     }
@@ -318,7 +319,11 @@ mod tests {
 
     #[test]
     fn a_header_only_file_has_no_rows() {
-        for text in [&b"email,name\n"[..], b"email,name", b"\xEF\xBB\xBFemail,name\r\n\r\n"] {
+        for text in [
+            &b"email,name\n"[..],
+            b"email,name",
+            b"\xEF\xBB\xBFemail,name\r\n\r\n",
+        ] {
             let (header, records) = read(text).expect("reads");
             assert_eq!(&header[..], ["email", "name"]);
             assert!(records.is_empty());

@@ -220,13 +220,20 @@ mod tests {
             b"\"\"\n\"\"\"\"",
             b"a,b\"",
         ] {
-            assert_eq!(quoting(closed), Ok(()), "{:?}", String::from_utf8_lossy(closed));
+            assert_eq!(
+                quoting(closed),
+                Ok(()),
+                "{:?}",
+                String::from_utf8_lossy(closed)
+            );
         }
         assert_eq!(
             quoting(b"a,b\r\n1,\"open\r\n2,x\r\n"),
-            Err("line 2: a quote opens a field here and is never closed (an unterminated \
+            Err(
+                "line 2: a quote opens a field here and is never closed (an unterminated \
                  quote would swallow the rest of the file into one field)"
-                .into())
+                    .into()
+            )
         );
         assert!(quoting(b"a\n\"\"\"\n").is_err());
     }
@@ -236,11 +243,17 @@ mod tests {
         let mut open = b"a\n1\n\"".to_vec();
         open.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES as usize));
         let error = quoting(&open).unwrap_err();
-        assert!(error.starts_with("line 3: a quoted field opens here"), "{error}");
+        assert!(
+            error.starts_with("line 3: a quoted field opens here"),
+            "{error}"
+        );
         let mut long = b"a\n".to_vec();
         long.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES as usize + 1));
         let error = quoting(&long).unwrap_err();
-        assert!(error.starts_with("line 2: a record longer than 1 MiB"), "{error}");
+        assert!(
+            error.starts_with("line 2: a record longer than 1 MiB"),
+            "{error}"
+        );
         // Many short records add up to nothing.
         let many = b"abc\r\n".repeat(MAX_RECORD_BYTES as usize);
         assert_eq!(quoting(&many), Ok(()));

@@ -18,8 +18,8 @@ use std::sync::atomic::AtomicU64;
 use crate::record::Record;
 
 pub use self::csv::CsvRows;
-pub use self::ndjson::NdjsonRows;
 pub use self::lines::MAX_RECORD_BYTES;
+pub use self::ndjson::NdjsonRows;
 pub use self::open::{Format, Input};
 pub use self::text::{Delimiter, TextEncoding, TextOptions};
 
@@ -45,8 +45,9 @@ impl Rows {
     /// not text (a workbook, an archive, control bytes in its first line) is refused here.
     pub fn open(input: &Input, bytes_read: Arc<AtomicU64>) -> Result<Rows, SourceError> {
         let reader = input.open_bytes(bytes_read)?;
-        let mut reader =
-            text::decode(reader, input.text.encoding).map_err(|e| input.io_error(e))?;
+        let mut reader = text::decode(reader, input.text.encoding)
+            .and_then(text::with_head)
+            .map_err(|e| input.io_error(e))?;
         let head = reader.fill_buf().map_err(|e| input.io_error(e))?;
         if let Some(message) = text::not_text(head) {
             return Err(SourceError::Invalid {

@@ -2,7 +2,7 @@
 //! that are not text at all.
 
 use std::fmt;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::str::FromStr;
 
 use encoding_rs_io::DecodeReaderBytesBuilder;
@@ -12,17 +12,16 @@ use serde::Deserialize;
 /// UTF-8 (or UTF-16 when it starts with a UTF-16 byte-order mark), and a cell that is not
 /// UTF-8 fails its row instead of being sent garbled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
 pub enum TextEncoding {
     /// Windows-1252, what Excel on Windows writes for "CSV" in western locales.
     #[value(name = "windows-1252", alias = "cp1252")]
-    #[serde(alias = "cp1252")]
+    #[serde(rename = "windows-1252", alias = "cp1252")]
     Windows1252,
     /// ISO-8859-1, read as its superset Windows-1252 (as the WHATWG Encoding Standard
     /// and every browser do): the two differ only in 0x80–0x9F, control codes in
     /// ISO-8859-1 that no contact file holds.
     #[value(name = "latin1", alias = "iso-8859-1")]
-    #[serde(alias = "iso-8859-1")]
+    #[serde(rename = "latin1", alias = "iso-8859-1")]
     Latin1,
 }
 
@@ -144,49 +143,87 @@ pub fn sniff_delimiter(head: &[u8]) -> Delimiter {
     }
 }
 
+/// Bytes looked at before the first row: enough for a header line and a sniff.
+const HEAD_MIN: usize = 4 * 1024;
+const HEAD_MAX: usize = 64 * 1024;
+
+/// `bytes` again, read so that its first `fill_buf` holds its head: the first line and
+/// at least 4 KiB when the input has them (at most 64 KiB), for [`not_text`] and
+/// [`sniff_delimiter`] to look at.
+pub fn with_head(mut bytes: Box<dyn BufRead + Send>) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let mut head = Vec::new();
+    loop {
+        let chunk = bytes.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let take = chunk.len().min(HEAD_MAX - head.len());
+        head.extend_from_slice(&chunk[..take]);
+        bytes.consume(take);
+        let has_line = head.iter().any(|&b| b == b'\n' || b == b'\r');
+        if head.len() >= HEAD_MAX || (has_line && head.len() >= HEAD_MIN) {
+            break;
+        }
+    }
+    Ok(Box::new(std::io::Cursor::new(head).chain(bytes)))
+}
+
+/// Control bytes (besides tab, CR and LF) in a text file's head above this share mean
+/// binary data. A stray NUL in one cell stays far below it, and fails only its row.
+const BINARY_SHARE: f64 = 0.05;
+
 /// Why `head` (the first bytes of an input) cannot be a text file of contacts, if it
-/// cannot: an archive or a spreadsheet, or control bytes in its first line.
+/// cannot: a known binary format, control bytes in its first line, or many of them.
 pub fn not_text(head: &[u8]) -> Option<String> {
-    if head.starts_with(b"PK\x03\x04") {
-        return Some(
-            "this is a ZIP archive (an Excel .xlsx workbook?), not CSV or NDJSON: \
-             save it as \"CSV UTF-8\" first"
-                .into(),
-        );
-    }
-    if head.starts_with(b"\xD0\xCF\x11\xE0") {
-        return Some(
-            "this is an old Excel .xls workbook, not CSV or NDJSON: save it as \"CSV UTF-8\" first"
-                .into(),
-        );
-    }
-    if head.starts_with(b"%PDF") {
-        return Some("this is a PDF document, not CSV or NDJSON".into());
+    let magic: [(&[u8], &str); 7] = [
+        (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)"),
+        (b"\xD0\xCF\x11\xE0", "an old Excel .xls workbook"),
+        (b"%PDF", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"\x7FELF", "a program"),
+    ];
+    if let Some((_, what)) = magic.iter().find(|(magic, _)| head.starts_with(magic)) {
+        return Some(format!(
+            "this is {what}, not CSV or NDJSON text (save spreadsheets as \"CSV UTF-8\" first)"
+        ));
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let control = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || *b == 0x7F;
+    let hint = |byte: u8| {
+        if byte == 0 {
+            "a binary file, or UTF-16 text without a byte-order mark?"
+        } else {
+            "is this a binary file?"
+        }
+    };
     let first_line = head
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
         .map_or(head, |end| &head[..end]);
-    let (column, byte) = first_line
-        .iter()
-        .enumerate()
-        .find(|&(_, &b)| (b < 0x20 && b != b'\t') || b == 0x7F)?;
-    let hint = if *byte == 0 {
-        "a binary file, or UTF-16 text without a byte-order mark?"
-    } else {
-        "is this a binary file?"
-    };
-    Some(format!(
-        "line 1: byte 0x{byte:02X} at column {} is not text ({hint})",
-        column + 1
-    ))
+    if let Some((column, &byte)) = first_line.iter().enumerate().find(|(_, b)| control(b)) {
+        return Some(format!(
+            "line 1: byte 0x{byte:02X} at column {} is not text ({})",
+            column + 1,
+            hint(byte)
+        ));
+    }
+    let controls = head.iter().filter(|b| control(b)).count();
+    if controls as f64 > head.len() as f64 * BINARY_SHARE {
+        let first = head.iter().copied().find(control).unwrap_or(0);
+        return Some(format!(
+            "{controls} of the first {} bytes are control bytes, not text ({})",
+            head.len(),
+            hint(first)
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn decoded(bytes: &[u8], encoding: Option<TextEncoding>) -> Vec<u8> {
         let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(bytes.to_vec()));
@@ -224,6 +261,32 @@ mod tests {
     }
 
     #[test]
+    fn the_head_is_whole_in_the_first_fill() {
+        // A reader that gives one byte at a time, as a transcoder may.
+        struct Trickle(Vec<u8>, usize);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match (self.0.get(self.1), buf.first_mut()) {
+                    (Some(&b), Some(slot)) => {
+                        *slot = b;
+                        self.1 += 1;
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            }
+        }
+        let text = b"a;b;c\n1;2;3\n".to_vec();
+        let trickle: Box<dyn BufRead + Send> =
+            Box::new(BufReader::with_capacity(1, Trickle(text.clone(), 0)));
+        let mut reader = with_head(trickle).expect("reads");
+        assert_eq!(reader.fill_buf().expect("fills"), &text[..]);
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).expect("reads");
+        assert_eq!(all, text);
+    }
+
+    #[test]
     fn delimiters_are_sniffed_from_the_first_line() {
         assert_eq!(sniff_delimiter(b"a,b,c\n1;2;3;4;5"), Delimiter(b','));
         assert_eq!(sniff_delimiter(b"a;b;c\r\n1,2"), Delimiter(b';'));
@@ -246,6 +309,19 @@ mod tests {
     #[test]
     fn binary_heads_are_named() {
         assert!(not_text(b"PK\x03\x04rest").unwrap().contains(".xlsx"));
+        assert!(
+            not_text(b"\x89PNG\r\n\x1a\n")
+                .unwrap()
+                .contains("a PNG image")
+        );
+        let mut mostly_binary = b"email\n".to_vec();
+        mostly_binary.extend((0u8..=255).cycle().take(1000));
+        assert!(
+            not_text(&mostly_binary)
+                .unwrap()
+                .contains("are control bytes, not text")
+        );
+        assert_eq!(not_text(b"email,name\na@x.io,A\0nn\nb@x.io,Bob\n"), None);
         assert_eq!(
             not_text(b"em\0ail\n").as_deref(),
             Some(
