@@ -171,6 +171,8 @@ pub fn with_head(mut bytes: Box<dyn BufRead + Send>) -> std::io::Result<Box<dyn 
 /// Control bytes (besides tab, CR and LF) in a text file's head above this share mean
 /// binary data. A stray NUL in one cell stays far below it, and fails only its row.
 const BINARY_SHARE: f64 = 0.05;
+/// ... and more than this many, so a short file with one stray byte is still text.
+const BINARY_MIN: usize = 8;
 
 /// Why `head` (the first bytes of an input) cannot be a text file of contacts, if it
 /// cannot: a known binary format, control bytes in its first line, or many of them.
@@ -210,7 +212,7 @@ pub fn not_text(head: &[u8]) -> Option<String> {
         ));
     }
     let controls = head.iter().filter(|b| control(b)).count();
-    if controls as f64 > head.len() as f64 * BINARY_SHARE {
+    if controls > BINARY_MIN && controls as f64 > head.len() as f64 * BINARY_SHARE {
         let first = head.iter().copied().find(control).unwrap_or(0);
         return Some(format!(
             "{controls} of the first {} bytes are control bytes, not text ({})",
