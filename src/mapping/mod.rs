@@ -114,17 +114,27 @@ impl Mapper {
         plan: Option<&HeaderPlan>,
         record: &Record,
     ) -> Result<CreateCustomer, Vec<RowError>> {
-        let mapped = match &record.cells {
-            Cells::Unreadable { error, .. } => Err(RowError::row(error.clone())),
-            Cells::Csv { header, values } => self.map_csv(plan, header, values),
-            Cells::Json(object) => self.map_json(object),
-        };
-        let (payload, mut errors) = mapped.map_err(|error| vec![error])?;
+        let (payload, mut errors) = self.convert(plan, record).map_err(|error| vec![error])?;
         errors.extend(validate(&payload));
         if errors.is_empty() {
             Ok(payload)
         } else {
             Err(errors)
+        }
+    }
+
+    /// [`Mapper::map`] before [`validate`]: the payload made of the values that converted,
+    /// with the problems of those that did not (left out of the payload), or a row-level
+    /// failure (unreadable, ragged, empty).
+    pub fn convert(
+        &self,
+        plan: Option<&HeaderPlan>,
+        record: &Record,
+    ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        match &record.cells {
+            Cells::Unreadable { error, .. } => Err(RowError::row(error.clone())),
+            Cells::Csv { header, values } => self.map_csv(plan, header, values),
+            Cells::Json(object) => self.map_json(object),
         }
     }
 

@@ -249,9 +249,9 @@ fn non_empty_string(
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
     match value {
-        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
         Some(Value::String(_)) => {
-            errors.push(FieldError::new(path, "must not be empty"));
+            errors.push(FieldError::new(path, "must not be blank"));
             None
         }
         None | Some(Value::Null) => {
@@ -391,7 +391,8 @@ mod tests {
         assert_eq!(
             codes(json!({"tags": [
                 {"name": ""}, {"color": "#fff"}, {"name": "a", "color": 3}, "vip", {"name": "b", "size": 1},
-                {"name": "c", "color": "blurple"}, {"name": "d", "color": "rgb(1 2 3 / 50%)"}
+                {"name": "c", "color": "blurple"}, {"name": "d", "color": "rgb(1 2 3 / 50%)"},
+                {"name": "  "}
             ]})),
             [
                 "tags[0].name",
@@ -399,7 +400,8 @@ mod tests {
                 "tags[2].color",
                 "tags[3]",
                 "tags[4].size",
-                "tags[5].color"
+                "tags[5].color",
+                "tags[6].name"
             ]
         );
     }

@@ -45,23 +45,33 @@ impl Rows {
     /// not text (a workbook, an archive, control bytes in its first line) is refused here.
     pub fn open(input: &Input, bytes_read: Arc<AtomicU64>) -> Result<Rows, SourceError> {
         let reader = input.open_bytes(bytes_read)?;
-        let mut reader = text::decode(reader, input.text.encoding)
+        Rows::from_bytes(input.name.clone(), input.format, input.text, reader)
+    }
+
+    /// The records of `bytes` (already decompressed), named `name` in messages.
+    pub fn from_bytes(
+        name: Arc<str>,
+        format: Format,
+        options: TextOptions,
+        bytes: Box<dyn BufRead + Send>,
+    ) -> Result<Rows, SourceError> {
+        let io_error = |source| SourceError::Io {
+            file: name.clone(),
+            source,
+        };
+        let mut reader = text::decode(bytes, options.encoding)
             .and_then(text::with_head)
-            .map_err(|e| input.io_error(e))?;
-        let head = reader.fill_buf().map_err(|e| input.io_error(e))?;
+            .map_err(io_error)?;
+        let head = reader.fill_buf().map_err(io_error)?;
         if let Some(message) = text::not_text(head) {
             return Err(SourceError::Invalid {
-                file: input.name.clone(),
+                file: name,
                 message,
             });
         }
-        Ok(match input.format {
-            Format::Csv => Rows::Csv(CsvRows::new(
-                input.name.clone(),
-                reader,
-                input.text.delimiter,
-            )?),
-            Format::Ndjson => Rows::Ndjson(NdjsonRows::new(input.name.clone(), reader)),
+        Ok(match format {
+            Format::Csv => Rows::Csv(CsvRows::new(name, reader, options.delimiter)?),
+            Format::Ndjson => Rows::Ndjson(NdjsonRows::new(name, reader)),
         })
     }
 }
