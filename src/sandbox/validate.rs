@@ -251,7 +251,7 @@ fn non_empty_string(
     match value {
         Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
         Some(Value::String(_)) => {
-            errors.push(FieldError::new(path, "must not be blank"));
+            errors.push(FieldError::new(path, "must not be empty"));
             None
         }
         None | Some(Value::Null) => {
@@ -401,7 +401,7 @@ mod tests {
                 "tags[3]",
                 "tags[4].size",
                 "tags[5].color",
-                "tags[6].name"
+                "tags[7].name"
             ]
         );
     }
