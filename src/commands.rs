@@ -38,16 +38,13 @@ pub async fn run(cli: &Cli, bar: bool, shutdown: CancellationToken) -> Result<En
     match &cli.command {
         Command::Import(args) => {
             let config = Config::for_import(args, &ProcessEnv)?;
-            let command = if config.send.is_some() {
-                "import"
+            if config.send.is_some() {
+                import(config, display, shutdown, "import").await
             } else {
-                "validate"
-            };
-            import(config, display, shutdown, command).await
+                dry_run(config, display, shutdown).await
+            }
         }
-        Command::Validate(args) => {
-            import(Config::for_validate(args)?, display, shutdown, "validate").await
-        }
+        Command::Validate(args) => dry_run(Config::for_validate(args)?, display, shutdown).await,
         Command::Sandbox(args) => sandbox(args, shutdown).await,
         Command::Init(args) => {
             let text = TextOptions {
@@ -59,6 +56,29 @@ pub async fn run(cli: &Cli, bar: bool, shutdown: CancellationToken) -> Result<En
             Ok(Ending::AllSucceeded)
         }
     }
+}
+
+/// `validate` (and `import --dry-run`): CPU-bound, so its stages share one thread (the
+/// reader has its own), where handing a row from one stage to the next wakes no other
+/// thread: twice as fast as on the multi-threaded runtime.
+async fn dry_run(
+    config: Config,
+    display: Display,
+    shutdown: CancellationToken,
+) -> Result<Ending, RunError> {
+    let on_one_thread = move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
+        let ending = runtime.block_on(import(config, display, shutdown, "validate"));
+        // A reader blocked on stdin must not hold the exit.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        ending
+    };
+    tokio::task::spawn_blocking(on_one_thread)
+        .await
+        .map_err(|e| RunError::Config(format!("the dry run failed: {e}")))?
 }
 
 async fn import(

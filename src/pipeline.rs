@@ -34,6 +34,8 @@ use crate::source::{Format, Input, Rows, SourceError};
 /// Rows buffered between two stages. Small: it bounds memory, and a slow API must slow
 /// the reader, not fill memory.
 const CHANNEL_CAPACITY: usize = 256;
+/// Records the reader hands the mapper at once, at most.
+const BATCH: usize = 64;
 /// How often buffered result rows are written through to disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Failed rows logged one by one before the log says "see failed.csv" instead.
@@ -115,7 +117,7 @@ impl Run {
         })?;
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
-        let (record_tx, record_rx) = mpsc::channel::<Record>(CHANNEL_CAPACITY);
+        let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CAPACITY / BATCH);
         let (job_tx, job_rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
         let (outcome_tx, outcome_rx) = mpsc::channel::<RowOutcome>(CHANNEL_CAPACITY);
 
@@ -244,35 +246,50 @@ fn warn_unmapped(file: &str, plan: &HeaderPlan) {
     }
 }
 
-/// Reads every input in turn into `records`, until the end or `stop`.
+/// Reads every input in turn into `records`, until the end or `stop`. Records travel in
+/// batches, so that the reader and the mapper do not wake each other for every row: a
+/// batch leaves when full, or at once when the mapper waits for one. Whatever was read
+/// is sent, even when reading fails.
 fn read_inputs(
     inputs: &[Input],
-    records: &mpsc::Sender<Record>,
+    records: &mpsc::Sender<Vec<Record>>,
     stop: &CancellationToken,
     counters: &Counters,
 ) -> Result<(), SourceError> {
-    for input in inputs {
-        for row in Rows::open(input, counters.bytes_read.clone())? {
-            if stop.is_cancelled() {
-                return Ok(());
-            }
-            let record = row?;
-            counters
-                .rows_read
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if records.blocking_send(record).is_err() {
-                return Ok(());
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut read = || -> Result<(), SourceError> {
+        for input in inputs {
+            for row in Rows::open(input, counters.bytes_read.clone())? {
+                if stop.is_cancelled() {
+                    return Ok(());
+                }
+                batch.push(row?);
+                counters
+                    .rows_read
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let waiting = records.capacity() == records.max_capacity();
+                if batch.len() >= BATCH || waiting {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if records.blocking_send(full).is_err() {
+                        return Ok(());
+                    }
+                }
             }
         }
+        Ok(())
+    };
+    let result = read();
+    if !batch.is_empty() {
+        let _ = records.blocking_send(batch);
     }
-    Ok(())
+    result
 }
 
 /// Maps and validates each record: valid rows go on as jobs (or, in a dry run, straight
 /// to the results as valid), invalid ones to the results as failed.
 async fn map_rows(
     mapper: Mapper,
-    mut records: mpsc::Receiver<Record>,
+    mut records: mpsc::Receiver<Vec<Record>>,
     jobs: Option<mpsc::Sender<Job>>,
     outcomes: mpsc::Sender<RowOutcome>,
     stop: CancellationToken,
@@ -281,18 +298,26 @@ async fn map_rows(
     let mut plan: Option<(Header, HeaderPlan)> = None;
     let mut seen = Seen::default();
     let mut closed = false;
+    let mut batch = Vec::new().into_iter();
     loop {
-        let record = tokio::select! {
-            biased;
-            () = stop.cancelled(), if !closed => {
-                // Refuse new rows; the ones already buffered are drained below.
-                records.close();
-                closed = true;
+        let record = match batch.next() {
+            Some(record) => record,
+            None => {
+                let next = tokio::select! {
+                    biased;
+                    () = stop.cancelled(), if !closed => {
+                        // Refuse new rows; the ones already buffered are drained below.
+                        records.close();
+                        closed = true;
+                        continue;
+                    }
+                    next = records.recv() => next,
+                };
+                let Some(next) = next else { break };
+                batch = next.into_iter();
                 continue;
             }
-            record = records.recv() => record,
         };
-        let Some(record) = record else { break };
         if stop.is_cancelled() {
             let outcome = not_sent(record);
             if outcomes.send(outcome).await.is_err() {

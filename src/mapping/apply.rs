@@ -1,29 +1,30 @@
 //! Compiled rules applied to one row's cells.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
 use crate::payload::{CreateCustomer, CustomDatum, Tag};
 use crate::record::RowError;
 
+use super::ColumnIndex;
 use super::rules::{Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
 pub(crate) trait Row {
     /// The trimmed text of `column`; `None` when it is empty or absent.
-    fn cell(&self, column: &str) -> Result<Option<String>, String>;
+    fn cell(&self, column: &str) -> Result<Option<Cow<'_, str>>, String>;
 }
 
 pub(crate) struct CsvRow<'a> {
-    pub(crate) index: &'a HashMap<String, usize>,
+    pub(crate) index: &'a ColumnIndex,
     pub(crate) values: &'a [String],
 }
 
 impl Row for CsvRow<'_> {
-    fn cell(&self, column: &str) -> Result<Option<String>, String> {
+    fn cell(&self, column: &str) -> Result<Option<Cow<'_, str>>, String> {
         let value = self.index.get(column).and_then(|&i| self.values.get(i));
-        Ok(value.and_then(|value| present(value)))
+        Ok(value.and_then(|value| present(value)).map(Cow::Borrowed))
     }
 }
 
@@ -31,12 +32,12 @@ impl Row for CsvRow<'_> {
 pub(crate) struct JsonRow<'a>(pub(crate) &'a Map<String, Value>);
 
 impl Row for JsonRow<'_> {
-    fn cell(&self, column: &str) -> Result<Option<String>, String> {
+    fn cell(&self, column: &str) -> Result<Option<Cow<'_, str>>, String> {
         match self.0.get(column) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(present(text)),
-            Some(Value::Number(number)) => Ok(Some(number.to_string())),
-            Some(Value::Bool(value)) => Ok(Some(value.to_string())),
+            Some(Value::String(text)) => Ok(present(text).map(Cow::Borrowed)),
+            Some(Value::Number(number)) => Ok(Some(Cow::Owned(number.to_string()))),
+            Some(Value::Bool(value)) => Ok(Some(Cow::Owned(value.to_string()))),
             Some(Value::Array(_)) => Err(format!(
                 "column {column:?} holds an array, not a single value"
             )),
@@ -47,10 +48,8 @@ impl Row for JsonRow<'_> {
     }
 }
 
-fn present(text: &str) -> Option<String> {
-    Some(text.trim())
-        .filter(|text| !text.is_empty())
-        .map(str::to_owned)
+fn present(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 /// The payload the rules make of `row`, and every problem met on the way. A value that
@@ -108,10 +107,10 @@ fn subject(key: &str, source: &Source) -> String {
 
 /// A source's text, trimmed; `None` when empty. A template whose columns are all empty
 /// is empty too, so `"+1 {Phone}"` sends nothing rather than `"+1"`.
-fn evaluate(source: &Source, row: &impl Row) -> Result<Option<String>, String> {
+fn evaluate<'a>(source: &'a Source, row: &'a impl Row) -> Result<Option<Cow<'a, str>>, String> {
     match source {
         Source::Column(column) => row.cell(column),
-        Source::Value(value) => Ok(Some(value.clone())),
+        Source::Value(value) => Ok(Some(Cow::Borrowed(value))),
         Source::Template(pieces) => {
             let mut rendered = String::new();
             let mut placeholders = 0;
@@ -132,7 +131,9 @@ fn evaluate(source: &Source, row: &impl Row) -> Result<Option<String>, String> {
                 return Ok(None);
             }
             let collapsed = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
-            Ok(Some(collapsed).filter(|text| !text.is_empty()))
+            Ok(Some(collapsed)
+                .filter(|text| !text.is_empty())
+                .map(Cow::Owned))
         }
     }
 }

@@ -13,6 +13,7 @@ mod json;
 mod rules;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -26,6 +27,32 @@ pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec}
 pub use error::{MappingError, MissingColumn};
 use rules::Rules;
 
+/// Column name → position, looked up for every mapped cell of every row: hashed with
+/// FNV-1a, several times faster than SipHash on short names (a header is the file's own,
+/// and a few thousand names at most, so flooding is no concern).
+type ColumnIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
+
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Mapper {
     /// `None`: the conventions, which depend on each header.
@@ -36,7 +63,7 @@ pub struct Mapper {
 #[derive(Debug, Clone)]
 pub struct HeaderPlan {
     header: Header,
-    index: HashMap<String, usize>,
+    index: ColumnIndex,
     rules: Rules,
     unmapped: Vec<String>,
 }
@@ -58,7 +85,7 @@ impl Mapper {
     /// Once per CSV file: resolve column names to indices. Refuses duplicate or empty
     /// header names and columns the mapping names that the header lacks (naming them).
     pub fn plan(&self, header: &Header) -> Result<HeaderPlan, MappingError> {
-        let mut index = HashMap::new();
+        let mut index = ColumnIndex::default();
         for (position, name) in header.iter().enumerate() {
             if name.trim().is_empty() {
                 return Err(MappingError::EmptyColumnName {
