@@ -68,63 +68,97 @@ impl LineIndex {
     /// Follows `bytes`; an error (a sentence naming the line) when a record grows past
     /// [`MAX_RECORD_BYTES`].
     fn observe(&mut self, bytes: &[u8]) -> Result<(), String> {
-        for &byte in bytes {
-            let ends_record = match (self.quoting, byte) {
-                (Quoting::Quoted, b'"') => {
-                    self.quoting = Quoting::QuoteInQuoted;
-                    false
-                }
-                (Quoting::Quoted, _) => false,
-                (Quoting::FieldStart, b'"') => {
-                    self.quoting = Quoting::Quoted;
-                    self.quote_line = self.line;
-                    false
-                }
-                (Quoting::QuoteInQuoted, b'"') => {
-                    self.quoting = Quoting::Quoted;
-                    false
-                }
-                (_, b'\r' | b'\n') => {
-                    self.quoting = Quoting::FieldStart;
-                    true
-                }
-                (_, byte) if byte == self.delimiter => {
-                    self.quoting = Quoting::FieldStart;
-                    false
-                }
-                _ => {
-                    self.quoting = Quoting::Field;
-                    false
-                }
-            };
-            if ends_record {
-                self.record_bytes = 0;
-            } else {
-                if self.record_bytes == 0 {
-                    self.record_line = self.line;
-                }
-                self.record_bytes += 1;
-                if self.record_bytes > MAX_RECORD_BYTES {
-                    return Err(self.too_long());
-                }
+        let mut at = 0;
+        while let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
+            // Most bytes are neither a quote, the delimiter nor a line break: a run of
+            // them only moves the counts.
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\r' || b == b'\n' || b == self.delimiter)
+                .unwrap_or(rest.len());
+            if run == 0 {
+                self.step(rest[0])?;
+                at += 1;
+                continue;
             }
-            match byte {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.line += 1;
-                    self.after_cr = byte == b'\r';
-                    self.at_line_start = true;
-                }
-                _ => {
-                    if self.at_line_start {
-                        self.starts.push_back((self.offset, self.line));
-                        self.at_line_start = false;
-                    }
-                    self.after_cr = false;
-                }
+            if self.at_line_start {
+                self.starts.push_back((self.offset, self.line));
+                self.at_line_start = false;
             }
-            self.offset += 1;
+            self.after_cr = false;
+            if self.quoting != Quoting::Quoted {
+                self.quoting = Quoting::Field;
+            }
+            if self.record_bytes == 0 {
+                self.record_line = self.line;
+            }
+            self.record_bytes += run as u64;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(self.too_long());
+            }
+            self.offset += run as u64;
+            at += run;
         }
+        Ok(())
+    }
+
+    /// One byte, any byte.
+    fn step(&mut self, byte: u8) -> Result<(), String> {
+        let ends_record = match (self.quoting, byte) {
+            (Quoting::Quoted, b'"') => {
+                self.quoting = Quoting::QuoteInQuoted;
+                false
+            }
+            (Quoting::Quoted, _) => false,
+            (Quoting::FieldStart, b'"') => {
+                self.quoting = Quoting::Quoted;
+                self.quote_line = self.line;
+                false
+            }
+            (Quoting::QuoteInQuoted, b'"') => {
+                self.quoting = Quoting::Quoted;
+                false
+            }
+            (_, b'\r' | b'\n') => {
+                self.quoting = Quoting::FieldStart;
+                true
+            }
+            (_, byte) if byte == self.delimiter => {
+                self.quoting = Quoting::FieldStart;
+                false
+            }
+            _ => {
+                self.quoting = Quoting::Field;
+                false
+            }
+        };
+        if ends_record {
+            self.record_bytes = 0;
+        } else {
+            if self.record_bytes == 0 {
+                self.record_line = self.line;
+            }
+            self.record_bytes += 1;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(self.too_long());
+            }
+        }
+        match byte {
+            b'\n' if self.after_cr => self.after_cr = false,
+            b'\n' | b'\r' => {
+                self.line += 1;
+                self.after_cr = byte == b'\r';
+                self.at_line_start = true;
+            }
+            _ => {
+                if self.at_line_start {
+                    self.starts.push_back((self.offset, self.line));
+                    self.at_line_start = false;
+                }
+                self.after_cr = false;
+            }
+        }
+        self.offset += 1;
         Ok(())
     }
 
@@ -269,6 +303,25 @@ mod tests {
             assert_eq!(index.line_from(b), Some(2));
             assert_eq!(index.line_from(c), Some(3));
             assert_eq!(index.line_from(c + 1), None);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_and_single_steps_agree(text in "[a,;\"\r\n]{0,80}", chunk in 1usize..9) {
+            let mut by_runs = LineIndex::new(b',');
+            let mut by_bytes = LineIndex::new(b',');
+            for piece in text.as_bytes().chunks(chunk) {
+                by_runs.observe(piece).expect("short");
+                for &byte in piece {
+                    by_bytes.step(byte).expect("short");
+                }
+            }
+            proptest::prop_assert_eq!(&by_runs.starts, &by_bytes.starts);
+            proptest::prop_assert_eq!(by_runs.quoting, by_bytes.quoting);
+            proptest::prop_assert_eq!(by_runs.record_bytes, by_bytes.record_bytes);
+            proptest::prop_assert_eq!(by_runs.line, by_bytes.line);
+            proptest::prop_assert_eq!(by_runs.finish(), by_bytes.finish());
         }
     }
 
