@@ -45,3 +45,6 @@ pub mod validate;
 mod commands;
 
 pub use commands::run;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

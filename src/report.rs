@@ -233,20 +233,23 @@ impl ResultFiles {
                 Cells::Json(object) => {
                     row.extend(object.iter().map(|(k, v)| (k.clone(), v.clone())))
                 }
-                Cells::Unreadable { raw, .. } | Cells::Csv { values: raw, .. } => {
+                Cells::Unreadable { raw, .. } => {
                     row.insert("_raw".into(), Value::String(raw.join("")));
+                }
+                Cells::Csv { values, .. } => {
+                    row.insert("_raw".into(), Value::String(values.iter().collect()));
                 }
             }
             return self.write_failed_json(&Value::Object(row));
         }
-        let (header, cells) = match &outcome.record.cells {
-            Cells::Csv { header, values } => (Some(header), values.as_slice()),
-            Cells::Unreadable { raw, .. } => (None, raw.as_slice()),
-            Cells::Json(_) => (None, &[][..]),
+        let (header, cells): (_, Box<dyn Iterator<Item = &str>>) = match &outcome.record.cells {
+            Cells::Csv { header, values } => (Some(header), Box::new(values.iter())),
+            Cells::Unreadable { raw, .. } => (None, Box::new(raw.iter().map(String::as_str))),
+            Cells::Json(_) => (None, Box::new(std::iter::empty())),
         };
         let writer = self.failed_csv_for(header)?;
         writer
-            .write_record(meta.iter().copied().chain(cells.iter().map(String::as_str)))
+            .write_record(meta.iter().copied().chain(cells))
             .map_err(io::Error::from)
     }
 
@@ -447,7 +450,7 @@ mod tests {
     fn csv_cells(header: &Header, values: &[&str]) -> Cells {
         Cells::Csv {
             header: header.clone(),
-            values: values.iter().map(|v| v.to_string()).collect(),
+            values: values.iter().collect(),
         }
     }
 

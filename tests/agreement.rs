@@ -481,7 +481,7 @@ fn csv_rows_validate_accepts_the_sandbox_accepts_and_refusals_agree_by_field() {
             origin: origin(),
             cells: Cells::Csv {
                 header: Arc::clone(&header),
-                values: values.clone(),
+                values: values.iter().collect(),
             },
         };
         checker.check(&record, Some(&plan), |field| {

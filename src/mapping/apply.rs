@@ -5,26 +5,25 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use crate::payload::{CreateCustomer, CustomDatum, Tag};
-use crate::record::RowError;
+use crate::record::{CsvValues, RowError};
 
-use super::ColumnIndex;
-use super::rules::{Piece, Rules, Source, TagRule};
+use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
 pub(crate) trait Row {
     /// The trimmed text of `column`; `None` when it is empty or absent.
-    fn cell(&self, column: &str) -> Result<Option<Cow<'_, str>>, String>;
+    fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String>;
 }
 
+/// A CSV record read through a plan, whose rules know each column's position.
 pub(crate) struct CsvRow<'a> {
-    pub(crate) index: &'a ColumnIndex,
-    pub(crate) values: &'a [String],
+    pub(crate) values: &'a CsvValues,
 }
 
 impl Row for CsvRow<'_> {
-    fn cell(&self, column: &str) -> Result<Option<Cow<'_, str>>, String> {
-        let value = self.index.get(column).and_then(|&i| self.values.get(i));
-        Ok(value.and_then(|value| present(value)).map(Cow::Borrowed))
+    fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
+        let value = column.position.and_then(|i| self.values.get(i));
+        Ok(value.and_then(present).map(Cow::Borrowed))
     }
 }
 
@@ -32,8 +31,8 @@ impl Row for CsvRow<'_> {
 pub(crate) struct JsonRow<'a>(pub(crate) &'a Map<String, Value>);
 
 impl Row for JsonRow<'_> {
-    fn cell(&self, column: &str) -> Result<Option<Cow<'_, str>>, String> {
-        match self.0.get(column) {
+    fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
+        match self.0.get(&column.name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(present(text).map(Cow::Borrowed)),
             Some(Value::Number(number)) => Ok(Some(Cow::Owned(number.to_string()))),

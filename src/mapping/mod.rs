@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::payload::CreateCustomer;
-use crate::record::{Cells, Header, Record, RowError};
+use crate::record::{Cells, CsvValues, Header, Record, RowError};
 use crate::validate::validate;
 
 use apply::{CsvRow, JsonRow, apply};
@@ -63,7 +63,7 @@ pub struct Mapper {
 #[derive(Debug, Clone)]
 pub struct HeaderPlan {
     header: Header,
-    index: ColumnIndex,
+    /// The rules with every column's position in `header`.
     rules: Rules,
     unmapped: Vec<String>,
 }
@@ -125,9 +125,10 @@ impl Mapper {
                 (rules.clone(), unmapped)
             }
         };
+        let mut rules = rules;
+        rules.resolve(&|name| index.get(name).copied());
         Ok(HeaderPlan {
             header: header.clone(),
-            index,
             rules,
             unmapped,
         })
@@ -170,7 +171,7 @@ impl Mapper {
         &self,
         plan: Option<&HeaderPlan>,
         header: &Header,
-        values: &[String],
+        values: &CsvValues,
     ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
         if values.len() != header.len() {
             let message = format!("expected {} fields, found {}", header.len(), values.len());
@@ -178,7 +179,7 @@ impl Mapper {
         }
         let is_blank = header
             .iter()
-            .zip(values)
+            .zip(values.iter())
             .all(|(name, value)| name.starts_with('_') || value.trim().is_empty());
         if is_blank {
             return Err(RowError::row("the row is empty"));
@@ -193,10 +194,7 @@ impl Mapper {
                 &planned
             }
         };
-        let row = CsvRow {
-            index: &plan.index,
-            values,
-        };
+        let row = CsvRow { values };
         Ok(apply(&plan.rules, &row))
     }
 

@@ -8,7 +8,7 @@ use csv::{ByteRecord, Reader, ReaderBuilder};
 use super::SourceError;
 use super::lines::{LineCounting, LineIndex};
 use super::text::{Delimiter, sniff_delimiter};
-use crate::record::{Cells, Header, Origin, Record};
+use crate::record::{Cells, CsvValues, Header, Origin, Record};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const NOT_UTF8: &str =
@@ -104,18 +104,19 @@ impl CsvRows {
     }
 
     fn cells(&self) -> Cells {
-        let mut values = Vec::with_capacity(self.record.len());
+        let bytes = self.record.as_slice().len();
+        let mut values = CsvValues::with_capacity(self.record.len(), bytes);
         let mut bad_column = None;
         for (i, raw) in self.record.iter().enumerate() {
             match std::str::from_utf8(raw) {
-                Ok(text) if !raw.contains(&0) => values.push(text.to_string()),
+                Ok(text) if !raw.contains(&0) => values.push(text),
                 Ok(text) => {
                     bad_column.get_or_insert((i, NUL));
-                    values.push(text.replace('\0', ""));
+                    values.push(&text.replace('\0', ""));
                 }
                 Err(_) => {
                     bad_column.get_or_insert((i, NOT_UTF8));
-                    values.push(String::from_utf8_lossy(raw).into_owned());
+                    values.push(&String::from_utf8_lossy(raw));
                 }
             }
         }
@@ -130,7 +131,7 @@ impl CsvRows {
                     None => format!("column {}", i + 1),
                 };
                 Cells::Unreadable {
-                    raw: values,
+                    raw: values.iter().map(str::to_owned).collect(),
                     error: format!("{column} {problem}"),
                 }
             }
@@ -204,7 +205,7 @@ mod tests {
 
     fn values(record: &Record) -> Vec<&str> {
         match &record.cells {
-            Cells::Csv { values, .. } => values.iter().map(String::as_str).collect(),
+            Cells::Csv { values, .. } => values.iter().collect(),
             other => panic!("expected CSV cells, got {other:?}"),
         }
     }
