@@ -90,7 +90,12 @@ impl Seen {
         }
         if let Some(email) = &payload.email {
             self.lowered.clear();
-            self.lowered.extend(email.chars().flat_map(char::to_lowercase));
+            if email.is_ascii() {
+                self.lowered.push_str(email);
+                self.lowered.make_ascii_lowercase();
+            } else {
+                self.lowered.extend(email.chars().flat_map(char::to_lowercase));
+            }
             let hash = self.hasher.hash_one(self.lowered.as_bytes());
             if let Some(first) = self.emails.first_seen(hash, file, line) {
                 self.repeated_emails += 1;

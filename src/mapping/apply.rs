@@ -47,7 +47,13 @@ impl Row for JsonRow<'_> {
     }
 }
 
-fn present(text: &str) -> Option<&str> {
+pub(crate) fn present(text: &str) -> Option<&str> {
+    // Most cells have nothing to trim: spare them `trim`'s walk through chars.
+    let bytes = text.as_bytes();
+    let clean = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    if clean(bytes.first()) && clean(bytes.last()) {
+        return Some(text);
+    }
     Some(text.trim()).filter(|text| !text.is_empty())
 }
 

@@ -180,7 +180,7 @@ impl Mapper {
         let is_blank = header
             .iter()
             .zip(values.iter())
-            .all(|(name, value)| name.starts_with('_') || value.trim().is_empty());
+            .all(|(name, value)| name.starts_with('_') || apply::present(value).is_none());
         if is_blank {
             return Err(RowError::row("the row is empty"));
         }
