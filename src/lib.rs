@@ -45,6 +45,3 @@ pub mod validate;
 mod commands;
 
 pub use commands::run;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

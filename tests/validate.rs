@@ -92,7 +92,7 @@ async fn every_check_names_the_line_the_field_and_what_was_expected() {
     assert!(
         result
             .stderr
-            .contains(r#"customers.csv:13: email "ann@example.com" is also in"#),
+            .contains(r#"customers.csv:13: email "ann@example.com" is in an earlier row too"#),
         "{}",
         result.stderr
     );
