@@ -40,6 +40,10 @@ pub enum Command {
     /// Create a HelpCrunch contact for every row of FILE...
     Import(ImportArgs),
     /// Read, map and check every row, with no network; report what the API would refuse.
+    ///
+    /// Exit codes: 0 every row is valid (or the file has a header and no rows), 1 some rows
+    /// are invalid (see failed.csv), 2 a file cannot be read (missing, empty, binary, an
+    /// unterminated quote, a header with a duplicate or empty name).
     Validate(InputArgs),
     /// Run the built-in HelpCrunch emulator in the foreground.
     Sandbox(SandboxArgs),

@@ -187,7 +187,8 @@ impl Seen {
                 self.lowered.push_str(email);
                 self.lowered.make_ascii_lowercase();
             } else {
-                self.lowered.extend(email.chars().flat_map(char::to_lowercase));
+                self.lowered
+                    .extend(email.chars().flat_map(char::to_lowercase));
             }
             let hash = nonzero(self.hasher.hash_one(self.lowered.as_bytes()));
             if self.emails.get_or_insert(hash).is_some() {
@@ -339,7 +340,10 @@ mod tests {
             );
         }
         let bytes = seen.user_ids.bytes();
-        assert!(bytes < 200_000 * 14 * 2, "{bytes} bytes for 200,000 userIds");
+        assert!(
+            bytes < 200_000 * 14 * 2,
+            "{bytes} bytes for 200,000 userIds"
+        );
         assert_eq!(seen.emails.bytes(), 0, "no emails yet");
         assert_eq!(
             messages(seen.check(&origin("big.csv", 1), row(Some("user-199999"), None))),

@@ -309,9 +309,9 @@ fn source(
     value: Option<&str>,
 ) -> Result<Source, MappingError> {
     match (column, template_text, value) {
-        (Some(column), None, None) => {
-            Ok(Source::Column(non_empty(&format!("{key}.column"), column)?.into()))
-        }
+        (Some(column), None, None) => Ok(Source::Column(
+            non_empty(&format!("{key}.column"), column)?.into(),
+        )),
         (None, Some(text), None) => template(key, text),
         (None, None, Some(value)) => Ok(Source::Value(non_empty(&format!("{key}.value"), value)?)),
         (None, None, None) => Err(MappingError::NoSource {
