@@ -497,3 +497,32 @@ async fn init_writes_a_config_that_maps_its_file_without_errors() {
     assert_eq!(checked.code, 0, "{}", checked.all_output());
     assert_eq!(dir.summary()["valid"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_id_repeated_in_another_file_fails_naming_the_first() {
+    let dir = Dir::new();
+    let first = dir.write(
+        "a.csv",
+        "userId,email\nu1,a@example.com\nu2,b@example.com\n",
+    );
+    let second = dir.write(
+        "b.ndjson",
+        "{\"userId\":\"u3\"}\n{\"userId\":\"u2\",\"email\":\"c@example.com\"}\n",
+    );
+    let out = dir.out().to_string_lossy().into_owned();
+    let result = run(&["validate", &first, &second, "--out", &out], None).await;
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    let failed: serde_json::Value = serde_json::from_str(
+        dir.read_out("failed.ndjson")
+            .lines()
+            .next()
+            .expect("one failed row"),
+    )
+    .expect("JSON");
+    assert_eq!(failed["_line"], "2");
+    assert_eq!(
+        failed["_errors"],
+        format!("userId \"u2\" is a duplicate of {first}:3")
+    );
+    assert_eq!(dir.summary()["valid"], 3);
+}

@@ -143,13 +143,13 @@ pub fn sniff_delimiter(head: &[u8]) -> Delimiter {
     }
 }
 
-/// Bytes looked at before the first row: enough for a header line and a sniff.
-const HEAD_MIN: usize = 4 * 1024;
+/// The most bytes looked at before the first row.
 const HEAD_MAX: usize = 64 * 1024;
 
-/// `bytes` again, read so that its first `fill_buf` holds its head: the first line and
-/// at least 4 KiB when the input has them (at most 64 KiB), for [`not_text`] and
-/// [`sniff_delimiter`] to look at.
+/// `bytes` again, read so that its first `fill_buf` holds its head, for [`not_text`] and
+/// [`sniff_delimiter`] to look at: at least the first line (at most 64 KiB), and
+/// whatever the first reads brought with it (a file's first 64 KiB). It waits for no
+/// more than one line, so rows piped in one by one are not held back.
 pub fn with_head(mut bytes: Box<dyn BufRead + Send>) -> std::io::Result<Box<dyn BufRead + Send>> {
     let mut head = Vec::new();
     loop {
@@ -161,7 +161,7 @@ pub fn with_head(mut bytes: Box<dyn BufRead + Send>) -> std::io::Result<Box<dyn 
         head.extend_from_slice(&chunk[..take]);
         bytes.consume(take);
         let has_line = head.iter().any(|&b| b == b'\n' || b == b'\r');
-        if head.len() >= HEAD_MAX || (has_line && head.len() >= HEAD_MIN) {
+        if head.len() >= HEAD_MAX || has_line {
             break;
         }
     }
@@ -263,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn the_head_is_whole_in_the_first_fill() {
+    fn the_first_line_is_whole_in_the_first_fill() {
         // A reader that gives one byte at a time, as a transcoder may.
         struct Trickle(Vec<u8>, usize);
         impl Read for Trickle {
@@ -282,7 +282,7 @@ mod tests {
         let trickle: Box<dyn BufRead + Send> =
             Box::new(BufReader::with_capacity(1, Trickle(text.clone(), 0)));
         let mut reader = with_head(trickle).expect("reads");
-        assert_eq!(reader.fill_buf().expect("fills"), &text[..]);
+        assert_eq!(reader.fill_buf().expect("fills"), b"a;b;c\n");
         let mut all = Vec::new();
         reader.read_to_end(&mut all).expect("reads");
         assert_eq!(all, text);
