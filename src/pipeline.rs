@@ -36,6 +36,8 @@ use crate::source::{Format, Input, Rows, SourceError};
 const CHANNEL_CAPACITY: usize = 256;
 /// Records the reader hands the mapper at once, at most.
 const BATCH: usize = 64;
+/// How long a stopped run waits for the reader to hand over the rows it has read.
+const READER_GRACE: Duration = Duration::from_secs(2);
 /// How often buffered result rows are written through to disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Failed rows logged one by one before the log says "see failed.csv" instead.
@@ -221,7 +223,7 @@ async fn await_reader(
 ) {
     let result = tokio::select! {
         result = reader => result,
-        () = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(2)).await } => return,
+        () = async { stop.cancelled().await; tokio::time::sleep(READER_GRACE).await } => return,
     };
     match result {
         Ok(Ok(())) => {}
@@ -299,13 +301,22 @@ async fn map_rows(
     let mut seen = Seen::default();
     let mut closed = false;
     let mut batch = Vec::new().into_iter();
+    // Once stopped, the reader sends what it has read (a batch) and ends; it is waited
+    // for this long, so that no row read is lost, before new rows are refused (a reader
+    // blocked on stdin never ends).
+    let mut refuse_at = None;
     loop {
         let record = match batch.next() {
             Some(record) => record,
             None => {
                 let next = tokio::select! {
                     biased;
-                    () = stop.cancelled(), if !closed => {
+                    () = stop.cancelled(), if refuse_at.is_none() => {
+                        refuse_at = Some(tokio::time::Instant::now() + READER_GRACE);
+                        continue;
+                    }
+                    () = tokio::time::sleep_until(refuse_at.unwrap_or_else(tokio::time::Instant::now)),
+                        if refuse_at.is_some() && !closed => {
                         // Refuse new rows; the ones already buffered are drained below.
                         records.close();
                         closed = true;
