@@ -40,6 +40,8 @@ pub enum Role {
         kind: Kind,
         format: Option<String>,
     },
+    /// Left out, with the reason in its comment (NDJSON objects or arrays).
+    Skip,
 }
 
 /// A customData type, as the config names it.
@@ -124,9 +126,8 @@ pub fn field_for(name: &str) -> Option<Role> {
         | "cell" | "cellphone" | "primaryphone" => field("phone"),
         "firstseen" | "createdat" | "created" | "createddate" | "datecreated" | "signupdate"
         | "signedup" | "signedupat" | "registered" | "registeredat" | "registrationdate"
-        | "subscriptiondate" | "joined" | "joindate" | "customersince" | "since" => {
-            field("firstSeen")
-        }
+        | "subscriptiondate" | "joined" | "joindate" | "customersince" | "since" | "signup"
+        | "signupat" | "signedupdate" => field("firstSeen"),
         "locale" | "language" | "lang" | "preferredlanguage" => field("locale"),
         "notes" | "note" | "comments" | "comment" | "description" | "remarks" => field("notes"),
         "source" | "leadsource" | "channel" | "utmsource" | "referrer" => field("source"),
@@ -483,6 +484,12 @@ pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column])
             unmapped.join(", ")
         ));
     }
+    for column in columns.iter().filter(|c| c.role == Role::Skip) {
+        out.push_str(&format!(
+            "\n# Not imported: {:?} {}\n",
+            column.name, column.reason
+        ));
+    }
     out
 }
 
@@ -512,6 +519,7 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             })?;
     }
     let mut samples: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+    let mut nested: HashSet<String> = HashSet::new();
     let mut sampled = 0;
     for row in source.by_ref().take(rows) {
         let record = row?;
@@ -539,7 +547,11 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
                         Value::String(s) => s.trim().to_string(),
                         Value::Number(n) => n.to_string(),
                         Value::Bool(b) => b.to_string(),
-                        _ => String::new(),
+                        Value::Array(_) | Value::Object(_) => {
+                            nested.insert(key.clone());
+                            String::new()
+                        }
+                        Value::Null => String::new(),
                     };
                     if !text.is_empty() {
                         samples[i].push(text);
@@ -549,7 +561,13 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             Cells::Unreadable { .. } => {}
         }
     }
-    let columns = guess(&header, &samples);
+    let mut columns = guess(&header, &samples);
+    for column in columns.iter_mut().filter(|c| nested.contains(&c.name)) {
+        column.role = Role::Skip;
+        column.reason = "holds objects or arrays, which a contact field or customData \
+                         cannot (map its parts in a preprocessing step)"
+            .into();
+    }
     Ok(render(&input.name, sampled, text, &columns))
 }
 
@@ -689,6 +707,21 @@ mod tests {
         assert_eq!(mapping.custom_data[0].kind.as_deref(), Some("integer"));
         assert_eq!(mapping.custom_data[1].property, "zipCode");
         crate::mapping::Mapper::new(Some(&mapping)).expect("the mapping is valid");
+    }
+
+    #[test]
+    fn skipped_columns_are_only_a_comment() {
+        let columns = vec![Column {
+            name: "meta".into(),
+            role: Role::Skip,
+            reason: "holds objects".into(),
+            examples: vec![],
+        }];
+        let config = render("x.ndjson", 1, TextOptions::default(), &columns);
+        assert!(
+            config.ends_with("\n# Not imported: \"meta\" holds objects\n"),
+            "{config}"
+        );
     }
 
     #[test]
