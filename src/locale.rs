@@ -13,15 +13,22 @@ use isolang::Language;
 /// (`"xx" is not an ISO 639-1 language code`); callers put the field in front of it.
 pub fn normalize_locale(text: &str) -> Result<String, String> {
     let text = text.trim();
-    let primary = text
-        .split(['-', '_', '.', '@'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let language = match primary.len() {
-        2 => Language::from_639_1(&primary),
-        3 => Language::from_639_3(&primary),
+    let primary = text.split(['-', '_', '.', '@']).next().unwrap_or_default();
+    // Lowercased on the stack: a code is two or three ASCII letters.
+    let mut lower = [0u8; 3];
+    let code = match primary.as_bytes() {
+        bytes @ ([_, _] | [_, _, _]) if bytes.is_ascii() => {
+            let lower = &mut lower[..bytes.len()];
+            lower.copy_from_slice(bytes);
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(lower).ok()
+        }
         _ => None,
+    };
+    let language = match code {
+        Some(code) if code.len() == 2 => Language::from_639_1(code),
+        Some(code) => Language::from_639_3(code),
+        None => None,
     }
     .or_else(|| by_english_name(text));
     match language {

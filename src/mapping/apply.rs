@@ -81,11 +81,12 @@ pub(crate) fn apply(rules: &Rules, row: &impl Row) -> (CreateCustomer, Vec<RowEr
         }
     }
     for rule in &rules.custom {
-        let key = format!("customData.{}", rule.property);
+        // Named only for a message: a valid row spares the allocation.
+        let key = || format!("customData.{}", rule.property);
         let converted = evaluate(&rule.source, row).and_then(|text| {
             text.map(|text| rule.kind.convert(&text))
                 .transpose()
-                .map_err(|problem| format!("{}{problem}", subject(&key, &rule.source)))
+                .map_err(|problem| format!("{}{problem}", subject(&key(), &rule.source)))
         });
         match converted {
             Ok(Some(value)) => payload.custom_data.push(CustomDatum {
@@ -93,7 +94,7 @@ pub(crate) fn apply(rules: &Rules, row: &impl Row) -> (CreateCustomer, Vec<RowEr
                 value,
             }),
             Ok(None) => {}
-            Err(message) => errors.push(RowError::new(key, message)),
+            Err(message) => errors.push(RowError::new(key(), message)),
         }
     }
     (payload, errors)

@@ -81,7 +81,7 @@ fn custom_rule(column: &str, spec: &str) -> Result<CustomRule, MappingError> {
         });
     }
     Ok(CustomRule {
-        property: property.to_owned(),
+        property: property.into(),
         source: Source::Column(column.into()),
         kind,
     })

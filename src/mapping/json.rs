@@ -145,7 +145,7 @@ fn custom_data(value: &Value, data: &mut Vec<CustomDatum>, errors: &mut Vec<RowE
         let field = format!("customData.{property}");
         match scalar(value) {
             Ok(Some(value)) => data.push(CustomDatum {
-                property: property.to_owned(),
+                property: property.into(),
                 value,
             }),
             Ok(None) => {}

@@ -33,7 +33,7 @@ pub(crate) struct TagRule {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CustomRule {
-    pub(crate) property: String,
+    pub(crate) property: std::sync::Arc<str>,
     pub(crate) source: Source,
     pub(crate) kind: ValueKind,
 }
@@ -103,7 +103,7 @@ impl Rules {
             let rule = custom_rule(position, spec)?;
             if !properties.insert(rule.property.clone()) {
                 return Err(MappingError::DuplicateProperty {
-                    property: rule.property,
+                    property: rule.property.to_string(),
                 });
             }
             custom.push(rule);
@@ -291,7 +291,7 @@ fn custom_rule(position: usize, spec: &CustomDataSpec) -> Result<CustomRule, Map
             .map_err(|problem| MappingError::BadValue { key, problem })?;
     }
     Ok(CustomRule {
-        property,
+        property: property.into(),
         source,
         kind,
     })
