@@ -29,6 +29,7 @@ async fn main() {
         name: input.display().to_string().into(),
         path: Some(input.clone()),
         format: Format::Csv,
+        text: Default::default(),
     }];
     let out = dir.path().join("out");
     println!("| case | rows | seconds | rows/s |");

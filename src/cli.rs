@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
-use crate::source::Format;
+use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
 /// without losing or duplicating one.
@@ -41,9 +41,39 @@ pub enum Command {
     /// Create a HelpCrunch contact for every row of FILE...
     Import(ImportArgs),
     /// Read, map and check every row, with no network; report what the API would refuse.
+    ///
+    /// Exit codes: 0 every row is valid (or the file has a header and no rows), 1 some rows
+    /// are invalid (see failed.csv), 2 a file cannot be read (missing, empty, binary, an
+    /// unterminated quote, a header with a duplicate or empty name).
     Validate(InputArgs),
     /// Run the built-in HelpCrunch emulator in the foreground.
     Sandbox(SandboxArgs),
+    /// Print a commented mapping config guessed from FILE's header and first rows, to
+    /// edit and pass as --config.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The file to guess from (CSV or NDJSON, optionally .gz).
+    #[arg(value_name = "FILE")]
+    pub file: String,
+
+    /// Input format [default: from the extension, else from the first byte].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// CSV field delimiter [default: from the header line].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<Delimiter>,
+
+    /// Read the file in this encoding instead of UTF-8.
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<TextEncoding>,
+
+    /// Rows read to guess types and date formats.
+    #[arg(long, value_name = "N", default_value_t = crate::init::DEFAULT_SAMPLE_ROWS)]
+    pub rows: usize,
 }
 
 /// What to read and where to write results: shared by `import` and `validate`.
@@ -70,6 +100,16 @@ pub struct InputArgs {
     /// Input format [default: from the extension, else from the first byte].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+
+    /// CSV field delimiter: one character, or "tab" [default: from the header line:
+    /// ",", or ";" or tab when the header has more of them].
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<Delimiter>,
+
+    /// Read the input in this encoding instead of UTF-8 (UTF-16 with a byte-order mark is
+    /// detected by itself).
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<TextEncoding>,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
-use crate::source::{Format, Input};
+use crate::source::{Delimiter, Format, Input, TextEncoding, TextOptions};
 use crate::state::Mode;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub mode: Option<Mode>,
     pub state: Option<PathBuf>,
     pub max_failures: Option<CountOrText>,
+    pub delimiter: Option<Delimiter>,
+    pub encoding: Option<TextEncoding>,
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
@@ -256,10 +258,14 @@ fn resolve_inputs(
     send: Option<SendConfig>,
 ) -> Result<Config, RunError> {
     let format = args.format.or(file.format);
+    let text = TextOptions {
+        delimiter: args.delimiter.or(file.delimiter),
+        encoding: args.encoding.or(file.encoding),
+    };
     let inputs = args
         .files
         .iter()
-        .map(|arg| Input::resolve(arg, format))
+        .map(|arg| Input::resolve(arg, format, text))
         .collect::<Result<Vec<_>, _>>()?;
     if inputs.iter().filter(|i| i.path.is_none()).count() > 1 {
         return Err(RunError::Config("stdin (-) can be read only once".into()));

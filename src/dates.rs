@@ -57,6 +57,71 @@ fn unix_seconds(text: &str) -> Option<i64> {
 }
 
 fn iso_8601(text: &str) -> Option<i64> {
+    iso_8601_fast(text.as_bytes()).or_else(|| iso_8601_chrono(text))
+}
+
+/// The common shapes without chrono's format interpreter, which costs a microsecond a
+/// date: `YYYY-MM-DD`, then optionally `T` (or `t`, or a space) `HH:MM[:SS[.fraction]]`
+/// and `Z`, `±HH:MM` or `±HHMM`. None for anything else, or out of range, which
+/// [`iso_8601_chrono`] then decides (so the two never disagree on what they both read).
+fn iso_8601_fast(text: &[u8]) -> Option<i64> {
+    fn number(bytes: &[u8]) -> Option<u32> {
+        bytes.iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    }
+    let field = |from: usize, len: usize| number(text.get(from..from + len)?);
+    if text.get(4) != Some(&b'-') || text.get(7) != Some(&b'-') {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(field(0, 4)?).ok()?,
+        field(5, 2)?,
+        field(8, 2)?,
+    )?;
+    if text.len() == 10 {
+        return Some(midnight(date));
+    }
+    if !matches!(text.get(10), Some(b'T' | b't' | b' ')) || text.get(13) != Some(&b':') {
+        return None;
+    }
+    let (hour, minute) = (field(11, 2)?, field(14, 2)?);
+    let mut at = 16;
+    let mut second = 0;
+    if text.get(at) == Some(&b':') {
+        second = field(17, 2)?;
+        at = 19;
+        if text.get(at) == Some(&b'.') {
+            let digits = text[at + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            if digits == 0 || digits > 9 {
+                return None;
+            }
+            at += 1 + digits;
+        }
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let offset = match text.get(at..)? {
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let (hours, minutes) = (number(&[*h1, *h2])?, number(&[*m1, *m2])?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = i64::from(hours * 3600 + minutes * 60);
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        _ => return None,
+    };
+    let local = midnight(date) + i64::from(hour * 3600 + minute * 60 + second);
+    Some(local - offset)
+}
+
+fn iso_8601_chrono(text: &str) -> Option<i64> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Some(midnight(date));
     }
@@ -233,6 +298,29 @@ mod tests {
             let day = date.and_time(NaiveTime::MIN).and_utc().timestamp();
             prop_assert_eq!(parse_timestamp(&date.format("%Y-%m-%d").to_string(), None), Ok(day));
             prop_assert_eq!(parse_timestamp(&date.format("%d.%m.%Y").to_string(), Some("%d.%m.%Y")), Ok(day));
+        }
+
+        #[test]
+        fn the_fast_path_agrees_with_chrono(
+            date in "(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2]|[0-9]{2})-([0-2][0-9]|3[01])",
+            time in proptest::option::of("[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,10})?)?"),
+            zone in proptest::option::of("Z|z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9]|[+-][0-9]{2}:?[0-9]{2}"),
+        ) {
+            let text = format!("{date}{}{}", time.unwrap_or_default(), zone.unwrap_or_default());
+            if let Some(fast) = iso_8601_fast(text.as_bytes()) {
+                prop_assert_eq!(Some(fast), iso_8601_chrono(&text), "{}", text);
+            }
+        }
+
+        #[test]
+        fn the_fast_path_reads_the_usual_forms(datetime in datetimes(), offset_minutes in -1439i32..=1439) {
+            let zone = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+            let local = zone.from_utc_datetime(&datetime);
+            for format in ["%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dt%H:%M%:z", "%Y-%m-%d"] {
+                let text = local.format(format).to_string();
+                prop_assert!(iso_8601_fast(text.as_bytes()).is_some(), "{}", text);
+                prop_assert_eq!(iso_8601_fast(text.as_bytes()), iso_8601_chrono(&text), "{}", text);
+            }
         }
 
         #[test]

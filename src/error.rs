@@ -15,6 +15,12 @@ pub enum RunError {
     Config(String),
     #[error("mapping: {0}")]
     Mapping(#[from] MappingError),
+    /// A CSV header the mapping cannot use (a duplicate or empty name, a missing column).
+    #[error("{file}: line 1: {error}")]
+    Header {
+        file: std::sync::Arc<str>,
+        error: MappingError,
+    },
     #[error(transparent)]
     Input(#[from] SourceError),
     #[error(

@@ -8,6 +8,7 @@
 //! - [`config`]: flags, the TOML config and the environment resolved once into a [`config::Config`].
 //! - [`source`]: streaming readers (CSV, NDJSON, stdin, gzip) yielding [`record::Record`]s.
 //! - [`mapping`] and [`validate`]: pure functions from a record to a [`payload::CreateCustomer`].
+//! - [`dedupe`]: a userId repeated within the run's input fails; a repeated email warns.
 //! - [`client`]: one HTTP call to the API and the classification of its answer.
 //! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours.
 //! - [`deliver`]: one row's attempts: pacing, retries with backoff, reactions to answers.
@@ -18,16 +19,20 @@
 //!   mode's pure decision per row; [`upsert`]: a row of `--mode upsert|update` (PATCH).
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
+//! - [`init`]: `init FILE`, a mapping config guessed from a file's header and rows.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
 //! - [`error`]: run-level errors and the one place they become exit codes.
 
 pub mod adaptive;
 pub mod cli;
 pub mod client;
+pub mod color;
 pub mod config;
 pub mod dates;
+pub mod dedupe;
 pub mod deliver;
 pub mod error;
+pub mod init;
 pub mod ledger;
 pub mod limiter;
 pub mod locale;

@@ -1,5 +1,8 @@
 //! Locales as exports write them → the ISO 639-1 code the API wants.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use isolang::Language;
 
 /// Reduces a locale to its ISO 639-1 language code: `en-US`, `en_US.UTF-8`, `EN` and ` en `
@@ -10,15 +13,22 @@ use isolang::Language;
 /// (`"xx" is not an ISO 639-1 language code`); callers put the field in front of it.
 pub fn normalize_locale(text: &str) -> Result<String, String> {
     let text = text.trim();
-    let primary = text
-        .split(['-', '_', '.', '@'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let language = match primary.len() {
-        2 => Language::from_639_1(&primary),
-        3 => Language::from_639_3(&primary),
+    let primary = text.split(['-', '_', '.', '@']).next().unwrap_or_default();
+    // Lowercased on the stack: a code is two or three ASCII letters.
+    let mut lower = [0u8; 3];
+    let code = match primary.as_bytes() {
+        bytes @ ([_, _] | [_, _, _]) if bytes.is_ascii() => {
+            let lower = &mut lower[..bytes.len()];
+            lower.copy_from_slice(bytes);
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(lower).ok()
+        }
         _ => None,
+    };
+    let language = match code {
+        Some(code) if code.len() == 2 => Language::from_639_1(code),
+        Some(code) => Language::from_639_3(code),
+        None => None,
     }
     .or_else(|| by_english_name(text));
     match language {
@@ -30,18 +40,24 @@ pub fn normalize_locale(text: &str) -> Result<String, String> {
     }
 }
 
+/// The language with this English name (ASCII case ignored). A macrolanguage and its
+/// main member can share a name ("Swahili"): the one with a 639-1 code is preferred.
 fn by_english_name(text: &str) -> Option<Language> {
-    let name = text.to_owned();
-    let mut matches = Language::match_names(move |candidate| candidate.eq_ignore_ascii_case(&name));
-    let first = matches.next()?;
-    // A macrolanguage and its main member can share a name ("Swahili"): prefer the one
-    // with a 639-1 code.
-    if first.to_639_1().is_some() {
-        return Some(first);
-    }
-    matches
-        .find(|language| language.to_639_1().is_some())
-        .or(Some(first))
+    // isolang can only search its ~8,000 names one by one: index them once.
+    static BY_NAME: LazyLock<HashMap<String, Language>> = LazyLock::new(|| {
+        let mut by_name: HashMap<String, Language> = HashMap::new();
+        for language in Language::match_names(|_| true) {
+            let name = language.to_name().to_ascii_lowercase();
+            match by_name.get(&name) {
+                Some(first) if first.to_639_1().is_some() || language.to_639_1().is_none() => {}
+                _ => {
+                    by_name.insert(name, language);
+                }
+            }
+        }
+        by_name
+    });
+    BY_NAME.get(&text.to_ascii_lowercase()).copied()
 }
 
 #[cfg(test)]
@@ -83,6 +99,24 @@ mod tests {
         assert_eq!(normalize_locale("zh-Hant-TW"), Ok("zh".to_owned()));
         assert_eq!(normalize_locale("Swahili"), Ok("sw".to_owned()));
         assert_eq!(normalize_locale("deu"), Ok("de".to_owned()));
+    }
+
+    #[test]
+    fn the_name_index_agrees_with_a_search_of_every_name() {
+        // Every 7th name: all of them take long in a debug build.
+        for language in Language::match_names(|_| true).step_by(7) {
+            let name = language.to_name().to_ascii_uppercase();
+            let needle = name.clone();
+            let mut matches =
+                Language::match_names(move |candidate| candidate.eq_ignore_ascii_case(&needle));
+            let first = matches.next().expect("its own name matches");
+            let searched = if first.to_639_1().is_some() {
+                first
+            } else {
+                matches.find(|l| l.to_639_1().is_some()).unwrap_or(first)
+            };
+            assert_eq!(by_english_name(&name), Some(searched), "{name}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The create-contact request body, as `POST /customers` documents it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Body of `POST /customers`. Every field is optional; absent fields are left out of
@@ -40,7 +42,8 @@ pub struct Tag {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomDatum {
-    pub property: String,
+    /// Shared with the mapping rule that names it: every row carries the same names.
+    pub property: Arc<str>,
     pub value: CustomValue,
 }
 

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::dedupe::Seen;
 use crate::deliver::{Sender, Start};
 use crate::error::{Ending, Fatal, RunError};
 use crate::ledger::{Claim, Ledger, LedgerError};
@@ -40,6 +41,10 @@ use crate::source::{Format, Input, Rows, SourceError};
 /// Rows buffered between two stages. Small: it bounds memory, and a slow API must slow
 /// the reader, not fill memory.
 const CHANNEL_CAPACITY: usize = 256;
+/// Records the reader hands the mapper at once, at most.
+const BATCH: usize = 64;
+/// How long a stopped run waits for the reader to hand over the rows it has read.
+const READER_GRACE: Duration = Duration::from_secs(2);
 /// How often buffered result rows are written through to disk.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Failed rows logged one by one before the log says "see failed.csv" instead.
@@ -87,7 +92,12 @@ pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
         .filter(|i| i.path.is_some() && i.format == Format::Csv)
     {
         if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
-            let plan = mapper.plan(rows.header())?;
+            let plan = mapper
+                .plan(rows.header())
+                .map_err(|error| RunError::Header {
+                    file: input.name.clone(),
+                    error,
+                })?;
             warn_unmapped(&input.name, &plan);
         }
     }
@@ -123,7 +133,7 @@ impl Run {
         })?;
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
-        let (record_tx, record_rx) = mpsc::channel::<Record>(CHANNEL_CAPACITY);
+        let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CAPACITY / BATCH);
         let (job_tx, job_rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
         let (outcome_tx, outcome_rx) = mpsc::channel::<RowOutcome>(CHANNEL_CAPACITY);
 
@@ -166,7 +176,7 @@ impl Run {
         tracker.close();
 
         await_reader(reader, &stop, &fatal).await;
-        let _ = mapper.await;
+        let repeated_emails = mapper.await.map_or(0, |seen| seen.repeated_emails());
         let (mut files, written) = collector
             .await
             .map_err(|e| RunError::Config(format!("the results task failed: {e}")))?;
@@ -204,6 +214,7 @@ impl Run {
             ending,
             stopped_by,
             tally: files.tally().clone(),
+            repeated_emails,
             requests,
             lookups: counters.lookups.load(Relaxed),
             rate_limited: counters.rate_limited.load(Relaxed),
@@ -266,7 +277,7 @@ async fn await_reader(
 ) {
     let result = tokio::select! {
         result = reader => result,
-        () = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(2)).await } => return,
+        () = async { stop.cancelled().await; tokio::time::sleep(READER_GRACE).await } => return,
     };
     match result {
         Ok(Ok(())) => {}
@@ -291,54 +302,87 @@ fn warn_unmapped(file: &str, plan: &HeaderPlan) {
     }
 }
 
-/// Reads every input in turn into `records`, until the end or `stop`.
+/// Reads every input in turn into `records`, until the end or `stop`. Records travel in
+/// batches, so that the reader and the mapper do not wake each other for every row: a
+/// batch leaves when full, or at once when the mapper waits for one. Whatever was read
+/// is sent, even when reading fails.
 fn read_inputs(
     inputs: &[Input],
-    records: &mpsc::Sender<Record>,
+    records: &mpsc::Sender<Vec<Record>>,
     stop: &CancellationToken,
     counters: &Counters,
 ) -> Result<(), SourceError> {
-    for input in inputs {
-        for row in Rows::open(input, counters.bytes_read.clone())? {
-            if stop.is_cancelled() {
-                return Ok(());
-            }
-            let record = row?;
-            counters
-                .rows_read
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if records.blocking_send(record).is_err() {
-                return Ok(());
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut read = || -> Result<(), SourceError> {
+        for input in inputs {
+            for row in Rows::open(input, counters.bytes_read.clone())? {
+                if stop.is_cancelled() {
+                    return Ok(());
+                }
+                batch.push(row?);
+                counters
+                    .rows_read
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let waiting = records.capacity() == records.max_capacity();
+                if batch.len() >= BATCH || waiting {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if records.blocking_send(full).is_err() {
+                        return Ok(());
+                    }
+                }
             }
         }
+        Ok(())
+    };
+    let result = read();
+    if !batch.is_empty() {
+        let _ = records.blocking_send(batch);
     }
-    Ok(())
+    result
 }
 
 /// Maps and validates each record: valid rows go on as jobs (or, in a dry run, straight
 /// to the results as valid), invalid ones to the results as failed.
 async fn map_rows(
     mapper: Mapper,
-    mut records: mpsc::Receiver<Record>,
+    mut records: mpsc::Receiver<Vec<Record>>,
     jobs: Option<mpsc::Sender<Job>>,
     outcomes: mpsc::Sender<RowOutcome>,
     stop: CancellationToken,
     fatal: Fatal,
-) {
+) -> Seen {
     let mut plan: Option<(Header, HeaderPlan)> = None;
+    let mut seen = Seen::default();
     let mut closed = false;
+    let mut batch = Vec::new().into_iter();
+    // Once stopped, the reader sends what it has read (a batch) and ends; it is waited
+    // for this long, so that no row read is lost, before new rows are refused (a reader
+    // blocked on stdin never ends).
+    let mut refuse_at = None;
     loop {
-        let record = tokio::select! {
-            biased;
-            () = stop.cancelled(), if !closed => {
-                // Refuse new rows; the ones already buffered are drained below.
-                records.close();
-                closed = true;
+        let record = match batch.next() {
+            Some(record) => record,
+            None => {
+                let next = tokio::select! {
+                    biased;
+                    () = stop.cancelled(), if refuse_at.is_none() => {
+                        refuse_at = Some(tokio::time::Instant::now() + READER_GRACE);
+                        continue;
+                    }
+                    () = tokio::time::sleep_until(refuse_at.unwrap_or_else(tokio::time::Instant::now)),
+                        if refuse_at.is_some() && !closed => {
+                        // Refuse new rows; the ones already buffered are drained below.
+                        records.close();
+                        closed = true;
+                        continue;
+                    }
+                    next = records.recv() => next,
+                };
+                let Some(next) = next else { break };
+                batch = next.into_iter();
                 continue;
             }
-            record = records.recv() => record,
         };
-        let Some(record) = record else { break };
         if stop.is_cancelled() {
             let outcome = not_sent(record);
             if outcomes.send(outcome).await.is_err() {
@@ -354,7 +398,8 @@ async fn map_rows(
                         plan = Some((header.clone(), new_plan));
                     }
                     Err(error) => {
-                        fatal.set(RunError::Mapping(error));
+                        let file = record.origin.file.clone();
+                        fatal.set(RunError::Header { file, error });
                         stop.cancel();
                         let _ = outcomes.send(not_sent(record)).await;
                         continue;
@@ -363,6 +408,7 @@ async fn map_rows(
             }
         }
         let mapped = mapper.map(plan.as_ref().map(|(_, p)| p), &record);
+        let mapped = seen.check(&record.origin, mapped);
         let sent = match (mapped, &jobs) {
             (Ok(payload), Some(jobs)) => jobs.send(Job { record, payload }).await.is_ok(),
             (Ok(payload), None) => outcomes
@@ -391,6 +437,7 @@ async fn map_rows(
             break;
         }
     }
+    seen
 }
 
 /// Stdin's header is first seen here (files were checked in preflight).

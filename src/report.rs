@@ -57,6 +57,102 @@ pub struct Tally {
     pub valid: u64,
     pub failed: u64,
     pub failed_by_status: BTreeMap<FailStatus, u64>,
+    /// Errors of the failed rows by kind (the message with its values masked, see
+    /// [`error_kind`]), each with its first example.
+    pub errors_by_kind: BTreeMap<String, KindCount>,
+}
+
+/// How often one kind of error occurred, and where first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    pub errors: u64,
+    /// `FILE:LINE: message` of the first one.
+    pub first: String,
+}
+
+/// Kinds counted apart; the rest are counted together, so a hostile file cannot grow
+/// the summary without bound.
+const MAX_KINDS: usize = 50;
+const OTHER_KIND: &str = "(other errors)";
+
+impl Tally {
+    fn count_errors(&mut self, origin: &crate::record::Origin, errors: &[String]) {
+        for message in errors {
+            let mut kind = error_kind(message);
+            if self.errors_by_kind.len() >= MAX_KINDS && !self.errors_by_kind.contains_key(&kind) {
+                kind = OTHER_KIND.to_string();
+            }
+            self.errors_by_kind
+                .entry(kind)
+                .or_insert_with(|| KindCount {
+                    errors: 0,
+                    first: format!("{origin}: {message}"),
+                })
+                .errors += 1;
+        }
+    }
+}
+
+/// The kind of an error: its message with the values masked, so that
+/// `email "a@@x.io" is not a valid email address` and `email "b@" is not …` count
+/// together. Quoted values become `"…"`, except names of columns, fields and properties
+/// (`column "Signup Date": "2021-13-45" is not a date` keeps `"Signup Date"`); numbers
+/// become `N`, except HTTP statuses, digits inside words and numbers in parentheses.
+pub fn error_kind(message: &str) -> String {
+    let mut kind = String::with_capacity(message.len());
+    let mut chars = message.char_indices().peekable();
+    // Inside parentheses numbers explain (`expected ISO 8601`), and are kept.
+    let mut depth = 0usize;
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '(' | ')' => {
+                depth = if c == '(' {
+                    depth + 1
+                } else {
+                    depth.saturating_sub(1)
+                };
+                kind.push(c);
+            }
+            '"' => {
+                let mut quoted = String::from('"');
+                let mut escaped = false;
+                for (_, c) in chars.by_ref() {
+                    quoted.push(c);
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => break,
+                        _ => escaped = false,
+                    }
+                }
+                let before = message[..at]
+                    .trim_end_matches(|c: char| c == ' ' || c == '(' || c.is_ascii_digit());
+                let names = ["column", "field", "property"];
+                if names.iter().any(|name| before.ends_with(name)) {
+                    kind.push_str(&quoted);
+                } else {
+                    kind.push_str("\"…\"");
+                }
+            }
+            c if c.is_ascii_digit() => {
+                let in_word = kind
+                    .chars()
+                    .last()
+                    .is_some_and(|p| p.is_alphanumeric() || matches!(p, '_' | '.' | '-'));
+                let mut digits = String::from(c);
+                while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+                    digits.push(d);
+                    chars.next();
+                }
+                if in_word || depth > 0 || kind.ends_with("HTTP ") {
+                    kind.push_str(&digits);
+                } else {
+                    kind.push('N');
+                }
+            }
+            c => kind.push(c),
+        }
+    }
+    kind
 }
 
 impl ResultFiles {
@@ -125,6 +221,9 @@ impl ResultFiles {
             RowResult::Failed { status, errors } => {
                 self.tally.failed += 1;
                 *self.tally.failed_by_status.entry(*status).or_default() += 1;
+                if *status != FailStatus::NotSent {
+                    self.tally.count_errors(&outcome.record.origin, errors);
+                }
                 self.write_failed(outcome, *status, &errors.join("; "))?;
             }
         }
@@ -172,20 +271,23 @@ impl ResultFiles {
                 Cells::Json(object) => {
                     row.extend(object.iter().map(|(k, v)| (k.clone(), v.clone())))
                 }
-                Cells::Unreadable { raw, .. } | Cells::Csv { values: raw, .. } => {
+                Cells::Unreadable { raw, .. } => {
                     row.insert("_raw".into(), Value::String(raw.join("")));
+                }
+                Cells::Csv { values, .. } => {
+                    row.insert("_raw".into(), Value::String(values.iter().collect()));
                 }
             }
             return self.write_failed_json(&Value::Object(row));
         }
-        let (header, cells) = match &outcome.record.cells {
-            Cells::Csv { header, values } => (Some(header), values.as_slice()),
-            Cells::Unreadable { raw, .. } => (None, raw.as_slice()),
-            Cells::Json(_) => (None, &[][..]),
+        let (header, cells): (_, Box<dyn Iterator<Item = &str>>) = match &outcome.record.cells {
+            Cells::Csv { header, values } => (Some(header), Box::new(values.iter())),
+            Cells::Unreadable { raw, .. } => (None, Box::new(raw.iter().map(String::as_str))),
+            Cells::Json(_) => (None, Box::new(std::iter::empty())),
         };
         let writer = self.failed_csv_for(header)?;
         writer
-            .write_record(meta.iter().copied().chain(cells.iter().map(String::as_str)))
+            .write_record(meta.iter().copied().chain(cells))
             .map_err(io::Error::from)
     }
 
@@ -267,6 +369,29 @@ fn remove_old_results(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Kinds shown in the closing lines; summary.json has them all.
+const KINDS_SHOWN: usize = 10;
+
+/// The most frequent kinds of error, each with its first example.
+fn errors_by_kind(kinds: &BTreeMap<String, KindCount>) -> String {
+    let mut sorted: Vec<(&String, &KindCount)> = kinds.iter().collect();
+    sorted.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(b.0)));
+    let mut text = String::new();
+    for (kind, count) in sorted.iter().take(KINDS_SHOWN) {
+        text.push_str(&format!(
+            "  {:>6} × {kind}\n         first: {}\n",
+            count.errors, count.first
+        ));
+    }
+    if sorted.len() > KINDS_SHOWN {
+        text.push_str(&format!(
+            "  … and {} more kinds of error (summary.json lists them all)\n",
+            sorted.len() - KINDS_SHOWN
+        ));
+    }
+    text
+}
+
 fn failed_csv_name(index: usize) -> String {
     if index == 0 {
         "failed.csv".to_string()
@@ -287,6 +412,8 @@ pub struct Summary {
     pub stopped_by: Option<String>,
     #[serde(flatten)]
     pub tally: Tally,
+    /// Rows whose email an earlier row already had: allowed by the API, so a warning.
+    pub repeated_emails: u64,
     /// Every request sent: creates, updates (PATCH) and lookups.
     pub requests: u64,
     /// Searches among `requests`: rows in doubt, and contacts that existed already, looked
@@ -347,6 +474,13 @@ impl Summary {
             text.push_str(&format!(" ({})", parts.join(", ")));
         }
         text.push('\n');
+        text.push_str(&errors_by_kind(&t.errors_by_kind));
+        if self.repeated_emails > 0 {
+            text.push_str(&format!(
+                "warning: {} rows repeat the email of an earlier row (the API allows it; see the log)\n",
+                self.repeated_emails
+            ));
+        }
         if self.command != "validate" {
             let lookups = if self.lookups > 0 {
                 format!(" ({} lookups)", self.lookups)
@@ -404,8 +538,128 @@ mod tests {
     fn csv_cells(header: &Header, values: &[&str]) -> Cells {
         Cells::Csv {
             header: header.clone(),
-            values: values.iter().map(|v| v.to_string()).collect(),
+            values: values.iter().collect(),
         }
+    }
+
+    #[test]
+    fn error_kinds_mask_values_but_keep_names() {
+        for (message, kind) in [
+            (
+                r#"email "two@@example.com" is not a valid email address"#,
+                r#"email "…" is not a valid email address"#,
+            ),
+            (
+                r#"column "Signup Date": "2021-13-45" is not a date (expected format %Y-%m-%d)"#,
+                r#"column "Signup Date": "…" is not a date (expected format %Y-%m-%d)"#,
+            ),
+            ("expected 3 fields, found 4", "expected N fields, found N"),
+            (
+                r#"userId "u\"1" is a duplicate of a.csv:2"#,
+                r#"userId "…" is a duplicate of a.csv:N"#,
+            ),
+            (r#"unknown field "foo""#, r#"unknown field "foo""#),
+            (
+                r#"column 2 ("name") is not valid UTF-8 (try --encoding windows-1252)"#,
+                r#"column N ("name") is not valid UTF-8 (try --encoding windows-1252)"#,
+            ),
+            (
+                r#"customData property "plan" is given twice"#,
+                r#"customData property "plan" is given twice"#,
+            ),
+            ("HTTP 400 email: bad", "HTTP 400 email: bad"),
+            (
+                r#"firstSeen "x" is not a date (expected ISO 8601 such as 2021-03-04)"#,
+                r#"firstSeen "…" is not a date (expected ISO 8601 such as 2021-03-04)"#,
+            ),
+            (
+                "customData.phone2 \"x\" is not an integer",
+                "customData.phone2 \"…\" is not an integer",
+            ),
+            ("unclosed \"quote", "unclosed \"…\""),
+        ] {
+            assert_eq!(error_kind(message), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn the_report_counts_kinds_with_a_first_example() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = ResultFiles::create(dir.path(), true, HashSet::new()).expect("create");
+        let header: Header = vec!["email".to_string()].into();
+        for (line, email) in [(2, "a@@x.io"), (3, "ok@x.io"), (4, "b@"), (5, "c@")] {
+            let result = if email == "ok@x.io" {
+                RowResult::Valid
+            } else {
+                RowResult::failed(
+                    FailStatus::Invalid,
+                    format!("email {email:?} is not a valid email address"),
+                )
+            };
+            files
+                .write(&outcome(
+                    "c.csv",
+                    line,
+                    csv_cells(&header, &[email]),
+                    result,
+                ))
+                .expect("write");
+        }
+        let kinds = &files.tally().errors_by_kind;
+        assert_eq!(kinds.len(), 1);
+        let count = &kinds[r#"email "…" is not a valid email address"#];
+        assert_eq!(count.errors, 3);
+        assert_eq!(
+            count.first,
+            r#"c.csv:2: email "a@@x.io" is not a valid email address"#
+        );
+        let summary = Summary {
+            command: "validate",
+            inputs: vec!["c.csv".into()],
+            out_dir: "out".into(),
+            result_files: vec!["failed.csv".into(), "summary.json".into()],
+            ending: "finished",
+            stopped_by: None,
+            tally: files.tally().clone(),
+            repeated_emails: 2,
+            requests: 0,
+            rate_limited: 0,
+            retries: 0,
+            elapsed_secs: 0.1,
+            configured_rate: None,
+            effective_rate_per_min: 0.0,
+            final_rate_per_min: None,
+            rate_changes: 0,
+            paused_secs: 0.0,
+            lookups: 0,
+            pass: None,
+            resume_command: None,
+        };
+        assert_eq!(
+            summary.human(),
+            "4 rows read: 1 valid, 3 failed (3 invalid)\n\
+             \x20      3 × email \"…\" is not a valid email address\n\
+             \x20        first: c.csv:2: email \"a@@x.io\" is not a valid email address\n\
+             warning: 2 rows repeat the email of an earlier row (the API allows it; see the log)\n\
+             results in out: failed.csv, summary.json\n"
+        );
+    }
+
+    #[test]
+    fn kinds_are_bounded() {
+        let mut tally = Tally::default();
+        let origin = crate::record::Origin {
+            file: "x.ndjson".into(),
+            line: 1,
+        };
+        for i in 0..200 {
+            tally.count_errors(&origin, &[format!("unknown field \"f{i}\"")]);
+        }
+        assert_eq!(tally.errors_by_kind.len(), MAX_KINDS + 1);
+        assert_eq!(
+            tally.errors_by_kind[OTHER_KIND].errors,
+            200 - MAX_KINDS as u64
+        );
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! Payload checks mirroring what the API rejects (pure).
 
-use std::collections::HashSet;
-
 use email_address::{EmailAddress, Options};
 
+use crate::color::is_css_color;
 use crate::dates::parse_timestamp;
-use crate::locale::normalize_locale;
 use crate::payload::{CreateCustomer, CustomValue};
 use crate::record::RowError;
+
+/// The end of the message for a tag color that is not a CSS color.
+pub const NOT_A_COLOR: &str =
+    "is not a CSS color (expected #rrggbb, #rgb, a color name, rgb() or hsl())";
 
 /// Every problem in a payload the API would refuse, or the importer must not send:
 /// empty strings (absent fields are left out instead), an invalid email, a `firstSeen`
 /// that is not a UNIX timestamp string, a locale that is not a lowercase ISO 639-1 code,
-/// unnamed tags, and customData with an empty or repeated property or a non-finite number.
+/// unnamed tags or tag colors that are not CSS colors, and customData with an empty or repeated property or a non-finite number.
 pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
     let mut errors = Vec::new();
     let texts = [
@@ -45,7 +47,11 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
         }
     }
     if let Some(locale) = non_empty(&payload.locale) {
-        if normalize_locale(locale).as_deref() != Ok(locale) {
+        // What `normalize_locale` gives: two lowercase letters of a known code.
+        let normal = locale.len() == 2
+            && locale.bytes().all(|b| b.is_ascii_lowercase())
+            && isolang::Language::from_639_1(locale).is_some();
+        if !normal {
             errors.push(RowError::new(
                 "locale",
                 format!("locale {locale:?} is not an ISO 639-1 language code"),
@@ -56,39 +62,43 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
         if tag.name.trim().is_empty() {
             errors.push(RowError::new("tags", "a tag has an empty name"));
         }
-        if tag
-            .color
-            .as_deref()
-            .is_some_and(|color| color.trim().is_empty())
-        {
-            errors.push(RowError::new(
+        match tag.color.as_deref() {
+            Some(color) if color.trim().is_empty() => errors.push(RowError::new(
                 "tags",
                 format!("tag {:?} has an empty color", tag.name),
-            ));
+            )),
+            Some(color) if !is_css_color(color) => errors.push(RowError::new(
+                "tags",
+                format!("tag {:?}: color {color:?} {NOT_A_COLOR}", tag.name),
+            )),
+            _ => {}
         }
     }
-    let mut properties = HashSet::new();
-    for datum in &payload.custom_data {
-        let field = format!("customData.{}", datum.property);
+    // Allocation-free when all is well: a row has a few properties, compared pairwise.
+    for (i, datum) in payload.custom_data.iter().enumerate() {
+        let field = || format!("customData.{}", datum.property);
         if datum.property.trim().is_empty() {
             errors.push(RowError::new(
                 "customData",
                 "a customData entry has an empty property",
             ));
-        } else if !properties.insert(datum.property.as_str()) {
+        } else if payload.custom_data[..i]
+            .iter()
+            .any(|earlier| earlier.property == datum.property)
+        {
             errors.push(RowError::new(
-                field.as_str(),
+                field(),
                 format!("customData property {:?} is given twice", datum.property),
             ));
         }
         match &datum.value {
             CustomValue::Text(text) if text.trim().is_empty() => {
-                errors.push(RowError::new(field.as_str(), format!("{field} is empty")));
+                errors.push(RowError::new(field(), format!("{} is empty", field())));
             }
             CustomValue::Float(number) if !number.is_finite() => {
                 errors.push(RowError::new(
-                    field.as_str(),
-                    format!("{field} {number} is not a finite number"),
+                    field(),
+                    format!("{} {number} is not a finite number", field()),
                 ));
             }
             _ => {}
@@ -237,6 +247,14 @@ mod tests {
                     name: "vip".into(),
                     color: Some(String::new()),
                 },
+                Tag {
+                    name: "new".into(),
+                    color: Some("blurple".into()),
+                },
+                Tag {
+                    name: "ok".into(),
+                    color: Some("hsl(120deg 50% 50% / 0.5)".into()),
+                },
             ],
             custom_data: vec![
                 CustomDatum {
@@ -267,6 +285,7 @@ mod tests {
             vec![
                 "a tag has an empty name",
                 r#"tag "vip" has an empty color"#,
+                r#"tag "new": color "blurple" is not a CSS color (expected #rrggbb, #rgb, a color name, rgb() or hsl())"#,
                 r#"customData property "a" is given twice"#,
                 "a customData entry has an empty property",
                 "customData.b is empty",
@@ -274,7 +293,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            fields(&payload)[2..].to_vec(),
+            fields(&payload)[3..].to_vec(),
             ["customData.a", "customData", "customData.b", "customData.c"]
                 .map(|f| Some(f.to_owned()))
                 .to_vec()

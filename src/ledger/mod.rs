@@ -300,6 +300,7 @@ mod tests {
             name: path.display().to_string().into(),
             path: Some(path),
             format: Format::Csv,
+            text: Default::default(),
         }
     }
 
@@ -375,6 +376,7 @@ mod tests {
             valid: 0,
             failed: 3,
             failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1), (FailStatus::NotSent, 2)]),
+            errors_by_kind: BTreeMap::new(),
         };
         assert_eq!(counts.disagreement(&tally), None);
         tally.exists = 0;

@@ -1,29 +1,29 @@
 //! Compiled rules applied to one row's cells.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
 use crate::payload::{CreateCustomer, CustomDatum, Tag};
-use crate::record::RowError;
+use crate::record::{CsvValues, RowError};
 
-use super::rules::{Piece, Rules, Source, TagRule};
+use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
 pub(crate) trait Row {
     /// The trimmed text of `column`; `None` when it is empty or absent.
-    fn cell(&self, column: &str) -> Result<Option<String>, String>;
+    fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String>;
 }
 
+/// A CSV record read through a plan, whose rules know each column's position.
 pub(crate) struct CsvRow<'a> {
-    pub(crate) index: &'a HashMap<String, usize>,
-    pub(crate) values: &'a [String],
+    pub(crate) values: &'a CsvValues,
 }
 
 impl Row for CsvRow<'_> {
-    fn cell(&self, column: &str) -> Result<Option<String>, String> {
-        let value = self.index.get(column).and_then(|&i| self.values.get(i));
-        Ok(value.and_then(|value| present(value)))
+    fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
+        let value = column.position.and_then(|i| self.values.get(i));
+        Ok(value.and_then(present).map(Cow::Borrowed))
     }
 }
 
@@ -31,12 +31,12 @@ impl Row for CsvRow<'_> {
 pub(crate) struct JsonRow<'a>(pub(crate) &'a Map<String, Value>);
 
 impl Row for JsonRow<'_> {
-    fn cell(&self, column: &str) -> Result<Option<String>, String> {
-        match self.0.get(column) {
+    fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
+        match self.0.get(&column.name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(present(text)),
-            Some(Value::Number(number)) => Ok(Some(number.to_string())),
-            Some(Value::Bool(value)) => Ok(Some(value.to_string())),
+            Some(Value::String(text)) => Ok(present(text).map(Cow::Borrowed)),
+            Some(Value::Number(number)) => Ok(Some(Cow::Owned(number.to_string()))),
+            Some(Value::Bool(value)) => Ok(Some(Cow::Owned(value.to_string()))),
             Some(Value::Array(_)) => Err(format!(
                 "column {column:?} holds an array, not a single value"
             )),
@@ -47,10 +47,14 @@ impl Row for JsonRow<'_> {
     }
 }
 
-fn present(text: &str) -> Option<String> {
-    Some(text.trim())
-        .filter(|text| !text.is_empty())
-        .map(str::to_owned)
+pub(crate) fn present(text: &str) -> Option<&str> {
+    // Most cells have nothing to trim: spare them `trim`'s walk through chars.
+    let bytes = text.as_bytes();
+    let clean = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    if clean(bytes.first()) && clean(bytes.last()) {
+        return Some(text);
+    }
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 /// The payload the rules make of `row`, and every problem met on the way. A value that
@@ -77,11 +81,12 @@ pub(crate) fn apply(rules: &Rules, row: &impl Row) -> (CreateCustomer, Vec<RowEr
         }
     }
     for rule in &rules.custom {
-        let key = format!("customData.{}", rule.property);
+        // Named only for a message: a valid row spares the allocation.
+        let key = || format!("customData.{}", rule.property);
         let converted = evaluate(&rule.source, row).and_then(|text| {
             text.map(|text| rule.kind.convert(&text))
                 .transpose()
-                .map_err(|problem| format!("{}{problem}", subject(&key, &rule.source)))
+                .map_err(|problem| format!("{}{problem}", subject(&key(), &rule.source)))
         });
         match converted {
             Ok(Some(value)) => payload.custom_data.push(CustomDatum {
@@ -89,7 +94,7 @@ pub(crate) fn apply(rules: &Rules, row: &impl Row) -> (CreateCustomer, Vec<RowEr
                 value,
             }),
             Ok(None) => {}
-            Err(message) => errors.push(RowError::new(key, message)),
+            Err(message) => errors.push(RowError::new(key(), message)),
         }
     }
     (payload, errors)
@@ -108,10 +113,10 @@ fn subject(key: &str, source: &Source) -> String {
 
 /// A source's text, trimmed; `None` when empty. A template whose columns are all empty
 /// is empty too, so `"+1 {Phone}"` sends nothing rather than `"+1"`.
-fn evaluate(source: &Source, row: &impl Row) -> Result<Option<String>, String> {
+fn evaluate<'a>(source: &'a Source, row: &'a impl Row) -> Result<Option<Cow<'a, str>>, String> {
     match source {
         Source::Column(column) => row.cell(column),
-        Source::Value(value) => Ok(Some(value.clone())),
+        Source::Value(value) => Ok(Some(Cow::Borrowed(value))),
         Source::Template(pieces) => {
             let mut rendered = String::new();
             let mut placeholders = 0;
@@ -132,7 +137,9 @@ fn evaluate(source: &Source, row: &impl Row) -> Result<Option<String>, String> {
                 return Ok(None);
             }
             let collapsed = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
-            Ok(Some(collapsed).filter(|text| !text.is_empty()))
+            Ok(Some(collapsed)
+                .filter(|text| !text.is_empty())
+                .map(Cow::Owned))
         }
     }
 }

@@ -23,7 +23,7 @@ pub(crate) fn conventions(header: &[String]) -> Result<(Rules, Vec<String>), Map
     // Payload target → the column that fills it, to refuse two columns for one target.
     let mut targets: HashMap<String, &str> = HashMap::new();
     for name in header {
-        let source = Source::Column(name.clone());
+        let source = Source::Column(name.as_str().into());
         let target = if name.starts_with('_') {
             continue;
         } else if let Some(field) = Field::from_header(name) {
@@ -35,7 +35,7 @@ pub(crate) fn conventions(header: &[String]) -> Result<(Rules, Vec<String>), Map
             field.key().to_owned()
         } else if name.eq_ignore_ascii_case("tags") {
             rules.tags = Some(TagRule {
-                column: Some(name.clone()),
+                column: Some(name.as_str().into()),
                 separator: ";".to_owned(),
                 fixed: Vec::new(),
                 color: None,
@@ -81,8 +81,8 @@ fn custom_rule(column: &str, spec: &str) -> Result<CustomRule, MappingError> {
         });
     }
     Ok(CustomRule {
-        property: property.to_owned(),
-        source: Source::Column(column.to_owned()),
+        property: property.into(),
+        source: Source::Column(column.into()),
         kind,
     })
 }

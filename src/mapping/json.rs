@@ -34,7 +34,10 @@ pub(crate) fn passthrough(object: &Map<String, Value>) -> (CreateCustomer, Vec<R
         } else if key == "customData" {
             custom_data(value, &mut payload.custom_data, &mut errors);
         } else {
-            errors.push(RowError::row(format!("unknown field {key:?}")));
+            errors.push(RowError::new(
+                key.as_str(),
+                format!("unknown field {key:?}"),
+            ));
         }
     }
     (payload, errors)
@@ -142,7 +145,7 @@ fn custom_data(value: &Value, data: &mut Vec<CustomDatum>, errors: &mut Vec<RowE
         let field = format!("customData.{property}");
         match scalar(value) {
             Ok(Some(value)) => data.push(CustomDatum {
-                property: property.to_owned(),
+                property: property.into(),
                 value,
             }),
             Ok(None) => {}

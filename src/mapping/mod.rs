@@ -13,18 +13,45 @@ mod json;
 mod rules;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::payload::CreateCustomer;
-use crate::record::{Cells, Header, Record, RowError};
+use crate::record::{Cells, CsvValues, Header, Record, RowError};
 use crate::validate::validate;
 
 use apply::{CsvRow, JsonRow, apply};
 pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec};
 pub use error::{MappingError, MissingColumn};
 use rules::Rules;
+
+/// Column name → position, looked up for every mapped cell of every row: hashed with
+/// FNV-1a, several times faster than SipHash on short names (a header is the file's own,
+/// and a few thousand names at most, so flooding is no concern).
+type ColumnIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
+
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Mapper {
@@ -36,7 +63,7 @@ pub struct Mapper {
 #[derive(Debug, Clone)]
 pub struct HeaderPlan {
     header: Header,
-    index: HashMap<String, usize>,
+    /// The rules with every column's position in `header`.
     rules: Rules,
     unmapped: Vec<String>,
 }
@@ -58,7 +85,7 @@ impl Mapper {
     /// Once per CSV file: resolve column names to indices. Refuses duplicate or empty
     /// header names and columns the mapping names that the header lacks (naming them).
     pub fn plan(&self, header: &Header) -> Result<HeaderPlan, MappingError> {
-        let mut index = HashMap::new();
+        let mut index = ColumnIndex::default();
         for (position, name) in header.iter().enumerate() {
             if name.trim().is_empty() {
                 return Err(MappingError::EmptyColumnName {
@@ -98,9 +125,10 @@ impl Mapper {
                 (rules.clone(), unmapped)
             }
         };
+        let mut rules = rules;
+        rules.resolve(&|name| index.get(name).copied());
         Ok(HeaderPlan {
             header: header.clone(),
-            index,
             rules,
             unmapped,
         })
@@ -114,12 +142,7 @@ impl Mapper {
         plan: Option<&HeaderPlan>,
         record: &Record,
     ) -> Result<CreateCustomer, Vec<RowError>> {
-        let mapped = match &record.cells {
-            Cells::Unreadable { error, .. } => Err(RowError::row(error.clone())),
-            Cells::Csv { header, values } => self.map_csv(plan, header, values),
-            Cells::Json(object) => self.map_json(object),
-        };
-        let (payload, mut errors) = mapped.map_err(|error| vec![error])?;
+        let (payload, mut errors) = self.convert(plan, record).map_err(|error| vec![error])?;
         errors.extend(validate(&payload));
         if errors.is_empty() {
             Ok(payload)
@@ -128,12 +151,27 @@ impl Mapper {
         }
     }
 
+    /// [`Mapper::map`] before [`validate`]: the payload made of the values that converted,
+    /// with the problems of those that did not (left out of the payload), or a row-level
+    /// failure (unreadable, ragged, empty).
+    pub fn convert(
+        &self,
+        plan: Option<&HeaderPlan>,
+        record: &Record,
+    ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        match &record.cells {
+            Cells::Unreadable { error, .. } => Err(RowError::row(error.clone())),
+            Cells::Csv { header, values } => self.map_csv(plan, header, values),
+            Cells::Json(object) => self.map_json(object),
+        }
+    }
+
     /// A row-level failure, or the payload with the problems of its fields.
     fn map_csv(
         &self,
         plan: Option<&HeaderPlan>,
         header: &Header,
-        values: &[String],
+        values: &CsvValues,
     ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
         if values.len() != header.len() {
             let message = format!("expected {} fields, found {}", header.len(), values.len());
@@ -141,8 +179,8 @@ impl Mapper {
         }
         let is_blank = header
             .iter()
-            .zip(values)
-            .all(|(name, value)| name.starts_with('_') || value.trim().is_empty());
+            .zip(values.iter())
+            .all(|(name, value)| name.starts_with('_') || apply::present(value).is_none());
         if is_blank {
             return Err(RowError::row("the row is empty"));
         }
@@ -156,10 +194,7 @@ impl Mapper {
                 &planned
             }
         };
-        let row = CsvRow {
-            index: &plan.index,
-            values,
-        };
+        let row = CsvRow { values };
         Ok(apply(&plan.rules, &row))
     }
 

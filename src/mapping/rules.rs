@@ -25,7 +25,7 @@ pub(crate) struct FieldRule {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TagRule {
-    pub(crate) column: Option<String>,
+    pub(crate) column: Option<ColumnRef>,
     pub(crate) separator: String,
     pub(crate) fixed: Vec<String>,
     pub(crate) color: Option<String>,
@@ -33,14 +33,14 @@ pub(crate) struct TagRule {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CustomRule {
-    pub(crate) property: String,
+    pub(crate) property: std::sync::Arc<str>,
     pub(crate) source: Source,
     pub(crate) kind: ValueKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Source {
-    Column(String),
+    Column(ColumnRef),
     Template(Vec<Piece>),
     Value(String),
 }
@@ -48,7 +48,44 @@ pub(crate) enum Source {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Piece {
     Text(String),
-    Column(String),
+    Column(ColumnRef),
+}
+
+/// A column a rule reads: its name, and, in a [`super::HeaderPlan`]'s copy of the rules,
+/// its position in that header, so rows are read without looking names up.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ColumnRef {
+    pub(crate) name: String,
+    pub(crate) position: Option<usize>,
+}
+
+impl std::ops::Deref for ColumnRef {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for ColumnRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.name, f)
+    }
+}
+
+impl From<String> for ColumnRef {
+    fn from(name: String) -> ColumnRef {
+        ColumnRef {
+            name,
+            position: None,
+        }
+    }
+}
+
+impl From<&str> for ColumnRef {
+    fn from(name: &str) -> ColumnRef {
+        ColumnRef::from(name.to_owned())
+    }
 }
 
 impl Rules {
@@ -66,7 +103,7 @@ impl Rules {
             let rule = custom_rule(position, spec)?;
             if !properties.insert(rule.property.clone()) {
                 return Err(MappingError::DuplicateProperty {
-                    property: rule.property,
+                    property: rule.property.to_string(),
                 });
             }
             custom.push(rule);
@@ -79,6 +116,32 @@ impl Rules {
             tags,
             custom,
         })
+    }
+
+    /// Sets every column's position in a header (`index`: name → position).
+    pub(crate) fn resolve(&mut self, index: &impl Fn(&str) -> Option<usize>) {
+        let resolve = |column: &mut ColumnRef| column.position = index(&column.name);
+        let sources = self
+            .fields
+            .iter_mut()
+            .map(|rule| &mut rule.source)
+            .chain(self.custom.iter_mut().map(|rule| &mut rule.source));
+        for source in sources {
+            match source {
+                Source::Column(column) => resolve(column),
+                Source::Template(pieces) => {
+                    for piece in pieces {
+                        if let Piece::Column(column) = piece {
+                            resolve(column);
+                        }
+                    }
+                }
+                Source::Value(_) => {}
+            }
+        }
+        if let Some(column) = self.tags.as_mut().and_then(|tags| tags.column.as_mut()) {
+            resolve(column);
+        }
     }
 
     /// Every column the rules read, with the config key that names it.
@@ -103,14 +166,14 @@ impl Rules {
 impl Source {
     fn columns(&self) -> impl Iterator<Item = &str> {
         let (single, pieces) = match self {
-            Source::Column(column) => (Some(column.as_str()), &[][..]),
+            Source::Column(column) => (Some(&**column), &[][..]),
             Source::Template(pieces) => (None, pieces.as_slice()),
             Source::Value(_) => (None, &[][..]),
         };
         single
             .into_iter()
             .chain(pieces.iter().filter_map(|piece| match piece {
-                Piece::Column(column) => Some(column.as_str()),
+                Piece::Column(column) => Some(&**column),
                 Piece::Text(_) => None,
             }))
     }
@@ -120,7 +183,7 @@ fn field_rule(field: Field, spec: &FieldSpec) -> Result<FieldRule, MappingError>
     let key = format!("mapping.{}", field.key());
     let (source, format) = match spec {
         FieldSpec::Text(text) if is_template(text) => (template(&key, text)?, None),
-        FieldSpec::Text(text) => (Source::Column(non_empty(&key, text)?), None),
+        FieldSpec::Text(text) => (Source::Column(non_empty(&key, text)?.into()), None),
         FieldSpec::Table(table) => {
             let source = source(
                 &key,
@@ -156,7 +219,7 @@ fn tag_rule(spec: &TagsSpec) -> Result<TagRule, MappingError> {
     let column = spec
         .column
         .as_deref()
-        .map(|column| non_empty("mapping.tags.column", column))
+        .map(|column| non_empty("mapping.tags.column", column).map(ColumnRef::from))
         .transpose()?;
     let separator = match &spec.separator {
         Some(separator) if separator.is_empty() => {
@@ -177,6 +240,12 @@ fn tag_rule(spec: &TagsSpec) -> Result<TagRule, MappingError> {
         .as_deref()
         .map(|color| non_empty("mapping.tags.color", color))
         .transpose()?;
+    if let Some(color) = color.as_deref().filter(|c| !crate::color::is_css_color(c)) {
+        return Err(MappingError::BadValue {
+            key: "mapping.tags.color".into(),
+            problem: format!("{color:?} {}", crate::validate::NOT_A_COLOR),
+        });
+    }
     if column.is_none() && fixed.is_empty() {
         return Err(MappingError::NoTags);
     }
@@ -222,7 +291,7 @@ fn custom_rule(position: usize, spec: &CustomDataSpec) -> Result<CustomRule, Map
             .map_err(|problem| MappingError::BadValue { key, problem })?;
     }
     Ok(CustomRule {
-        property,
+        property: property.into(),
         source,
         kind,
     })
@@ -240,9 +309,9 @@ fn source(
     value: Option<&str>,
 ) -> Result<Source, MappingError> {
     match (column, template_text, value) {
-        (Some(column), None, None) => {
-            Ok(Source::Column(non_empty(&format!("{key}.column"), column)?))
-        }
+        (Some(column), None, None) => Ok(Source::Column(
+            non_empty(&format!("{key}.column"), column)?.into(),
+        )),
         (None, Some(text), None) => template(key, text),
         (None, None, Some(value)) => Ok(Source::Value(non_empty(&format!("{key}.value"), value)?)),
         (None, None, None) => Err(MappingError::NoSource {
@@ -307,7 +376,7 @@ fn parse_template(text: &str) -> Result<Vec<Piece>, &'static str> {
                 if !literal.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut literal)));
                 }
-                pieces.push(Piece::Column(name.to_owned()));
+                pieces.push(Piece::Column(name.into()));
             }
             '}' => {
                 return Err("has a \"}\" that closes nothing (write \"}}\" for a literal brace)");

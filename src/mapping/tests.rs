@@ -621,7 +621,7 @@ fn json_errors() {
                 Some("firstSeen"),
                 r#"firstSeen "-5" is not a date (expected UNIX seconds or ISO 8601 such as 2021-03-04 or 2021-03-04T05:06:07Z)"#
             ),
-            error(None, r#"unknown field "foo""#),
+            error(Some("foo"), r#"unknown field "foo""#),
             error(
                 Some("name"),
                 "name must be a string or a number, not a boolean"

@@ -11,6 +11,7 @@
 //! checks), `store` (customers), `search` (filters, paging), `limit` (rate limits), `faults`
 //! (injected 503s and drops), `conn` (connections a handler can cut), `reply` (error answers).
 
+mod color;
 mod conn;
 mod faults;
 mod handlers;

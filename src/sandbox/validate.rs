@@ -118,9 +118,15 @@ fn string_field(
     }
 }
 
-/// A bare address: no display name (`John <j@x.com>`), as the API stores addresses only.
+/// A bare address at a domain name: no display name (`John <j@x.com>`), no IP literal
+/// (`j@[10.0.0.1]`), and a dot in the domain (`j@localhost` is refused), since the API
+/// stores deliverable addresses only.
 pub(crate) fn is_email(text: &str) -> bool {
-    EmailAddress::parse_with_options(text, Options::default().without_display_text()).is_ok()
+    let options = Options::default()
+        .without_display_text()
+        .without_domain_literal()
+        .with_required_tld();
+    EmailAddress::parse_with_options(text, options).is_ok()
 }
 
 /// Two lowercase letters naming a language ISO 639-1 knows.
@@ -130,9 +136,15 @@ pub(crate) fn is_locale(text: &str) -> bool {
         && isolang::Language::from_639_1(text).is_some()
 }
 
-/// The API's date form: a UNIX timestamp written as ASCII digits in a string.
+/// The API's date form: a UNIX timestamp written as ASCII digits in a string, and no
+/// later than the end of 2100 (a later one is milliseconds taken for seconds, or a typo).
 pub(crate) fn is_timestamp(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+    const END_OF_2100: u64 = 4_133_980_799;
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && text
+            .parse::<u64>()
+            .is_ok_and(|seconds| seconds <= END_OF_2100)
 }
 
 fn tags(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
@@ -153,9 +165,16 @@ fn tags(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value
         };
         check_known_keys(object, &["name", "color"], &item_path, errors);
         let name = non_empty_string(object.get("name"), &format!("{item_path}.name"), errors);
+        let color_path = format!("{item_path}.color");
         let color = match object.get("color") {
             None | Some(Value::Null) => Some(DEFAULT_TAG_COLOR.to_string()),
-            color => non_empty_string(color, &format!("{item_path}.color"), errors),
+            color => non_empty_string(color, &color_path, errors).filter(|color| {
+                let valid = super::color::is_color(color);
+                if !valid {
+                    errors.push(FieldError::new(&color_path, "must be a CSS color"));
+                }
+                valid
+            }),
         };
         if let (Some(name), Some(color)) = (name, color) {
             tags.push(serde_json::json!({ "name": name, "color": color }));
@@ -230,7 +249,7 @@ fn non_empty_string(
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
     match value {
-        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
         Some(Value::String(_)) => {
             errors.push(FieldError::new(path, "must not be empty"));
             None
@@ -322,6 +341,8 @@ mod tests {
             "John <john@example.com>",
             "plain",
             "",
+            "john@localhost",
+            "john@[10.0.0.1]",
         ] {
             assert!(!is_email(bad), "{bad}");
         }
@@ -341,7 +362,17 @@ mod tests {
     #[test]
     fn first_seen_is_a_timestamp_string() {
         assert!(is_timestamp("1603885746"));
-        for bad in ["", "2020-10-28T11:49:06Z", "-1", "1.5", " 1"] {
+        assert!(is_timestamp("4133980799"));
+        for bad in [
+            "",
+            "2020-10-28T11:49:06Z",
+            "-1",
+            "1.5",
+            " 1",
+            "4133980800",
+            "1603885746000",
+            "99999999999999999999999",
+        ] {
             assert!(!is_timestamp(bad), "{bad}");
         }
         let errors = customer_body(&json!({"firstSeen": 1603885746})).unwrap_err();
@@ -359,14 +390,18 @@ mod tests {
         assert_eq!(codes(json!({"tags": {"name": "vip"}})), ["tags"]);
         assert_eq!(
             codes(json!({"tags": [
-                {"name": ""}, {"color": "#fff"}, {"name": "a", "color": 3}, "vip", {"name": "b", "size": 1}
+                {"name": ""}, {"color": "#fff"}, {"name": "a", "color": 3}, "vip", {"name": "b", "size": 1},
+                {"name": "c", "color": "blurple"}, {"name": "d", "color": "rgb(1 2 3 / 50%)"},
+                {"name": "  "}
             ]})),
             [
                 "tags[0].name",
                 "tags[1].name",
                 "tags[2].color",
                 "tags[3]",
-                "tags[4].size"
+                "tags[4].size",
+                "tags[5].color",
+                "tags[7].name"
             ]
         );
     }

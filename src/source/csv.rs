@@ -7,9 +7,13 @@ use csv::{ByteRecord, Reader, ReaderBuilder};
 
 use super::SourceError;
 use super::lines::{LineCounting, LineIndex};
-use crate::record::{Cells, Header, Origin, Record};
+use super::text::{Delimiter, sniff_delimiter};
+use crate::record::{Cells, CsvValues, Header, Origin, Record};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+const NOT_UTF8: &str =
+    "is not valid UTF-8 (is the file in another encoding? try --encoding windows-1252)";
+const NUL: &str = "holds a NUL byte (binary data in a text file?)";
 
 /// The records of one CSV input. The header is read on creation; records are read
 /// as bytes so that a cell that is not UTF-8 fails its row, naming the column, instead
@@ -21,14 +25,33 @@ pub struct CsvRows {
     /// Where each record starts: the csv crate's own line count is wrong after CRLF.
     lines: Arc<Mutex<LineIndex>>,
     record: ByteRecord,
+    delimiter: Delimiter,
+    /// Records read so far, to say so when a file has a header and no rows.
+    records: u64,
 }
 
 impl CsvRows {
-    pub fn new(file: Arc<str>, bytes: Box<dyn BufRead + Send>) -> Result<CsvRows, SourceError> {
-        let lines = Arc::new(Mutex::new(LineIndex::new()));
+    /// Reads the header. `delimiter`: None detects it from the header line.
+    pub fn new(
+        file: Arc<str>,
+        mut bytes: Box<dyn BufRead + Send>,
+        delimiter: Option<Delimiter>,
+    ) -> Result<CsvRows, SourceError> {
+        let delimiter = match delimiter {
+            Some(delimiter) => delimiter,
+            None => {
+                let head = bytes.fill_buf().map_err(|source| SourceError::Io {
+                    file: file.clone(),
+                    source,
+                })?;
+                sniff_delimiter(head.strip_prefix(BOM).unwrap_or(head))
+            }
+        };
+        let lines = Arc::new(Mutex::new(LineIndex::new(delimiter.0)));
         let mut reader = ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .delimiter(delimiter.0)
             .from_reader(LineCounting {
                 inner: bytes,
                 index: lines.clone(),
@@ -53,7 +76,8 @@ impl CsvRows {
             };
             let name = std::str::from_utf8(raw).map_err(|_| {
                 invalid(format!(
-                    "line 1: header column {} is not valid UTF-8",
+                    "line 1: header column {} is not valid UTF-8 (is the file in another \
+                     encoding? try --encoding windows-1252)",
                     i + 1
                 ))
             })?;
@@ -65,6 +89,8 @@ impl CsvRows {
             reader,
             lines,
             record: ByteRecord::new(),
+            delimiter,
+            records: 0,
         })
     }
 
@@ -72,15 +98,25 @@ impl CsvRows {
         &self.header
     }
 
+    /// The delimiter in use, given or detected.
+    pub fn delimiter(&self) -> Delimiter {
+        self.delimiter
+    }
+
     fn cells(&self) -> Cells {
-        let mut values = Vec::with_capacity(self.record.len());
+        let bytes = self.record.as_slice().len();
+        let mut values = CsvValues::with_capacity(self.record.len(), bytes);
         let mut bad_column = None;
         for (i, raw) in self.record.iter().enumerate() {
             match std::str::from_utf8(raw) {
-                Ok(text) => values.push(text.to_string()),
+                Ok(text) if !raw.contains(&0) => values.push(text),
+                Ok(text) => {
+                    bad_column.get_or_insert((i, NUL));
+                    values.push(&text.replace('\0', ""));
+                }
                 Err(_) => {
-                    bad_column.get_or_insert(i);
-                    values.push(String::from_utf8_lossy(raw).into_owned());
+                    bad_column.get_or_insert((i, NOT_UTF8));
+                    values.push(&String::from_utf8_lossy(raw));
                 }
             }
         }
@@ -89,16 +125,14 @@ impl CsvRows {
                 header: self.header.clone(),
                 values,
             },
-            Some(i) => {
+            Some((i, problem)) => {
                 let column = match self.header.get(i) {
                     Some(name) => format!("column {} ({name:?})", i + 1),
                     None => format!("column {}", i + 1),
                 };
                 Cells::Unreadable {
-                    raw: values,
-                    error: format!(
-                        "{column} is not valid UTF-8 (is the file in another encoding?)"
-                    ),
+                    raw: values.iter().map(str::to_owned).collect(),
+                    error: format!("{column} {problem}"),
                 }
             }
         }
@@ -111,8 +145,15 @@ impl Iterator for CsvRows {
     fn next(&mut self) -> Option<Self::Item> {
         let after_previous = self.reader.position().byte();
         match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => None,
+            Ok(false) => {
+                if self.records == 0 {
+                    self.records = u64::MAX;
+                    tracing::warn!("{}: the file has a header and no rows", self.file);
+                }
+                None
+            }
             Ok(true) => {
+                self.records = self.records.saturating_add(1);
                 let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
                 let line = lines.line_from(after_previous).unwrap_or(0);
                 drop(lines);
@@ -132,6 +173,13 @@ impl Iterator for CsvRows {
 fn csv_error(file: &Arc<str>, error: csv::Error) -> SourceError {
     let message = error.to_string();
     match error.into_kind() {
+        // What the line index refuses (an unterminated quote, a runaway record).
+        csv::ErrorKind::Io(source) if source.kind() == std::io::ErrorKind::InvalidData => {
+            SourceError::Invalid {
+                file: file.clone(),
+                message: source.to_string(),
+            }
+        }
         csv::ErrorKind::Io(source) => SourceError::Io {
             file: file.clone(),
             source,
@@ -149,7 +197,7 @@ mod tests {
 
     fn read(text: &[u8]) -> Result<(Header, Vec<Record>), SourceError> {
         let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
-        let rows = CsvRows::new("t.csv".into(), bytes)?;
+        let rows = CsvRows::new("t.csv".into(), bytes, None)?;
         let header = rows.header().clone();
         let records = rows.collect::<Result<Vec<_>, _>>()?;
         Ok((header, records))
@@ -157,7 +205,7 @@ mod tests {
 
     fn values(record: &Record) -> Vec<&str> {
         match &record.cells {
-            Cells::Csv { values, .. } => values.iter().map(String::as_str).collect(),
+            Cells::Csv { values, .. } => values.iter().collect(),
             other => panic!("expected CSV cells, got {other:?}"),
         }
     }
@@ -208,7 +256,8 @@ mod tests {
             Cells::Unreadable { raw, error } => {
                 assert_eq!(
                     error,
-                    "column 1 (\"name\") is not valid UTF-8 (is the file in another encoding?)"
+                    "column 1 (\"name\") is not valid UTF-8 (is the file in another encoding? \
+                     try --encoding windows-1252)"
                 );
                 assert_eq!(raw[1], "Paris");
             }
@@ -218,11 +267,78 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_is_refused() {
-        let err = read(b"").err().map(|e| e.to_string());
+    fn semicolon_and_tab_delimiters_are_detected_from_the_header() {
+        let (header, records) = read(b"email;name\r\na@x.io;\"Lee, Ann\"\r\n").expect("reads");
+        assert_eq!(&header[..], ["email", "name"]);
+        assert_eq!(values(&records[0]), ["a@x.io", "Lee, Ann"]);
+        let (header, records) = read(b"email\tname\na@x.io\tAnn;B\n").expect("reads");
+        assert_eq!(&header[..], ["email", "name"]);
+        assert_eq!(values(&records[0]), ["a@x.io", "Ann;B"]);
+    }
+
+    #[test]
+    fn a_given_delimiter_wins() {
+        let bytes: Box<dyn BufRead + Send> =
+            Box::new(std::io::Cursor::new(b"a;b|c\n1;2|3\n".to_vec()));
+        let rows = CsvRows::new("t.csv".into(), bytes, Some(Delimiter(b'|'))).expect("reads");
+        assert_eq!(&rows.header()[..], ["a;b", "c"]);
+    }
+
+    #[test]
+    fn an_unterminated_quote_names_the_line_where_it_opened() {
+        let text = b"email,name\r\na@x.io,Ann\r\nb@x.io,\"Bob\r\nc@x.io,Cy\r\n";
+        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+        let mut rows = CsvRows::new("t.csv".into(), bytes, None).expect("header");
+        let first = rows.next().expect("a row").expect("readable");
+        assert_eq!(first.origin.line, 2);
+        let error = rows.next().expect("an error").expect_err("unterminated");
         assert_eq!(
-            err.as_deref(),
-            Some("t.csv: the file is empty: expected a header line")
+            error.to_string(),
+            "t.csv: line 3: a quote opens a field here and is never closed (an unterminated \
+             quote would swallow the rest of the file into one field)"
         );
+        // In the header too.
+        let error = read(b"\"email,name\na,b\n").err().map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.starts_with("t.csv: line 1: a quote opens")));
+    }
+
+    #[test]
+    fn a_nul_byte_fails_its_row_naming_the_column() {
+        let (_, records) = read(b"email,name\na@x.io,A\0nn\nb@x.io,Bo\n").expect("reads");
+        match &records[0].cells {
+            Cells::Unreadable { raw, error } => {
+                assert_eq!(
+                    error,
+                    "column 2 (\"name\") holds a NUL byte (binary data in a text file?)"
+                );
+                assert_eq!(raw[1], "Ann");
+            }
+            other => panic!("expected an unreadable row, got {other:?}"),
+        }
+        assert_eq!(values(&records[1]), ["b@x.io", "Bo"]);
+    }
+
+    #[test]
+    fn a_header_only_file_has_no_rows() {
+        for text in [
+            &b"email,name\n"[..],
+            b"email,name",
+            b"\xEF\xBB\xBFemail,name\r\n\r\n",
+        ] {
+            let (header, records) = read(text).expect("reads");
+            assert_eq!(&header[..], ["email", "name"]);
+            assert!(records.is_empty());
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        for text in [&b""[..], b"\n\r\n", b"\xEF\xBB\xBF"] {
+            let err = read(text).err().map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("t.csv: the file is empty: expected a header line")
+            );
+        }
     }
 }

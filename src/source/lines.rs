@@ -1,13 +1,37 @@
-//! Physical line numbers for CSV records.
+//! Physical line numbers for CSV records, and the records the csv crate would take
+//! whole without a word.
 //!
 //! The csv crate's own `Position::line()` miscounts after CRLF and never counts a lone CR,
 //! so lines are counted here, on the bytes as the parser pulls them: every byte that
 //! starts a line's content is remembered with its line number, until the parser has
 //! passed it. Memory is bounded by the parser's read-ahead, not by the file.
+//!
+//! The csv crate also reads an unterminated quote silently to the end of the file, as one
+//! field held in memory. So the quoting is followed here too, with the parser's own rules
+//! (csv-core's: a quote opens a quoted field only at the start of a field, `""` inside one
+//! is a quote, and after the closing quote the field goes on unquoted): a quote still open
+//! at the end, or a record longer than [`MAX_RECORD_BYTES`], is an error naming the line.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
+
+/// A record longer than this is refused: a contact is a few hundred bytes, and memory
+/// must not follow a runaway quote or a binary file with no line breaks.
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+/// Where the parser is in a record, as far as quoting goes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// At the start of a field (and of a record).
+    #[default]
+    FieldStart,
+    /// In an unquoted field, or after a quoted part: quotes are plain text here.
+    Field,
+    Quoted,
+    /// A quote inside a quoted field: `""` is a quote, anything else closes the field.
+    QuoteInQuoted,
+}
 
 /// Line starts seen but not yet passed by the parser.
 #[derive(Debug, Default)]
@@ -22,35 +46,149 @@ pub struct LineIndex {
     after_cr: bool,
     /// The last byte seen was a line break (or nothing was seen yet).
     at_line_start: bool,
+    delimiter: u8,
+    quoting: Quoting,
+    /// The line where the quoted field being read opened.
+    quote_line: u64,
+    /// Bytes of the record being read, and the line where it starts.
+    record_bytes: u64,
+    record_line: u64,
 }
 
 impl LineIndex {
-    pub fn new() -> LineIndex {
+    pub fn new(delimiter: u8) -> LineIndex {
         LineIndex {
             line: 1,
             at_line_start: true,
+            delimiter,
             ..LineIndex::default()
         }
     }
 
-    fn observe(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            match byte {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.line += 1;
-                    self.after_cr = byte == b'\r';
-                    self.at_line_start = true;
-                }
-                _ => {
-                    if self.at_line_start {
-                        self.starts.push_back((self.offset, self.line));
-                        self.at_line_start = false;
-                    }
-                    self.after_cr = false;
-                }
+    /// Follows `bytes`; an error (a sentence naming the line) when a record grows past
+    /// [`MAX_RECORD_BYTES`].
+    fn observe(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut at = 0;
+        while let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
+            // Most bytes are neither a quote, the delimiter nor a line break: a run of
+            // them only moves the counts.
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\r' || b == b'\n' || b == self.delimiter)
+                .unwrap_or(rest.len());
+            if run == 0 {
+                self.step(rest[0])?;
+                at += 1;
+                continue;
             }
-            self.offset += 1;
+            if self.at_line_start {
+                self.starts.push_back((self.offset, self.line));
+                self.at_line_start = false;
+            }
+            self.after_cr = false;
+            if self.quoting != Quoting::Quoted {
+                self.quoting = Quoting::Field;
+            }
+            if self.record_bytes == 0 {
+                self.record_line = self.line;
+            }
+            self.record_bytes += run as u64;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(self.too_long());
+            }
+            self.offset += run as u64;
+            at += run;
+        }
+        Ok(())
+    }
+
+    /// One byte, any byte.
+    fn step(&mut self, byte: u8) -> Result<(), String> {
+        let ends_record = match (self.quoting, byte) {
+            (Quoting::Quoted, b'"') => {
+                self.quoting = Quoting::QuoteInQuoted;
+                false
+            }
+            (Quoting::Quoted, _) => false,
+            (Quoting::FieldStart, b'"') => {
+                self.quoting = Quoting::Quoted;
+                self.quote_line = self.line;
+                false
+            }
+            (Quoting::QuoteInQuoted, b'"') => {
+                self.quoting = Quoting::Quoted;
+                false
+            }
+            (_, b'\r' | b'\n') => {
+                self.quoting = Quoting::FieldStart;
+                true
+            }
+            (_, byte) if byte == self.delimiter => {
+                self.quoting = Quoting::FieldStart;
+                false
+            }
+            _ => {
+                self.quoting = Quoting::Field;
+                false
+            }
+        };
+        if ends_record {
+            self.record_bytes = 0;
+        } else {
+            if self.record_bytes == 0 {
+                self.record_line = self.line;
+            }
+            self.record_bytes += 1;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(self.too_long());
+            }
+        }
+        match byte {
+            b'\n' if self.after_cr => self.after_cr = false,
+            b'\n' | b'\r' => {
+                self.line += 1;
+                self.after_cr = byte == b'\r';
+                self.at_line_start = true;
+            }
+            _ => {
+                if self.at_line_start {
+                    self.starts.push_back((self.offset, self.line));
+                    self.at_line_start = false;
+                }
+                self.after_cr = false;
+            }
+        }
+        self.offset += 1;
+        Ok(())
+    }
+
+    fn too_long(&self) -> String {
+        if self.quoting == Quoting::Quoted {
+            format!(
+                "line {}: a quoted field opens here and is still open {} MiB later \
+                 (an unterminated quote?)",
+                self.quote_line,
+                MAX_RECORD_BYTES >> 20
+            )
+        } else {
+            format!(
+                "line {}: a record longer than {} MiB (is this a CSV file?)",
+                self.record_line,
+                MAX_RECORD_BYTES >> 20
+            )
+        }
+    }
+
+    /// At the end of the input: an error when a quoted field is still open.
+    fn finish(&self) -> Result<(), String> {
+        if self.quoting == Quoting::Quoted {
+            Err(format!(
+                "line {}: a quote opens a field here and is never closed (an unterminated \
+                 quote would swallow the rest of the file into one field)",
+                self.quote_line
+            ))
+        } else {
+            Ok(())
         }
     }
 
@@ -78,7 +216,11 @@ impl<R: Read> Read for LineCounting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        index.observe(buf.get(..n).unwrap_or_default());
+        let seen = match buf.get(..n).unwrap_or_default() {
+            [] if !buf.is_empty() => index.finish(),
+            bytes => index.observe(bytes),
+        };
+        seen.map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))?;
         Ok(n)
     }
 }
@@ -88,12 +230,67 @@ mod tests {
     use super::*;
 
     fn index(text: &[u8]) -> LineIndex {
-        let mut index = LineIndex::new();
+        let mut index = LineIndex::new(b',');
         // In odd-sized chunks, so a CRLF split across reads is covered.
         for chunk in text.chunks(3) {
-            index.observe(chunk);
+            index.observe(chunk).expect("short records");
         }
         index
+    }
+
+    fn quoting(text: &[u8]) -> Result<(), String> {
+        let mut index = LineIndex::new(b',');
+        index.observe(text)?;
+        index.finish()
+    }
+
+    #[test]
+    fn quotes_follow_the_parsers_rules() {
+        for closed in [
+            &b"a,\"b\nc\",d\n"[..],
+            b"a,\"b\"\"c\"\n",
+            b"a,5\" screen,b\n",
+            b"\"x\"y\"z,b\n",
+            b"\"\"\n\"\"\"\"",
+            b"a,b\"",
+        ] {
+            assert_eq!(
+                quoting(closed),
+                Ok(()),
+                "{:?}",
+                String::from_utf8_lossy(closed)
+            );
+        }
+        assert_eq!(
+            quoting(b"a,b\r\n1,\"open\r\n2,x\r\n"),
+            Err(
+                "line 2: a quote opens a field here and is never closed (an unterminated \
+                 quote would swallow the rest of the file into one field)"
+                    .into()
+            )
+        );
+        assert!(quoting(b"a\n\"\"\"\n").is_err());
+    }
+
+    #[test]
+    fn a_runaway_record_is_refused_naming_its_line() {
+        let mut open = b"a\n1\n\"".to_vec();
+        open.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES as usize));
+        let error = quoting(&open).unwrap_err();
+        assert!(
+            error.starts_with("line 3: a quoted field opens here"),
+            "{error}"
+        );
+        let mut long = b"a\n".to_vec();
+        long.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES as usize + 1));
+        let error = quoting(&long).unwrap_err();
+        assert!(
+            error.starts_with("line 2: a record longer than 1 MiB"),
+            "{error}"
+        );
+        // Many short records add up to nothing.
+        let many = b"abc\r\n".repeat(MAX_RECORD_BYTES as usize);
+        assert_eq!(quoting(&many), Ok(()));
     }
 
     #[test]
@@ -106,6 +303,25 @@ mod tests {
             assert_eq!(index.line_from(b), Some(2));
             assert_eq!(index.line_from(c), Some(3));
             assert_eq!(index.line_from(c + 1), None);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_and_single_steps_agree(text in "[a,;\"\r\n]{0,80}", chunk in 1usize..9) {
+            let mut by_runs = LineIndex::new(b',');
+            let mut by_bytes = LineIndex::new(b',');
+            for piece in text.as_bytes().chunks(chunk) {
+                by_runs.observe(piece).expect("short");
+                for &byte in piece {
+                    by_bytes.step(byte).expect("short");
+                }
+            }
+            proptest::prop_assert_eq!(&by_runs.starts, &by_bytes.starts);
+            proptest::prop_assert_eq!(by_runs.quoting, by_bytes.quoting);
+            proptest::prop_assert_eq!(by_runs.record_bytes, by_bytes.record_bytes);
+            proptest::prop_assert_eq!(by_runs.line, by_bytes.line);
+            proptest::prop_assert_eq!(by_runs.finish(), by_bytes.finish());
         }
     }
 

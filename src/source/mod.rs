@@ -9,16 +9,19 @@ mod csv;
 mod lines;
 mod ndjson;
 mod open;
+mod text;
 
-use std::io;
+use std::io::{self, BufRead};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use crate::record::Record;
 
 pub use self::csv::CsvRows;
+pub use self::lines::MAX_RECORD_BYTES;
 pub use self::ndjson::NdjsonRows;
 pub use self::open::{Format, Input};
+pub use self::text::{Delimiter, TextEncoding, TextOptions};
 
 /// A fatal problem with an input as a whole: it cannot be opened or read, or it has no
 /// usable header.
@@ -38,12 +41,37 @@ pub enum Rows {
 
 impl Rows {
     /// Opens `input` and, for CSV, reads its header. `bytes_read` counts the bytes taken
-    /// from the file (compressed bytes for `.gz`), for progress and ETA.
+    /// from the file (compressed bytes for `.gz`), for progress and ETA. A file that is
+    /// not text (a workbook, an archive, control bytes in its first line) is refused here.
     pub fn open(input: &Input, bytes_read: Arc<AtomicU64>) -> Result<Rows, SourceError> {
         let reader = input.open_bytes(bytes_read)?;
-        Ok(match input.format {
-            Format::Csv => Rows::Csv(CsvRows::new(input.name.clone(), reader)?),
-            Format::Ndjson => Rows::Ndjson(NdjsonRows::new(input.name.clone(), reader)),
+        Rows::from_bytes(input.name.clone(), input.format, input.text, reader)
+    }
+
+    /// The records of `bytes` (already decompressed), named `name` in messages.
+    pub fn from_bytes(
+        name: Arc<str>,
+        format: Format,
+        options: TextOptions,
+        bytes: Box<dyn BufRead + Send>,
+    ) -> Result<Rows, SourceError> {
+        let io_error = |source| SourceError::Io {
+            file: name.clone(),
+            source,
+        };
+        let mut reader = text::decode(bytes, options.encoding)
+            .and_then(text::with_head)
+            .map_err(io_error)?;
+        let head = reader.fill_buf().map_err(io_error)?;
+        if let Some(message) = text::not_text(head) {
+            return Err(SourceError::Invalid {
+                file: name,
+                message,
+            });
+        }
+        Ok(match format {
+            Format::Csv => Rows::Csv(CsvRows::new(name, reader, options.delimiter)?),
+            Format::Ndjson => Rows::Ndjson(NdjsonRows::new(name, reader)),
         })
     }
 }

@@ -18,6 +18,8 @@ pub struct NdjsonRows {
     /// Physical line number of the last line read.
     line: u64,
     buf: Vec<u8>,
+    /// Whether a record was yielded (or the file reported empty).
+    any: bool,
 }
 
 impl NdjsonRows {
@@ -27,6 +29,7 @@ impl NdjsonRows {
             reader,
             line: 0,
             buf: Vec::new(),
+            any: false,
         }
     }
 
@@ -75,7 +78,8 @@ impl NdjsonRows {
             Ok(text) => text,
             Err(e) => {
                 return unreadable(format!(
-                    "column {}: not valid UTF-8 (is the file in another encoding?)",
+                    "column {}: not valid UTF-8 (is the file in another encoding? try \
+                     --encoding windows-1252)",
                     e.valid_up_to() + 1
                 ));
             }
@@ -103,7 +107,14 @@ impl Iterator for NdjsonRows {
                         source,
                     }));
                 }
-                Ok(None) => return None,
+                Ok(None) if self.any => return None,
+                Ok(None) => {
+                    self.any = true;
+                    return Some(Err(SourceError::Invalid {
+                        file: self.file.clone(),
+                        message: "the file is empty: expected one JSON object per line".into(),
+                    }));
+                }
                 Ok(Some(Err(len))) => Cells::Unreadable {
                     raw: vec![],
                     error: format!("line is {len} bytes long, over the limit of {MAX_LINE_BYTES}"),
@@ -111,6 +122,7 @@ impl Iterator for NdjsonRows {
                 Ok(Some(Ok(()))) if self.buf.iter().all(u8::is_ascii_whitespace) => continue,
                 Ok(Some(Ok(()))) => self.cells(),
             };
+            self.any = true;
             return Some(Ok(Record {
                 origin: Origin {
                     file: self.file.clone(),
@@ -125,6 +137,22 @@ impl Iterator for NdjsonRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        for text in [&b""[..], b"\n  \r\n"] {
+            let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+            let mut rows = NdjsonRows::new("t.ndjson".into(), bytes);
+            let error = rows.next().map(|r| r.map_err(|e| e.to_string()));
+            assert_eq!(
+                error,
+                Some(Err(
+                    "t.ndjson: the file is empty: expected one JSON object per line".into()
+                ))
+            );
+            assert!(rows.next().is_none());
+        }
+    }
 
     fn read(text: &[u8]) -> Vec<Record> {
         let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
@@ -171,7 +199,8 @@ mod tests {
         let records = read(b"{\"name\":\"Jos\xE9\"}\n");
         assert_eq!(
             error_of(&records[0]),
-            "column 13: not valid UTF-8 (is the file in another encoding?)"
+            "column 13: not valid UTF-8 (is the file in another encoding? try \
+             --encoding windows-1252)"
         );
     }
 

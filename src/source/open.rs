@@ -11,6 +11,7 @@ use flate2::bufread::MultiGzDecoder;
 use serde::Deserialize;
 
 use super::SourceError;
+use super::text::TextOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -27,6 +28,8 @@ pub struct Input {
     /// None for stdin.
     pub path: Option<PathBuf>,
     pub format: Format,
+    /// Encoding and delimiter.
+    pub text: TextOptions,
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -34,7 +37,11 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 impl Input {
     /// Resolves `arg` (a path or `-`) and its format. A file that does not exist is
     /// refused here, before any request is sent.
-    pub fn resolve(arg: &str, format: Option<Format>) -> Result<Input, SourceError> {
+    pub fn resolve(
+        arg: &str,
+        format: Option<Format>,
+        text: TextOptions,
+    ) -> Result<Input, SourceError> {
         let (name, path): (Arc<str>, Option<PathBuf>) = if arg == "-" {
             ("<stdin>".into(), None)
         } else {
@@ -52,7 +59,12 @@ impl Input {
             Some(format) => format,
             None => sniff_format(&name, path.as_ref())?,
         };
-        Ok(Input { name, path, format })
+        Ok(Input {
+            name,
+            path,
+            format,
+            text,
+        })
     }
 
     /// Size in bytes when known (a file), for a progress bar with an ETA.
@@ -120,6 +132,7 @@ fn sniff_format(name: &Arc<str>, path: Option<&PathBuf>) -> Result<Format, Sourc
         name: name.clone(),
         path: Some(path.clone()),
         format: Format::Csv,
+        text: TextOptions::default(),
     };
     let mut reader = input.open_bytes(Arc::new(AtomicU64::new(0)))?;
     let mut head = Vec::with_capacity(512);

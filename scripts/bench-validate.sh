@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `validate` against a plain Python csv + json script doing the same mapping, on the same
+# generated file, in the same run: prints each one's best wall time of RUNS, the ratio,
+# and each one's peak RSS. Targets (issue 3): ratio at most 0.10, peak RSS under 64 MiB.
+#
+#   scripts/bench-validate.sh [ROWS [RUNS]]      # default 200000 rows, 5 runs
+#
+# Needs cargo and python3 (3.11+) only. A speed benchmark, not a test: CI does not run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows="${1:-200000}"
+runs="${2:-5}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --quiet
+binary=target/release/helpcrunch-import
+python3 scripts/gen_contacts.py "$rows" > "$work/contacts.csv"
+echo "file: $rows rows, $(du -h "$work/contacts.csv" | cut -f1), $(nproc) cores"
+
+best() { sort -n | head -1; }
+rust_times=() python_times=() rust_rss=0 python_rss=0
+for _ in $(seq "$runs"); do
+  # Alternate, so both meet the same machine load.
+  read -r seconds rss code < <(python3 scripts/measure.py \
+    "$binary" validate "$work/contacts.csv" --out "$work/rust-out" --overwrite)
+  [ "$code" -le 1 ] || { echo "validate failed with exit $code" >&2; exit 1; }
+  rust_times+=("$seconds")
+  rust_rss=$(python3 -c "print(max($rust_rss, $rss))")
+  read -r seconds rss code < <(python3 scripts/measure.py \
+    python3 scripts/validate_reference.py "$work/contacts.csv" "$work/python-out")
+  [ "$code" -eq 0 ] || { echo "the Python script failed with exit $code" >&2; exit 1; }
+  python_times+=("$seconds")
+  python_rss=$(python3 -c "print(max($python_rss, $rss))")
+done
+rust=$(printf '%s\n' "${rust_times[@]}" | best)
+python=$(printf '%s\n' "${python_times[@]}" | best)
+
+# Both must have found the same rows invalid.
+rust_failed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['failed'])" "$work/rust-out/summary.json")
+python_failed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['failed'])" "$work/python-out/summary.json")
+echo "invalid rows: validate $rust_failed, python $python_failed"
+
+echo "validate: best ${rust}s of $runs (${rust_times[*]}), peak RSS ${rust_rss} MiB"
+echo "python:   best ${python}s of $runs (${python_times[*]}), peak RSS ${python_rss} MiB"
+python3 - "$rust" "$python" "$rust_rss" <<'PY'
+import sys
+rust, python, rss = map(float, sys.argv[1:])
+ratio = rust / python
+print(f"ratio validate/python: {ratio:.3f} (target <= 0.10: {'met' if ratio <= 0.10 else 'NOT met'})")
+print(f"validate peak RSS: {rss:.1f} MiB (target < 64: {'met' if rss < 64 else 'NOT met'})")
+PY

@@ -1,0 +1,732 @@
+//! `init FILE`: a commented `[mapping]` config guessed from a file's header and first rows,
+//! ready to edit and pass as `--config`.
+//!
+//! The guessing is pure ([`guess`], [`render`]); [`init`] only reads the sample.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::dates::parse_timestamp;
+use crate::error::RunError;
+use crate::record::Cells;
+use crate::source::{Delimiter, Input, Rows, TextOptions};
+
+/// Rows read to guess types and date formats.
+pub const DEFAULT_SAMPLE_ROWS: usize = 200;
+/// Example values quoted in a comment.
+const EXAMPLES: usize = 2;
+/// Longest example value quoted, in characters.
+const EXAMPLE_CHARS: usize = 40;
+
+/// What a column is guessed to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// One of the API's text fields (`email`, `userId`, …), with a date format for
+    /// `firstSeen` when its values need one.
+    Field {
+        key: &'static str,
+        format: Option<String>,
+    },
+    FirstName,
+    LastName,
+    /// Tags, split on `separator`.
+    Tags {
+        separator: String,
+    },
+    /// A customData property of a guessed type.
+    Custom {
+        kind: Kind,
+        format: Option<String>,
+    },
+    /// Left out, with the reason in its comment (NDJSON objects or arrays).
+    Skip,
+}
+
+/// A customData type, as the config names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Float,
+    Boolean,
+    Date,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Integer => "integer",
+            Kind::Float => "float",
+            Kind::Boolean => "boolean",
+            Kind::Date => "date",
+        }
+    }
+}
+
+/// One input column and what it was guessed to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub role: Role,
+    /// Why, for the comment above its line.
+    pub reason: String,
+    /// A few non-empty values from the sample.
+    pub examples: Vec<String>,
+}
+
+/// Formats tried on date-looking values, most common first. Day-first comes before
+/// month-first; when both fit every value, the comment says so.
+const DATE_FORMATS: [&str; 16] = [
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%Y.%m.%d",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d %b %Y",
+    "%b %d, %Y",
+];
+
+/// A header name reduced for matching: lowercase letters and digits only.
+fn squash(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The payload field a column name suggests, before looking at its values.
+pub fn field_for(name: &str) -> Option<Role> {
+    let field = |key| Some(Role::Field { key, format: None });
+    let squashed = squash(name);
+    match squashed.as_str() {
+        "email" | "mail" | "emailaddress" | "primaryemail" | "workemail" | "contactemail"
+        | "emailaddr" => field("email"),
+        "firstname" | "givenname" | "first" | "forename" => Some(Role::FirstName),
+        "lastname" | "surname" | "familyname" | "last" => Some(Role::LastName),
+        "name" | "fullname" | "contactname" | "customername" | "displayname" | "clientname" => {
+            field("name")
+        }
+        "customerid" | "externalid" | "userid" | "id" | "contactid" | "clientid" | "uid"
+        | "memberid" | "externaluserid" | "customerno" | "customernumber" => field("userId"),
+        "company" | "companyname" | "organization" | "organisation" | "org" | "business"
+        | "employer" | "accountname" => field("company"),
+        "phone" | "phone1" | "phonenumber" | "mobile" | "mobilephone" | "tel" | "telephone"
+        | "cell" | "cellphone" | "primaryphone" => field("phone"),
+        "firstseen" | "createdat" | "created" | "createddate" | "datecreated" | "signupdate"
+        | "signedup" | "signedupat" | "registered" | "registeredat" | "registrationdate"
+        | "subscriptiondate" | "joined" | "joindate" | "customersince" | "since" | "signup"
+        | "signupat" | "signedupdate" => field("firstSeen"),
+        "locale" | "language" | "lang" | "preferredlanguage" => field("locale"),
+        "notes" | "note" | "comments" | "comment" | "description" | "remarks" => field("notes"),
+        "source" | "leadsource" | "channel" | "utmsource" | "referrer" => field("source"),
+        "tags" | "tag" | "labels" | "label" | "segments" | "segment" => Some(Role::Tags {
+            separator: ";".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The date format every value fits: `Some(None)` for what needs none (UNIX seconds,
+/// ISO 8601), `Some(Some(format))`, or None when no format fits them all. The second
+/// value is another format that fits too (day and month ambiguous).
+pub fn date_format(values: &[String]) -> Option<(Option<String>, Option<&'static str>)> {
+    if values.is_empty() {
+        return None;
+    }
+    if values.iter().all(|v| parse_timestamp(v, None).is_ok()) {
+        return Some((None, None));
+    }
+    let mut fitting = DATE_FORMATS.iter().filter(|format| {
+        values
+            .iter()
+            .all(|v| parse_timestamp(v, Some(format)).is_ok())
+    });
+    let first = fitting.next()?;
+    Some((Some((*first).to_string()), fitting.next().copied()))
+}
+
+/// The customData type every value fits.
+pub fn value_kind(values: &[String], name: &str) -> Kind {
+    if values.is_empty() {
+        return Kind::String;
+    }
+    let lower: Vec<String> = values.iter().map(|v| v.to_ascii_lowercase()).collect();
+    let all = |test: &dyn Fn(&str) -> bool| lower.iter().all(|v| test(v));
+    let flag_name = {
+        let squashed = squash(name);
+        [
+            "is",
+            "has",
+            "opt",
+            "subscribed",
+            "verified",
+            "active",
+            "enabled",
+        ]
+        .iter()
+        .any(|prefix| squashed.starts_with(prefix))
+    };
+    let word = |v: &str| matches!(v, "true" | "false" | "yes" | "no");
+    let bit = |v: &str| matches!(v, "1" | "0");
+    if all(&|v| word(v) || bit(v)) && (lower.iter().any(|v| word(v)) || flag_name) {
+        return Kind::Boolean;
+    }
+    // A leading zero (a zip code, a phone number) must be kept: text.
+    let leading_zero = |v: &str| {
+        let unsigned = v.trim_start_matches(['-', '+']);
+        let whole = unsigned.split(['.', 'e', 'E']).next().unwrap_or_default();
+        whole.len() > 1 && whole.starts_with('0')
+    };
+    let integer = |v: &str| v.parse::<i64>().is_ok() && !leading_zero(v);
+    if all(&integer) {
+        return Kind::Integer;
+    }
+    let float = |v: &str| {
+        v.parse::<f64>().is_ok_and(f64::is_finite)
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            && !leading_zero(v)
+    };
+    if all(&float) {
+        return Kind::Float;
+    }
+    let looks_dated = |v: &str| v.bytes().filter(u8::is_ascii_digit).count() >= 6;
+    if all(&looks_dated) && date_format(values).is_some() {
+        return Kind::Date;
+    }
+    Kind::String
+}
+
+/// Guesses every column's role from its name and its sample values (`samples[i]` holds
+/// the non-empty values of `header[i]`).
+pub fn guess(header: &[String], samples: &[Vec<String>]) -> Vec<Column> {
+    let mut taken: HashSet<&'static str> = HashSet::new();
+    let mut columns = Vec::with_capacity(header.len());
+    for (i, name) in header.iter().enumerate() {
+        let values = samples.get(i).map(Vec::as_slice).unwrap_or_default();
+        let examples = values
+            .iter()
+            .take(EXAMPLES)
+            .map(|v| shorten(v))
+            .collect::<Vec<_>>();
+        let (role, reason) = role_for(name, values, &mut taken);
+        columns.push(Column {
+            name: name.clone(),
+            role,
+            reason,
+            examples,
+        });
+    }
+    // A name template needs both halves; one alone is plain customData.
+    let has = |role: &Role| columns.iter().any(|c| &c.role == role);
+    let pair = has(&Role::FirstName) && has(&Role::LastName) && !taken.contains("name");
+    if !pair {
+        for column in &mut columns {
+            if matches!(column.role, Role::FirstName | Role::LastName) {
+                column.role = Role::Custom {
+                    kind: Kind::String,
+                    format: None,
+                };
+                column.reason = "text (no first/last name pair to make a name from)".into();
+            }
+        }
+    }
+    columns
+}
+
+fn role_for(name: &str, values: &[String], taken: &mut HashSet<&'static str>) -> (Role, String) {
+    if name.starts_with('_') {
+        return (
+            Role::Custom {
+                kind: Kind::String,
+                format: None,
+            },
+            "ignored by the importer (starts with \"_\")".into(),
+        );
+    }
+    match field_for(name) {
+        Some(Role::Field { key, .. }) if !taken.contains(key) => {
+            if key == "firstSeen" {
+                match date_format(values) {
+                    Some((format, also)) => {
+                        taken.insert(key);
+                        let reason = date_reason(format.as_deref(), also);
+                        return (Role::Field { key, format }, reason);
+                    }
+                    None if !values.is_empty() => {
+                        return custom(name, values, "its values are not dates in a known format");
+                    }
+                    None => {}
+                }
+            }
+            taken.insert(key);
+            (
+                Role::Field { key, format: None },
+                format!("the contact's {key}"),
+            )
+        }
+        Some(Role::Tags { .. }) if !taken.contains("tags") => {
+            taken.insert("tags");
+            let separator = tag_separator(values);
+            let reason = format!("tags, split on {separator:?}");
+            (Role::Tags { separator }, reason)
+        }
+        Some(role @ (Role::FirstName | Role::LastName)) => {
+            let reason = "part of the name template".to_string();
+            (role, reason)
+        }
+        _ => custom(name, values, ""),
+    }
+}
+
+fn custom(name: &str, values: &[String], why: &str) -> (Role, String) {
+    let kind = value_kind(values, name);
+    let (format, mut reason) = match kind {
+        Kind::Date => {
+            let (format, also) = date_format(values).unwrap_or((None, None));
+            let reason = date_reason(format.as_deref(), also);
+            (format, reason)
+        }
+        Kind::String if values.is_empty() => (None, "text (no values in the sample)".into()),
+        Kind::String => (None, "text".into()),
+        kind => (None, format!("{} in every sampled value", kind.name())),
+    };
+    if !why.is_empty() {
+        reason = format!("{reason} ({why})");
+    }
+    (Role::Custom { kind, format }, reason)
+}
+
+fn date_reason(format: Option<&str>, also: Option<&str>) -> String {
+    match (format, also) {
+        (None, _) => "dates (UNIX seconds or ISO 8601: no format needed)".into(),
+        (Some(format), None) => format!("dates in the format {format}"),
+        (Some(format), Some(also)) => {
+            format!("dates in the format {format}; CHECK: every sampled value also fits {also}")
+        }
+    }
+}
+
+/// `;` unless the values hold more `,` or `|`.
+fn tag_separator(values: &[String]) -> String {
+    let count = |c: char| values.iter().map(|v| v.matches(c).count()).sum::<usize>();
+    let (semicolons, commas, pipes) = (count(';'), count(','), count('|'));
+    if commas > semicolons && commas >= pipes {
+        ",".into()
+    } else if pipes > semicolons && pipes > commas {
+        "|".into()
+    } else {
+        ";".into()
+    }
+}
+
+fn shorten(value: &str) -> String {
+    if value.chars().count() > EXAMPLE_CHARS {
+        let cut: String = value.chars().take(EXAMPLE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        value.to_string()
+    }
+}
+
+/// A TOML string literal.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// A column reference: a plain string, or `{ column = ... }` when the name has braces
+/// (which would make the string a template).
+fn column_ref(name: &str) -> String {
+    if name.contains(['{', '}']) {
+        format!("{{ column = {} }}", toml_string(name))
+    } else {
+        toml_string(name)
+    }
+}
+
+/// `Phone 2` → `phone2`, `Subscription Date` → `subscriptionDate`.
+pub fn property_name(column: &str) -> String {
+    let mut property = String::new();
+    for (i, word) in column
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .enumerate()
+    {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            if i == 0 {
+                property.extend(first.to_lowercase());
+            } else {
+                property.extend(first.to_uppercase());
+            }
+            property.push_str(chars.as_str());
+        }
+    }
+    if property.is_empty() {
+        column.trim().to_string()
+    } else {
+        property
+    }
+}
+
+/// The config text for `columns` of `file`.
+pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# Mapping for {file}, guessed by `helpcrunch-import init` from its header and\n\
+         # first {sampled} rows. Check every line, then try it with\n\
+         #   helpcrunch-import validate {file} --config THIS_FILE\n\
+         # Keys are documented in config.example.toml.\n"
+    ));
+    if let Some(delimiter) = text.delimiter.filter(|d| *d != Delimiter(b',')) {
+        out.push_str(&format!(
+            "delimiter = {}   # the file's field separator\n",
+            toml_string(&delimiter.to_string())
+        ));
+    }
+    if let Some(encoding) = text.encoding {
+        let name = match encoding {
+            crate::source::TextEncoding::Windows1252 => "windows-1252",
+            crate::source::TextEncoding::Latin1 => "latin1",
+        };
+        out.push_str(&format!("encoding = \"{name}\"\n"));
+    }
+    out.push_str("\n[mapping]\n");
+    let comment = |column: &Column| {
+        let examples = if column.examples.is_empty() {
+            String::new()
+        } else {
+            let quoted: Vec<String> = column.examples.iter().map(|e| format!("{e:?}")).collect();
+            format!(", e.g. {}", quoted.join(", "))
+        };
+        format!("# {:?}: {}{examples}\n", column.name, column.reason)
+    };
+    let first = columns.iter().find(|c| c.role == Role::FirstName);
+    let last = columns.iter().find(|c| c.role == Role::LastName);
+    if let (Some(first), Some(last)) = (first, last) {
+        out.push_str(&comment(first));
+        out.push_str(&comment(last));
+        if first.name.contains(['{', '}']) || last.name.contains(['{', '}']) {
+            out.push_str("# (a name template cannot name columns with braces: map it by hand)\n");
+        } else {
+            let template = format!("{{{}}} {{{}}}", first.name, last.name);
+            out.push_str(&format!("name = {}\n", toml_string(&template)));
+        }
+    }
+    for column in columns {
+        if let Role::Field { key, format } = &column.role {
+            out.push_str(&comment(column));
+            match format {
+                None => out.push_str(&format!("{key} = {}\n", column_ref(&column.name))),
+                Some(format) => out.push_str(&format!(
+                    "{key} = {{ column = {}, format = {} }}\n",
+                    toml_string(&column.name),
+                    toml_string(format)
+                )),
+            }
+        }
+    }
+    let mut unmapped = Vec::new();
+    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. })) {
+        if let Role::Tags { separator } = &column.role {
+            out.push_str(&format!(
+                "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
+                comment(column),
+                toml_string(&column.name),
+                toml_string(separator)
+            ));
+        }
+    }
+    let mut properties = HashSet::new();
+    for column in columns {
+        let Role::Custom { kind, format } = &column.role else {
+            continue;
+        };
+        if column.name.starts_with('_') {
+            unmapped.push(column.name.clone());
+            continue;
+        }
+        let base = property_name(&column.name);
+        let mut property = base.clone();
+        let mut n = 2;
+        while !properties.insert(property.clone()) {
+            property = format!("{base}{n}");
+            n += 1;
+        }
+        out.push_str(&format!(
+            "\n[[mapping.customData]]\n{}property = {}\ncolumn = {}\n",
+            comment(column),
+            toml_string(&property),
+            toml_string(&column.name)
+        ));
+        if *kind != Kind::String {
+            out.push_str(&format!("type = \"{}\"\n", kind.name()));
+        }
+        if let Some(format) = format {
+            out.push_str(&format!("format = {}\n", toml_string(format)));
+        }
+    }
+    if !unmapped.is_empty() {
+        out.push_str(&format!(
+            "\n# Not imported (columns starting with \"_\"): {}\n",
+            unmapped.join(", ")
+        ));
+    }
+    for column in columns.iter().filter(|c| c.role == Role::Skip) {
+        out.push_str(&format!(
+            "\n# Not imported: {:?} {}\n",
+            column.name, column.reason
+        ));
+    }
+    out
+}
+
+/// Reads `input`'s header (or, for NDJSON, the keys of its first objects) and up to
+/// `rows` rows, and returns the config text.
+pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
+    let mut source = Rows::open(input, Arc::default())?;
+    let mut text = input.text;
+    let mut header: Vec<String> = match &source {
+        Rows::Csv(csv) => {
+            text.delimiter = Some(csv.delimiter());
+            csv.header().to_vec()
+        }
+        Rows::Ndjson(_) => Vec::new(),
+    };
+    if let Rows::Csv(csv) = &source {
+        crate::mapping::Mapper::new(None)
+            .and_then(|mapper| mapper.plan(csv.header()).map(drop))
+            .or_else(|error| match error {
+                crate::mapping::MappingError::EmptyColumnName { .. }
+                | crate::mapping::MappingError::DuplicateColumn { .. } => Err(error),
+                _ => Ok(()),
+            })
+            .map_err(|error| RunError::Header {
+                file: input.name.clone(),
+                error,
+            })?;
+    }
+    let mut samples: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+    let mut nested: HashSet<String> = HashSet::new();
+    let mut sampled = 0;
+    for row in source.by_ref().take(rows) {
+        let record = row?;
+        sampled += 1;
+        match &record.cells {
+            Cells::Csv { values, .. } => {
+                for (i, value) in values.iter().enumerate().take(header.len()) {
+                    let value = value.trim();
+                    if !value.is_empty() {
+                        samples[i].push(value.to_string());
+                    }
+                }
+            }
+            Cells::Json(object) => {
+                for (key, value) in object {
+                    let i = match header.iter().position(|h| h == key) {
+                        Some(i) => i,
+                        None => {
+                            header.push(key.clone());
+                            samples.push(Vec::new());
+                            header.len() - 1
+                        }
+                    };
+                    let text = match value {
+                        Value::String(s) => s.trim().to_string(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Array(_) | Value::Object(_) => {
+                            nested.insert(key.clone());
+                            String::new()
+                        }
+                        Value::Null => String::new(),
+                    };
+                    if !text.is_empty() {
+                        samples[i].push(text);
+                    }
+                }
+            }
+            Cells::Unreadable { .. } => {}
+        }
+    }
+    let mut columns = guess(&header, &samples);
+    for column in columns.iter_mut().filter(|c| nested.contains(&c.name)) {
+        column.role = Role::Skip;
+        column.reason = "holds objects or arrays, which a contact field or customData \
+                         cannot (map its parts in a preprocessing step)"
+            .into();
+    }
+    Ok(render(&input.name, sampled, text, &columns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn names_suggest_fields() {
+        for (name, key) in [
+            ("Email", "email"),
+            ("E-mail", "email"),
+            ("E-Mail Address", "email"),
+            ("Customer Id", "userId"),
+            ("External ID", "userId"),
+            ("user_id", "userId"),
+            ("Company Name", "company"),
+            ("Phone 1", "phone"),
+            ("Mobile", "phone"),
+            ("Created At", "firstSeen"),
+            ("Language", "locale"),
+            ("Lead Source", "source"),
+            ("Comments", "notes"),
+        ] {
+            assert_eq!(
+                field_for(name),
+                Some(Role::Field { key, format: None }),
+                "{name}"
+            );
+        }
+        assert_eq!(field_for("First Name"), Some(Role::FirstName));
+        assert_eq!(field_for("Surname"), Some(Role::LastName));
+        assert!(matches!(field_for("Labels"), Some(Role::Tags { .. })));
+        assert_eq!(field_for("City"), None);
+    }
+
+    #[test]
+    fn date_formats_are_guessed() {
+        assert_eq!(
+            date_format(&strings(&["2021-03-04", "1603885746"])),
+            Some((None, None))
+        );
+        assert_eq!(
+            date_format(&strings(&["31/12/2020", "04/03/2021"])),
+            Some((Some("%d/%m/%Y".into()), None))
+        );
+        assert_eq!(
+            date_format(&strings(&["12/31/2020", "04/03/2021"])),
+            Some((Some("%m/%d/%Y".into()), None))
+        );
+        assert_eq!(
+            date_format(&strings(&["04/03/2021"])),
+            Some((Some("%d/%m/%Y".into()), Some("%m/%d/%Y")))
+        );
+        assert_eq!(
+            date_format(&strings(&["04.03.2021 10:30"])),
+            Some((Some("%d.%m.%Y %H:%M".into()), None))
+        );
+        assert_eq!(date_format(&strings(&["soon"])), None);
+        assert_eq!(date_format(&[]), None);
+    }
+
+    #[test]
+    fn value_types_are_guessed() {
+        let kind = |values: &[&str], name: &str| value_kind(&strings(values), name);
+        assert_eq!(kind(&["1", "-20", "300"], "Visits"), Kind::Integer);
+        assert_eq!(kind(&["01234", "10115"], "Zip"), Kind::String);
+        assert_eq!(kind(&["1.5", "2"], "Score"), Kind::Float);
+        assert_eq!(kind(&["Yes", "no", "TRUE"], "Newsletter"), Kind::Boolean);
+        assert_eq!(kind(&["1", "0"], "Is VIP"), Kind::Boolean);
+        assert_eq!(kind(&["1", "0"], "Orders"), Kind::Integer);
+        assert_eq!(kind(&["2021-03-04", "2020-01-01"], "Renewal"), Kind::Date);
+        assert_eq!(kind(&["31/12/2020"], "Renewal"), Kind::Date);
+        assert_eq!(kind(&["Berlin"], "City"), Kind::String);
+        assert_eq!(kind(&["inf"], "Ratio"), Kind::String);
+        assert_eq!(kind(&[], "Anything"), Kind::String);
+    }
+
+    #[test]
+    fn property_names_are_camel_case() {
+        assert_eq!(property_name("Phone 2"), "phone2");
+        assert_eq!(property_name("Subscription Date"), "subscriptionDate");
+        assert_eq!(property_name("city"), "city");
+        assert_eq!(property_name("Ville (FR)"), "villeFR");
+        assert_eq!(property_name("¿?"), "¿?");
+    }
+
+    #[test]
+    fn a_whole_guess_renders_a_config_that_parses() {
+        let header = strings(&[
+            "Customer Id",
+            "First Name",
+            "Last Name",
+            "E-mail",
+            "Signed Up",
+            "Segments",
+            "Visits",
+            "Zip {code}",
+            "_line",
+        ]);
+        let samples = vec![
+            strings(&["c1"]),
+            strings(&["Ann"]),
+            strings(&["Lee"]),
+            strings(&["ann@example.com"]),
+            strings(&["31/12/2020"]),
+            strings(&["vip, new"]),
+            strings(&["3"]),
+            strings(&["01234"]),
+            strings(&["2"]),
+        ];
+        let columns = guess(&header, &samples);
+        let text = TextOptions {
+            delimiter: Some(Delimiter(b';')),
+            encoding: None,
+        };
+        let config = render("crm.csv", 1, text, &columns);
+        assert!(
+            config.contains("name = \"{First Name} {Last Name}\"\n"),
+            "{config}"
+        );
+        assert!(config.contains("userId = \"Customer Id\"\n"), "{config}");
+        assert!(config.contains("email = \"E-mail\"\n"), "{config}");
+        assert!(
+            config.contains("firstSeen = { column = \"Signed Up\", format = \"%d/%m/%Y\" }"),
+            "{config}"
+        );
+        assert!(config.contains("separator = \",\""), "{config}");
+        assert!(config.contains("delimiter = \";\""), "{config}");
+        let parsed = crate::config::parse_file_config(&config).expect("the config parses");
+        let mapping = parsed.mapping.expect("a [mapping]");
+        assert_eq!(mapping.custom_data.len(), 2);
+        assert_eq!(mapping.custom_data[0].kind.as_deref(), Some("integer"));
+        assert_eq!(mapping.custom_data[1].property, "zipCode");
+        crate::mapping::Mapper::new(Some(&mapping)).expect("the mapping is valid");
+    }
+
+    #[test]
+    fn skipped_columns_are_only_a_comment() {
+        let columns = vec![Column {
+            name: "meta".into(),
+            role: Role::Skip,
+            reason: "holds objects".into(),
+            examples: vec![],
+        }];
+        let config = render("x.ndjson", 1, TextOptions::default(), &columns);
+        assert!(
+            config.ends_with("\n# Not imported: \"meta\" holds objects\n"),
+            "{config}"
+        );
+    }
+
+    #[test]
+    fn a_lone_first_name_is_custom_data() {
+        let columns = guess(&strings(&["First Name", "Email"]), &[vec![], vec![]]);
+        assert!(matches!(columns[0].role, Role::Custom { .. }));
+    }
+}

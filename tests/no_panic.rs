@@ -1,0 +1,171 @@
+//! No input may panic: arbitrary bytes (mostly CSV- and JSON-shaped, some pure noise)
+//! go through the readers, the mapping (conventions and a config), validation, the
+//! repeat detector and the result files. Every row read must end in exactly one result.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::sync::Arc;
+
+use helpcrunch_import::dedupe::Seen;
+use helpcrunch_import::mapping::{Mapper, MappingConfig};
+use helpcrunch_import::outcome::{FailStatus, RowOutcome, RowResult};
+use helpcrunch_import::report::{ResultFiles, error_kind};
+use helpcrunch_import::source::{Delimiter, Format, Rows, TextEncoding, TextOptions};
+use proptest::prelude::*;
+
+/// Pieces that make the readers and the mapper take their rarer paths.
+const TOKENS: [&[u8]; 34] = [
+    b",",
+    b";",
+    b"\t",
+    b"\"",
+    b"\"\"",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\0",
+    b"\xFF",
+    b"\xE9",
+    b"\xEF\xBB\xBF",
+    b"\xFF\xFE",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b"email",
+    b"userId",
+    b"tags",
+    b"locale",
+    b"firstSeen",
+    b"customData.n:integer",
+    b"customData.d:date",
+    b"customData.b:boolean",
+    b"a@example.com",
+    b"2021-13-45",
+    b"en-US",
+    b"{\"email\":",
+    b"\"customData\":{\"a\":[1]}",
+    b"\"tags\":[{\"name\":\"\"}]",
+    b"_line",
+    b"9999999999",
+];
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        3 => prop::sample::select(TOKENS.to_vec()).prop_map(<[u8]>::to_vec),
+        2 => "[a-zA-Z0-9 .@-]{1,8}".prop_map(String::into_bytes),
+        1 => prop::collection::vec(any::<u8>(), 1..8),
+    ];
+    prop_oneof![
+        4 => prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat()),
+        1 => prop::collection::vec(any::<u8>(), 0..400),
+    ]
+}
+
+fn options() -> impl Strategy<Value = (Format, TextOptions)> {
+    (
+        prop::sample::select(vec![Format::Csv, Format::Ndjson]),
+        prop::option::of(prop::sample::select(vec![b',', b';', b'\t', b'|'])),
+        prop::option::of(prop::sample::select(vec![
+            TextEncoding::Windows1252,
+            TextEncoding::Latin1,
+        ])),
+    )
+        .prop_map(|(format, delimiter, encoding)| {
+            (
+                format,
+                TextOptions {
+                    delimiter: delimiter.map(Delimiter),
+                    encoding,
+                },
+            )
+        })
+}
+
+fn configured_mapper() -> Mapper {
+    let config: MappingConfig = toml::from_str(
+        r##"
+        email = "email"
+        userId = { template = "{userId}-{locale}" }
+        locale = "locale"
+        firstSeen = { column = "firstSeen", format = "%d/%m/%Y" }
+        [tags]
+        column = "tags"
+        color = "#c377e0"
+        [[customData]]
+        property = "n"
+        column = "customData.n:integer"
+        type = "integer"
+        "##,
+    )
+    .expect("the config parses");
+    Mapper::new(Some(&config)).expect("the config is valid")
+}
+
+/// Reads `bytes` to the end (or the first fatal error) and writes every row's result.
+fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: &std::path::Path) {
+    let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(bytes));
+    let Ok(rows) = Rows::from_bytes("fuzz".into(), format, text, reader) else {
+        return;
+    };
+    let header_plan = match &rows {
+        Rows::Csv(csv) => mapper.plan(csv.header()).ok(),
+        Rows::Ndjson(_) => None,
+    };
+    if matches!(rows, Rows::Csv(_)) && header_plan.is_none() {
+        return; // refused up front, as the run does
+    }
+    let ndjson = HashSet::from([Arc::<str>::from("fuzz")]);
+    let ndjson = if format == Format::Ndjson {
+        ndjson
+    } else {
+        HashSet::new()
+    };
+    let mut files = ResultFiles::create(out, true, ndjson).expect("result files");
+    let mut seen = Seen::default();
+    let mut read = 0u64;
+    for row in rows {
+        let Ok(record) = row else { break };
+        read += 1;
+        let mapped = seen.check(&record.origin, mapper.map(header_plan.as_ref(), &record));
+        let result = match mapped {
+            Ok(_) => RowResult::Valid,
+            Err(errors) => {
+                for error in &errors {
+                    let _ = error_kind(&error.message);
+                }
+                RowResult::Failed {
+                    status: FailStatus::Invalid,
+                    errors: errors.into_iter().map(|e| e.message).collect(),
+                }
+            }
+        };
+        let outcome = RowOutcome {
+            record,
+            user_id: None,
+            email: None,
+            result,
+        };
+        files.write(&outcome).expect("a result is written");
+    }
+    files.flush().expect("results flushed");
+    let tally = files.tally();
+    assert_eq!(tally.rows_read, read);
+    assert_eq!(tally.valid + tally.failed, read);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic((format, text) in options(), bytes in bytes()) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        run(bytes.clone(), format, text, &Mapper::new(None).expect("conventions"), dir.path());
+        run(bytes, format, text, &configured_mapper(), dir.path());
+    }
+}
