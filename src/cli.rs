@@ -59,17 +59,8 @@ pub struct InitArgs {
     #[arg(value_name = "FILE")]
     pub file: String,
 
-    /// Input format [default: from the extension, else from the first byte].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-
-    /// CSV field delimiter [default: from the header line].
-    #[arg(long, value_name = "CHAR")]
-    pub delimiter: Option<Delimiter>,
-
-    /// Read the file in this encoding instead of UTF-8.
-    #[arg(long, value_enum, value_name = "ENCODING")]
-    pub encoding: Option<TextEncoding>,
+    #[command(flatten)]
+    pub text: TextArgs,
 
     /// Rows read to guess types and date formats.
     #[arg(long, value_name = "N", default_value_t = crate::init::DEFAULT_SAMPLE_ROWS)]
@@ -97,6 +88,13 @@ pub struct InputArgs {
     #[arg(long)]
     pub overwrite: bool,
 
+    #[command(flatten)]
+    pub text: TextArgs,
+}
+
+/// How to read an input's text: shared by `import`, `validate` and `init`.
+#[derive(Debug, Args)]
+pub struct TextArgs {
     /// Input format [default: from the extension, else from the first byte].
     #[arg(long, value_enum)]
     pub format: Option<Format>,

@@ -58,10 +58,10 @@ pub async fn run(
         Command::Sandbox(args) => sandbox(args, shutdown).await,
         Command::Init(args) => {
             let text = TextOptions {
-                delimiter: args.delimiter,
-                encoding: args.encoding,
+                delimiter: args.text.delimiter,
+                encoding: args.text.encoding,
             };
-            let input = Input::resolve(&args.file, args.format, text)?;
+            let input = Input::resolve(&args.file, args.text.format, text)?;
             print!("{}", crate::init::init(&input, args.rows.max(1))?);
             Ok(Ending::AllSucceeded)
         }

@@ -257,10 +257,10 @@ fn resolve_inputs(
     file: FileConfig,
     send: Option<SendConfig>,
 ) -> Result<Config, RunError> {
-    let format = args.format.or(file.format);
+    let format = args.text.format.or(file.format);
     let text = TextOptions {
-        delimiter: args.delimiter.or(file.delimiter),
-        encoding: args.encoding.or(file.encoding),
+        delimiter: args.text.delimiter.or(file.delimiter),
+        encoding: args.text.encoding.or(file.encoding),
     };
     let inputs = args
         .files
