@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 
 use common::{
-    Dir, KEY, command, expected_ids, fast_retry_config, import, run, sandbox, simple_csv, user_ids,
+    Dir, KEY, command, expected_ids, import, import_fast, run, sandbox, simple_csv, user_ids,
 };
 use helpcrunch_import::sandbox::SandboxConfig;
 use tokio::io::AsyncWriteExt;
@@ -148,14 +148,7 @@ async fn a_connection_dropped_after_sending_is_looked_up_not_resent() {
     .await;
     let dir = Dir::new();
     let file = dir.write("drop.csv", simple_csv(3));
-    let config = fast_retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "50/s", "--config", &config],
-    )
-    .await;
+    let result = import_fast(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
     assert_eq!(result.code, 0, "{}", result.all_output());
     let stats = sandbox.stats();
     // One create and one lookup per row; never a second create.

@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Dir, KEY, fast_retry_config, finish, import, import_args, run, sandbox, signal, spawn, stored,
+    Dir, KEY, finish, import, import_args, import_fast, run, sandbox, signal, spawn, stored,
 };
 use helpcrunch_import::sandbox::{RetryAfterMode, Sandbox, SandboxConfig};
 
@@ -177,14 +177,7 @@ async fn rows_left_in_doubt_by_a_kill_are_looked_up_not_resent() {
         "{sent} rows in doubt, {stored} contacts stored"
     );
 
-    let config = fast_retry_config(&dir);
-    let resumed = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "50/s", "--resume", "--config", &config],
-    )
-    .await;
+    let resumed = import_fast(&sandbox, &dir, &file, &["--rate", "50/s", "--resume"]).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all_output());
     assert_each_created_once(&sandbox, ROWS);
     assert_ledger_holds_every_row_created(&dir, ROWS);
@@ -204,12 +197,11 @@ async fn dropped_answers_and_server_errors_still_create_every_row_exactly_once()
     .await;
     let dir = Dir::new();
     let file = dir.write("contacts.csv", mixed_csv(ROWS));
-    let config = fast_retry_config(&dir);
-    let result = import(
+    let result = import_fast(
         &sandbox,
         &dir,
         &file,
-        &["--rate", "200/s", "--concurrency", "8", "--config", &config],
+        &["--rate", "200/s", "--concurrency", "8"],
     )
     .await;
     assert_eq!(result.code, 0, "{}", result.all_output());
@@ -240,14 +232,7 @@ async fn a_row_in_doubt_with_nothing_to_look_it_up_by_is_never_resent() {
         "contacts.csv",
         "userId,email,name\nu1,,One\n,two@example.com,Two\n,,Three\n,,Four\n",
     );
-    let config = fast_retry_config(&dir);
-    let result = import(
-        &sandbox,
-        &dir,
-        &file,
-        &["--rate", "50/s", "--config", &config],
-    )
-    .await;
+    let result = import_fast(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
     assert_eq!(result.code, 1, "{}", result.all_output());
     let stats = sandbox.stats();
     assert_eq!(stats.created, 4, "one create per row, never two: {stats:?}");

@@ -124,6 +124,14 @@ pub async fn import(sandbox: &Sandbox, dir: &Dir, file: &str, extra: &[&str]) ->
     run(&args, Some(KEY)).await
 }
 
+/// `import` with a config of fast retries added, so fault tests take seconds.
+pub async fn import_fast(sandbox: &Sandbox, dir: &Dir, file: &str, extra: &[&str]) -> Run {
+    let retry = fast_retry_config(dir);
+    let mut args = extra.to_vec();
+    args.extend_from_slice(&["--config", &retry]);
+    import(sandbox, dir, file, &args).await
+}
+
 /// A config with fast retries, so fault tests take seconds.
 pub fn fast_retry_config(dir: &Dir) -> String {
     dir.write(
@@ -183,10 +191,7 @@ pub async fn import_exactly_once(config: SandboxConfig, rows: usize, args: &[&st
     let sandbox = sandbox(config).await;
     let dir = Dir::new();
     let file = dir.write("rows.csv", simple_csv(rows));
-    let retry = fast_retry_config(&dir);
-    let mut args = args.to_vec();
-    args.extend_from_slice(&["--config", &retry]);
-    let run = import(&sandbox, &dir, &file, &args).await;
+    let run = import_fast(&sandbox, &dir, &file, args).await;
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert_eq!(
         user_ids(&sandbox),
