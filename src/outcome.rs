@@ -6,13 +6,11 @@ use crate::record::Record;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailStatus {
-    /// The row could not be read, mapped or validated; nothing was sent.
+    /// The row could not be read, mapped or validated (a userId repeated in the input
+    /// included); nothing was sent.
     Invalid,
     /// The API refused it (400, 404, …): fix the row before sending it again.
     Rejected,
-    /// A duplicate userId. (The API's own "already exists" answer is not a failure: the row
-    /// is recorded as `exists`.)
-    Duplicate,
     /// 429s, 5xx or connection failures outlasted the retries.
     GaveUp,
     /// The request may have reached the server (timeout, reset after sending): re-sending
@@ -27,10 +25,9 @@ pub enum FailStatus {
 }
 
 impl FailStatus {
-    pub const ALL: [FailStatus; 8] = [
+    pub const ALL: [FailStatus; 7] = [
         FailStatus::Invalid,
         FailStatus::Rejected,
-        FailStatus::Duplicate,
         FailStatus::GaveUp,
         FailStatus::InDoubt,
         FailStatus::Unauthorized,
@@ -47,7 +44,6 @@ impl FailStatus {
         match self {
             FailStatus::Invalid => "invalid",
             FailStatus::Rejected => "rejected",
-            FailStatus::Duplicate => "duplicate",
             FailStatus::GaveUp => "gave_up",
             FailStatus::InDoubt => "in_doubt",
             FailStatus::Unauthorized => "unauthorized",

@@ -53,9 +53,7 @@ pub fn claim(prior: Option<&RowState>) -> Claim {
         RowResult::Valid => Claim::Send,
         RowResult::Failed { status, .. } => match status {
             // The API's verdict on the row itself: sending it again changes nothing.
-            FailStatus::Rejected | FailStatus::Duplicate | FailStatus::NotFound => {
-                Claim::Finished(result.clone())
-            }
+            FailStatus::Rejected | FailStatus::NotFound => Claim::Finished(result.clone()),
             // It may have been created: look before sending.
             FailStatus::InDoubt => Claim::Reconcile,
             // Not created: 429s, 5xx, a refused key, a stop, or invalid then and valid now
@@ -165,7 +163,6 @@ mod tests {
             RowResult::Updated { id: 9 },
             RowResult::Unchanged { id: 10 },
             failed(FailStatus::Rejected),
-            failed(FailStatus::Duplicate),
             failed(FailStatus::NotFound),
         ] {
             assert_eq!(
