@@ -11,6 +11,11 @@ use helpcrunch_import::resume::ResumeHint;
 use helpcrunch_import::{logging, progress};
 use tokio_util::sync::CancellationToken;
 
+/// Every row is read on one thread and dropped on another, a few allocations each:
+/// mimalloc frees across threads without the system allocator's locking.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let bar = progress::use_bar(cli.log_format == LogFormat::Json);

@@ -70,12 +70,10 @@ impl LineIndex {
     fn observe(&mut self, bytes: &[u8]) -> Result<(), String> {
         let mut at = 0;
         while let Some(rest) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
-            // Most bytes are neither a quote, the delimiter nor a line break: a run of
-            // them only moves the counts.
-            let run = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\r' || b == b'\n' || b == self.delimiter)
-                .unwrap_or(rest.len());
+            // Most bytes are neither a quote nor a line break: a run of them only moves
+            // the counts, found with memchr's SIMD search. A delimiter in the run matters
+            // only to the quoting state, which depends on the run's last byte alone.
+            let run = memchr::memchr3(b'"', b'\r', b'\n', rest).unwrap_or(rest.len());
             if run == 0 {
                 self.step(rest[0])?;
                 at += 1;
@@ -87,7 +85,11 @@ impl LineIndex {
             }
             self.after_cr = false;
             if self.quoting != Quoting::Quoted {
-                self.quoting = Quoting::Field;
+                self.quoting = if rest[run - 1] == self.delimiter {
+                    Quoting::FieldStart
+                } else {
+                    Quoting::Field
+                };
             }
             if self.record_bytes == 0 {
                 self.record_line = self.line;
