@@ -17,12 +17,13 @@
 //! task records every outcome in the ledger as it writes the result files, and the run
 //! checks at the end that the two agree.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,7 +35,7 @@ use crate::mapping::{HeaderPlan, Mapper};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
 use crate::progress::Counters;
-use crate::record::{Cells, Header, Record};
+use crate::record::{Cells, Record, RowError};
 use crate::report::{ResultFiles, Summary};
 use crate::source::{Format, Input, Rows, SourceError};
 
@@ -43,6 +44,9 @@ use crate::source::{Format, Input, Rows, SourceError};
 const CHANNEL_CAPACITY: usize = 256;
 /// Records the reader hands the mapper at once, at most.
 const BATCH: usize = 64;
+/// Batches mapped at once, at most: enough to keep every core busy while the oldest is
+/// awaited, few enough to bound memory.
+const MAPPING_AHEAD: usize = 4;
 /// How long a stopped run waits for the reader to hand over the rows it has read.
 const READER_GRACE: Duration = Duration::from_secs(2);
 /// How often buffered result rows are written through to disk.
@@ -135,7 +139,9 @@ impl Run {
 
         let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CAPACITY / BATCH);
         let (job_tx, job_rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
-        let (outcome_tx, outcome_rx) = mpsc::channel::<RowOutcome>(CHANNEL_CAPACITY);
+        // Outcomes travel in batches too: a mapped batch's rows at once, a worker's one
+        // by one.
+        let (outcome_tx, outcome_rx) = mpsc::channel::<Vec<RowOutcome>>(CHANNEL_CAPACITY / BATCH);
 
         let tracker = TaskTracker::new();
         let progress_done = CancellationToken::new();
@@ -331,6 +337,13 @@ fn read_inputs(
                     }
                 }
             }
+            // A batch holds one file's records: its rows share one header plan.
+            if !batch.is_empty() {
+                let last = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if records.blocking_send(last).is_err() {
+                    return Ok(());
+                }
+            }
         }
         Ok(())
     };
@@ -341,103 +354,168 @@ fn read_inputs(
     result
 }
 
-/// Maps and validates each record: valid rows go on as jobs (or, in a dry run, straight
-/// to the results as valid), invalid ones to the results as failed.
+/// Maps and validates the records, batch by batch, on as many threads as there are
+/// cores, then settles each batch in input order: a repeated `userId` is found against
+/// the rows before it, valid rows go on as jobs (or, in a dry run, straight to the
+/// results as valid), invalid ones to the results as failed.
 async fn map_rows(
     mapper: Mapper,
     mut records: mpsc::Receiver<Vec<Record>>,
     jobs: Option<mpsc::Sender<Job>>,
-    outcomes: mpsc::Sender<RowOutcome>,
+    outcomes: mpsc::Sender<Vec<RowOutcome>>,
     stop: CancellationToken,
     fatal: Fatal,
 ) -> Seen {
-    let mut plan: Option<(Header, HeaderPlan)> = None;
+    let mapper = Arc::new(mapper);
+    let mut plan: Option<Arc<HeaderPlan>> = None;
     let mut seen = Seen::default();
+    // Batches being mapped, oldest first: settled in this order, so results keep the
+    // input's order and the first of two repeated rows is the one that goes on.
+    let mut mapping: VecDeque<JoinHandle<MappedBatch>> = VecDeque::new();
+    let mut reader_done = false;
     let mut closed = false;
-    let mut batch = Vec::new().into_iter();
     // Once stopped, the reader sends what it has read (a batch) and ends; it is waited
     // for this long, so that no row read is lost, before new rows are refused (a reader
     // blocked on stdin never ends).
     let mut refuse_at = None;
-    loop {
-        let record = match batch.next() {
-            Some(record) => record,
-            None => {
-                let next = tokio::select! {
-                    biased;
-                    () = stop.cancelled(), if refuse_at.is_none() => {
-                        refuse_at = Some(tokio::time::Instant::now() + READER_GRACE);
-                        continue;
-                    }
-                    () = tokio::time::sleep_until(refuse_at.unwrap_or_else(tokio::time::Instant::now)),
-                        if refuse_at.is_some() && !closed => {
-                        // Refuse new rows; the ones already buffered are drained below.
-                        records.close();
-                        closed = true;
-                        continue;
-                    }
-                    next = records.recv() => next,
-                };
-                let Some(next) = next else { break };
-                batch = next.into_iter();
-                continue;
+    while !(reader_done && mapping.is_empty()) {
+        tokio::select! {
+            biased;
+            () = stop.cancelled(), if refuse_at.is_none() => {
+                refuse_at = Some(tokio::time::Instant::now() + READER_GRACE);
             }
-        };
-        if stop.is_cancelled() {
-            let outcome = not_sent(record);
-            if outcomes.send(outcome).await.is_err() {
-                break;
+            () = tokio::time::sleep_until(refuse_at.unwrap_or_else(tokio::time::Instant::now)),
+                if refuse_at.is_some() && !closed => {
+                // Refuse new rows; the ones already buffered are still mapped.
+                records.close();
+                closed = true;
             }
-            continue;
-        }
-        if let Cells::Csv { header, .. } = &record.cells {
-            if plan.as_ref().is_none_or(|(h, _)| !Arc::ptr_eq(h, header)) {
-                match mapper.plan(header) {
-                    Ok(new_plan) => {
-                        warn_on_stdin(&record, &new_plan);
-                        plan = Some((header.clone(), new_plan));
-                    }
+            mapped = oldest(&mut mapping) => {
+                mapping.pop_front();
+                let batch = match mapped {
+                    Ok(batch) => batch,
                     Err(error) => {
-                        let file = record.origin.file.clone();
-                        fatal.set(RunError::Header { file, error });
+                        fatal.set(RunError::Config(format!("mapping failed: {error}")));
                         stop.cancel();
-                        let _ = outcomes.send(not_sent(record)).await;
                         continue;
                     }
+                };
+                if !settle_batch(batch, &mut seen, jobs.as_ref(), &outcomes, &stop).await {
+                    break;
                 }
             }
-        }
-        let mapped = mapper.map(plan.as_ref().map(|(_, p)| p), &record);
-        let mapped = seen.check(&record.origin, mapped);
-        let sent = match (mapped, &jobs) {
-            (Ok(payload), Some(jobs)) => jobs.send(Job { record, payload }).await.is_ok(),
-            (Ok(payload), None) => outcomes
-                .send(RowOutcome {
-                    user_id: payload.user_id,
-                    email: payload.email,
-                    record,
-                    result: RowResult::Valid,
-                })
-                .await
-                .is_ok(),
-            (Err(errors), _) => outcomes
-                .send(RowOutcome {
-                    record,
-                    user_id: None,
-                    email: None,
-                    result: RowResult::Failed {
-                        status: FailStatus::Invalid,
-                        errors: errors.into_iter().map(|e| e.message).collect(),
-                    },
-                })
-                .await
-                .is_ok(),
-        };
-        if !sent {
-            break;
+            next = records.recv(), if !reader_done && mapping.len() < MAPPING_AHEAD => {
+                let Some(batch) = next else {
+                    reader_done = true;
+                    continue;
+                };
+                if !stop.is_cancelled() {
+                    replan(&mapper, &mut plan, &batch, &stop, &fatal);
+                }
+                let (mapper, plan) = (mapper.clone(), plan.clone());
+                mapping.push_back(tokio::task::spawn_blocking(move || {
+                    map_batch(&mapper, plan.as_deref(), batch)
+                }));
+            }
         }
     }
     seen
+}
+
+/// Records with what mapping made of each.
+type MappedBatch = Vec<(Record, Result<CreateCustomer, Vec<RowError>>)>;
+
+/// Pure work, run on the blocking pool so that a batch never holds up the runtime.
+fn map_batch(mapper: &Mapper, plan: Option<&HeaderPlan>, batch: Vec<Record>) -> MappedBatch {
+    batch
+        .into_iter()
+        .map(|record| {
+            let mapped = mapper.map(plan, &record);
+            (record, mapped)
+        })
+        .collect()
+}
+
+/// The oldest batch being mapped, once mapped; never, when there is none.
+async fn oldest(
+    mapping: &mut VecDeque<JoinHandle<MappedBatch>>,
+) -> Result<MappedBatch, tokio::task::JoinError> {
+    match mapping.front_mut() {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Plans a new CSV header (a batch holds one file's records). A header the mapping
+/// cannot use stops the run: its rows then end as not sent.
+fn replan(
+    mapper: &Mapper,
+    plan: &mut Option<Arc<HeaderPlan>>,
+    batch: &[Record],
+    stop: &CancellationToken,
+    fatal: &Fatal,
+) {
+    let first_csv = batch.iter().find_map(|record| match &record.cells {
+        Cells::Csv { header, .. } => Some((record, header)),
+        _ => None,
+    });
+    let Some((record, header)) = first_csv else {
+        return;
+    };
+    if plan.as_ref().is_some_and(|plan| plan.is_for(header)) {
+        return;
+    }
+    match mapper.plan(header) {
+        Ok(new_plan) => {
+            warn_on_stdin(record, &new_plan);
+            *plan = Some(Arc::new(new_plan));
+        }
+        Err(error) => {
+            let file = record.origin.file.clone();
+            fatal.set(RunError::Header { file, error });
+            stop.cancel();
+        }
+    }
+}
+
+/// Sends on one mapped batch's rows, in order; false once nobody listens any more.
+async fn settle_batch(
+    batch: MappedBatch,
+    seen: &mut Seen,
+    jobs: Option<&mpsc::Sender<Job>>,
+    outcomes: &mpsc::Sender<Vec<RowOutcome>>,
+    stop: &CancellationToken,
+) -> bool {
+    let mut settled = Vec::with_capacity(batch.len());
+    for (record, mapped) in batch {
+        if stop.is_cancelled() {
+            settled.push(not_sent(record));
+            continue;
+        }
+        match (seen.check(&record.origin, mapped), jobs) {
+            (Ok(payload), Some(jobs)) => {
+                if jobs.send(Job { record, payload }).await.is_err() {
+                    return false;
+                }
+            }
+            (Ok(payload), None) => settled.push(RowOutcome {
+                user_id: payload.user_id,
+                email: payload.email,
+                record,
+                result: RowResult::Valid,
+            }),
+            (Err(errors), _) => settled.push(RowOutcome {
+                record,
+                user_id: None,
+                email: None,
+                result: RowResult::Failed {
+                    status: FailStatus::Invalid,
+                    errors: errors.into_iter().map(|e| e.message).collect(),
+                },
+            }),
+        }
+    }
+    settled.is_empty() || outcomes.send(settled).await.is_ok()
 }
 
 /// Stdin's header is first seen here (files were checked in preflight).
@@ -461,7 +539,7 @@ fn not_sent(record: Record) -> RowOutcome {
 async fn work(
     sender: Arc<Sender>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    outcomes: mpsc::Sender<RowOutcome>,
+    outcomes: mpsc::Sender<Vec<RowOutcome>>,
 ) {
     loop {
         let job = jobs.lock().await.recv().await;
@@ -475,7 +553,7 @@ async fn work(
             email: payload.email,
             result,
         };
-        if outcomes.send(outcome).await.is_err() {
+        if outcomes.send(vec![outcome]).await.is_err() {
             return;
         }
     }
@@ -506,7 +584,7 @@ async fn settle(sender: &Sender, record: &Record, payload: &CreateCustomer) -> R
 /// (the rest is still counted), since results that cannot be recorded must not be sent.
 /// With a ledger, every outcome is recorded there too, before its result row is written.
 async fn collect(
-    mut outcomes: mpsc::Receiver<RowOutcome>,
+    mut outcomes: mpsc::Receiver<Vec<RowOutcome>>,
     mut files: ResultFiles,
     ledger: Option<Ledger>,
     counters: Arc<Counters>,
@@ -515,49 +593,51 @@ async fn collect(
     let mut written = Ok(());
     let mut last_flush = Instant::now();
     let mut failures_logged = 0u64;
-    while let Some(outcome) = outcomes.recv().await {
-        match &outcome.result {
-            RowResult::Failed { status, errors } => {
-                counters.failed.fetch_add(1, Relaxed);
-                if *status != FailStatus::NotSent {
-                    failures_logged += 1;
-                    if failures_logged <= FAILURES_LOGGED {
-                        tracing::warn!(
-                            "{}: {}: {}",
-                            outcome.record.origin,
-                            status.as_str(),
-                            errors.join("; ")
-                        );
-                    } else if failures_logged == FAILURES_LOGGED + 1 {
-                        tracing::warn!(
-                            "more failed rows: see the failed files in the results directory"
-                        );
+    while let Some(batch) = outcomes.recv().await {
+        for outcome in batch {
+            match &outcome.result {
+                RowResult::Failed { status, errors } => {
+                    counters.failed.fetch_add(1, Relaxed);
+                    if *status != FailStatus::NotSent {
+                        failures_logged += 1;
+                        if failures_logged <= FAILURES_LOGGED {
+                            tracing::warn!(
+                                "{}: {}: {}",
+                                outcome.record.origin,
+                                status.as_str(),
+                                errors.join("; ")
+                            );
+                        } else if failures_logged == FAILURES_LOGGED + 1 {
+                            tracing::warn!(
+                                "more failed rows: see the failed files in the results directory"
+                            );
+                        }
                     }
                 }
+                RowResult::Created { .. }
+                | RowResult::Exists { .. }
+                | RowResult::Updated { .. }
+                | RowResult::Unchanged { .. }
+                | RowResult::Valid => {
+                    counters.succeeded.fetch_add(1, Relaxed);
+                }
             }
-            RowResult::Created { .. }
-            | RowResult::Exists { .. }
-            | RowResult::Updated { .. }
-            | RowResult::Unchanged { .. }
-            | RowResult::Valid => {
-                counters.succeeded.fetch_add(1, Relaxed);
+            if written.is_ok() {
+                if let Some(ledger) = &ledger {
+                    written = record(ledger, &outcome)
+                        .await
+                        .map_err(std::io::Error::other);
+                }
             }
-        }
-        if written.is_ok() {
-            if let Some(ledger) = &ledger {
-                written = record(ledger, &outcome)
-                    .await
-                    .map_err(std::io::Error::other);
-            }
-        }
-        if written.is_ok() {
-            written = files.write(&outcome);
-            if written.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
-                written = files.flush();
-                last_flush = Instant::now();
-            }
-            if written.is_err() {
-                stop.cancel();
+            if written.is_ok() {
+                written = files.write(&outcome);
+                if written.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
+                    written = files.flush();
+                    last_flush = Instant::now();
+                }
+                if written.is_err() {
+                    stop.cancel();
+                }
             }
         }
     }

@@ -69,6 +69,11 @@ pub struct HeaderPlan {
 }
 
 impl HeaderPlan {
+    /// Whether this plan is the one made for `header` (the same file's header).
+    pub fn is_for(&self, header: &Header) -> bool {
+        Arc::ptr_eq(&self.header, header)
+    }
+
     /// Columns this plan ignores, for a one-time warning; `_`-prefixed columns are not listed.
     pub fn unmapped_columns(&self) -> &[String] {
         &self.unmapped
