@@ -427,6 +427,9 @@ type MappedBatch = Vec<(Record, Result<CreateCustomer, Vec<RowError>>)>;
 
 /// Pure work, run on the blocking pool so that a batch never holds up the runtime.
 fn map_batch(mapper: &Mapper, plan: Option<&HeaderPlan>, batch: Vec<Record>) -> MappedBatch {
+    let mapper = mapper.detached();
+    let plan = plan.map(HeaderPlan::detached);
+    let plan = plan.as_ref();
     batch
         .into_iter()
         .map(|record| {
@@ -595,33 +598,7 @@ async fn collect(
     let mut failures_logged = 0u64;
     while let Some(batch) = outcomes.recv().await {
         for outcome in batch {
-            match &outcome.result {
-                RowResult::Failed { status, errors } => {
-                    counters.failed.fetch_add(1, Relaxed);
-                    if *status != FailStatus::NotSent {
-                        failures_logged += 1;
-                        if failures_logged <= FAILURES_LOGGED {
-                            tracing::warn!(
-                                "{}: {}: {}",
-                                outcome.record.origin,
-                                status.as_str(),
-                                errors.join("; ")
-                            );
-                        } else if failures_logged == FAILURES_LOGGED + 1 {
-                            tracing::warn!(
-                                "more failed rows: see the failed files in the results directory"
-                            );
-                        }
-                    }
-                }
-                RowResult::Created { .. }
-                | RowResult::Exists { .. }
-                | RowResult::Updated { .. }
-                | RowResult::Unchanged { .. }
-                | RowResult::Valid => {
-                    counters.succeeded.fetch_add(1, Relaxed);
-                }
-            }
+            count(&counters, &outcome, &mut failures_logged);
             if written.is_ok() {
                 if let Some(ledger) = &ledger {
                     written = record(ledger, &outcome)
@@ -631,17 +608,49 @@ async fn collect(
             }
             if written.is_ok() {
                 written = files.write(&outcome);
-                if written.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
-                    written = files.flush();
-                    last_flush = Instant::now();
-                }
-                if written.is_err() {
-                    stop.cancel();
-                }
             }
+        }
+        // Once a batch: reading the clock for every row would cost more than the writing.
+        if written.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
+            written = files.flush();
+            last_flush = Instant::now();
+        }
+        if written.is_err() {
+            stop.cancel();
         }
     }
     (files, written)
+}
+
+/// Counts an outcome for the progress display, and logs the first failures.
+fn count(counters: &Counters, outcome: &RowOutcome, failures_logged: &mut u64) {
+    match &outcome.result {
+        RowResult::Failed { status, errors } => {
+            counters.failed.fetch_add(1, Relaxed);
+            if *status != FailStatus::NotSent {
+                *failures_logged += 1;
+                if *failures_logged <= FAILURES_LOGGED {
+                    tracing::warn!(
+                        "{}: {}: {}",
+                        outcome.record.origin,
+                        status.as_str(),
+                        errors.join("; ")
+                    );
+                } else if *failures_logged == FAILURES_LOGGED + 1 {
+                    tracing::warn!(
+                        "more failed rows: see the failed files in the results directory"
+                    );
+                }
+            }
+        }
+        RowResult::Created { .. }
+        | RowResult::Exists { .. }
+        | RowResult::Updated { .. }
+        | RowResult::Unchanged { .. }
+        | RowResult::Valid => {
+            counters.succeeded.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 async fn record(ledger: &Ledger, outcome: &RowOutcome) -> Result<(), LedgerError> {

@@ -69,6 +69,15 @@ pub struct HeaderPlan {
 }
 
 impl HeaderPlan {
+    /// A copy for one batch of rows: see [`Mapper::detached`].
+    pub fn detached(&self) -> HeaderPlan {
+        HeaderPlan {
+            header: self.header.clone(),
+            rules: self.rules.detached(),
+            unmapped: Vec::new(),
+        }
+    }
+
     /// Whether this plan is the one made for `header` (the same file's header).
     pub fn is_for(&self, header: &Header) -> bool {
         Arc::ptr_eq(&self.header, header)
@@ -85,6 +94,14 @@ impl Mapper {
     pub fn new(config: Option<&MappingConfig>) -> Result<Mapper, MappingError> {
         let rules = config.map(Rules::from_config).transpose()?;
         Ok(Mapper { rules })
+    }
+
+    /// A copy for one batch of rows, sharing no reference count with this one, so that
+    /// batches mapped on different threads at once never contend for one.
+    pub fn detached(&self) -> Mapper {
+        Mapper {
+            rules: self.rules.as_ref().map(Rules::detached),
+        }
     }
 
     /// Once per CSV file: resolve column names to indices. Refuses duplicate or empty

@@ -89,6 +89,17 @@ impl From<&str> for ColumnRef {
 }
 
 impl Rules {
+    /// A copy that shares no reference count with this one. Every row's payload holds
+    /// its customData names; threads mapping at once with the same names would fight
+    /// over one counter's cache line for every row.
+    pub(crate) fn detached(&self) -> Rules {
+        let mut rules = self.clone();
+        for rule in &mut rules.custom {
+            rule.property = std::sync::Arc::from(&*rule.property);
+        }
+        rules
+    }
+
     pub(crate) fn from_config(config: &MappingConfig) -> Result<Rules, MappingError> {
         let mut fields = Vec::new();
         for field in Field::ALL {
