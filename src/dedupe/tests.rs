@@ -352,3 +352,69 @@ proptest! {
         }
     }
 }
+
+/// Figures, not a test: the cost of `check` a row, every key new, before any spill
+/// (no budget, as a file under the default budget). In release:
+/// `cargo test --release --lib dedupe -- --ignored --nocapture --test-threads 1`.
+#[test]
+#[ignore = "timing: run by hand in release"]
+fn time_check_in_memory() {
+    time(2_000_000, 1, usize::MAX, true, 5);
+    time(200_000, 10, DEFAULT_BUDGET, true, 5);
+}
+
+/// As [`time_check_in_memory`], with spills.
+#[test]
+#[ignore = "timing: run by hand in release"]
+fn time_check_spilling() {
+    time(2_000_000, 1, DEFAULT_BUDGET, true, 3);
+    time(3_000_000, 1, DEFAULT_BUDGET, false, 3);
+    time(3_000_000, 1, 4 << 20, false, 3);
+}
+
+/// The best of `rounds` rounds, each feeding `files` new detectors of `budget` bytes
+/// `rows` rows (a userId each, and an email if `emails`). Rows are built outside the
+/// timed part, in chunks.
+fn time(rows: u64, files: u64, budget: usize, emails: bool, rounds: u32) {
+    const CHUNK: u64 = 100_000;
+    let file: Arc<str> = "big.csv".into();
+    let mut best = std::time::Duration::MAX;
+    let mut spills = 0;
+    for _ in 0..rounds {
+        let mut spent = std::time::Duration::ZERO;
+        for _ in 0..files {
+            let mut seen = Seen::with_budget(budget);
+            for start in (0..rows).step_by(CHUNK as usize) {
+                let lines = start..(start + CHUNK).min(rows);
+                let origins: Vec<Origin> = lines
+                    .clone()
+                    .map(|i| Origin {
+                        file: file.clone(),
+                        line: i + 2,
+                    })
+                    .collect();
+                let payloads: Vec<CreateCustomer> = lines
+                    .map(|i| CreateCustomer {
+                        user_id: Some(format!("user-{i}")),
+                        email: emails.then(|| format!("user{i}@example.com")),
+                        ..CreateCustomer::default()
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(payloads.len());
+                let begin = std::time::Instant::now();
+                for (origin, payload) in origins.iter().zip(payloads) {
+                    out.push(seen.check(origin, Ok(payload)));
+                }
+                spent += begin.elapsed();
+                assert!(out.iter().all(Result::is_ok));
+            }
+            spills = seen.scratch.spills();
+        }
+        best = best.min(spent);
+    }
+    let per_row = best.as_nanos() as f64 / (rows * files) as f64;
+    let keys = if emails { "userId and email" } else { "userId" };
+    println!(
+        "{files} x {rows} rows ({keys}), budget {budget}: {per_row:.1} ns a row, best of {rounds} ({spills} spills)"
+    );
+}
