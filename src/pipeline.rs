@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dedupe::Seen;
+use crate::dedupe::{Keyer, Keys, Seen};
 use crate::deliver::{Sender, Start};
 use crate::error::{Ending, Fatal, RunError};
 use crate::ledger::{Claim, Ledger, LedgerError};
@@ -319,39 +319,35 @@ fn read_inputs(
     counters: &Counters,
 ) -> Result<(), SourceError> {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut read = || -> Result<(), SourceError> {
+    // False once the run stops or the mapper is gone: reading ends. Checked once a
+    // batch, not once a row: asking the stop token takes a lock.
+    let send = |batch: &mut Vec<Record>| {
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        counters.rows_read.fetch_add(full.len() as u64, Relaxed);
+        records.blocking_send(full).is_ok() && !stop.is_cancelled()
+    };
+    let mut read = || -> Result<bool, SourceError> {
         for input in inputs {
             for row in Rows::open(input, counters.bytes_read.clone())? {
-                if stop.is_cancelled() {
-                    return Ok(());
-                }
                 batch.push(row?);
-                counters
-                    .rows_read
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let waiting = records.capacity() == records.max_capacity();
-                if batch.len() >= BATCH || waiting {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if records.blocking_send(full).is_err() {
-                        return Ok(());
-                    }
+                if (batch.len() >= BATCH || waiting) && !send(&mut batch) {
+                    return Ok(false);
                 }
             }
             // A batch holds one file's records: its rows share one header plan.
-            if !batch.is_empty() {
-                let last = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if records.blocking_send(last).is_err() {
-                    return Ok(());
-                }
+            if !batch.is_empty() && !send(&mut batch) {
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     };
     let result = read();
+    // Whatever was read is sent, even when reading failed.
     if !batch.is_empty() {
-        let _ = records.blocking_send(batch);
+        send(&mut batch);
     }
-    result
+    result.map(|_| ())
 }
 
 /// Maps and validates the records, batch by batch, on as many threads as there are
@@ -369,6 +365,7 @@ async fn map_rows(
     let mapper = Arc::new(mapper);
     let mut plan: Option<Arc<HeaderPlan>> = None;
     let mut seen = Seen::default();
+    let keyer = seen.keyer();
     // Batches being mapped, oldest first: settled in this order, so results keep the
     // input's order and the first of two repeated rows is the one that goes on.
     let mut mapping: VecDeque<JoinHandle<MappedBatch>> = VecDeque::new();
@@ -412,9 +409,10 @@ async fn map_rows(
                 if !stop.is_cancelled() {
                     replan(&mapper, &mut plan, &batch, &stop, &fatal);
                 }
-                let (mapper, plan) = (mapper.clone(), plan.clone());
+                let (mapper, plan, keyer) = (mapper.clone(), plan.clone(), keyer.clone());
+                let sending = jobs.is_some();
                 mapping.push_back(tokio::task::spawn_blocking(move || {
-                    map_batch(&mapper, plan.as_deref(), batch)
+                    map_batch(&mapper, plan.as_deref(), &keyer, batch, sending)
                 }));
             }
         }
@@ -423,17 +421,49 @@ async fn map_rows(
 }
 
 /// Records with what mapping made of each.
-type MappedBatch = Vec<(Record, Result<CreateCustomer, Vec<RowError>>)>;
+type MappedBatch = Vec<(Record, Result<Valid, Vec<RowError>>)>;
+
+/// A valid row as mapped: its payload, boxed so that it moves cheaply from stage to
+/// stage, and the hashes the repeat detector looks it up by, computed off the
+/// detector's thread.
+struct Valid {
+    payload: Box<CreateCustomer>,
+    keys: Keys,
+}
 
 /// Pure work, run on the blocking pool so that a batch never holds up the runtime.
-fn map_batch(mapper: &Mapper, plan: Option<&HeaderPlan>, batch: Vec<Record>) -> MappedBatch {
+/// Unless the rows are `sending`, a valid payload keeps only what the in-order checks
+/// read: the rest is freed on the thread that made it, which costs far less than
+/// freeing it on another.
+fn map_batch(
+    mapper: &Mapper,
+    plan: Option<&HeaderPlan>,
+    keyer: &Keyer,
+    batch: Vec<Record>,
+    sending: bool,
+) -> MappedBatch {
     let mapper = mapper.detached();
     let plan = plan.map(HeaderPlan::detached);
     let plan = plan.as_ref();
     batch
         .into_iter()
         .map(|record| {
-            let mapped = mapper.map(plan, &record);
+            let mapped = mapper.map(plan, &record).map(|payload| {
+                let payload = if sending {
+                    payload
+                } else {
+                    CreateCustomer {
+                        user_id: payload.user_id,
+                        email: payload.email,
+                        ..CreateCustomer::default()
+                    }
+                };
+                let keys = keyer.keys(payload.user_id.as_deref(), payload.email.as_deref());
+                Valid {
+                    payload: Box::new(payload),
+                    keys,
+                }
+            });
             (record, mapped)
         })
         .collect()
@@ -489,14 +519,26 @@ async fn settle_batch(
     outcomes: &mpsc::Sender<Vec<RowOutcome>>,
     stop: &CancellationToken,
 ) -> bool {
+    // Looking a row up waits for memory: the whole batch's slots are fetched at once.
+    for valid in batch.iter().filter_map(|(_, mapped)| mapped.as_ref().ok()) {
+        seen.touch(&valid.keys);
+    }
     let mut settled = Vec::with_capacity(batch.len());
     for (record, mapped) in batch {
         if stop.is_cancelled() {
             settled.push(not_sent(record));
             continue;
         }
-        match (seen.check(&record.origin, mapped), jobs) {
+        let checked = mapped.and_then(|Valid { payload, keys }| {
+            let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
+            match seen.check(&record.origin, &keys, user_id, email) {
+                Ok(()) => Ok(payload),
+                Err(repeat) => Err(vec![repeat]),
+            }
+        });
+        match (checked, jobs) {
             (Ok(payload), Some(jobs)) => {
+                let payload = *payload;
                 if jobs.send(Job { record, payload }).await.is_err() {
                     return false;
                 }

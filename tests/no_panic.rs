@@ -128,7 +128,18 @@ fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: 
     for row in rows {
         let Ok(record) = row else { break };
         read += 1;
-        let mapped = seen.check(&record.origin, mapper.map(header_plan.as_ref(), &record));
+        let keyer = seen.keyer();
+        let mapped = mapper
+            .map(header_plan.as_ref(), &record)
+            .and_then(|payload| {
+                let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
+                let keys = keyer.keys(user_id, email);
+                seen.touch(&keys);
+                match seen.check(&record.origin, &keys, user_id, email) {
+                    Ok(()) => Ok(payload),
+                    Err(repeat) => Err(vec![repeat]),
+                }
+            });
         let result = match mapped {
             Ok(_) => RowResult::Valid,
             Err(errors) => {

@@ -39,7 +39,6 @@ use std::sync::Arc;
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::payload::CreateCustomer;
 use crate::record::{Origin, RowError};
 use scratch::{FILTER_LOG2_BITS, Scratch, Spillable};
 use table::{Outcome, Place, Tables};
@@ -56,6 +55,38 @@ fn nonzero(hash: u64) -> u64 {
     hash.max(1)
 }
 
+/// A row's keys as the detector looks them up: a nonzero hash of its `userId`, and of
+/// its email lowercased.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keys {
+    user_id: Option<u64>,
+    email: Option<u64>,
+}
+
+/// Hashes rows' keys for one [`Seen`] (its seed), on any thread.
+#[derive(Clone)]
+pub struct Keyer(DefaultHashBuilder);
+
+impl Keyer {
+    pub fn keys(&self, user_id: Option<&str>, email: Option<&str>) -> Keys {
+        let hash = |bytes: &[u8]| nonzero(self.0.hash_one(bytes));
+        Keys {
+            user_id: user_id.map(|id| hash(id.as_bytes())),
+            email: email.map(|email| {
+                if email
+                    .bytes()
+                    .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+                {
+                    let lowered: String = email.chars().flat_map(char::to_lowercase).collect();
+                    hash(lowered.as_bytes())
+                } else {
+                    hash(email.as_bytes())
+                }
+            }),
+        }
+    }
+}
+
 /// The repeat detector of one run. Feed it every mapped row in input order.
 pub struct Seen {
     /// foldhash, seeded at random per run.
@@ -68,8 +99,6 @@ pub struct Seen {
     /// The files met so far; places name them by index.
     files: Vec<Arc<str>>,
     repeated_emails: u64,
-    /// The email being looked up, lowercased (kept to spare an allocation a row).
-    lowered: String,
 }
 
 impl Default for Seen {
@@ -93,43 +122,47 @@ impl Seen {
             scratch,
             files: Vec::new(),
             repeated_emails: 0,
-            lowered: String::new(),
         }
     }
 
-    /// A row's mapping result, turned into a failure when its `userId` repeats an
-    /// earlier row's. Failed rows are not recorded: they are not sent, so a later row
-    /// with the same `userId` is the first one the API sees.
+    /// What hashes rows for this detector: hashing is pure, so it is done where rows
+    /// are mapped, off the thread that checks them in order.
+    pub fn keyer(&self) -> Keyer {
+        Keyer(self.hasher.clone())
+    }
+
+    /// Brings the table slots of `keys` into cache: touching a batch's rows first lets
+    /// their waits on memory overlap, instead of coming one after another in `check`.
+    pub fn touch(&self, keys: &Keys) {
+        self.memory.touch(keys.user_id, keys.email);
+    }
+
+    /// A valid row, with its `keys` from [`Seen::keyer`]: a failure when its `userId`
+    /// repeats an earlier row's. Failed rows are not checked, so not recorded: they are
+    /// not sent, so a later row with the same `userId` is the first one the API sees.
     pub fn check(
         &mut self,
         origin: &Origin,
-        mapped: Result<CreateCustomer, Vec<RowError>>,
-    ) -> Result<CreateCustomer, Vec<RowError>> {
-        let payload = mapped?;
+        keys: &Keys,
+        user_id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(), RowError> {
         let file = self.file_index(&origin.file);
         let line = u32::try_from(origin.line).unwrap_or(u32::MAX);
-        if let Some(user_id) = &payload.user_id {
-            let hash = nonzero(self.hasher.hash_one(user_id.as_bytes()));
+        if let Some(hash) = keys.user_id {
             if let Some(first) = self.remember(Place::new(hash, file, line)) {
+                let user_id = user_id.unwrap_or_default();
                 let message = format!(
                     "userId {user_id:?} is a duplicate of {}",
                     self.place((first.file(), first.line()))
                 );
-                return Err(vec![RowError::new("userId", message)]);
+                return Err(RowError::new("userId", message));
             }
         }
-        if let Some(email) = &payload.email {
-            self.lowered.clear();
-            if email.is_ascii() {
-                self.lowered.push_str(email);
-                self.lowered.make_ascii_lowercase();
-            } else {
-                self.lowered
-                    .extend(email.chars().flat_map(char::to_lowercase));
-            }
-            let hash = nonzero(self.hasher.hash_one(self.lowered.as_bytes()));
+        if let Some(hash) = keys.email {
             if self.remember(hash).is_some() {
                 self.repeated_emails += 1;
+                let email = email.unwrap_or_default();
                 if self.repeated_emails <= EMAILS_LOGGED {
                     tracing::warn!(
                         "{origin}: email {email:?} is in an earlier row too (the API allows it: a warning only)"
@@ -139,7 +172,7 @@ impl Seen {
                 }
             }
         }
-        Ok(payload)
+        Ok(())
     }
 
     /// Rows whose email an earlier row already had.

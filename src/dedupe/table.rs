@@ -111,12 +111,17 @@ impl<T: Entry> Open<T> {
         }
     }
 
+    /// Where the entry with `hash` would be if nothing were in the way.
+    fn home(&self, hash: u64) -> usize {
+        // The shard took the top bits; the low 32 pick the slot, scaled to the size
+        // by a multiplication (a division costs more than the rest of the probe).
+        (((hash & 0xFFFF_FFFF) * self.slots.len() as u64) >> 32) as usize
+    }
+
     /// The entry with `hash`, or the empty slot where it would go.
     fn probe(&self, hash: u64) -> usize {
         let size = self.slots.len();
-        // The shard took the top bits; the low 32 pick the slot, scaled to the size
-        // by a multiplication (a division costs more than the rest of the probe).
-        let mut at = (((hash & 0xFFFF_FFFF) * size as u64) >> 32) as usize;
+        let mut at = self.home(hash);
         loop {
             let found = self.slots[at].hash();
             if found == hash || found == 0 {
@@ -193,6 +198,17 @@ impl<T: Entry> Sharded<T> {
         &mut self.0[(hash >> SHARD_SHIFT) as usize]
     }
 
+    /// Reads the slot where `hash` would be, so that it is in cache when looked up:
+    /// a table larger than the cache costs a wait on memory per lookup, and reads
+    /// that do not depend on one another wait together.
+    fn touch(&self, hash: u64) {
+        if let Some(open) = self.0.get((hash >> SHARD_SHIFT) as usize) {
+            if let Some(slot) = open.slots.get(open.home(hash)) {
+                std::hint::black_box(slot.hash());
+            }
+        }
+    }
+
     /// Every entry, in the order of their hashes read as i64 (how SQLite will keep
     /// them): each shard is sorted in place, and the shards, picked by the top bits,
     /// follow one another in that order once the sign bit is flipped. Sorting breaks
@@ -255,6 +271,16 @@ impl Tables {
         table
             .shard(entry.hash())
             .get_or_insert(entry, budget, earlier)
+    }
+
+    /// See [`Sharded::touch`].
+    pub(super) fn touch(&self, user_id: Option<u64>, email: Option<u64>) {
+        if let Some(hash) = user_id {
+            self.user_ids.touch(hash);
+        }
+        if let Some(hash) = email {
+            self.emails.touch(hash);
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 
 use super::*;
+use crate::payload::CreateCustomer;
 
 fn origin(file: &str, line: u64) -> Origin {
     Origin {
@@ -18,6 +19,21 @@ fn row(user_id: Option<&str>, email: Option<&str>) -> Result<CreateCustomer, Vec
         email: email.map(Into::into),
         ..CreateCustomer::default()
     })
+}
+
+/// The check as the pipeline makes it: keys hashed first, then checked.
+fn check(
+    seen: &mut Seen,
+    origin: &Origin,
+    mapped: Result<CreateCustomer, Vec<RowError>>,
+) -> Result<CreateCustomer, Vec<RowError>> {
+    let payload = mapped?;
+    let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
+    let keys = seen.keyer().keys(user_id, email);
+    seen.touch(&keys);
+    seen.check(origin, &keys, user_id, email)
+        .map_err(|repeat| vec![repeat])?;
+    Ok(payload)
 }
 
 fn messages(result: Result<CreateCustomer, Vec<RowError>>) -> Vec<String> {
@@ -40,32 +56,26 @@ const TINY: usize = 4 << 10;
 #[test]
 fn a_repeated_user_id_fails_naming_the_first_place_across_files() {
     let mut seen = Seen::default();
-    assert!(
-        seen.check(&origin("a.csv", 2), row(Some("u1"), None))
-            .is_ok()
-    );
-    assert!(
-        seen.check(&origin("a.csv", 3), row(Some("u2"), None))
-            .is_ok()
-    );
-    assert!(seen.check(&origin("a.csv", 4), row(None, None)).is_ok());
-    assert!(seen.check(&origin("a.csv", 5), row(None, None)).is_ok());
+    assert!(check(&mut seen, &origin("a.csv", 2), row(Some("u1"), None)).is_ok());
+    assert!(check(&mut seen, &origin("a.csv", 3), row(Some("u2"), None)).is_ok());
+    assert!(check(&mut seen, &origin("a.csv", 4), row(None, None)).is_ok());
+    assert!(check(&mut seen, &origin("a.csv", 5), row(None, None)).is_ok());
     assert_eq!(
-        messages(seen.check(&origin("a.csv", 9), row(Some("u1"), None))),
+        messages(check(&mut seen, &origin("a.csv", 9), row(Some("u1"), None))),
         [r#"userId "u1" is a duplicate of a.csv:2"#]
     );
     assert_eq!(
-        messages(seen.check(&origin("b.ndjson", 1), row(Some("u2"), None))),
+        messages(check(
+            &mut seen,
+            &origin("b.ndjson", 1),
+            row(Some("u2"), None)
+        )),
         [r#"userId "u2" is a duplicate of a.csv:3"#]
     );
     // userIds are compared exactly: the API tells "U1" from "u1".
-    assert!(
-        seen.check(&origin("b.ndjson", 2), row(Some("U1"), None))
-            .is_ok()
-    );
+    assert!(check(&mut seen, &origin("b.ndjson", 2), row(Some("U1"), None)).is_ok());
     assert_eq!(
-        seen.check(&origin("b.ndjson", 3), row(Some("U1"), None))
-            .unwrap_err()[0]
+        check(&mut seen, &origin("b.ndjson", 3), row(Some("U1"), None)).unwrap_err()[0]
             .field
             .as_deref(),
         Some("userId")
@@ -76,11 +86,11 @@ fn a_repeated_user_id_fails_naming_the_first_place_across_files() {
 fn failed_rows_are_not_remembered() {
     let mut seen = Seen::default();
     let failed = Err(vec![RowError::new("email", "bad")]);
-    assert_eq!(messages(seen.check(&origin("a.csv", 2), failed)), ["bad"]);
-    assert!(
-        seen.check(&origin("a.csv", 3), row(Some("u1"), None))
-            .is_ok()
+    assert_eq!(
+        messages(check(&mut seen, &origin("a.csv", 2), failed)),
+        ["bad"]
     );
+    assert!(check(&mut seen, &origin("a.csv", 3), row(Some("u1"), None)).is_ok());
 }
 
 #[test]
@@ -89,8 +99,12 @@ fn a_repeated_email_is_only_counted() {
     for (line, email) in [(2, "a@x.io"), (3, "A@X.io"), (4, "b@x.io"), (5, "a@x.io")] {
         let user_id = format!("u{line}");
         assert!(
-            seen.check(&origin("a.csv", line), row(Some(&user_id), Some(email)))
-                .is_ok()
+            check(
+                &mut seen,
+                &origin("a.csv", line),
+                row(Some(&user_id), Some(email))
+            )
+            .is_ok()
         );
     }
     assert_eq!(seen.repeated_emails(), 2);
@@ -101,7 +115,11 @@ fn a_repeated_email_is_only_counted() {
 fn repeats_across_two_files(seen: &mut Seen, rows: u64) {
     for i in 0..rows {
         let (user_id, email) = (format!("u{i}"), format!("e{i}@x.io"));
-        let checked = seen.check(&origin("a.csv", i + 2), row(Some(&user_id), Some(&email)));
+        let checked = check(
+            seen,
+            &origin("a.csv", i + 2),
+            row(Some(&user_id), Some(&email)),
+        );
         assert!(checked.is_ok(), "a.csv:{}: {:?}", i + 2, messages(checked));
     }
     for i in (0..rows).step_by(3) {
@@ -110,12 +128,20 @@ fn repeats_across_two_files(seen: &mut Seen, rows: u64) {
         // A new userId whose email (in capitals) is a repeat: counted, not failed.
         let email = format!("E{i}@X.IO");
         assert!(
-            seen.check(&origin("b.ndjson", line), row(Some(&new_id), Some(&email)))
-                .is_ok()
+            check(
+                seen,
+                &origin("b.ndjson", line),
+                row(Some(&new_id), Some(&email))
+            )
+            .is_ok()
         );
         let user_id = format!("u{i}");
         assert_eq!(
-            messages(seen.check(&origin("b.ndjson", line), row(Some(&user_id), None))),
+            messages(check(
+                seen,
+                &origin("b.ndjson", line),
+                row(Some(&user_id), None)
+            )),
             [format!(
                 "userId {user_id:?} is a duplicate of a.csv:{}",
                 i + 2
@@ -123,7 +149,11 @@ fn repeats_across_two_files(seen: &mut Seen, rows: u64) {
         );
         // The new userId is remembered in b.ndjson, wherever it is kept by now.
         assert_eq!(
-            messages(seen.check(&origin("b.ndjson", line + 1), row(Some(&new_id), None))),
+            messages(check(
+                seen,
+                &origin("b.ndjson", line + 1),
+                row(Some(&new_id), None)
+            )),
             [format!(
                 "userId {new_id:?} is a duplicate of b.ndjson:{line}"
             )]
@@ -158,8 +188,12 @@ fn the_tables_stay_within_their_budget() {
     for i in 0..5_000u64 {
         let (user_id, email) = (format!("u{i}"), format!("e{i}@x.io"));
         assert!(
-            seen.check(&origin("a.csv", i + 2), row(Some(&user_id), Some(&email)))
-                .is_ok()
+            check(
+                &mut seen,
+                &origin("a.csv", i + 2),
+                row(Some(&user_id), Some(&email))
+            )
+            .is_ok()
         );
         let bytes = seen.memory.bytes();
         assert!(bytes <= TINY, "{bytes} bytes after {} rows", i + 1);
@@ -199,7 +233,7 @@ fn expect_repeats(seen: &mut Seen, lines: impl Iterator<Item = u64>) {
     for first in lines {
         let user_id = format!("u{first}");
         assert_eq!(
-            messages(seen.check(&origin("b.csv", 1), row(Some(&user_id), None))),
+            messages(check(seen, &origin("b.csv", 1), row(Some(&user_id), None))),
             [format!(
                 "userId {user_id:?} is a duplicate of a.csv:{first}"
             )]
@@ -211,10 +245,7 @@ fn expect_repeats(seen: &mut Seen, lines: impl Iterator<Item = u64>) {
 fn add_user(seen: &mut Seen, line: &mut u64) {
     assert!(*line < 100_000, "no spill or no failure");
     let user_id = format!("u{line}");
-    assert!(
-        seen.check(&origin("a.csv", *line), row(Some(&user_id), None))
-            .is_ok()
-    );
+    assert!(check(seen, &origin("a.csv", *line), row(Some(&user_id), None)).is_ok());
     *line += 1;
 }
 
@@ -256,8 +287,12 @@ fn slots_stay_compact() {
     for i in 0..200_000u64 {
         let user_id = format!("user-{i}");
         assert!(
-            seen.check(&origin("big.csv", i + 2), row(Some(&user_id), None))
-                .is_ok()
+            check(
+                &mut seen,
+                &origin("big.csv", i + 2),
+                row(Some(&user_id), None)
+            )
+            .is_ok()
         );
     }
     let bytes = seen.memory.user_ids.bytes();
@@ -268,7 +303,11 @@ fn slots_stay_compact() {
     assert_eq!(seen.memory.emails.bytes(), 0, "no emails yet");
     assert_eq!(seen.scratch.spills(), 0, "200,000 rows stay in memory");
     assert_eq!(
-        messages(seen.check(&origin("big.csv", 1), row(Some("user-199999"), None))),
+        messages(check(
+            &mut seen,
+            &origin("big.csv", 1),
+            row(Some("user-199999"), None)
+        )),
         [r#"userId "user-199999" is a duplicate of big.csv:200001"#]
     );
 }
@@ -329,10 +368,10 @@ proptest! {
                 if upper { email.to_uppercase() } else { email }
             });
             let (got, expected) = if failed {
-                (seen.check(&origin, Err(vec![RowError::new("userId", "bad")])), vec!["bad".to_string()])
+                (check(&mut seen, &origin, Err(vec![RowError::new("userId", "bad")])), vec!["bad".to_string()])
             } else {
                 let mapped = row(user_id.as_deref(), email.as_deref());
-                (seen.check(&origin, mapped), model.check(&origin, user_id.as_deref(), email.as_deref()))
+                (check(&mut seen, &origin, mapped), model.check(&origin, user_id.as_deref(), email.as_deref()))
             };
             prop_assert_eq!(got.is_ok(), expected.is_empty());
             prop_assert_eq!(messages(got), expected);
@@ -403,7 +442,7 @@ fn time(rows: u64, files: u64, budget: usize, emails: bool, rounds: u32) {
                 let mut out = Vec::with_capacity(payloads.len());
                 let begin = std::time::Instant::now();
                 for (origin, payload) in origins.iter().zip(payloads) {
-                    out.push(seen.check(origin, Ok(payload)));
+                    out.push(check(&mut seen, origin, Ok(payload)));
                 }
                 spent += begin.elapsed();
                 assert!(out.iter().all(Result::is_ok));
