@@ -78,6 +78,8 @@ async fn dry_run(
 ) -> Result<Ending, RunError> {
     let on_one_thread = move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            // The reader, and the threads that map rows.
+            .max_blocking_threads(crate::pipeline::mapping_threads() + 1)
             .enable_all()
             .build()
             .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;

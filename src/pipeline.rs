@@ -42,11 +42,11 @@ use crate::source::{Format, Input, Rows, SourceError};
 /// Rows buffered between two stages. Small: it bounds memory, and a slow API must slow
 /// the reader, not fill memory.
 const CHANNEL_CAPACITY: usize = 256;
-/// Records the reader hands the mapper at once, at most.
-const BATCH: usize = 64;
-/// Batches mapped at once, at most: enough to keep every core busy while the oldest is
-/// awaited, few enough to bound memory.
-const MAPPING_AHEAD: usize = 4;
+/// Records the reader hands the mapper at once, at most: every batch costs a wake-up
+/// of another thread or two, which would cost more than the rows in a small one.
+const BATCH: usize = 256;
+/// Batches waiting in a channel between two stages.
+const BATCHES_QUEUED: usize = 2;
 /// How long a stopped run waits for the reader to hand over the rows it has read.
 const READER_GRACE: Duration = Duration::from_secs(2);
 /// How often buffered result rows are written through to disk.
@@ -137,11 +137,11 @@ impl Run {
         })?;
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
-        let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CAPACITY / BATCH);
+        let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(BATCHES_QUEUED);
         let (job_tx, job_rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
         // Outcomes travel in batches too: a mapped batch's rows at once, a worker's one
         // by one.
-        let (outcome_tx, outcome_rx) = mpsc::channel::<Vec<RowOutcome>>(CHANNEL_CAPACITY / BATCH);
+        let (outcome_tx, outcome_rx) = mpsc::channel::<Vec<RowOutcome>>(BATCHES_QUEUED);
 
         let tracker = TaskTracker::new();
         let progress_done = CancellationToken::new();
@@ -375,6 +375,7 @@ async fn map_rows(
     // for this long, so that no row read is lost, before new rows are refused (a reader
     // blocked on stdin never ends).
     let mut refuse_at = None;
+    let ahead = mapping_threads();
     while !(reader_done && mapping.is_empty()) {
         tokio::select! {
             biased;
@@ -401,7 +402,7 @@ async fn map_rows(
                     break;
                 }
             }
-            next = records.recv(), if !reader_done && mapping.len() < MAPPING_AHEAD => {
+            next = records.recv(), if !reader_done && mapping.len() < ahead => {
                 let Some(batch) = next else {
                     reader_done = true;
                     continue;
@@ -418,6 +419,13 @@ async fn map_rows(
         }
     }
     seen
+}
+
+/// Batches mapped at once, at most: one more than the cores, so that every core keeps
+/// busy while the oldest batch is settled, and few, so that memory stays bounded (each
+/// mapping thread keeps its own allocator arena).
+pub fn mapping_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from) + 1
 }
 
 /// Records with what mapping made of each.

@@ -12,7 +12,7 @@
 //! - In memory (`table.rs`), open tables kept between 53% and 80% full, split in 64 shards
 //!   so that growing one never holds two copies of everything: about 33 bytes a row for
 //!   both keys. They hold at most [`DEFAULT_BUDGET`] bytes, a growth step included: about
-//!   600,000 rows with both keys (1.3 million with userIds only). A file that size or
+//!   400,000 rows with both keys (900,000 with userIds only). A file that size or
 //!   smaller never leaves memory, and its lookups cost what they cost before there was
 //!   a budget: until a spill, asking the database is one comparison.
 //! - When a table must grow past the budget, the tables spill (`scratch.rs`): their
@@ -24,7 +24,7 @@
 //!   repeats and a few false positives cost a query. More rows only make it wrong more
 //!   often, which costs a query, never a wrong answer.
 //!
-//! With SQLite's 4 MiB page cache, the detector stays within about 32 MiB. If the
+//! With SQLite's 4 MiB page cache, the detector stays within about 24 MiB. If the
 //! database cannot be created or written (no temporary directory, disk full), nothing is
 //! lost: a warning says so and the tables grow in memory as they did before the budget.
 
@@ -47,8 +47,10 @@ use table::{Outcome, Place, Tables};
 const EMAILS_LOGGED: u64 = 20;
 
 /// Bytes the in-memory tables may hold, a growth step's two copies of a shard
-/// included: with the filter (4 MiB) and SQLite's page cache (4 MiB), about 32 MiB.
-pub const DEFAULT_BUDGET: usize = 24 << 20;
+/// included: with the filter (4 MiB) and SQLite's page cache (4 MiB), about 24 MiB,
+/// which leaves the rest of the run (its threads' allocator arenas above all) room
+/// under 64 MiB.
+pub const DEFAULT_BUDGET: usize = 16 << 20;
 
 /// A hash that is never 0, the empty slot's mark.
 fn nonzero(hash: u64) -> u64 {
