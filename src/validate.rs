@@ -29,7 +29,7 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
         ("notes", &payload.notes),
     ];
     for (field, value) in texts {
-        if value.as_deref().is_some_and(|text| text.trim().is_empty()) {
+        if value.as_deref().is_some_and(is_blank) {
             errors.push(RowError::new(field, format!("{field} is empty")));
         }
     }
@@ -59,11 +59,11 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
         }
     }
     for tag in &payload.tags {
-        if tag.name.trim().is_empty() {
+        if is_blank(&tag.name) {
             errors.push(RowError::new("tags", "a tag has an empty name"));
         }
         match tag.color.as_deref() {
-            Some(color) if color.trim().is_empty() => errors.push(RowError::new(
+            Some(color) if is_blank(color) => errors.push(RowError::new(
                 "tags",
                 format!("tag {:?} has an empty color", tag.name),
             )),
@@ -77,7 +77,7 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
     // Allocation-free when all is well: a row has a few properties, compared pairwise.
     for (i, datum) in payload.custom_data.iter().enumerate() {
         let field = || format!("customData.{}", datum.property);
-        if datum.property.trim().is_empty() {
+        if is_blank(&datum.property) {
             errors.push(RowError::new(
                 "customData",
                 "a customData entry has an empty property",
@@ -92,7 +92,7 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
             ));
         }
         match &datum.value {
-            CustomValue::Text(text) if text.trim().is_empty() => {
+            CustomValue::Text(text) if is_blank(text) => {
                 errors.push(RowError::new(field(), format!("{} is empty", field())));
             }
             CustomValue::Float(number) if !number.is_finite() => {
@@ -108,7 +108,12 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|text| !text.trim().is_empty())
+    value.as_deref().filter(|text| !is_blank(text))
+}
+
+/// Empty or only whitespace: `trim().is_empty()` without walking in from both ends.
+fn is_blank(text: &str) -> bool {
+    text.chars().all(char::is_whitespace)
 }
 
 /// Plain `local@domain.tld` only: the API stores an address, not a display name

@@ -207,7 +207,9 @@ impl Seen {
 
     fn file_index(&mut self, file: &Arc<str>) -> u16 {
         // Files come one after another: the last one is nearly always the one.
-        let index = match self.files.iter().rposition(|known| known == file) {
+        // The same file's rows share one name: comparing pointers spares comparing text.
+        let same = |known: &Arc<str>| Arc::ptr_eq(known, file) || known == file;
+        let index = match self.files.iter().rposition(same) {
             Some(index) => index,
             None => {
                 self.files.push(file.clone());

@@ -149,12 +149,23 @@ fn tags(rule: &TagRule, row: &impl Row) -> Result<Vec<Tag>, String> {
         Some(column) => row.cell(column)?,
         None => None,
     };
-    let from_cell = cell
-        .iter()
-        .flat_map(|cell| cell.split(rule.separator.as_str()));
+    let color = rule.color.as_deref();
     let mut tags = Vec::new();
-    for name in from_cell.chain(rule.fixed.iter().map(String::as_str)) {
-        push_tag(&mut tags, name, rule.color.as_deref());
+    if let Some(cell) = &cell {
+        // A one-character separator splits by `char`: a string pattern's searcher costs
+        // more to set up than the split itself.
+        let mut chars = rule.separator.chars();
+        match (chars.next(), chars.next()) {
+            (Some(separator), None) => cell
+                .split(separator)
+                .for_each(|name| push_tag(&mut tags, name, color)),
+            _ => cell
+                .split(rule.separator.as_str())
+                .for_each(|name| push_tag(&mut tags, name, color)),
+        }
+    }
+    for name in &rule.fixed {
+        push_tag(&mut tags, name, color);
     }
     Ok(tags)
 }
