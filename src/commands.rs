@@ -68,9 +68,9 @@ pub async fn run(
     }
 }
 
-/// `validate` (and `import --dry-run`): CPU-bound, so its stages share one thread (the
-/// reader has its own), where handing a row from one stage to the next wakes no other
-/// thread: twice as fast as on the multi-threaded runtime.
+/// `validate` (and `import --dry-run`): CPU-bound. Its in-order stages (the repeat check
+/// and the results) share one thread, where handing a batch on wakes no other thread;
+/// the reader and the mapping threads are its blocking pool, bounded to one a core.
 async fn dry_run(
     config: Config,
     display: Display,

@@ -2,8 +2,14 @@
 //!
 //! ```text
 //! reader (blocking thread) ─records─► mapper ─jobs─► workers ×N ─┐
-//!                                       └────── invalid rows ───────┴─outcomes─► results task
+//!                                     │   └─── invalid rows ──────┴─outcomes─► results task
+//!                                     └─ batches mapped on the blocking pool, one a core,
+//!                                        taken back in input order
 //! ```
+//!
+//! Rows travel between the reader, the mapper and the results task in batches (a wake-up
+//! per batch, not per row); the mapper maps and validates batches in parallel and then,
+//! in input order, checks each row against the repeat detector.
 //!
 //! Completion is signalled by channels closing: the reader ends, the mapper drains and
 //! drops the job sender, workers drain and drop their outcome senders, and the results
