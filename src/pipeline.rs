@@ -144,6 +144,9 @@ impl Run {
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
         let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(BATCHES_QUEUED);
+        // Records the results are done with go back to the reader, which reuses their
+        // buffers: freed where they were allocated, and allocated once.
+        let (recycled_tx, recycled_rx) = mpsc::channel::<Vec<Record>>(BATCHES_QUEUED);
         let (job_tx, job_rx) = mpsc::channel::<Job>(CHANNEL_CAPACITY);
         // Outcomes travel in batches too: a mapped batch's rows at once, a worker's one
         // by one.
@@ -160,7 +163,8 @@ impl Run {
         ));
         let reader = {
             let (inputs, stop, counters) = (inputs.clone(), stop.clone(), counters.clone());
-            tokio::task::spawn_blocking(move || read_inputs(&inputs, &record_tx, &stop, &counters))
+            let channels = (record_tx, recycled_rx);
+            tokio::task::spawn_blocking(move || read_inputs(&inputs, channels, &stop, &counters))
         };
         let jobs = sender.as_ref().map(|_| job_tx);
         let mapper = tracker.spawn(map_rows(
@@ -180,6 +184,7 @@ impl Run {
         drop(outcome_tx);
         let collector = tokio::spawn(collect(
             outcome_rx,
+            recycled_tx,
             files,
             ledger.clone(),
             counters.clone(),
@@ -320,7 +325,7 @@ fn warn_unmapped(file: &str, plan: &HeaderPlan) {
 /// is sent, even when reading fails.
 fn read_inputs(
     inputs: &[Input],
-    records: &mpsc::Sender<Vec<Record>>,
+    (records, mut recycled): (mpsc::Sender<Vec<Record>>, mpsc::Receiver<Vec<Record>>),
     stop: &CancellationToken,
     counters: &Counters,
 ) -> Result<(), SourceError> {
@@ -334,7 +339,14 @@ fn read_inputs(
     };
     let mut read = || -> Result<bool, SourceError> {
         for input in inputs {
-            for row in Rows::open(input, counters.bytes_read.clone())? {
+            let mut rows = Rows::open(input, counters.bytes_read.clone())?;
+            loop {
+                if batch.is_empty() {
+                    while let Ok(done) = recycled.try_recv() {
+                        done.into_iter().for_each(|record| rows.recycle(record));
+                    }
+                }
+                let Some(row) = rows.next() else { break };
                 batch.push(row?);
                 let waiting = records.capacity() == records.max_capacity();
                 if (batch.len() >= BATCH || waiting) && !send(&mut batch) {
@@ -644,6 +656,7 @@ async fn settle(sender: &Sender, record: &Record, payload: &CreateCustomer) -> R
 /// With a ledger, every outcome is recorded there too, before its result row is written.
 async fn collect(
     mut outcomes: mpsc::Receiver<Vec<RowOutcome>>,
+    recycled: mpsc::Sender<Vec<Record>>,
     mut files: ResultFiles,
     ledger: Option<Ledger>,
     counters: Arc<Counters>,
@@ -674,6 +687,8 @@ async fn collect(
         if written.is_err() {
             stop.cancel();
         }
+        // Back to the reader, unless it is busy or gone: then they are dropped here.
+        let _ = recycled.try_send(batch.into_iter().map(|outcome| outcome.record).collect());
     }
     (files, written)
 }

@@ -52,10 +52,21 @@ impl CsvValues {
         }
     }
 
-    /// Cells already joined in `text`, each ending at its entry of `ends`. An end past
-    /// the text or before the previous one makes that cell read as absent, never a panic.
-    pub fn from_parts(text: String, ends: Vec<usize>) -> CsvValues {
-        CsvValues { text, ends }
+    /// Refills with `text` cut into cells of `lengths`, keeping the buffers. False when a
+    /// cut falls inside a character (the cells are then unusable: refill or push anew).
+    pub fn refill(&mut self, text: &str, lengths: impl Iterator<Item = usize>) -> bool {
+        self.text.clear();
+        self.text.push_str(text);
+        self.ends.clear();
+        let mut end = 0;
+        for length in lengths {
+            end += length;
+            if !text.is_char_boundary(end) {
+                return false;
+            }
+            self.ends.push(end);
+        }
+        true
     }
 
     pub fn push(&mut self, cell: &str) {

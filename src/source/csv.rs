@@ -11,6 +11,8 @@ use super::text::{Delimiter, sniff_delimiter};
 use crate::record::{Cells, CsvValues, Header, Origin, Record};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Spare cell buffers kept at most: a few batches' worth.
+const MAX_SPARE: usize = 1024;
 const NOT_UTF8: &str =
     "is not valid UTF-8 (is the file in another encoding? try --encoding windows-1252)";
 const NUL: &str = "holds a NUL byte (binary data in a text file?)";
@@ -28,6 +30,9 @@ pub struct CsvRows {
     delimiter: Delimiter,
     /// Records read so far, to say so when a file has a header and no rows.
     records: u64,
+    /// Cell buffers of records the run is done with, reused for the next ones: a buffer
+    /// allocated here and freed on another thread costs more than the copy into it.
+    spare: Vec<CsvValues>,
 }
 
 impl CsvRows {
@@ -91,6 +96,7 @@ impl CsvRows {
             record: ByteRecord::new(),
             delimiter,
             records: 0,
+            spare: Vec::new(),
         })
     }
 
@@ -103,27 +109,29 @@ impl CsvRows {
         self.delimiter
     }
 
-    fn cells(&self) -> Cells {
+    /// A record that has been through the run, back for its buffers (see
+    /// [`super::Rows::recycle`]).
+    pub fn recycle(&mut self, record: Record) {
+        if let Cells::Csv { values, .. } = record.cells {
+            if self.spare.len() < MAX_SPARE {
+                self.spare.push(values);
+            }
+        }
+    }
+
+    fn cells(&mut self) -> Cells {
         // Nearly every record is clean UTF-8 with no NUL: one check over its whole text
         // and one copy, instead of one of each per cell.
         let text = self.record.as_slice();
         if memchr::memchr(0, text).is_none() {
             if let Ok(text) = std::str::from_utf8(text) {
-                let mut end = 0;
-                let ends: Vec<usize> = self
-                    .record
-                    .iter()
-                    .map(|cell| {
-                        end += cell.len();
-                        end
-                    })
-                    .collect();
-                // Two cells can join into valid text while each alone is not (a character
-                // split across a delimiter): those take the cell-by-cell path below.
-                if ends.iter().all(|&end| text.is_char_boundary(end)) {
+                let mut values = self.spare.pop().unwrap_or_default();
+                // A cut inside a character (two cells joined into valid text while each
+                // alone is not) takes the cell-by-cell path below.
+                if values.refill(text, self.record.iter().map(<[u8]>::len)) {
                     return Cells::Csv {
                         header: self.header.clone(),
-                        values: CsvValues::from_parts(text.to_owned(), ends),
+                        values,
                     };
                 }
             }
@@ -324,6 +332,24 @@ mod tests {
         // In the header too.
         let error = read(b"\"email,name\na,b\n").err().map(|e| e.to_string());
         assert!(error.is_some_and(|e| e.starts_with("t.csv: line 1: a quote opens")));
+    }
+
+    #[test]
+    fn a_recycled_record_lends_its_buffers_and_nothing_else() {
+        let text = b"a,b\nlonger first,x\n1,2\n\xC3,\xA9\n";
+        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+        let mut rows = CsvRows::new("t.csv".into(), bytes, None).expect("header");
+        let first = rows.next().expect("a row").expect("readable");
+        assert_eq!(values(&first), ["longer first", "x"]);
+        rows.recycle(first);
+        assert_eq!(rows.spare.len(), 1);
+        let second = rows.next().expect("a row").expect("readable");
+        assert_eq!(values(&second), ["1", "2"]);
+        assert_eq!(second.origin.line, 3);
+        rows.recycle(second);
+        // A spare refilled with a character cut in two is not handed out as cells.
+        let third = rows.next().expect("a row").expect("readable");
+        assert!(matches!(third.cells, Cells::Unreadable { .. }), "{third:?}");
     }
 
     #[test]

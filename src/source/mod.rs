@@ -76,6 +76,16 @@ impl Rows {
     }
 }
 
+impl Rows {
+    /// Takes back a record the run is done with, so that the next ones reuse its buffers
+    /// on this, the reader's, thread.
+    pub fn recycle(&mut self, record: Record) {
+        if let Rows::Csv(rows) = self {
+            rows.recycle(record);
+        }
+    }
+}
+
 impl Iterator for Rows {
     type Item = Result<Record, SourceError>;
 
