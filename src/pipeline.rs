@@ -24,6 +24,7 @@
 //! checks at the end that the two agree.
 
 use std::collections::{HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -446,6 +447,9 @@ pub fn mapping_threads() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
+/// A row whose mapping panicked: a bug, never the row's fault.
+const MAPPING_PANICKED: &str = "the importer failed on this row (a bug: please report it)";
+
 /// Records with what mapping made of each.
 type MappedBatch = Vec<(Record, Result<Valid, Vec<RowError>>)>;
 
@@ -474,7 +478,11 @@ fn map_batch(
     batch
         .into_iter()
         .map(|record| {
-            let mapped = mapper.map(plan, &record).map(|payload| {
+            // A bug in mapping fails its row, and only that row: the batch's other rows
+            // must still reach the results.
+            let mapped = std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(plan, &record)))
+                .unwrap_or_else(|_| Err(vec![RowError::row(MAPPING_PANICKED)]));
+            let mapped = mapped.map(|payload| {
                 let payload = if sending {
                     payload
                 } else {
