@@ -125,7 +125,10 @@ impl CsvRows {
         let text = self.record.as_slice();
         if memchr::memchr(0, text).is_none() {
             if let Ok(text) = std::str::from_utf8(text) {
-                let mut values = self.spare.pop().unwrap_or_default();
+                let mut values = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| CsvValues::with_capacity(self.record.len(), text.len()));
                 // A cut inside a character (two cells joined into valid text while each
                 // alone is not) takes the cell-by-cell path below.
                 if values.refill(text, self.record.iter().map(<[u8]>::len)) {
