@@ -46,8 +46,8 @@ use crate::record::{Cells, Record, RowError};
 use crate::report::{ResultFiles, Summary};
 use crate::source::{Format, Input, Rows, SourceError};
 
-/// Rows buffered between two stages. Small: it bounds memory, and a slow API must slow
-/// the reader, not fill memory.
+/// Valid rows buffered between the mapper and the workers. Small: it bounds memory, and
+/// a slow API must slow the reader, not fill memory.
 const CHANNEL_CAPACITY: usize = 256;
 /// Records the reader hands the mapper at once, at most: every batch costs a wake-up
 /// of another thread or two, which would cost more than the rows in a small one.
@@ -338,7 +338,7 @@ fn read_inputs(
         counters.rows_read.fetch_add(full.len() as u64, Relaxed);
         records.blocking_send(full).is_ok() && !stop.is_cancelled()
     };
-    let mut read = || -> Result<bool, SourceError> {
+    let mut read = || -> Result<(), SourceError> {
         for input in inputs {
             let mut rows = Rows::open(input, counters.bytes_read.clone())?;
             loop {
@@ -351,22 +351,22 @@ fn read_inputs(
                 batch.push(row?);
                 let waiting = records.capacity() == records.max_capacity();
                 if (batch.len() >= BATCH || waiting) && !send(&mut batch) {
-                    return Ok(false);
+                    return Ok(());
                 }
             }
             // A batch holds one file's records: its rows share one header plan.
             if !batch.is_empty() && !send(&mut batch) {
-                return Ok(false);
+                return Ok(());
             }
         }
-        Ok(true)
+        Ok(())
     };
     let result = read();
     // Whatever was read is sent, even when reading failed.
     if !batch.is_empty() {
         send(&mut batch);
     }
-    result.map(|_| ())
+    result
 }
 
 /// Maps and validates the records, batch by batch, on as many threads as there are
