@@ -26,7 +26,9 @@ pub fn normalize_locale(text: &str) -> Result<String, String> {
         _ => None,
     };
     let language = match code {
-        Some(code) if code.len() == 2 => Language::from_639_1(code),
+        // The common case, answered without isolang's hashed lookup.
+        Some(code) if code.len() == 2 && is_639_1(code) => return Ok(code.to_owned()),
+        Some(code) if code.len() == 2 => None,
         Some(code) => Language::from_639_3(code),
         None => None,
     }
@@ -37,6 +39,31 @@ pub fn normalize_locale(text: &str) -> Result<String, String> {
             .map(str::to_owned)
             .ok_or_else(|| format!("{text:?} ({}) has no ISO 639-1 code", language.to_name())),
         None => Err(format!("{text:?} is not an ISO 639-1 language code")),
+    }
+}
+
+/// Whether `code` is a lowercase ISO 639-1 code isolang knows. Asked of every row's
+/// locale, twice (normalising, then validating): a bit in a 26×26 table built once from
+/// isolang is a few instructions, where isolang's own lookup hashes the code.
+pub fn is_639_1(code: &str) -> bool {
+    static KNOWN: LazyLock<[u32; 26]> = LazyLock::new(|| {
+        let mut known = [0u32; 26];
+        for (first, row) in (b'a'..=b'z').zip(&mut known) {
+            for second in b'a'..=b'z' {
+                let code = [first, second];
+                let code = std::str::from_utf8(&code).unwrap_or_default();
+                if Language::from_639_1(code).is_some() {
+                    *row |= 1 << (second - b'a');
+                }
+            }
+        }
+        known
+    });
+    match code.as_bytes() {
+        [first @ b'a'..=b'z', second @ b'a'..=b'z'] => {
+            KNOWN[usize::from(first - b'a')] & (1 << (second - b'a')) != 0
+        }
+        _ => false,
     }
 }
 
@@ -77,6 +104,31 @@ mod tests {
             })
             .filter(|code| Language::from_639_1(code).is_some())
             .collect()
+    }
+
+    #[test]
+    fn the_code_table_agrees_with_isolang() {
+        // Every string of up to three bytes from a set that has the edges of the ranges.
+        let bytes = b"`az{AZ@0 \xc3";
+        let mut strings = vec![String::new()];
+        for a in bytes {
+            strings.push(String::from_utf8_lossy(&[*a]).into_owned());
+            for b in bytes {
+                strings.push(String::from_utf8_lossy(&[*a, *b]).into_owned());
+                for c in bytes {
+                    strings.push(String::from_utf8_lossy(&[*a, *b, *c]).into_owned());
+                }
+            }
+        }
+        strings.extend(all_639_1());
+        for code in strings {
+            let isolang = code.len() == 2
+                && code.bytes().all(|b| b.is_ascii_lowercase())
+                && Language::from_639_1(&code).is_some();
+            assert_eq!(is_639_1(&code), isolang, "{code:?}");
+        }
+        assert!(is_639_1("en") && is_639_1("uk") && is_639_1("zu"));
+        assert!(!is_639_1("xx") && !is_639_1("EN") && !is_639_1("eng"));
     }
 
     #[test]

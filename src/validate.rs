@@ -48,10 +48,7 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
     }
     if let Some(locale) = non_empty(&payload.locale) {
         // What `normalize_locale` gives: two lowercase letters of a known code.
-        let normal = locale.len() == 2
-            && locale.bytes().all(|b| b.is_ascii_lowercase())
-            && isolang::Language::from_639_1(locale).is_some();
-        if !normal {
+        if !crate::locale::is_639_1(locale) {
             errors.push(RowError::new(
                 "locale",
                 format!("locale {locale:?} is not an ISO 639-1 language code"),
