@@ -113,7 +113,7 @@ fn stages(c: &mut Criterion) {
                 }
                 for ((k, u, e), r) in chunk.iter().zip(rows) {
                     repeats += usize::from(
-                        seen.check(&r.origin, k, u.as_deref(), e.as_deref())
+                        seen.check(&r.origin, k, || ((*u).clone(), (*e).clone()))
                             .is_err(),
                     );
                 }
@@ -130,7 +130,8 @@ fn stages(c: &mut Criterion) {
                 .filter(|r| {
                     mapper.map(Some(&plan), r).is_ok_and(|p| {
                         let (u, e) = (p.user_id.as_deref(), p.email.as_deref());
-                        seen.check(&r.origin, &keyer.keys(u, e), u, e).is_ok()
+                        let names = || (p.user_id.clone(), p.email.clone());
+                        seen.check(&r.origin, &keyer.keys(u, e), names).is_ok()
                     })
                 })
                 .count()

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dedupe::{Keyer, Keys, Seen};
+use crate::dedupe::{Keyer, Keys, Names, Seen};
 use crate::deliver::{Sender, Start};
 use crate::error::{Ending, Fatal, RunError};
 use crate::ledger::{Claim, Ledger, LedgerError};
@@ -417,7 +417,14 @@ async fn map_rows(
                         continue;
                     }
                 };
-                if !settle_batch(batch, &mut seen, jobs.as_ref(), &outcomes, &stop).await {
+                // A dry run keeps only a row's keys: a repeat's message maps it again.
+                let names = |record: &Record| {
+                    mapper.map(plan.as_deref(), record).map_or_else(
+                        |_| (None, None),
+                        |payload| (payload.user_id, payload.email),
+                    )
+                };
+                if !settle_batch(batch, &mut seen, names, jobs.as_ref(), &outcomes, &stop).await {
                     break;
                 }
             }
@@ -453,18 +460,17 @@ const MAPPING_PANICKED: &str = "the importer failed on this row (a bug: please r
 /// Records with what mapping made of each.
 type MappedBatch = Vec<(Record, Result<Valid, Vec<RowError>>)>;
 
-/// A valid row as mapped: its payload, boxed so that it moves cheaply from stage to
-/// stage, and the hashes the repeat detector looks it up by, computed off the
-/// detector's thread.
+/// A valid row as mapped: the hashes the repeat detector looks it up by, computed off
+/// the detector's thread, and the payload to send.
 struct Valid {
-    payload: Box<CreateCustomer>,
     keys: Keys,
+    /// Boxed, so that it moves cheaply from stage to stage. None when nothing is sent:
+    /// a dry run frees it where it was made, which costs far less than on another thread.
+    payload: Option<Box<CreateCustomer>>,
 }
 
 /// Pure work, run on the blocking pool so that a batch never holds up the runtime.
-/// Unless the rows are `sending`, a valid payload keeps only what the in-order checks
-/// read: the rest is freed on the thread that made it, which costs far less than
-/// freeing it on another.
+/// Unless the rows are `sending`, a valid row keeps only its keys.
 fn map_batch(
     mapper: &Mapper,
     plan: Option<&HeaderPlan>,
@@ -482,21 +488,9 @@ fn map_batch(
             // must still reach the results.
             let mapped = std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(plan, &record)))
                 .unwrap_or_else(|_| Err(vec![RowError::row(MAPPING_PANICKED)]));
-            let mapped = mapped.map(|payload| {
-                let payload = if sending {
-                    payload
-                } else {
-                    CreateCustomer {
-                        user_id: payload.user_id,
-                        email: payload.email,
-                        ..CreateCustomer::default()
-                    }
-                };
-                let keys = keyer.keys(payload.user_id.as_deref(), payload.email.as_deref());
-                Valid {
-                    payload: Box::new(payload),
-                    keys,
-                }
+            let mapped = mapped.map(|payload| Valid {
+                keys: keyer.keys(payload.user_id.as_deref(), payload.email.as_deref()),
+                payload: sending.then(|| Box::new(payload)),
             });
             (record, mapped)
         })
@@ -546,9 +540,11 @@ fn replan(
 }
 
 /// Sends on one mapped batch's rows, in order; false once nobody listens any more.
+/// `names` gives a row's `userId` and email when its payload was not kept.
 async fn settle_batch(
     batch: MappedBatch,
     seen: &mut Seen,
+    names: impl Fn(&Record) -> Names,
     jobs: Option<&mpsc::Sender<Job>>,
     outcomes: &mpsc::Sender<Vec<RowOutcome>>,
     stop: &CancellationToken,
@@ -563,26 +559,31 @@ async fn settle_batch(
             settled.push(not_sent(record));
             continue;
         }
-        let checked = mapped.and_then(|Valid { payload, keys }| {
-            let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
-            match seen.check(&record.origin, &keys, user_id, email) {
+        let checked = mapped.and_then(|Valid { keys, payload }| {
+            let names = || match &payload {
+                Some(payload) => (payload.user_id.clone(), payload.email.clone()),
+                None => names(&record),
+            };
+            match seen.check(&record.origin, &keys, names) {
                 Ok(()) => Ok(payload),
                 Err(repeat) => Err(vec![repeat]),
             }
         });
         match (checked, jobs) {
-            (Ok(payload), Some(jobs)) => {
+            (Ok(Some(payload)), Some(jobs)) => {
                 let payload = *payload;
                 if jobs.send(Job { record, payload }).await.is_err() {
                     return false;
                 }
             }
-            (Ok(payload), None) => settled.push(RowOutcome {
-                user_id: payload.user_id,
-                email: payload.email,
+            (Ok(_), None) => settled.push(RowOutcome {
+                user_id: None,
+                email: None,
                 record,
                 result: RowResult::Valid,
             }),
+            // Never: a row to send keeps its payload (see `map_batch`).
+            (Ok(None), Some(_)) => settled.push(not_sent(record)),
             (Err(errors), _) => settled.push(RowOutcome {
                 record,
                 user_id: None,

@@ -135,7 +135,8 @@ fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: 
                 let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
                 let keys = keyer.keys(user_id, email);
                 seen.touch(&keys);
-                match seen.check(&record.origin, &keys, user_id, email) {
+                let names = || (payload.user_id.clone(), payload.email.clone());
+                match seen.check(&record.origin, &keys, names) {
                     Ok(()) => Ok(payload),
                     Err(repeat) => Err(vec![repeat]),
                 }

@@ -65,6 +65,9 @@ pub struct Keys {
     email: Option<u64>,
 }
 
+/// A row's `userId` and email, as mapped.
+pub type Names = (Option<String>, Option<String>);
+
 /// Hashes rows' keys for one [`Seen`] (its seed), on any thread.
 #[derive(Clone)]
 pub struct Keyer(DefaultHashBuilder);
@@ -142,18 +145,20 @@ impl Seen {
     /// A valid row, with its `keys` from [`Seen::keyer`]: a failure when its `userId`
     /// repeats an earlier row's. Failed rows are not checked, so not recorded: they are
     /// not sent, so a later row with the same `userId` is the first one the API sees.
+    ///
+    /// `names` gives the row's `userId` and email as text, for a message: asked only
+    /// when there is one to write, since a dry run keeps no more of a row than its keys.
     pub fn check(
         &mut self,
         origin: &Origin,
         keys: &Keys,
-        user_id: Option<&str>,
-        email: Option<&str>,
+        names: impl FnOnce() -> Names,
     ) -> Result<(), RowError> {
         let file = self.file_index(&origin.file);
         let line = u32::try_from(origin.line).unwrap_or(u32::MAX);
         if let Some(hash) = keys.user_id {
             if let Some(first) = self.remember(Place::new(hash, file, line)) {
-                let user_id = user_id.unwrap_or_default();
+                let user_id = names().0.unwrap_or_default();
                 let message = format!(
                     "userId {user_id:?} is a duplicate of {}",
                     self.place((first.file(), first.line()))
@@ -164,8 +169,8 @@ impl Seen {
         if let Some(hash) = keys.email {
             if self.remember(hash).is_some() {
                 self.repeated_emails += 1;
-                let email = email.unwrap_or_default();
                 if self.repeated_emails <= EMAILS_LOGGED {
+                    let email = names().1.unwrap_or_default();
                     tracing::warn!(
                         "{origin}: email {email:?} is in an earlier row too (the API allows it: a warning only)"
                     );

@@ -31,7 +31,8 @@ fn check(
     let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
     let keys = seen.keyer().keys(user_id, email);
     seen.touch(&keys);
-    seen.check(origin, &keys, user_id, email)
+    let names = || (payload.user_id.clone(), payload.email.clone());
+    seen.check(origin, &keys, names)
         .map_err(|repeat| vec![repeat])?;
     Ok(payload)
 }
