@@ -170,6 +170,7 @@ impl Run {
         let jobs = sender.as_ref().map(|_| job_tx);
         let mapper = tracker.spawn(map_rows(
             mapper,
+            total_bytes,
             record_rx,
             jobs,
             outcome_tx.clone(),
@@ -375,6 +376,7 @@ fn read_inputs(
 /// results as valid), invalid ones to the results as failed.
 async fn map_rows(
     mapper: Mapper,
+    mut total_bytes: Option<u64>,
     mut records: mpsc::Receiver<Vec<Record>>,
     jobs: Option<mpsc::Sender<Job>>,
     outcomes: mpsc::Sender<Vec<RowOutcome>>,
@@ -436,6 +438,9 @@ async fn map_rows(
                 if !stop.is_cancelled() {
                     replan(&mapper, &mut plan, &batch, &stop, &fatal);
                 }
+                if let Some(rows) = total_bytes.take().and_then(|bytes| rows_in(bytes, &batch)) {
+                    seen.expect(rows);
+                }
                 let (mapper, plan, keyer) = (mapper.clone(), plan.clone(), keyer.clone());
                 let sending = jobs.is_some();
                 mapping.push_back(tokio::task::spawn_blocking(move || {
@@ -445,6 +450,23 @@ async fn map_rows(
         }
     }
     seen
+}
+
+/// About how many rows `bytes` of input hold, judged by the first batch's CSV records;
+/// None for NDJSON.
+fn rows_in(bytes: u64, batch: &[Record]) -> Option<usize> {
+    let (rows, sizes) = batch
+        .iter()
+        .filter_map(|record| match &record.cells {
+            // A cell's text and its delimiter (the last one's: the line end).
+            Cells::Csv { values, .. } => Some(values.iter().map(|cell| cell.len() + 1).sum()),
+            _ => None,
+        })
+        .fold((0, 0), |(rows, sizes), size: usize| {
+            (rows + 1, sizes + size)
+        });
+    let average = u64::try_from(sizes.checked_div(rows)?).ok()?;
+    usize::try_from(bytes.checked_div(average)?).ok()
 }
 
 /// Batches mapped at once, at most: one a core. More only crowd out the reader and
@@ -743,4 +765,35 @@ async fn record(ledger: &Ledger, outcome: &RowOutcome) -> Result<(), LedgerError
             outcome.email.as_deref(),
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Origin;
+
+    fn record(cells: Cells) -> Record {
+        let origin = Origin {
+            file: "a.csv".into(),
+            line: 2,
+        };
+        Record { origin, cells }
+    }
+
+    #[test]
+    fn rows_are_estimated_from_the_first_csv_records() {
+        let header: crate::record::Header = vec!["a".to_string(), "b".to_string()].into();
+        let csv = |a: &str, b: &str| {
+            record(Cells::Csv {
+                header: header.clone(),
+                values: [a, b].iter().collect(),
+            })
+        };
+        // "abc,de\n" and "a,b\n": 7 and 4 bytes, 5.5 on average, taken as 5.
+        let batch = [csv("abc", "de"), csv("a", "b")];
+        assert_eq!(rows_in(1_000, &batch), Some(200));
+        let json = record(Cells::Json(serde_json::Map::new()));
+        assert_eq!(rows_in(1_000, &[json]), None);
+        assert_eq!(rows_in(1_000, &[]), None);
+    }
 }

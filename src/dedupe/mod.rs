@@ -136,6 +136,11 @@ impl Seen {
         Keyer(self.hasher.clone())
     }
 
+    /// Makes room at once for about `rows` more rows (see [`Tables::reserve`]).
+    pub fn expect(&mut self, rows: usize) {
+        self.memory.reserve(rows);
+    }
+
     /// Brings the table slots of `keys` into cache: touching a batch's rows first lets
     /// their waits on memory overlap, instead of coming one after another in `check`.
     pub fn touch(&self, keys: &Keys) {

@@ -162,6 +162,19 @@ impl<T: Entry> Open<T> {
     /// False, leaving the table as it is, when the budget has no room.
     fn grow(&mut self, budget: &mut Budget) -> bool {
         let size = (self.slots.len() + self.slots.len() / 2).max(Self::FIRST);
+        self.resize(size, budget)
+    }
+
+    /// Room for `more` entries, and a fifth more than that below the load that makes
+    /// it grow: entries fall into shards unevenly.
+    fn reserve(&mut self, more: usize, budget: &mut Budget) {
+        let size = (self.len + more) * 3 / 2 + 1;
+        if size > self.slots.len() {
+            self.resize(size, budget);
+        }
+    }
+
+    fn resize(&mut self, size: usize, budget: &mut Budget) -> bool {
         let bytes = |slots: usize| slots * std::mem::size_of::<T>();
         if !budget.make_room(bytes(self.slots.len()), bytes(size)) {
             return false;
@@ -271,6 +284,22 @@ impl Tables {
         table
             .shard(entry.hash())
             .get_or_insert(entry, budget, earlier)
+    }
+
+    /// Sizes both tables for `rows` more rows at once, or for as many as three quarters
+    /// of the budget hold (the rest is room for the steps they still grow by): grown
+    /// step by step instead, they move every entry about twice, each move a wait on
+    /// memory once a table outgrows the cache.
+    pub(super) fn reserve(&mut self, rows: usize) {
+        let row_bytes = (std::mem::size_of::<Place>() + std::mem::size_of::<u64>()) * 3 / 2;
+        let rows = rows.min(self.budget.limit / 4 * 3 / row_bytes);
+        let each = rows.div_ceil(SHARDS);
+        for shard in &mut self.user_ids.0 {
+            shard.reserve(each, &mut self.budget);
+        }
+        for shard in &mut self.emails.0 {
+            shard.reserve(each, &mut self.budget);
+        }
     }
 
     /// See [`Sharded::touch`].

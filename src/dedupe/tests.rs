@@ -206,6 +206,42 @@ fn the_tables_stay_within_their_budget() {
 }
 
 #[test]
+fn expected_rows_fit_without_growing_and_are_still_checked() {
+    let mut seen = Seen::default();
+    seen.expect(3_000);
+    let reserved = seen.memory.bytes();
+    assert!(reserved > 0, "nothing reserved");
+    repeats_across_two_files(&mut seen, 3_000);
+    // b.ndjson's new userIds (a third of the rows) were not expected: they may grow it.
+    let mut seen = Seen::default();
+    seen.expect(50_000);
+    let reserved = seen.memory.bytes();
+    for i in 0..50_000u64 {
+        let (user_id, email) = (format!("u{i}"), format!("e{i}@x.io"));
+        let checked = check(
+            &mut seen,
+            &origin("a.csv", i + 2),
+            row(Some(&user_id), Some(&email)),
+        );
+        assert!(checked.is_ok());
+    }
+    assert_eq!(seen.memory.bytes(), reserved, "the tables grew");
+}
+
+#[test]
+fn an_expectation_past_the_budget_reserves_within_it() {
+    let mut seen = seen_in(TINY, None, FILTER_LOG2_BITS);
+    seen.expect(usize::MAX / 64);
+    let reserved = seen.memory.bytes();
+    assert!(
+        reserved <= TINY * 3 / 4 + 64 * 22,
+        "{reserved} bytes of {TINY}"
+    );
+    repeats_across_two_files(&mut seen, 1_000);
+    assert_spilled(&seen, 1);
+}
+
+#[test]
 fn the_scratch_database_goes_with_the_detector() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut seen = seen_in(TINY, Some(dir.path().into()), FILTER_LOG2_BITS);
