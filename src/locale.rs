@@ -12,11 +12,17 @@ use isolang::Language;
 /// The error is a clause that starts with the quoted text
 /// (`"xx" is not an ISO 639-1 language code`); callers put the field in front of it.
 pub fn normalize_locale(text: &str) -> Result<String, String> {
+    let mut code = String::new();
+    normalize_locale_into(text, &mut code).map(|()| code)
+}
+
+/// [`normalize_locale`] appending the code to `code`, so that its buffer is reused.
+pub fn normalize_locale_into(text: &str, code: &mut String) -> Result<(), String> {
     let text = text.trim();
     let primary = text.split(['-', '_', '.', '@']).next().unwrap_or_default();
     // Lowercased on the stack: a code is two or three ASCII letters.
     let mut lower = [0u8; 3];
-    let code = match primary.as_bytes() {
+    let lowered = match primary.as_bytes() {
         bytes @ ([_, _] | [_, _, _]) if bytes.is_ascii() => {
             let lower = &mut lower[..bytes.len()];
             lower.copy_from_slice(bytes);
@@ -25,18 +31,21 @@ pub fn normalize_locale(text: &str) -> Result<String, String> {
         }
         _ => None,
     };
-    let language = match code {
+    let language = match lowered {
         // The common case, answered without isolang's hashed lookup.
-        Some(code) if code.len() == 2 && is_639_1(code) => return Ok(code.to_owned()),
-        Some(code) if code.len() == 2 => None,
-        Some(code) => Language::from_639_3(code),
+        Some(lowered) if lowered.len() == 2 && is_639_1(lowered) => {
+            code.push_str(lowered);
+            return Ok(());
+        }
+        Some(lowered) if lowered.len() == 2 => None,
+        Some(lowered) => Language::from_639_3(lowered),
         None => None,
     }
     .or_else(|| by_english_name(text));
     match language {
         Some(language) => language
             .to_639_1()
-            .map(str::to_owned)
+            .map(|found| code.push_str(found))
             .ok_or_else(|| format!("{text:?} ({}) has no ISO 639-1 code", language.to_name())),
         None => Err(format!("{text:?} is not an ISO 639-1 language code")),
     }

@@ -503,17 +503,29 @@ fn map_batch(
     let mapper = mapper.detached();
     let plan = plan.map(HeaderPlan::detached);
     let plan = plan.as_ref();
+    let keys =
+        |payload: &CreateCustomer| keyer.keys(payload.user_id.as_deref(), payload.email.as_deref());
+    // What a dry run maps every row into, reusing its buffers.
+    let mut checked = CreateCustomer::default();
     batch
         .into_iter()
         .map(|record| {
+            let map = || match sending {
+                true => mapper.map(plan, &record).map(|payload| Valid {
+                    keys: keys(&payload),
+                    payload: Some(Box::new(payload)),
+                }),
+                false => mapper
+                    .map_into(plan, &record, &mut checked)
+                    .map(|()| Valid {
+                        keys: keys(&checked),
+                        payload: None,
+                    }),
+            };
             // A bug in mapping fails its row, and only that row: the batch's other rows
             // must still reach the results.
-            let mapped = std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(plan, &record)))
+            let mapped = std::panic::catch_unwind(AssertUnwindSafe(map))
                 .unwrap_or_else(|_| Err(vec![RowError::row(MAPPING_PANICKED)]));
-            let mapped = mapped.map(|payload| Valid {
-                keys: keyer.keys(payload.user_id.as_deref(), payload.email.as_deref()),
-                payload: sending.then(|| Box::new(payload)),
-            });
             (record, mapped)
         })
         .collect()

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::payload::{CreateCustomer, CustomDatum, Tag};
+use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
 use crate::record::{CsvValues, RowError};
 
+use super::field::Field;
 use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
@@ -57,47 +58,82 @@ pub(crate) fn present(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|text| !text.is_empty())
 }
 
-/// The payload the rules make of `row`, and every problem met on the way. A value that
-/// fails is left out of the payload, so `validate` does not report it again.
-pub(crate) fn apply(rules: &Rules, row: &impl Row) -> (CreateCustomer, Vec<RowError>) {
-    let mut payload = CreateCustomer::default();
+/// Makes `payload` the one the rules make of `row`, and returns every problem met on
+/// the way. A value that fails is left out of the payload, so `validate` does not
+/// report it again.
+///
+/// Whatever `payload` held before is overwritten, but its buffers are reused: a dry
+/// run maps every row into one payload only to check it, and allocating a dozen
+/// values a row, then freeing them, cost more than the checks.
+pub(crate) fn apply_into(
+    rules: &Rules,
+    row: &impl Row,
+    payload: &mut CreateCustomer,
+) -> Vec<RowError> {
     let mut errors = Vec::new();
+    let mut written = [false; Field::ALL.len()];
     for rule in &rules.fields {
+        written[rule.field as usize] = true;
         let key = rule.field.key();
-        let converted = evaluate(&rule.source, row).and_then(|text| {
-            text.map(|text| rule.field.convert(&text, rule.format.as_deref()))
-                .transpose()
-                .map_err(|problem| format!("{}{problem}", subject(key, &rule.source)))
+        let slot = rule.field.slot(payload);
+        let mut value = slot.take().unwrap_or_default();
+        value.clear();
+        let converted = evaluate(&rule.source, row).and_then(|text| match text {
+            Some(text) => rule
+                .field
+                .convert_into(&text, rule.format.as_deref(), &mut value)
+                .map(|()| Some(value))
+                .map_err(|problem| format!("{}{problem}", subject(key, &rule.source))),
+            None => Ok(None),
         });
         match converted {
-            Ok(value) => *rule.field.slot(&mut payload) = value,
+            Ok(value) => *slot = value,
             Err(message) => errors.push(RowError::new(key, message)),
         }
     }
-    if let Some(rule) = &rules.tags {
-        match tags(rule, row) {
-            Ok(tags) => payload.tags = tags,
-            Err(message) => errors.push(RowError::new("tags", message)),
+    for field in Field::ALL {
+        if !written[field as usize] {
+            *field.slot(payload) = None;
         }
     }
+    payload.tags.clear();
+    if let Some(rule) = &rules.tags {
+        if let Err(message) = tags(rule, row, &mut payload.tags) {
+            errors.push(RowError::new("tags", message));
+        }
+    }
+    let mut custom = 0;
     for rule in &rules.custom {
         // Named only for a message: a valid row spares the allocation.
         let key = || format!("customData.{}", rule.property);
-        let converted = evaluate(&rule.source, row).and_then(|text| {
-            text.map(|text| rule.kind.convert(&text))
-                .transpose()
-                .map_err(|problem| format!("{}{problem}", subject(&key(), &rule.source)))
+        if custom == payload.custom_data.len() {
+            payload.custom_data.push(CustomDatum {
+                property: rule.property.clone(),
+                value: CustomValue::Bool(false),
+            });
+        }
+        let datum = &mut payload.custom_data[custom];
+        let converted = evaluate(&rule.source, row).and_then(|text| match text {
+            Some(text) => rule
+                .kind
+                .convert_into(&text, &mut datum.value)
+                .map(|()| true)
+                .map_err(|problem| format!("{}{problem}", subject(&key(), &rule.source))),
+            None => Ok(false),
         });
         match converted {
-            Ok(Some(value)) => payload.custom_data.push(CustomDatum {
-                property: rule.property.clone(),
-                value,
-            }),
-            Ok(None) => {}
+            Ok(true) => {
+                if !std::sync::Arc::ptr_eq(&datum.property, &rule.property) {
+                    datum.property = rule.property.clone();
+                }
+                custom += 1;
+            }
+            Ok(false) => {}
             Err(message) => errors.push(RowError::new(key(), message)),
         }
     }
-    (payload, errors)
+    payload.custom_data.truncate(custom);
+    errors
 }
 
 /// Names the column when it is not simply the field's own name, so the message points
@@ -144,13 +180,13 @@ fn evaluate<'a>(source: &'a Source, row: &'a impl Row) -> Result<Option<Cow<'a, 
     }
 }
 
-fn tags(rule: &TagRule, row: &impl Row) -> Result<Vec<Tag>, String> {
+/// The rule's tags, into `tags`.
+fn tags(rule: &TagRule, row: &impl Row, tags: &mut Vec<Tag>) -> Result<(), String> {
     let cell = match &rule.column {
         Some(column) => row.cell(column)?,
         None => None,
     };
     let color = rule.color.as_deref();
-    let mut tags = Vec::new();
     if let Some(cell) = &cell {
         // A one-character separator splits by `char`: a string pattern's searcher costs
         // more to set up than the split itself.
@@ -158,16 +194,16 @@ fn tags(rule: &TagRule, row: &impl Row) -> Result<Vec<Tag>, String> {
         match (chars.next(), chars.next()) {
             (Some(separator), None) => cell
                 .split(separator)
-                .for_each(|name| push_tag(&mut tags, name, color)),
+                .for_each(|name| push_tag(tags, name, color)),
             _ => cell
                 .split(rule.separator.as_str())
-                .for_each(|name| push_tag(&mut tags, name, color)),
+                .for_each(|name| push_tag(tags, name, color)),
         }
     }
     for name in &rule.fixed {
-        push_tag(&mut tags, name, color);
+        push_tag(tags, name, color);
     }
-    Ok(tags)
+    Ok(())
 }
 
 /// Adds a tag trimmed, unless it is empty or already there (the first one wins).

@@ -2,8 +2,10 @@
 //! each of them. Conversion errors are clauses starting with the quoted text; the caller
 //! puts the field or column in front.
 
+use std::fmt::Write;
+
 use crate::dates::parse_timestamp;
-use crate::locale::normalize_locale;
+use crate::locale::normalize_locale_into;
 use crate::payload::{CreateCustomer, CustomValue};
 
 use super::config::{FieldSpec, MappingConfig};
@@ -93,11 +95,23 @@ impl Field {
 
     /// Trimmed, non-empty text → the field's value (emails are checked by `validate`).
     pub(crate) fn convert(self, text: &str, format: Option<&str>) -> Result<String, String> {
+        let mut value = String::new();
+        self.convert_into(text, format, &mut value).map(|()| value)
+    }
+
+    /// [`Field::convert`] appending to `value`, so that its buffer is reused.
+    pub(crate) fn convert_into(
+        self,
+        text: &str,
+        format: Option<&str>,
+        value: &mut String,
+    ) -> Result<(), String> {
         match self {
-            Field::FirstSeen => parse_timestamp(text, format).map(|seconds| seconds.to_string()),
-            Field::Locale => normalize_locale(text),
-            _ => Ok(text.to_owned()),
+            Field::FirstSeen => push_display(value, parse_timestamp(text, format)?),
+            Field::Locale => normalize_locale_into(text, value)?,
+            _ => value.push_str(text),
         }
+        Ok(())
     }
 }
 
@@ -128,27 +142,56 @@ impl ValueKind {
     /// Trimmed, non-empty text → a typed value. Text stays text (a zip code `01234`
     /// keeps its zero); a date becomes a UNIX timestamp string.
     pub(crate) fn convert(&self, text: &str) -> Result<CustomValue, String> {
+        let mut value = CustomValue::Bool(false);
+        self.convert_into(text, &mut value).map(|()| value)
+    }
+
+    /// [`ValueKind::convert`] into `value`, reusing its buffer if it holds text.
+    pub(crate) fn convert_into(&self, text: &str, value: &mut CustomValue) -> Result<(), String> {
         match self {
-            ValueKind::Text => Ok(CustomValue::Text(text.to_owned())),
-            ValueKind::Integer => text
-                .parse()
-                .map(CustomValue::Integer)
-                .map_err(|_| format!("{text:?} is not an integer")),
+            ValueKind::Text => put_text(value, text),
+            ValueKind::Integer => {
+                *value = text
+                    .parse()
+                    .map(CustomValue::Integer)
+                    .map_err(|_| format!("{text:?} is not an integer"))?;
+            }
             ValueKind::Float => match text.parse::<f64>() {
-                Ok(number) if number.is_finite() => Ok(CustomValue::Float(number)),
-                _ => Err(format!("{text:?} is not a finite number")),
+                Ok(number) if number.is_finite() => *value = CustomValue::Float(number),
+                _ => return Err(format!("{text:?} is not a finite number")),
             },
             ValueKind::Boolean => match text.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" => Ok(CustomValue::Bool(true)),
-                "false" | "no" | "0" => Ok(CustomValue::Bool(false)),
-                _ => Err(format!(
-                    "{text:?} is not a boolean (expected true/false, yes/no or 1/0)"
-                )),
+                "true" | "yes" | "1" => *value = CustomValue::Bool(true),
+                "false" | "no" | "0" => *value = CustomValue::Bool(false),
+                _ => {
+                    return Err(format!(
+                        "{text:?} is not a boolean (expected true/false, yes/no or 1/0)"
+                    ));
+                }
             },
-            ValueKind::Date { format } => parse_timestamp(text, format.as_deref())
-                .map(|seconds| CustomValue::Text(seconds.to_string())),
+            ValueKind::Date { format } => {
+                put_text(value, parse_timestamp(text, format.as_deref())?);
+            }
         }
+        Ok(())
     }
+}
+
+/// Makes `value` the text of `text`, in its own buffer if it has one.
+fn put_text(value: &mut CustomValue, text: impl std::fmt::Display) {
+    match value {
+        CustomValue::Text(buffer) => {
+            buffer.clear();
+            push_display(buffer, text);
+        }
+        other => *other = CustomValue::Text(text.to_string()),
+    }
+}
+
+/// Appends `text` as `to_string` would write it, without a new allocation.
+fn push_display(buffer: &mut String, text: impl std::fmt::Display) {
+    // Writing to a String cannot fail.
+    let _ = write!(buffer, "{text}");
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::payload::CreateCustomer;
 use crate::record::{Cells, CsvValues, Header, Record, RowError};
 use crate::validate::validate;
 
-use apply::{CsvRow, JsonRow, apply};
+use apply::{CsvRow, JsonRow, apply_into};
 pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec};
 pub use error::{MappingError, MissingColumn};
 use rules::Rules;
@@ -164,10 +164,24 @@ impl Mapper {
         plan: Option<&HeaderPlan>,
         record: &Record,
     ) -> Result<CreateCustomer, Vec<RowError>> {
-        let (payload, mut errors) = self.convert(plan, record).map_err(|error| vec![error])?;
-        errors.extend(validate(&payload));
+        let mut payload = CreateCustomer::default();
+        self.map_into(plan, record, &mut payload).map(|()| payload)
+    }
+
+    /// [`Mapper::map`] into `payload`, reusing its buffers (a dry run maps every row
+    /// into one). On success `payload` is the row's, exactly; on failure, anything.
+    pub fn map_into(
+        &self,
+        plan: Option<&HeaderPlan>,
+        record: &Record,
+        payload: &mut CreateCustomer,
+    ) -> Result<(), Vec<RowError>> {
+        let mut errors = self
+            .convert_into(plan, record, payload)
+            .map_err(|error| vec![error])?;
+        errors.extend(validate(payload));
         if errors.is_empty() {
-            Ok(payload)
+            Ok(())
         } else {
             Err(errors)
         }
@@ -181,20 +195,33 @@ impl Mapper {
         plan: Option<&HeaderPlan>,
         record: &Record,
     ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        let mut payload = CreateCustomer::default();
+        let errors = self.convert_into(plan, record, &mut payload)?;
+        Ok((payload, errors))
+    }
+
+    /// [`Mapper::convert`] into `payload`.
+    fn convert_into(
+        &self,
+        plan: Option<&HeaderPlan>,
+        record: &Record,
+        payload: &mut CreateCustomer,
+    ) -> Result<Vec<RowError>, RowError> {
         match &record.cells {
             Cells::Unreadable { error, .. } => Err(RowError::row(error.clone())),
-            Cells::Csv { header, values } => self.map_csv(plan, header, values),
-            Cells::Json(object) => self.map_json(object),
+            Cells::Csv { header, values } => self.map_csv(plan, header, values, payload),
+            Cells::Json(object) => self.map_json(object, payload),
         }
     }
 
-    /// A row-level failure, or the payload with the problems of its fields.
+    /// A row-level failure, or the problems of the row's fields.
     fn map_csv(
         &self,
         plan: Option<&HeaderPlan>,
         header: &Header,
         values: &CsvValues,
-    ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        payload: &mut CreateCustomer,
+    ) -> Result<Vec<RowError>, RowError> {
         if values.len() != header.len() {
             let message = format!("expected {} fields, found {}", header.len(), values.len());
             return Err(RowError::row(message));
@@ -217,13 +244,14 @@ impl Mapper {
             }
         };
         let row = CsvRow { values };
-        Ok(apply(&plan.rules, &row))
+        Ok(apply_into(&plan.rules, &row, payload))
     }
 
     fn map_json(
         &self,
         object: &Map<String, Value>,
-    ) -> Result<(CreateCustomer, Vec<RowError>), RowError> {
+        payload: &mut CreateCustomer,
+    ) -> Result<Vec<RowError>, RowError> {
         let is_blank = object.iter().all(|(key, value)| {
             key.starts_with('_')
                 || value.is_null()
@@ -233,8 +261,12 @@ impl Mapper {
             return Err(RowError::row("the row is empty"));
         }
         Ok(match &self.rules {
-            Some(rules) => apply(rules, &JsonRow(object)),
-            None => json::passthrough(object),
+            Some(rules) => apply_into(rules, &JsonRow(object), payload),
+            None => {
+                let errors;
+                (*payload, errors) = json::passthrough(object);
+                errors
+            }
         })
     }
 }

@@ -936,6 +936,57 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A dry run maps every row of a batch into one payload: whatever rows came before,
+    /// the outcome is the one mapping the row afresh gives.
+    #[test]
+    fn mapping_into_a_used_payload_is_mapping_afresh(
+        names in prop::sample::subsequence(
+            vec![
+                "name", "EMAIL", "userId", "firstSeen", "locale", "tags", "customData.a",
+                "customData.b:integer", "customData.c:date", "customData.d:boolean",
+                "customData.e:float", "First Name", "Customer Id",
+            ],
+            1..9,
+        ).prop_shuffle(),
+        rows in prop::collection::vec(
+            prop_oneof![
+                3 => prop::collection::vec(cell(), 1..9).prop_map(Ok),
+                1 => prop::collection::btree_map(json_key(), json_value(), 0..6).prop_map(Err),
+            ],
+            1..8,
+        ),
+    ) {
+        // Every row with the header's length but for a few: ragged rows fail early.
+        let records: Vec<Record> = rows
+            .into_iter()
+            .map(|row| match row {
+                Ok(mut values) => {
+                    if values.len() % 4 != 0 {
+                        values.resize(names.len(), String::new());
+                    }
+                    csv(&names, &values.iter().map(String::as_str).collect::<Vec<_>>())
+                }
+                Err(object) => ndjson(Value::Object(object.into_iter().collect())),
+            })
+            .collect();
+        let header = header(&names);
+        for mapper in mappers() {
+            let plan = mapper.plan(&header).ok();
+            let mut reused = CreateCustomer::default();
+            for record in &records {
+                let fresh = mapper.map(plan.as_ref(), record);
+                let into = mapper.map_into(plan.as_ref(), record, &mut reused);
+                match (fresh, into) {
+                    (Ok(fresh), Ok(())) => prop_assert_eq!(&fresh, &reused),
+                    (Err(fresh), Err(into)) => prop_assert_eq!(fresh, into),
+                    (fresh, into) => prop_assert!(false, "afresh {:?}, into a used one {:?}", fresh, into),
+                }
+            }
+        }
+    }
+}
+
 fn collect_strings(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::String(text) => out.push(text.clone()),
