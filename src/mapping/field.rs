@@ -2,7 +2,9 @@
 //! each of them. Conversion errors are clauses starting with the quoted text; the caller
 //! puts the field or column in front.
 
-use std::fmt::Write;
+// Writes a timestamp's digits on the stack: `to_string` goes through the formatting
+// machinery, which cost as much as parsing the date.
+use itoa::Buffer as Seconds;
 
 use crate::dates::parse_timestamp;
 use crate::locale::normalize_locale_into;
@@ -107,7 +109,9 @@ impl Field {
         value: &mut String,
     ) -> Result<(), String> {
         match self {
-            Field::FirstSeen => push_display(value, parse_timestamp(text, format)?),
+            Field::FirstSeen => {
+                value.push_str(Seconds::new().format(parse_timestamp(text, format)?))
+            }
             Field::Locale => normalize_locale_into(text, value)?,
             _ => value.push_str(text),
         }
@@ -170,28 +174,23 @@ impl ValueKind {
                 }
             },
             ValueKind::Date { format } => {
-                put_text(value, parse_timestamp(text, format.as_deref())?);
+                let seconds = parse_timestamp(text, format.as_deref())?;
+                put_text(value, Seconds::new().format(seconds));
             }
         }
         Ok(())
     }
 }
 
-/// Makes `value` the text of `text`, in its own buffer if it has one.
-fn put_text(value: &mut CustomValue, text: impl std::fmt::Display) {
+/// Makes `value` the text `text`, in its own buffer if it has one.
+fn put_text(value: &mut CustomValue, text: &str) {
     match value {
         CustomValue::Text(buffer) => {
             buffer.clear();
-            push_display(buffer, text);
+            buffer.push_str(text);
         }
-        other => *other = CustomValue::Text(text.to_string()),
+        other => *other = CustomValue::Text(text.to_owned()),
     }
-}
-
-/// Appends `text` as `to_string` would write it, without a new allocation.
-fn push_display(buffer: &mut String, text: impl std::fmt::Display) {
-    // Writing to a String cannot fail.
-    let _ = write!(buffer, "{text}");
 }
 
 #[cfg(test)]
