@@ -1,7 +1,7 @@
 //! CSV records with the physical line where each starts.
 
 use std::io::BufRead;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use csv::{ByteRecord, Reader, ReaderBuilder};
 
@@ -23,9 +23,9 @@ const NUL: &str = "holds a NUL byte (binary data in a text file?)";
 pub struct CsvRows {
     file: Arc<str>,
     header: Header,
+    /// Reads through a [`LineIndex`] that knows where each record starts: the csv
+    /// crate's own line count is wrong after CRLF.
     reader: Reader<LineCounting<Box<dyn BufRead + Send>>>,
-    /// Where each record starts: the csv crate's own line count is wrong after CRLF.
-    lines: Arc<Mutex<LineIndex>>,
     record: ByteRecord,
     delimiter: Delimiter,
     /// Records read so far, to say so when a file has a header and no rows.
@@ -52,14 +52,13 @@ impl CsvRows {
                 sniff_delimiter(head.strip_prefix(BOM).unwrap_or(head))
             }
         };
-        let lines = Arc::new(Mutex::new(LineIndex::new(delimiter.0)));
         let mut reader = ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter.0)
             .from_reader(LineCounting {
                 inner: bytes,
-                index: lines.clone(),
+                index: LineIndex::new(delimiter.0),
             });
         let mut first = ByteRecord::new();
         let invalid = |message: String| SourceError::Invalid {
@@ -92,7 +91,6 @@ impl CsvRows {
             file,
             header: header.into(),
             reader,
-            lines,
             record: ByteRecord::new(),
             delimiter,
             records: 0,
@@ -189,9 +187,8 @@ impl Iterator for CsvRows {
             }
             Ok(true) => {
                 self.records = self.records.saturating_add(1);
-                let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                let lines = &mut self.reader.get_mut().index;
                 let line = lines.line_from(after_previous).unwrap_or(0);
-                drop(lines);
                 Some(Ok(Record {
                     origin: Origin {
                         file: self.file.clone(),

@@ -14,7 +14,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::sync::{Arc, Mutex};
 
 /// A record longer than this is refused: a contact is a few hundred bytes, and memory
 /// must not follow a runaway quote or a binary file with no line breaks.
@@ -207,20 +206,19 @@ impl LineIndex {
     }
 }
 
-/// Feeds every byte read through a shared [`LineIndex`].
+/// Feeds every byte read through a [`LineIndex`], which the CSV reader around it asks
+/// for record lines.
 pub struct LineCounting<R> {
     pub inner: R,
-    /// Shared with the CSV reader that asks it for record lines; the lock is never contended.
-    pub index: Arc<Mutex<LineIndex>>,
+    pub index: LineIndex,
 }
 
 impl<R: Read> Read for LineCounting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         let seen = match buf.get(..n).unwrap_or_default() {
-            [] if !buf.is_empty() => index.finish(),
-            bytes => index.observe(bytes),
+            [] if !buf.is_empty() => self.index.finish(),
+            bytes => self.index.observe(bytes),
         };
         seen.map_err(|message| io::Error::new(io::ErrorKind::InvalidData, message))?;
         Ok(n)
