@@ -35,7 +35,7 @@ pub enum SourceError {
 
 /// The records of one input, in file order.
 pub enum Rows {
-    Csv(CsvRows),
+    Csv(Box<CsvRows>),
     Ndjson(NdjsonRows),
 }
 
@@ -70,7 +70,7 @@ impl Rows {
             });
         }
         Ok(match format {
-            Format::Csv => Rows::Csv(CsvRows::new(name, reader, options.delimiter)?),
+            Format::Csv => Rows::Csv(Box::new(CsvRows::new(name, reader, options.delimiter)?)),
             Format::Ndjson => Rows::Ndjson(NdjsonRows::new(name, reader)),
         })
     }
