@@ -438,14 +438,17 @@ async fn map_rows(
                 if !stop.is_cancelled() {
                     replan(&mapper, &mut plan, &batch, &stop, &fatal);
                 }
-                if let Some(rows) = total_bytes.take().and_then(|bytes| rows_in(bytes, &batch)) {
-                    seen.expect(rows);
-                }
+                let expected = total_bytes.take().and_then(|bytes| rows_in(bytes, &batch));
                 let (mapper, plan, keyer) = (mapper.clone(), plan.clone(), keyer.clone());
                 let sending = jobs.is_some();
                 mapping.push_back(tokio::task::spawn_blocking(move || {
                     map_batch(&mapper, plan.as_deref(), &keyer, batch, sending)
                 }));
+                // Once the first batch is being mapped: clearing the tables' memory takes
+                // a few milliseconds.
+                if let Some(rows) = expected {
+                    seen.expect(rows);
+                }
             }
         }
     }
