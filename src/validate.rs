@@ -129,23 +129,16 @@ fn email_address_accepts(text: &str) -> bool {
     EmailAddress::parse_with_options(text, options).is_ok()
 }
 
-/// The shape nearly every address has, checked byte by byte: ASCII, one `@`, a local
-/// part of at most 64 bytes made of dot-separated atoms, and a domain of at most 254
-/// bytes in two or more labels of at most 63 letters, digits and inner hyphens.
-/// email_address accepts every such address (a property test holds this to it) and
-/// decides about the rest; asking it first cost a walk by `char` and a copy per row.
-fn is_plain_email(text: &str) -> bool {
-    // Bytes, and slices split by a closure: a `char` pattern's searcher costs more to
-    // set up than these few bytes cost to scan.
-    let bytes = text.as_bytes();
-    let Some(at) = bytes.iter().position(|&b| b == b'@') else {
-        return false;
-    };
-    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
-    let atext = |b: &u8| {
-        b.is_ascii_alphanumeric()
+/// The ASCII characters an atom may hold (RFC 5322 `atext`), by byte: one load per
+/// byte instead of a chain of comparisons.
+static ATEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
             || matches!(
-                b,
+                c,
                 b'!' | b'#'
                     | b'$'
                     | b'%'
@@ -164,8 +157,26 @@ fn is_plain_email(text: &str) -> bool {
                     | b'|'
                     | b'}'
                     | b'~'
-            )
+            );
+        b += 1;
+    }
+    table
+};
+
+/// The shape nearly every address has, checked byte by byte: ASCII, one `@`, a local
+/// part of at most 64 bytes made of dot-separated atoms, and a domain of at most 254
+/// bytes in two or more labels of at most 63 letters, digits and inner hyphens.
+/// email_address accepts every such address (a property test holds this to it) and
+/// decides about the rest; asking it first cost a walk by `char` and a copy per row.
+fn is_plain_email(text: &str) -> bool {
+    // Bytes, and slices split by a closure: a `char` pattern's searcher costs more to
+    // set up than these few bytes cost to scan.
+    let bytes = text.as_bytes();
+    let Some(at) = bytes.iter().position(|&b| b == b'@') else {
+        return false;
     };
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
+    let atext = |b: &u8| ATEXT[usize::from(*b)];
     let atom = |atom: &[u8]| !atom.is_empty() && atom.iter().all(atext);
     let label = |label: &[u8]| match label {
         [first, .., last] if label.len() <= 63 => {

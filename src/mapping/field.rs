@@ -164,15 +164,19 @@ impl ValueKind {
                 Ok(number) if number.is_finite() => *value = CustomValue::Float(number),
                 _ => return Err(format!("{text:?} is not a finite number")),
             },
-            ValueKind::Boolean => match text.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" => *value = CustomValue::Bool(true),
-                "false" | "no" | "0" => *value = CustomValue::Bool(false),
-                _ => {
+            ValueKind::Boolean => {
+                // Compared in any case without lowering a copy: one allocation a row less.
+                let is = |words: [&str; 3]| words.iter().any(|w| w.eq_ignore_ascii_case(text));
+                *value = if is(["true", "yes", "1"]) {
+                    CustomValue::Bool(true)
+                } else if is(["false", "no", "0"]) {
+                    CustomValue::Bool(false)
+                } else {
                     return Err(format!(
                         "{text:?} is not a boolean (expected true/false, yes/no or 1/0)"
                     ));
-                }
-            },
+                };
+            }
             ValueKind::Date { format } => {
                 let seconds = parse_timestamp(text, format.as_deref())?;
                 put_text(value, Seconds::new().format(seconds));
