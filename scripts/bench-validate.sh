@@ -43,10 +43,14 @@ echo "invalid rows: validate $rust_failed, python $python_failed"
 
 echo "validate: best ${rust}s of $runs (${rust_times[*]}), peak RSS ${rust_rss} MiB"
 echo "python:   best ${python}s of $runs (${python_times[*]}), peak RSS ${python_rss} MiB"
-python3 - "$rust" "$python" "$rust_rss" <<'PY'
+median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+rust_median=$(printf '%s\n' "${rust_times[@]}" | median)
+python_median=$(printf '%s\n' "${python_times[@]}" | median)
+python3 - "$rust" "$python" "$rust_rss" "$rust_median" "$python_median" <<'PY'
 import sys
-rust, python, rss = map(float, sys.argv[1:])
+rust, python, rss, rust_median, python_median = map(float, sys.argv[1:])
 ratio = rust / python
 print(f"ratio validate/python: {ratio:.3f} (target <= 0.10: {'met' if ratio <= 0.10 else 'NOT met'})")
+print(f"ratio of the medians:  {rust_median / python_median:.3f} ({rust_median:.3f}s / {python_median:.3f}s)")
 print(f"validate peak RSS: {rss:.1f} MiB (target < 64: {'met' if rss < 64 else 'NOT met'})")
 PY

@@ -714,8 +714,9 @@ async fn collect(
     while let Some(batch) = outcomes.recv().await {
         // By reference: an outcome is large, and moving each out of the batch costs more
         // than counting it.
+        let mut failed = 0;
         for outcome in &batch {
-            count(&counters, outcome, &mut failures_logged);
+            failed += u64::from(count(outcome, &mut failures_logged));
             if written.is_ok() {
                 if let Some(ledger) = &ledger {
                     written = record(ledger, outcome).await.map_err(std::io::Error::other);
@@ -725,7 +726,12 @@ async fn collect(
                 written = files.write(outcome);
             }
         }
-        // Once a batch: reading the clock for every row would cost more than the writing.
+        // Once a batch: the progress display's counters, and the clock (reading it for
+        // every row would cost more than the writing).
+        counters.failed.fetch_add(failed, Relaxed);
+        counters
+            .succeeded
+            .fetch_add(batch.len() as u64 - failed, Relaxed);
         if written.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
             written = files.flush();
             last_flush = Instant::now();
@@ -739,11 +745,10 @@ async fn collect(
     (files, written)
 }
 
-/// Counts an outcome for the progress display, and logs the first failures.
-fn count(counters: &Counters, outcome: &RowOutcome, failures_logged: &mut u64) {
+/// Whether an outcome is a failure, logging the first failures.
+fn count(outcome: &RowOutcome, failures_logged: &mut u64) -> bool {
     match &outcome.result {
         RowResult::Failed { status, errors } => {
-            counters.failed.fetch_add(1, Relaxed);
             if *status != FailStatus::NotSent {
                 *failures_logged += 1;
                 if *failures_logged <= FAILURES_LOGGED {
@@ -759,14 +764,13 @@ fn count(counters: &Counters, outcome: &RowOutcome, failures_logged: &mut u64) {
                     );
                 }
             }
+            true
         }
         RowResult::Created { .. }
         | RowResult::Exists { .. }
         | RowResult::Updated { .. }
         | RowResult::Unchanged { .. }
-        | RowResult::Valid => {
-            counters.succeeded.fetch_add(1, Relaxed);
-        }
+        | RowResult::Valid => false,
     }
 }
 

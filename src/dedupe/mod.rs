@@ -35,6 +35,7 @@ mod table;
 mod tests;
 
 use std::hash::BuildHasher;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use hashbrown::DefaultHashBuilder;
@@ -53,16 +54,17 @@ const EMAILS_LOGGED: u64 = 20;
 pub const DEFAULT_BUDGET: usize = 16 << 20;
 
 /// A hash that is never 0, the empty slot's mark.
-fn nonzero(hash: u64) -> u64 {
-    hash.max(1)
+fn nonzero(hash: u64) -> NonZeroU64 {
+    NonZeroU64::new(hash).unwrap_or(NonZeroU64::MIN)
 }
 
 /// A row's keys as the detector looks them up: a nonzero hash of its `userId`, and of
 /// its email lowercased.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Keys {
-    user_id: Option<u64>,
-    email: Option<u64>,
+    /// Nonzero, which also makes a row's keys half the size: they travel with it.
+    user_id: Option<NonZeroU64>,
+    email: Option<NonZeroU64>,
 }
 
 /// A row's `userId` and email, as mapped.
@@ -144,7 +146,8 @@ impl Seen {
     /// Brings the table slots of `keys` into cache: touching a batch's rows first lets
     /// their waits on memory overlap, instead of coming one after another in `check`.
     pub fn touch(&self, keys: &Keys) {
-        self.memory.touch(keys.user_id, keys.email);
+        self.memory
+            .touch(keys.user_id.map(u64::from), keys.email.map(u64::from));
     }
 
     /// A valid row, with its `keys` from [`Seen::keyer`]: a failure when its `userId`
@@ -161,7 +164,7 @@ impl Seen {
     ) -> Result<(), RowError> {
         let file = self.file_index(&origin.file);
         let line = u32::try_from(origin.line).unwrap_or(u32::MAX);
-        if let Some(hash) = keys.user_id {
+        if let Some(hash) = keys.user_id.map(u64::from) {
             if let Some(first) = self.remember(Place::new(hash, file, line)) {
                 let user_id = names().0.unwrap_or_default();
                 let message = format!(
@@ -171,7 +174,7 @@ impl Seen {
                 return Err(RowError::new("userId", message));
             }
         }
-        if let Some(hash) = keys.email {
+        if let Some(hash) = keys.email.map(u64::from) {
             if self.remember(hash).is_some() {
                 self.repeated_emails += 1;
                 if self.repeated_emails <= EMAILS_LOGGED {
