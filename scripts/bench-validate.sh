@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `validate` against a plain Python csv + json script doing the same mapping, on the same
-# generated file, in the same run: prints each one's best wall time of RUNS, the ratio,
-# and each one's peak RSS. Targets (issue 3): ratio at most 0.10, peak RSS under 64 MiB.
+# generated file, in the same run: prints each one's best wall time of RUNS, the ratio (and
+# that of the medians), and each one's peak RSS. Targets (issue 3): ratio at most 0.10, peak
+# RSS under 64 MiB.
 #
 #   scripts/bench-validate.sh [ROWS [RUNS]]      # default 200000 rows, 5 runs
 #
