@@ -513,17 +513,19 @@ fn map_batch(
     batch
         .into_iter()
         .map(|record| {
-            let map = || match sending {
-                true => mapper.map(plan, &record).map(|payload| Valid {
-                    keys: keys(&payload),
-                    payload: Some(Box::new(payload)),
-                }),
-                false => mapper
-                    .map_into(plan, &record, &mut checked)
-                    .map(|()| Valid {
+            let map = || {
+                if sending {
+                    mapper.map(plan, &record).map(|payload| Valid {
+                        keys: keys(&payload),
+                        payload: Some(Box::new(payload)),
+                    })
+                } else {
+                    let mapped = mapper.map_into(plan, &record, &mut checked);
+                    mapped.map(|()| Valid {
                         keys: keys(&checked),
                         payload: None,
-                    }),
+                    })
+                }
             };
             // A bug in mapping fails its row, and only that row: the batch's other rows
             // must still reach the results.
@@ -716,7 +718,7 @@ async fn collect(
         // than counting it.
         let mut failed = 0;
         for outcome in &batch {
-            failed += u64::from(count(outcome, &mut failures_logged));
+            failed += u64::from(is_failure(outcome, &mut failures_logged));
             if written.is_ok() {
                 if let Some(ledger) = &ledger {
                     written = record(ledger, outcome).await.map_err(std::io::Error::other);
@@ -745,8 +747,8 @@ async fn collect(
     (files, written)
 }
 
-/// Whether an outcome is a failure, logging the first failures.
-fn count(outcome: &RowOutcome, failures_logged: &mut u64) -> bool {
+/// Whether an outcome is a failure; the first failures are logged.
+fn is_failure(outcome: &RowOutcome, failures_logged: &mut u64) -> bool {
     match &outcome.result {
         RowResult::Failed { status, errors } => {
             if *status != FailStatus::NotSent {

@@ -43,7 +43,7 @@ impl ResumeHint {
     }
 }
 
-/// `argv` with `--resume` and `--out DIR` (unless given) and without [`DROPPED`], quoted
+/// `argv` with `--resume` and `--out DIR` (unless given) and without `DROPPED`, quoted
 /// for a POSIX shell.
 pub fn resume_command(argv: &[String], out_dir: &Path) -> String {
     let mut args: Vec<String> = argv

@@ -14,7 +14,9 @@
 //!   both keys. They hold at most [`DEFAULT_BUDGET`] bytes, a growth step included: about
 //!   400,000 rows with both keys (900,000 with userIds only). A file that size or
 //!   smaller never leaves memory, and its lookups cost what they cost before there was
-//!   a budget: until a spill, asking the database is one comparison.
+//!   a budget: until a spill, asking the database is one comparison. A run sizes them
+//!   at once for the rows its input's length suggests ([`Seen::expect`]), within three
+//!   quarters of the budget, so that they do not move every entry as they grow.
 //! - When a table must grow past the budget, the tables spill (`scratch.rs`): their
 //!   entries go to a temporary SQLite database, in one transaction and in key order
 //!   (each spill goes through the B-tree once), and memory starts empty again. A lookup then asks memory, then the database. The database is
@@ -138,7 +140,8 @@ impl Seen {
         Keyer(self.hasher.clone())
     }
 
-    /// Makes room at once for about `rows` more rows (see [`Tables::reserve`]).
+    /// Makes room at once for about `rows` more rows, within three quarters of the
+    /// budget: grown step by step, the tables move every entry about twice.
     pub fn expect(&mut self, rows: usize) {
         self.memory.reserve(rows);
     }

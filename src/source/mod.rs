@@ -2,7 +2,7 @@
 //!
 //! Each reader yields [`Record`]s one at a time and holds at most one record (or one
 //! NDJSON line) in memory, so memory stays flat however large the file. A row that cannot
-//! be parsed is a [`Cells::Unreadable`] record, never an error: only failing to read the
+//! be parsed is a [`Cells::Unreadable`](crate::record::Cells::Unreadable) record, never an error: only failing to read the
 //! bytes at all (I/O) stops a reader.
 
 mod csv;
