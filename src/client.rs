@@ -1,9 +1,8 @@
 //! One HTTP call to the API, and the classification of its answer.
 //!
-//! [`classify`] is pure: status, headers and body in, an [`Answer`] out. The workers
-//! decide what to do from the answer alone (retry, pause, fail the row, stop the run).
-//! [`Client::search`] looks a contact up, to settle a create whose answer was lost and to
-//! find the id of one that existed already.
+//! [`Client::send`] sends one [`Request`] (create, search, update); [`classify`] is pure:
+//! the endpoint, status, headers and body in, an [`Answer`] out. The workers decide what
+//! to do from the answer alone (retry, pause, fail the row, stop the run).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -54,11 +53,12 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// What one create request came to.
+/// What one request came to, whatever the operation: a success as that operation reads
+/// it, or the kind of failure the workers react to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    /// 201. `id` is None when the body could not be read (created all the same).
-    Created { id: Option<i64> },
+    /// 200 or 201, read as the request's endpoint answers (see [`Success`]).
+    Ok(Success),
     /// 400 naming `invalid_userId_value`: a contact with this userId already exists.
     Duplicate { errors: Vec<ApiError> },
     /// Any other 4xx but 401 and 429: the row is wrong; never retried.
@@ -73,8 +73,70 @@ pub enum Answer {
         retry_after: Option<Duration>,
     },
     /// The request may have reached the server (timeout, reset after sending): re-sending
-    /// it could create the contact twice.
+    /// a create could create the contact twice.
     InDoubt { reason: String },
+}
+
+/// A success, as each endpoint answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Success {
+    /// `POST /customers`: the new contact's id (None when the body could not be read:
+    /// created all the same).
+    Created { id: Option<i64> },
+    /// `PATCH /customers/{id}`: the fields sent are set.
+    Updated,
+    /// `POST /customers/search`: the ids of the contacts found (none: no match).
+    Found { ids: Vec<i64> },
+}
+
+/// One request of an operation, as [`Client::send`] sends it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Request<'a> {
+    /// `POST /customers` with the row's payload.
+    Create(&'a CreateCustomer),
+    /// `POST /customers/search` for contacts whose userId (or email) is the key.
+    Search(LookupKey<'a>),
+    /// `PATCH /customers/{id}` with the row's payload: only the fields sent change (PUT
+    /// would null the others).
+    Update {
+        id: i64,
+        payload: &'a CreateCustomer,
+    },
+}
+
+/// Which endpoint a request goes to: it decides how a success is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Create,
+    Search,
+    Update,
+}
+
+impl Request<'_> {
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            Request::Create(_) => Endpoint::Create,
+            Request::Search(_) => Endpoint::Search,
+            Request::Update { .. } => Endpoint::Update,
+        }
+    }
+
+    /// The answer a request stands for when the run stopped before it came: a create
+    /// may have made the contact (in doubt); a search or an update is simply sent again
+    /// (a search changes nothing, a PATCH sets the same fields however often it arrives).
+    pub fn abandoned(&self) -> Answer {
+        let transient = |what: &str| Answer::Transient {
+            reason: format!("the run stopped during the {what}"),
+            retry_after: None,
+        };
+        match self {
+            Request::Create(_) => Answer::InDoubt {
+                reason: "the run stopped while the request was in flight".into(),
+            },
+            Request::Search(_) => transient("lookup"),
+            Request::Update { .. } => transient("update"),
+        }
+    }
 }
 
 /// What a contact is looked up by: its userId (unique in HelpCrunch), else its email.
@@ -162,87 +224,36 @@ impl Client {
         })
     }
 
-    /// `POST /customers` with `payload`.
-    pub async fn create(&self, payload: &CreateCustomer) -> Answer {
-        let request = self.http.post(&self.customers_url);
-        self.send(request, payload).await
-    }
-
-    /// `PATCH /customers/{id}` with `payload`: only the fields sent change (PUT would
-    /// null the others). Its success reads as [`Answer::Created`] with the id.
-    pub async fn update(&self, id: i64, payload: &CreateCustomer) -> Answer {
-        let request = self.http.patch(format!("{}/{id}", self.customers_url));
-        self.send(request, payload).await
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder, payload: &CreateCustomer) -> Answer {
-        let sent = request
+    /// Sends one request and classifies its answer (see [`classify`]).
+    pub async fn send(&self, request: Request<'_>) -> Answer {
+        let endpoint = request.endpoint();
+        let builder = match request {
+            Request::Create(payload) => self.http.post(&self.customers_url).json(payload),
+            Request::Search(key) => self.http.post(&self.search_url).json(&key.search_body()),
+            Request::Update { id, payload } => self
+                .http
+                .patch(format!("{}/{id}", self.customers_url))
+                .json(payload),
+        };
+        let sent = builder
             .header(AUTHORIZATION, self.authorization.clone())
-            .json(payload)
             .send()
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return classify_send_error(&e),
+            Err(e) => return classify_send_error(endpoint, &e),
         };
         let status = response.status();
         let headers = response.headers().clone();
         match response.bytes().await {
-            Ok(body) => classify(status, &headers, &body, SystemTime::now()),
+            Ok(body) => classify(endpoint, status, &headers, &body, SystemTime::now()),
             // The status line arrived, so the server processed the request; only a
-            // success whose body was lost leaves us without the id.
-            Err(_) if status.is_success() => Answer::Created { id: None },
-            Err(e) => classify(status, &headers, &[], SystemTime::now()).with_reason(&e),
+            // create's success whose body was lost leaves us without the id.
+            Err(_) if status.is_success() && endpoint == Endpoint::Create => {
+                Answer::Ok(Success::Created { id: None })
+            }
+            Err(e) => classify(endpoint, status, &headers, &[], SystemTime::now()).with_reason(&e),
         }
-    }
-}
-
-impl Client {
-    /// `POST /customers/search` for contacts whose userId (or email) is `key`: their ids.
-    /// A search changes nothing, so any failure to get an answer is safe to retry.
-    pub async fn search(&self, key: LookupKey<'_>) -> Result<Vec<i64>, Answer> {
-        let sent = self
-            .http
-            .post(&self.search_url)
-            .header(AUTHORIZATION, self.authorization.clone())
-            .json(&key.search_body())
-            .send()
-            .await;
-        let transient = |error: &reqwest::Error| Answer::Transient {
-            reason: describe(error),
-            retry_after: None,
-        };
-        let response = sent.map_err(|e| transient(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| transient(&e))?;
-        classify_search(status, &headers, &body, SystemTime::now())
-    }
-}
-
-/// A search's answer: the ids found, or why there are none to read.
-pub fn classify_search(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-    now: SystemTime,
-) -> Result<Vec<i64>, Answer> {
-    #[derive(Deserialize)]
-    struct Found {
-        data: Vec<CreatedBody>,
-    }
-    if !status.is_success() {
-        return Err(classify(status, headers, body, now));
-    }
-    match serde_json::from_slice::<Found>(body) {
-        Ok(found) => Ok(found.data.into_iter().filter_map(|c| c.id).collect()),
-        Err(e) => Err(Answer::Transient {
-            reason: format!(
-                "HTTP {} with a search answer that cannot be read: {e}",
-                status.as_u16()
-            ),
-            retry_after: None,
-        }),
     }
 }
 
@@ -258,9 +269,10 @@ impl Answer {
     }
 }
 
-/// A request that failed before an answer: retry only when it cannot have been sent.
-fn classify_send_error(error: &reqwest::Error) -> Answer {
-    if error.is_connect() {
+/// A request that failed before an answer: retry only when it cannot have been sent, or
+/// when sending it again changes nothing (a search).
+fn classify_send_error(endpoint: Endpoint, error: &reqwest::Error) -> Answer {
+    if error.is_connect() || endpoint == Endpoint::Search {
         Answer::Transient {
             reason: describe(error),
             retry_after: None,
@@ -284,8 +296,14 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Classifies an answer from its status, headers and body.
-pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Answer {
+/// Classifies an answer to a request to `endpoint` from its status, headers and body.
+pub fn classify(
+    endpoint: Endpoint,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Answer {
     let header = |name| {
         headers
             .get(name)
@@ -297,11 +315,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
             .or_else(|| header(RATE_LIMIT_RESET).and_then(|v| parse_rate_limit_reset(v, now)))
     };
     match status.as_u16() {
-        201 | 200 => Answer::Created {
-            id: serde_json::from_slice::<CreatedBody>(body)
-                .ok()
-                .and_then(|b| b.id),
-        },
+        201 | 200 => success(endpoint, status, body),
         401 => Answer::Unauthorized {
             errors: parse_errors(body),
         },
@@ -322,6 +336,36 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
         code => Answer::Transient {
             reason: format!("HTTP {code}"),
             retry_after: retry_after(),
+        },
+    }
+}
+
+/// A 200 or 201 read as `endpoint` answers it. A search answer that cannot be read is
+/// a fault to retry (searching again changes nothing); a create's is a success all the
+/// same, without the id.
+fn success(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Answer {
+    #[derive(Deserialize)]
+    struct Found {
+        data: Vec<CreatedBody>,
+    }
+    match endpoint {
+        Endpoint::Create => Answer::Ok(Success::Created {
+            id: serde_json::from_slice::<CreatedBody>(body)
+                .ok()
+                .and_then(|b| b.id),
+        }),
+        Endpoint::Update => Answer::Ok(Success::Updated),
+        Endpoint::Search => match serde_json::from_slice::<Found>(body) {
+            Ok(found) => Answer::Ok(Success::Found {
+                ids: found.data.into_iter().filter_map(|c| c.id).collect(),
+            }),
+            Err(e) => Answer::Transient {
+                reason: format!(
+                    "HTTP {} with a search answer that cannot be read: {e}",
+                    status.as_u16()
+                ),
+                retry_after: None,
+            },
         },
     }
 }
@@ -412,6 +456,7 @@ mod tests {
         }
         let status = StatusCode::from_u16(status).expect("test status");
         classify(
+            Endpoint::Create,
             status,
             &headers,
             body.as_bytes(),
@@ -423,9 +468,12 @@ mod tests {
     fn created_reads_the_id() {
         assert_eq!(
             answer(201, None, r#"{"id":42,"name":"A"}"#),
-            Answer::Created { id: Some(42) }
+            Answer::Ok(Success::Created { id: Some(42) })
         );
-        assert_eq!(answer(201, None, "not json"), Answer::Created { id: None });
+        assert_eq!(
+            answer(201, None, "not json"),
+            Answer::Ok(Success::Created { id: None })
+        );
     }
 
     #[test]
@@ -491,6 +539,19 @@ mod tests {
                 ..
             }
         ));
+        // Each endpoint reads its own success.
+        let update = |status: u16| {
+            let status = StatusCode::from_u16(status).expect("test status");
+            classify(
+                Endpoint::Update,
+                status,
+                &HeaderMap::new(),
+                b"{}",
+                SystemTime::UNIX_EPOCH,
+            )
+        };
+        assert_eq!(update(200), Answer::Ok(Success::Updated));
+        assert!(matches!(update(404), Answer::Rejected { status: 404, .. }));
     }
 
     #[test]
@@ -536,14 +597,14 @@ mod tests {
         headers.insert(RATE_LIMIT_RESET, HeaderValue::from_static("1700000007"));
         let status = StatusCode::TOO_MANY_REQUESTS;
         assert_eq!(
-            classify(status, &headers, b"", now),
+            classify(Endpoint::Create, status, &headers, b"", now),
             Answer::RateLimited {
                 retry_after: Some(Duration::from_secs(7))
             }
         );
         headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
         assert_eq!(
-            classify(status, &headers, b"", now),
+            classify(Endpoint::Create, status, &headers, b"", now),
             Answer::RateLimited {
                 retry_after: Some(Duration::from_secs(2))
             }
@@ -578,13 +639,15 @@ mod tests {
 
     #[test]
     fn a_search_answer_gives_the_ids_or_the_reason_there_are_none() {
-        let search = |status: u16, body: &str| {
-            classify_search(
-                StatusCode::from_u16(status).expect("test status"),
-                &HeaderMap::new(),
-                body.as_bytes(),
-                SystemTime::UNIX_EPOCH,
-            )
+        let search = |status: u16, body: &str| match classify(
+            Endpoint::Search,
+            StatusCode::from_u16(status).expect("test status"),
+            &HeaderMap::new(),
+            body.as_bytes(),
+            SystemTime::UNIX_EPOCH,
+        ) {
+            Answer::Ok(Success::Found { ids }) => Ok(ids),
+            other => Err(other),
         };
         assert_eq!(
             search(

@@ -9,19 +9,20 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, LimitKind, SandboxArgs};
 use crate::client::{ApiKey, Client};
 use crate::config::{Config, ProcessEnv, SendConfig, Target};
-use crate::deliver::Sender;
-use crate::error::{Ending, Fatal, RunError};
+use crate::deliver::{Courier, Sync};
+use crate::error::{Ending, RunError};
 use crate::ledger::{Begin, Ledger};
 use crate::limiter::Limiter;
 use crate::mapping::Mapper;
 use crate::pipeline::{Display, Run, preflight};
 use crate::progress::Counters;
 use crate::rate::Rate;
+use crate::report::RunKind;
 use crate::resume::ResumeHint;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
+use crate::shutdown::Shutdown;
 use crate::source::{Input, TextOptions};
 use crate::state::State;
-use crate::upsert::Sync;
 
 /// How often progress is logged when there is no bar.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -49,7 +50,7 @@ pub async fn run(
         Command::Import(args) => {
             let config = Config::for_import(args, &ProcessEnv)?;
             if config.send.is_some() {
-                import(config, display, shutdown, "import", resume).await
+                import(config, display, shutdown, RunKind::Import, resume).await
             } else {
                 dry_run(config, display, shutdown).await
             }
@@ -82,29 +83,34 @@ async fn dry_run(
             .max_blocking_threads(crate::pipeline::mapping_threads() + 1)
             .enable_all()
             .build()
-            .map_err(|e| RunError::Config(format!("cannot start the runtime: {e}")))?;
+            .map_err(|e| RunError::Internal(format!("cannot start the runtime: {e}")))?;
         // A dry run keeps no ledger, so there is nothing to resume.
         let resume = ResumeHint::default();
-        let ending = runtime.block_on(import(config, display, shutdown, "validate", &resume));
+        let ending = runtime.block_on(import(
+            config,
+            display,
+            shutdown,
+            RunKind::Validate,
+            &resume,
+        ));
         // A reader blocked on stdin must not hold the exit.
         runtime.shutdown_timeout(Duration::from_secs(1));
         ending
     };
     tokio::task::spawn_blocking(on_one_thread)
         .await
-        .map_err(|e| RunError::Config(format!("the dry run failed: {e}")))?
+        .map_err(|e| RunError::Internal(format!("the dry run failed: {e}")))?
 }
 
 async fn import(
     config: Config,
     display: Display,
-    shutdown: CancellationToken,
-    command: &'static str,
+    signal: CancellationToken,
+    kind: RunKind,
     resume: &ResumeHint,
 ) -> Result<Ending, RunError> {
     let counters = Arc::new(Counters::default());
-    let stop = shutdown.child_token();
-    let fatal = Fatal::default();
+    let shutdown = Shutdown::new(&signal);
     let mapper = Mapper::new(config.mapping.as_ref())?;
     preflight(&config.inputs, &mapper)?;
     let max_failures = config
@@ -114,7 +120,7 @@ async fn import(
         .unwrap_or_default();
     let mut rehearsal = None;
     let mut ledger = None;
-    let sender = match &config.send {
+    let courier = match &config.send {
         None => None,
         Some(send) => {
             // The state first: a run that finds it locked stops before it touches anything.
@@ -131,32 +137,31 @@ async fn import(
                     (url, ApiKey::new("sandbox").map_err(RunError::Config)?)
                 }
             };
-            let sender = sender(
+            let courier = courier(
                 send,
                 &base_url,
                 &key,
                 counters.clone(),
-                stop.clone(),
-                fatal.clone(),
+                shutdown.clone(),
                 opened,
+                sync,
             )?;
-            Some(Arc::new(Sender { sync, ..sender }))
+            Some(Arc::new(courier))
         }
     };
     let run = Run {
         mapper,
         inputs: config.inputs,
         out_dir: config.out_dir,
-        sender,
+        courier,
         counters,
-        stop,
-        fatal,
+        shutdown,
         display,
         ledger,
         resume_command: resume.command().map(String::from),
         max_failures,
     };
-    let ending = run.execute(command).await;
+    let ending = run.execute(kind).await;
     if let Some(sandbox) = rehearsal {
         sandbox.shutdown().await;
     }
@@ -175,7 +180,7 @@ async fn open_ledger(config: &Config, send: &SendConfig) -> Result<Ledger, RunEr
     let (ledger, warnings) =
         tokio::task::spawn_blocking(move || Ledger::open(&dir, &inputs, &target, begin))
             .await
-            .map_err(|e| RunError::Config(format!("opening the ledger failed: {e}")))??;
+            .map_err(|e| RunError::Internal(format!("opening the ledger failed: {e}")))??;
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -189,27 +194,26 @@ async fn open_ledger(config: &Config, send: &SendConfig) -> Result<Ledger, RunEr
     Ok(ledger)
 }
 
-fn sender(
+fn courier(
     send: &SendConfig,
     base_url: &str,
     key: &ApiKey,
     counters: Arc<Counters>,
-    stop: CancellationToken,
-    fatal: Fatal,
+    shutdown: Shutdown,
     ledger: Ledger,
-) -> Result<Sender, RunError> {
+    sync: Option<Sync>,
+) -> Result<Courier, RunError> {
     counters.set_rate(send.rate.per_second());
-    Ok(Sender {
+    Ok(Courier {
         client: Client::new(base_url, key, send.timeouts, send.concurrency)
             .map_err(RunError::Config)?,
         limiter: Limiter::new(send.rate),
         retry: send.retry,
         concurrency: send.concurrency,
         counters,
-        stop,
-        fatal,
+        shutdown,
         ledger,
-        sync: None,
+        sync,
     })
 }
 
@@ -221,7 +225,7 @@ async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
     let target = send.target.label();
     let state = tokio::task::spawn_blocking(move || State::open(&path, &target))
         .await
-        .map_err(|e| RunError::Config(format!("opening the state failed: {e}")))??;
+        .map_err(|e| RunError::Internal(format!("opening the state failed: {e}")))??;
     Ok(Some(Sync {
         mode: send.mode,
         state,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{ApiKey, Timeouts};
+use crate::deliver::RetryPolicy;
 use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
@@ -20,14 +21,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 /// to what the rate needs (rate × latency); this only caps them.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const API_KEY_ENV: &str = "HELPCRUNCH_API_KEY";
-/// Files whose presence marks a directory as holding a run's results.
-pub const RESULT_FILES: [&str; 4] = [
-    "summary.json",
-    "created.csv",
-    "failed.csv",
-    crate::ledger::FILE_NAME,
-];
-
 /// The config file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,34 +67,6 @@ pub struct RetrySection {
     pub max_delay_secs: Option<u64>,
     pub max_total_secs: Option<u64>,
     pub max_retry_after_secs: Option<u64>,
-}
-
-/// How failed attempts are retried. Every wait and the number of attempts are bounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts per row against faults (5xx, connection failures), the first included.
-    pub max_attempts: usize,
-    /// 429 answers one row may take before it fails; they do not spend `max_attempts`.
-    pub max_rate_limited: usize,
-    pub initial_delay: Duration,
-    pub max_delay: Duration,
-    /// Total backoff time one row may spend waiting on faults before it fails.
-    pub max_total: Duration,
-    /// A longer Retry-After is cut to this (and said so in the log).
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 8,
-            max_rate_limited: 100,
-            initial_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-            max_total: Duration::from_secs(600),
-            max_retry_after: Duration::from_secs(300),
-        }
-    }
 }
 
 /// Where requests go.
@@ -309,7 +274,7 @@ fn default_out_dir() -> PathBuf {
 }
 
 fn refuse_used_out_dir(dir: &Path) -> Result<(), RunError> {
-    if let Some(found) = RESULT_FILES.iter().find(|name| dir.join(name).exists()) {
+    if let Some(found) = crate::report::results_in(dir) {
         return Err(RunError::Config(format!(
             "{} already holds results of a run ({found}): resume it with --resume, choose another --out, or pass --overwrite to start it again",
             dir.display()

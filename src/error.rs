@@ -1,7 +1,6 @@
 //! Run-level failures and the one place they become exit codes.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use crate::ledger::LedgerError;
 use crate::mapping::MappingError;
@@ -11,8 +10,12 @@ use crate::source::SourceError;
 /// they go to `failed.csv` and the run goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// Flags, the config file or the environment: the run cannot start as asked.
     #[error("{0}")]
     Config(String),
+    /// A task or the runtime failed: a bug or the machine, never the input's fault.
+    #[error("{0}")]
+    Internal(String),
     #[error("mapping: {0}")]
     Mapping(#[from] MappingError),
     /// A CSV header the mapping cannot use (a duplicate or empty name, a missing column).
@@ -38,31 +41,6 @@ pub enum RunError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
-}
-
-/// The first run-level error wins; later ones are consequences of it.
-#[derive(Clone, Default)]
-pub struct Fatal(Arc<Mutex<Option<RunError>>>);
-
-impl Fatal {
-    pub fn set(&self, error: RunError) {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(error);
-        }
-    }
-
-    pub fn take(&self) -> Option<RunError> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    pub fn describe(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|e| e.to_string())
-    }
 }
 
 /// How a run ended, for the exit code.

@@ -9,14 +9,18 @@
 //! - [`source`]: streaming readers (CSV, NDJSON, stdin, gzip) yielding [`record::Record`]s.
 //! - [`mapping`] and [`validate`]: pure functions from a record to a [`payload::CreateCustomer`].
 //! - [`dedupe`]: a userId repeated within the run's input fails; a repeated email warns.
-//! - [`client`]: one HTTP call to the API and the classification of its answer.
-//! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours.
-//! - [`deliver`]: one row's attempts: pacing, retries with backoff, reactions to answers.
-//! - [`pipeline`]: wires reader → mapper → workers → results, and stopping.
+//! - [`client`]: one HTTP call per [`client::Request`] (create, search, update) and the
+//!   classification of its answer.
+//! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours;
+//!   [`adaptive`]: the rate it paces at, learned from 429s.
+//! - [`deliver`]: sending one row, a file per API operation (create, update) over one
+//!   attempt loop (pacing, retries with backoff, stopping) and pure reactions to answers.
+//! - [`pipeline`]: wires reader → mapper → workers → results; [`shutdown`]: the one stop
+//!   signal every task observes, and why the run stopped.
 //! - [`ledger`]: every row's state in SQLite, so a stopped run resumes without skipping or
 //!   duplicating a row; [`resume`]: the command that resumes a run.
 //! - [`state`]: the sync state kept across runs (contact ids and payload hashes) and the
-//!   mode's pure decision per row; [`upsert`]: a row of `--mode upsert|update` (PATCH).
+//!   mode's pure decision per row.
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`init`]: `init FILE`, a mapping config guessed from a file's header and rows.
@@ -47,9 +51,9 @@ pub mod record;
 pub mod report;
 pub mod resume;
 pub mod sandbox;
+pub mod shutdown;
 pub mod source;
 pub mod state;
-pub mod upsert;
 pub mod validate;
 
 mod commands;

@@ -13,9 +13,10 @@
 //!
 //! Completion is signalled by channels closing: the reader ends, the mapper drains and
 //! drops the job sender, workers drain and drop their outcome senders, and the results
-//! task ends when the last one is gone. Stopping (a signal, or a fatal answer) cancels
-//! `stop`: the reader stops reading, and every row already read still reaches the results
-//! task, as `not_sent` if it was not sent, so every row read is in exactly one result file.
+//! task ends when the last one is gone. Stopping (a signal, or a fatal answer) goes
+//! through the run's [`Shutdown`]: the reader stops reading, and every row already read
+//! still reaches the results task, as `not_sent` if it was not sent, so every row read is
+//! in exactly one result file.
 //!
 //! The ledger: a worker asks it first what to do with a row (a resumed run keeps the
 //! result of a row an earlier pass finished, and looks up one left in doubt), and the
@@ -35,15 +36,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dedupe::{Keyer, Keys, Names, Seen};
-use crate::deliver::{Sender, Start};
-use crate::error::{Ending, Fatal, RunError};
-use crate::ledger::{Claim, Ledger, LedgerError};
+use crate::deliver::Courier;
+use crate::error::{Ending, RunError};
+use crate::ledger::{Ledger, LedgerError};
 use crate::mapping::{HeaderPlan, Mapper};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
 use crate::progress::Counters;
 use crate::record::{Cells, Record, RowError};
-use crate::report::{ResultFiles, Summary};
+use crate::report::{ResultFiles, RunEnd, RunFacts, RunKind, Summary};
+use crate::shutdown::Shutdown;
 use crate::source::{Format, Input, Rows, SourceError};
 
 /// Valid rows buffered between the mapper and the workers. Small: it bounds memory, and
@@ -79,13 +81,12 @@ pub struct Run {
     pub inputs: Vec<Input>,
     pub out_dir: std::path::PathBuf,
     pub mapper: Mapper,
-    /// None: a dry run, nothing is sent.
-    pub sender: Option<Arc<Sender>>,
+    /// Sends each row; None: a dry run, nothing is sent.
+    pub courier: Option<Arc<Courier>>,
     pub counters: Arc<Counters>,
-    /// Cancelled to stop: the caller's shutdown signal is its parent, and a fatal error
-    /// cancels it too.
-    pub stop: CancellationToken,
-    pub fatal: Fatal,
+    /// Observed by every task: the caller's signal stops the run, and so does a fatal
+    /// error, which it records.
+    pub shutdown: Shutdown,
     pub display: Display,
     /// Every row's state; None in a dry run, which records nothing.
     pub ledger: Option<Ledger>,
@@ -116,16 +117,15 @@ pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
 }
 
 impl Run {
-    pub async fn execute(self, command: &'static str) -> Result<Ending, RunError> {
+    pub async fn execute(self, kind: RunKind) -> Result<Ending, RunError> {
         let started = Instant::now();
         let Run {
             inputs,
             out_dir,
             mapper,
-            sender,
+            courier,
             counters,
-            stop,
-            fatal,
+            shutdown,
             display,
             ledger,
             resume_command,
@@ -136,7 +136,7 @@ impl Run {
             .filter(|i| i.format == Format::Ndjson)
             .map(|i| i.name.clone())
             .collect();
-        let files = ResultFiles::create(&out_dir, sender.is_none(), ndjson).map_err(|source| {
+        let files = ResultFiles::create(&out_dir, courier.is_none(), ndjson).map_err(|source| {
             RunError::Output {
                 dir: out_dir.clone(),
                 source,
@@ -163,24 +163,25 @@ impl Run {
             progress_done.clone(),
         ));
         let reader = {
-            let (inputs, stop, counters) = (inputs.clone(), stop.clone(), counters.clone());
+            let (inputs, shutdown, counters) = (inputs.clone(), shutdown.clone(), counters.clone());
             let channels = (record_tx, recycled_rx);
-            tokio::task::spawn_blocking(move || read_inputs(&inputs, channels, &stop, &counters))
+            tokio::task::spawn_blocking(move || {
+                read_inputs(&inputs, channels, &shutdown, &counters)
+            })
         };
-        let jobs = sender.as_ref().map(|_| job_tx);
+        let jobs = courier.as_ref().map(|_| job_tx);
         let mapper = tracker.spawn(map_rows(
             mapper,
             total_bytes,
             record_rx,
             jobs,
             outcome_tx.clone(),
-            stop.clone(),
-            fatal.clone(),
+            shutdown.clone(),
         ));
-        if let Some(sender) = &sender {
+        if let Some(courier) = &courier {
             let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
-            for _ in 0..sender.concurrency {
-                tracker.spawn(work(sender.clone(), job_rx.clone(), outcome_tx.clone()));
+            for _ in 0..courier.concurrency {
+                tracker.spawn(work(courier.clone(), job_rx.clone(), outcome_tx.clone()));
             }
         }
         drop(outcome_tx);
@@ -190,63 +191,47 @@ impl Run {
             files,
             ledger.clone(),
             counters.clone(),
-            stop.clone(),
+            shutdown.clone(),
         ));
         tracker.close();
 
-        await_reader(reader, &stop, &fatal).await;
+        await_reader(reader, &shutdown).await;
         let repeated_emails = mapper.await.map_or(0, |seen| seen.repeated_emails());
         let (mut files, written) = collector
             .await
-            .map_err(|e| RunError::Config(format!("the results task failed: {e}")))?;
+            .map_err(|e| RunError::Internal(format!("the results task failed: {e}")))?;
         progress_done.cancel();
         tracker.wait().await;
 
         let flushed = files.flush();
-        let stopped_by = fatal.describe();
-        let interrupted = stop.is_cancelled() && stopped_by.is_none();
-        let ending = match (&stopped_by, interrupted) {
-            (Some(_), _) => "stopped",
-            (None, true) => "interrupted",
-            (None, false) => "finished",
+        let end = if shutdown.has_failed() {
+            RunEnd::Stopped
+        } else if shutdown.is_stopping() {
+            RunEnd::Interrupted
+        } else {
+            RunEnd::Finished
         };
+        let stopped_by = shutdown.describe();
         let pass = ledger.as_ref().map(Ledger::pass);
         if let Some(ledger) = ledger {
-            if let Err(error) = close_ledger(ledger, ending, files.tally()).await {
-                fatal.set(RunError::Ledger(error));
+            if let Err(error) = close_ledger(ledger, end, files.tally()).await {
+                shutdown.fail(RunError::Ledger(error));
             }
         }
-        let elapsed_secs = started.elapsed().as_secs_f64();
-        let requests = counters.requests.load(Relaxed);
-        let limiter = sender.as_ref().map(|s| s.limiter.report());
-        let limiter = limiter.as_ref();
-        let mut result_files = files.file_names();
-        result_files.push("summary.json".into());
-        if pass.is_some() {
-            result_files.push(crate::ledger::FILE_NAME.into());
-        }
-        let summary = Summary {
-            command,
-            inputs: inputs.iter().map(|i| i.name.to_string()).collect(),
-            out_dir: out_dir.display().to_string(),
-            result_files,
-            ending,
+        let summary = Summary::new(RunFacts {
+            kind,
+            inputs: &inputs,
+            out_dir: &out_dir,
+            files: &files,
+            end,
             stopped_by,
-            tally: files.tally().clone(),
             repeated_emails,
-            requests,
-            lookups: counters.lookups.load(Relaxed),
-            rate_limited: counters.rate_limited.load(Relaxed),
-            retries: counters.retries.load(Relaxed),
-            elapsed_secs,
-            configured_rate: limiter.map(|l| l.configured.to_string()),
-            effective_rate_per_min: requests as f64 * 60.0 / elapsed_secs.max(0.001),
-            final_rate_per_min: limiter.map(|l| l.final_per_sec * 60.0),
-            rate_changes: limiter.map_or(0, |l| l.rate_changes),
-            paused_secs: limiter.map_or(0.0, |l| l.paused.as_secs_f64()),
+            counters: &counters,
+            limiter: courier.as_ref().map(|c| c.limiter.report()),
+            elapsed: started.elapsed(),
             pass,
-            resume_command: resume_command.filter(|_| ending != "finished"),
-        };
+            resume_command,
+        });
         let output_error = |source| RunError::Output {
             dir: out_dir.clone(),
             source,
@@ -258,10 +243,10 @@ impl Run {
         print!("{}", summary.human());
         tracing::debug!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "run summary");
 
-        if let Some(error) = fatal.take() {
+        if let Some(error) = shutdown.take_error() {
             return Err(error);
         }
-        Ok(if interrupted {
+        Ok(if end == RunEnd::Interrupted {
             Ending::Interrupted
         } else if max_failures.exceeded(summary.tally.failed, summary.tally.rows_read) {
             Ending::SomeFailed
@@ -275,13 +260,13 @@ impl Run {
 /// tell the same story.
 async fn close_ledger(
     ledger: Ledger,
-    ending: &'static str,
+    end: RunEnd,
     tally: &crate::report::Tally,
 ) -> Result<(), LedgerError> {
-    ledger.end_pass(ending).await?;
+    ledger.end_pass(end.as_str()).await?;
     let counts = ledger.counts().await?;
     ledger.close().await?;
-    match counts.disagreement(tally) {
+    match tally.disagreement(&counts) {
         None => Ok(()),
         Some(difference) => Err(LedgerError::Disagreement(difference)),
     }
@@ -291,23 +276,16 @@ async fn close_ledger(
 /// it is left behind after a short grace.
 async fn await_reader(
     reader: tokio::task::JoinHandle<Result<(), SourceError>>,
-    stop: &CancellationToken,
-    fatal: &Fatal,
+    shutdown: &Shutdown,
 ) {
     let result = tokio::select! {
         result = reader => result,
-        () = async { stop.cancelled().await; tokio::time::sleep(READER_GRACE).await } => return,
+        () = async { shutdown.stopped().await; tokio::time::sleep(READER_GRACE).await } => return,
     };
     match result {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            fatal.set(RunError::Input(error));
-            stop.cancel();
-        }
-        Err(join) => {
-            fatal.set(RunError::Config(format!("the reader failed: {join}")));
-            stop.cancel();
-        }
+        Ok(Err(error)) => shutdown.fail(RunError::Input(error)),
+        Err(join) => shutdown.fail(RunError::Internal(format!("the reader failed: {join}"))),
     }
 }
 
@@ -328,7 +306,7 @@ fn warn_unmapped(file: &str, plan: &HeaderPlan) {
 fn read_inputs(
     inputs: &[Input],
     (records, mut recycled): (mpsc::Sender<Vec<Record>>, mpsc::Receiver<Vec<Record>>),
-    stop: &CancellationToken,
+    shutdown: &Shutdown,
     counters: &Counters,
 ) -> Result<(), SourceError> {
     let mut batch = Vec::with_capacity(BATCH);
@@ -337,7 +315,7 @@ fn read_inputs(
     let send = |batch: &mut Vec<Record>| {
         let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
         counters.rows_read.fetch_add(full.len() as u64, Relaxed);
-        records.blocking_send(full).is_ok() && !stop.is_cancelled()
+        records.blocking_send(full).is_ok() && !shutdown.is_stopping()
     };
     let mut read = || -> Result<(), SourceError> {
         for input in inputs {
@@ -380,8 +358,7 @@ async fn map_rows(
     mut records: mpsc::Receiver<Vec<Record>>,
     jobs: Option<mpsc::Sender<Job>>,
     outcomes: mpsc::Sender<Vec<RowOutcome>>,
-    stop: CancellationToken,
-    fatal: Fatal,
+    shutdown: Shutdown,
 ) -> Seen {
     let mapper = Arc::new(mapper);
     let mut plan: Option<Arc<HeaderPlan>> = None;
@@ -400,7 +377,7 @@ async fn map_rows(
     while !(reader_done && mapping.is_empty()) {
         tokio::select! {
             biased;
-            () = stop.cancelled(), if refuse_at.is_none() => {
+            () = shutdown.stopped(), if refuse_at.is_none() => {
                 refuse_at = Some(tokio::time::Instant::now() + READER_GRACE);
             }
             () = tokio::time::sleep_until(refuse_at.unwrap_or_else(tokio::time::Instant::now)),
@@ -414,8 +391,7 @@ async fn map_rows(
                 let batch = match mapped {
                     Ok(batch) => batch,
                     Err(error) => {
-                        fatal.set(RunError::Config(format!("mapping failed: {error}")));
-                        stop.cancel();
+                        shutdown.fail(RunError::Internal(format!("mapping failed: {error}")));
                         continue;
                     }
                 };
@@ -426,7 +402,7 @@ async fn map_rows(
                         |payload| (payload.user_id, payload.email),
                     )
                 };
-                if !settle_batch(batch, &mut seen, names, jobs.as_ref(), &outcomes, &stop).await {
+                if !settle_batch(batch, &mut seen, names, jobs.as_ref(), &outcomes, &shutdown).await {
                     break;
                 }
             }
@@ -435,8 +411,8 @@ async fn map_rows(
                     reader_done = true;
                     continue;
                 };
-                if !stop.is_cancelled() {
-                    replan(&mapper, &mut plan, &batch, &stop, &fatal);
+                if !shutdown.is_stopping() {
+                    replan(&mapper, &mut plan, &batch, &shutdown);
                 }
                 let expected = total_bytes.take().and_then(|bytes| rows_in(bytes, &batch));
                 let (mapper, plan, keyer) = (mapper.clone(), plan.clone(), keyer.clone());
@@ -552,8 +528,7 @@ fn replan(
     mapper: &Mapper,
     plan: &mut Option<Arc<HeaderPlan>>,
     batch: &[Record],
-    stop: &CancellationToken,
-    fatal: &Fatal,
+    shutdown: &Shutdown,
 ) {
     let first_csv = batch.iter().find_map(|record| match &record.cells {
         Cells::Csv { header, .. } => Some((record, header)),
@@ -572,8 +547,7 @@ fn replan(
         }
         Err(error) => {
             let file = record.origin.file.clone();
-            fatal.set(RunError::Header { file, error });
-            stop.cancel();
+            shutdown.fail(RunError::Header { file, error });
         }
     }
 }
@@ -586,7 +560,7 @@ async fn settle_batch(
     names: impl Fn(&Record) -> Names,
     jobs: Option<&mpsc::Sender<Job>>,
     outcomes: &mpsc::Sender<Vec<RowOutcome>>,
-    stop: &CancellationToken,
+    shutdown: &Shutdown,
 ) -> bool {
     // Looking a row up waits for memory: the whole batch's slots are fetched at once.
     for valid in batch.iter().filter_map(|(_, mapped)| mapped.as_ref().ok()) {
@@ -594,7 +568,7 @@ async fn settle_batch(
     }
     let mut settled = Vec::with_capacity(batch.len());
     for (record, mapped) in batch {
-        if stop.is_cancelled() {
+        if shutdown.is_stopping() {
             settled.push(not_sent(record));
             continue;
         }
@@ -654,9 +628,9 @@ fn not_sent(record: Record) -> RowOutcome {
     }
 }
 
-/// One worker: takes jobs until there are none, sends each, reports each outcome.
+/// One worker: takes jobs until there are none, delivers each, reports each outcome.
 async fn work(
-    sender: Arc<Sender>,
+    courier: Arc<Courier>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     outcomes: mpsc::Sender<Vec<RowOutcome>>,
 ) {
@@ -665,7 +639,7 @@ async fn work(
         let Some(Job { record, payload }) = job else {
             return;
         };
-        let result = settle(&sender, &record, &payload).await;
+        let result = courier.deliver(&record, &payload).await;
         let outcome = RowOutcome {
             record,
             user_id: payload.user_id,
@@ -674,27 +648,6 @@ async fn work(
         };
         if outcomes.send(vec![outcome]).await.is_err() {
             return;
-        }
-    }
-}
-
-/// A row's result: the one an earlier pass recorded if it finished the row, else what
-/// delivering it gives. A ledger that cannot answer stops the run: a row whose fate
-/// cannot be recorded must not be sent.
-async fn settle(sender: &Sender, record: &Record, payload: &CreateCustomer) -> RowResult {
-    let ledger = &sender.ledger;
-    let claimed = match ledger.key(&record.origin) {
-        Ok(key) => ledger.claim(key).await.map(|claim| (key, claim)),
-        Err(error) => Err(error),
-    };
-    match claimed {
-        Ok((_, Claim::Finished(result))) => result,
-        Ok((key, Claim::Send)) => sender.send(key, payload, Start::Fresh).await,
-        Ok((key, Claim::Reconcile)) => sender.send(key, payload, Start::InDoubt).await,
-        Err(error) => {
-            sender.fatal.set(RunError::Ledger(error));
-            sender.stop.cancel();
-            crate::deliver::stopped(0)
         }
     }
 }
@@ -708,7 +661,7 @@ async fn collect(
     mut files: ResultFiles,
     ledger: Option<Ledger>,
     counters: Arc<Counters>,
-    stop: CancellationToken,
+    shutdown: Shutdown,
 ) -> (ResultFiles, std::io::Result<()>) {
     let mut written = Ok(());
     let mut last_flush = Instant::now();
@@ -739,7 +692,9 @@ async fn collect(
             last_flush = Instant::now();
         }
         if written.is_err() {
-            stop.cancel();
+            // Results that cannot be recorded must not be sent; the error itself is the
+            // run's, returned with the files.
+            shutdown.stop();
         }
         // Back to the reader, unless it is busy or gone: then they are dropped here.
         let _ = recycled.try_send(batch.into_iter().map(|outcome| outcome.record).collect());

@@ -12,12 +12,18 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::ledger::Counts;
+use crate::limiter::LimiterReport;
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
+use crate::progress::Counters;
 use crate::record::{Cells, Header};
+use crate::source::Input;
 
 /// Columns added in front of the original ones in `failed.csv`. They start with `_`,
 /// which the importer ignores, so a fixed `failed.csv` imports as it is.
@@ -25,9 +31,31 @@ pub const FAILED_META_COLUMNS: [&str; 4] = ["_file", "_line", "_status", "_error
 /// `status` is `created`, `exists` when HelpCrunch already held the userId, `updated`
 /// (sent a PATCH) or `unchanged` (nothing sent) with `--mode upsert|update`.
 pub const CREATED_COLUMNS: [&str; 6] = ["file", "line", "userId", "email", "id", "status"];
-/// Files a run writes; a new run (or a resume, which writes them all again) removes the
-/// ones left by an earlier run first, so none is stale. `failed-N.csv` too.
+/// Files a run writes, besides `failed-N.csv` (see [`is_result_file`]); a new run (or a
+/// resume, which writes them all again) removes the ones left by an earlier run first,
+/// so none is stale. The run's ledger is not among them: the ledger decides itself what
+/// a new run or a resume keeps of it.
 const RESULT_FILE_NAMES: [&str; 4] = ["created.csv", "failed.csv", "failed.ndjson", "summary.json"];
+
+/// Whether `name` is a result file a run writes: one of [`RESULT_FILE_NAMES`], or
+/// `failed-N.csv`.
+fn is_result_file(name: &str) -> bool {
+    let numbered_failed = name
+        .strip_prefix("failed-")
+        .and_then(|rest| rest.strip_suffix(".csv"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    numbered_failed || RESULT_FILE_NAMES.contains(&name)
+}
+
+/// The name of a file in `dir` that marks it as holding a run's results (a result file,
+/// or the ledger), if there is one.
+pub fn results_in(dir: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| is_result_file(name) || name == crate::ledger::FILE_NAME)
+        .min()
+}
 
 /// Writes result rows as outcomes arrive.
 pub struct ResultFiles {
@@ -76,6 +104,35 @@ const MAX_KINDS: usize = 50;
 const OTHER_KIND: &str = "(other errors)";
 
 impl Tally {
+    /// How the ledger's counts of this pass differ from this tally; None when they
+    /// agree. Rows the run stopped before sending are in the tally (as `not_sent`) but
+    /// not in the ledger, which keeps them pending.
+    pub fn disagreement(&self, ledger: &Counts) -> Option<String> {
+        let mut failed = self.failed_by_status.clone();
+        failed.remove(&FailStatus::NotSent);
+        let recorded = (
+            ledger.sent,
+            [
+                ledger.created,
+                ledger.exists,
+                ledger.updated,
+                ledger.unchanged,
+            ],
+            &ledger.failed_by_status,
+        );
+        let files = (
+            0,
+            [self.created, self.exists, self.updated, self.unchanged],
+            &failed,
+        );
+        (recorded != files).then(|| {
+            format!(
+                "the ledger holds {} sent, created/exists/updated/unchanged {:?}, failed {:?}; the result files created/exists/updated/unchanged {:?}, failed {:?}",
+                recorded.0, recorded.1, recorded.2, files.1, failed
+            )
+        })
+    }
+
     fn count_errors(&mut self, origin: &crate::record::Origin, errors: &[String]) {
         for message in errors {
             let mut kind = error_kind(message);
@@ -358,11 +415,7 @@ fn remove_old_results(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        let numbered_failed = name
-            .strip_prefix("failed-")
-            .and_then(|rest| rest.strip_suffix(".csv"))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if numbered_failed || RESULT_FILE_NAMES.contains(&name.as_ref()) {
+        if is_result_file(&name) {
             std::fs::remove_file(dir.join(name.as_ref()))?;
         }
     }
@@ -400,15 +453,67 @@ fn failed_csv_name(index: usize) -> String {
     }
 }
 
+/// Which command a run is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// `import`: rows are sent.
+    Import,
+    /// `validate` (and `import --dry-run`): rows are read, mapped and checked only.
+    Validate,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    /// Every row read reached its result.
+    Finished,
+    /// Stopped by SIGINT or SIGTERM: it can be resumed.
+    Interrupted,
+    /// Stopped by a fatal answer or error (see `stopped_by`).
+    Stopped,
+}
+
+impl RunEnd {
+    /// The name `summary.json` and the ledger give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEnd::Finished => "finished",
+            RunEnd::Interrupted => "interrupted",
+            RunEnd::Stopped => "stopped",
+        }
+    }
+}
+
+/// What the pipeline knows at a run's end, for [`Summary::new`].
+pub struct RunFacts<'a> {
+    pub kind: RunKind,
+    pub inputs: &'a [Input],
+    pub out_dir: &'a Path,
+    pub files: &'a ResultFiles,
+    pub end: RunEnd,
+    /// The error that stopped the run, if one did.
+    pub stopped_by: Option<String>,
+    pub repeated_emails: u64,
+    pub counters: &'a Counters,
+    /// What the limiter did; None in a dry run, which sends nothing.
+    pub limiter: Option<LimiterReport>,
+    pub elapsed: Duration,
+    /// The ledger's pass; None in a dry run, which keeps no ledger.
+    pub pass: Option<u32>,
+    /// The command that goes on with the run, shown if it did not finish.
+    pub resume_command: Option<String>,
+}
+
 /// `summary.json`: the run's figures, for people and for scripts.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    pub command: &'static str,
+    pub command: RunKind,
     pub inputs: Vec<String>,
     pub out_dir: String,
     pub result_files: Vec<String>,
-    /// `finished`, `interrupted` or `stopped` (a fatal answer or error; see `stopped_by`).
-    pub ending: &'static str,
+    pub ending: RunEnd,
     pub stopped_by: Option<String>,
     #[serde(flatten)]
     pub tally: Tally,
@@ -438,6 +543,53 @@ pub struct Summary {
 }
 
 impl Summary {
+    pub fn new(facts: RunFacts<'_>) -> Summary {
+        let RunFacts {
+            kind,
+            inputs,
+            out_dir,
+            files,
+            end,
+            stopped_by,
+            repeated_emails,
+            counters,
+            limiter,
+            elapsed,
+            pass,
+            resume_command,
+        } = facts;
+        let mut result_files = files.file_names();
+        result_files.push("summary.json".into());
+        if pass.is_some() {
+            result_files.push(crate::ledger::FILE_NAME.into());
+        }
+        let elapsed_secs = elapsed.as_secs_f64();
+        let requests = counters.requests.load(Relaxed);
+        let limiter = limiter.as_ref();
+        Summary {
+            command: kind,
+            inputs: inputs.iter().map(|i| i.name.to_string()).collect(),
+            out_dir: out_dir.display().to_string(),
+            result_files,
+            ending: end,
+            stopped_by,
+            tally: files.tally().clone(),
+            repeated_emails,
+            requests,
+            lookups: counters.lookups.load(Relaxed),
+            rate_limited: counters.rate_limited.load(Relaxed),
+            retries: counters.retries.load(Relaxed),
+            elapsed_secs,
+            configured_rate: limiter.map(|l| l.configured.to_string()),
+            effective_rate_per_min: requests as f64 * 60.0 / elapsed_secs.max(0.001),
+            final_rate_per_min: limiter.map(|l| l.final_per_sec * 60.0),
+            rate_changes: limiter.map_or(0, |l| l.rate_changes),
+            paused_secs: limiter.map_or(0.0, |l| l.paused.as_secs_f64()),
+            pass,
+            resume_command: resume_command.filter(|_| end != RunEnd::Finished),
+        }
+    }
+
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         let mut file = BufWriter::new(File::create(dir.join("summary.json"))?);
         serde_json::to_writer_pretty(&mut file, self)?;
@@ -449,7 +601,7 @@ impl Summary {
     pub fn human(&self) -> String {
         let t = &self.tally;
         let mut text = String::new();
-        let ok = if self.command == "validate" {
+        let ok = if self.command == RunKind::Validate {
             format!("{} valid", t.valid)
         } else if t.exists > 0 {
             format!("{} created, {} existed already", t.created, t.exists)
@@ -481,7 +633,7 @@ impl Summary {
                 self.repeated_emails
             ));
         }
-        if self.command != "validate" {
+        if self.command == RunKind::Import {
             let lookups = if self.lookups > 0 {
                 format!(" ({} lookups)", self.lookups)
             } else {
@@ -614,11 +766,11 @@ mod tests {
             r#"c.csv:2: email "a@@x.io" is not a valid email address"#
         );
         let summary = Summary {
-            command: "validate",
+            command: RunKind::Validate,
             inputs: vec!["c.csv".into()],
             out_dir: "out".into(),
             result_files: vec!["failed.csv".into(), "summary.json".into()],
-            ending: "finished",
+            ending: RunEnd::Finished,
             stopped_by: None,
             tally: files.tally().clone(),
             repeated_emails: 2,
@@ -758,5 +910,41 @@ mod tests {
         assert!(!dir.path().join("failed-3.csv").exists());
         assert!(!dir.path().join("summary.json").exists());
         assert!(dir.path().join("failed-x.csv").exists());
+    }
+
+    #[test]
+    fn the_ledger_agrees_with_a_tally_that_also_holds_rows_not_sent() {
+        let counts = Counts {
+            rows: 3,
+            sent: 0,
+            created: 1,
+            exists: 1,
+            updated: 1,
+            unchanged: 0,
+            failed: 1,
+            failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1)]),
+        };
+        let mut tally = Tally {
+            rows_read: 5,
+            created: 1,
+            exists: 1,
+            updated: 1,
+            unchanged: 0,
+            valid: 0,
+            failed: 3,
+            failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1), (FailStatus::NotSent, 2)]),
+            ..Tally::default()
+        };
+        assert_eq!(tally.disagreement(&counts), None);
+        tally.exists = 0;
+        tally.created = 2;
+        assert!(tally.disagreement(&counts).is_some());
+        let in_doubt = Counts {
+            sent: 1,
+            ..counts.clone()
+        };
+        tally.exists = 1;
+        tally.created = 1;
+        assert!(tally.disagreement(&in_doubt).is_some());
     }
 }

@@ -27,7 +27,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::outcome::{FailStatus, RowResult};
 use crate::record::Origin;
-use crate::report::Tally;
 use crate::source::Input;
 
 pub use self::fingerprint::InputPrint;
@@ -99,32 +98,6 @@ pub struct Counts {
     pub unchanged: u64,
     pub failed: u64,
     pub failed_by_status: BTreeMap<FailStatus, u64>,
-}
-
-impl Counts {
-    /// How this pass's counts differ from the result files' tally; None when they agree.
-    /// Rows the run stopped before sending are in the tally (as `not_sent`) but not in the
-    /// ledger, which keeps them pending.
-    pub fn disagreement(&self, tally: &Tally) -> Option<String> {
-        let mut failed = tally.failed_by_status.clone();
-        failed.remove(&FailStatus::NotSent);
-        let ledger = (
-            self.sent,
-            [self.created, self.exists, self.updated, self.unchanged],
-            &self.failed_by_status,
-        );
-        let files = (
-            0,
-            [tally.created, tally.exists, tally.updated, tally.unchanged],
-            &failed,
-        );
-        (ledger != files).then(|| {
-            format!(
-                "the ledger holds {} sent, created/exists/updated/unchanged {:?}, failed {:?}; the result files created/exists/updated/unchanged {:?}, failed {:?}",
-                ledger.0, ledger.1, ledger.2, files.1, failed
-            )
-        })
-    }
 }
 
 /// A handle on the ledger thread; cheap to clone.
@@ -353,41 +326,5 @@ mod tests {
         resumed.close().await.expect("closed");
         let (all, last_pass) = read_counts(&out, None).expect("read");
         assert_eq!((all.rows, last_pass), (2, 2));
-    }
-
-    #[test]
-    fn counts_agree_with_a_tally_that_also_holds_rows_not_sent() {
-        let counts = Counts {
-            rows: 3,
-            sent: 0,
-            created: 1,
-            exists: 1,
-            updated: 1,
-            unchanged: 0,
-            failed: 1,
-            failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1)]),
-        };
-        let mut tally = Tally {
-            rows_read: 5,
-            created: 1,
-            exists: 1,
-            updated: 1,
-            unchanged: 0,
-            valid: 0,
-            failed: 3,
-            failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1), (FailStatus::NotSent, 2)]),
-            errors_by_kind: BTreeMap::new(),
-        };
-        assert_eq!(counts.disagreement(&tally), None);
-        tally.exists = 0;
-        tally.created = 2;
-        assert!(counts.disagreement(&tally).is_some());
-        let in_doubt = Counts {
-            sent: 1,
-            ..counts.clone()
-        };
-        tally.exists = 1;
-        tally.created = 1;
-        assert!(in_doubt.disagreement(&tally).is_some());
     }
 }

@@ -1,0 +1,294 @@
+//! One request's turn, written once for every operation: wait for the limiter (or a
+//! stop), send, react, wait to retry. An [`Operation`] says which request comes next and
+//! what each answer means; [`Courier::attempt`] does the rest, within the row's
+//! [`Budget`] of retries.
+//!
+//! Faults (5xx, connection failures) and 429s are bounded apart: a 429 says nothing is
+//! wrong with the row, so it never spends the row's fault attempts, only its own, much
+//! larger, allowance. A create in doubt spends a fault attempt, and waits its backoff
+//! before the lookup, so the server has settled by then.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use tokio::time::Instant;
+
+use super::Courier;
+use super::react::{Retry, stopped_after};
+use crate::client::{Answer, Request};
+use crate::error::RunError;
+use crate::ledger::RowKey;
+use crate::outcome::{FailStatus, RowResult};
+
+/// How long a request in flight may still take once the run is stopping. After that its
+/// row is in doubt, and the next run looks it up.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(3);
+
+/// How failed attempts are retried. Every wait and the number of attempts are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per row against faults (5xx, connection failures), the first included.
+    pub max_attempts: usize,
+    /// 429 answers one row may take before it fails; they do not spend `max_attempts`.
+    pub max_rate_limited: usize,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// Total backoff time one row may spend waiting on faults before it fails.
+    pub max_total: Duration,
+    /// A longer Retry-After is cut to this (and said so in the log).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            max_rate_limited: 100,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+            max_total: Duration::from_secs(600),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential waits (without jitter: callers add it where it helps), at most
+    /// `retries` of them and `total` in all.
+    fn backoff(&self, retries: usize, total: Option<Duration>) -> ExponentialBackoff {
+        ExponentialBuilder::default()
+            .with_min_delay(self.initial_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(retries)
+            .with_total_delay(total)
+            .build()
+    }
+}
+
+/// The waits one row may still spend, over every request it makes (a sync row may look
+/// its contact up, then patch it): a row's faults are bounded, not each request's.
+pub struct Budget {
+    /// Waits after faults: `max_attempts - 1` of them, `max_total` in all.
+    faults: ExponentialBackoff,
+    /// Waits after 429s: bounded by count alone (with Retry-After the waits are the
+    /// server's, not these).
+    throttles: ExponentialBackoff,
+}
+
+impl Budget {
+    pub fn new(policy: &RetryPolicy) -> Budget {
+        Budget {
+            faults: policy.backoff(
+                policy.max_attempts.saturating_sub(1),
+                Some(policy.max_total),
+            ),
+            throttles: policy.backoff(policy.max_rate_limited, None),
+        }
+    }
+}
+
+/// What the attempt loop does after an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Then {
+    /// The row is finished.
+    Done(RowResult),
+    /// The row is finished and the run must stop (a refused key).
+    Fatal(RowResult),
+    /// Send the operation's next request at once.
+    Next,
+    /// Wait, then send the operation's next request.
+    Retry(Retry),
+}
+
+/// The next request of an operation, or the row's end without one.
+pub enum Next<'a> {
+    Send(Request<'a>),
+    Done(RowResult),
+}
+
+/// An operation on one row's contact: which request it sends next and what an answer
+/// to it means. Its state changes only through `react`, so the loop can be written once.
+pub trait Operation<'a> {
+    fn next(&mut self) -> Next<'a>;
+    fn react(&mut self, answer: Answer) -> Then;
+    /// Whether a create it sent may have reached the server: a row stopped or out of
+    /// retries is then in doubt, not merely unsent.
+    fn maybe_sent(&self) -> bool {
+        false
+    }
+}
+
+impl Courier {
+    /// Runs `operation` for the ledger's `row` until the row is finished, the run stops,
+    /// or `budget` runs out.
+    ///
+    /// A create's intent goes to disk before the row waits for its turn, not after: the
+    /// fsync's varying latency between the slot and the request would bunch requests at
+    /// the server. Stopped while waiting, the row is `not_sent`, and recording that
+    /// withdraws the intent.
+    pub(super) async fn attempt<'a>(
+        &self,
+        row: RowKey,
+        budget: &mut Budget,
+        operation: &mut impl Operation<'a>,
+    ) -> RowResult {
+        let mut attempts = 0usize;
+        let mut intent_recorded = false;
+        loop {
+            let request = match operation.next() {
+                Next::Send(request) => request,
+                Next::Done(result) => return result,
+            };
+            if let (Request::Create(payload), false) = (request, intent_recorded) {
+                let recorded = self
+                    .ledger
+                    .sending(row, payload.user_id.as_deref(), payload.email.as_deref())
+                    .await;
+                if let Err(error) = recorded {
+                    self.shutdown.fail(RunError::Ledger(error));
+                    return stopped_after(attempts, operation.maybe_sent());
+                }
+                intent_recorded = true;
+            }
+            let sent_at = tokio::select! {
+                biased;
+                () = self.shutdown.stopped() => {
+                    return stopped_after(attempts, operation.maybe_sent());
+                }
+                sent_at = self.limiter.acquire() => sent_at,
+            };
+            attempts += 1;
+            self.counters.add_request();
+            if let Request::Search(_) = request {
+                self.counters.add_lookup();
+            }
+            let answer = self
+                .in_flight(self.client.send(request), || request.abandoned())
+                .await;
+            self.answered(&answer);
+            let retry = match operation.react(answer) {
+                Then::Done(result) => return result,
+                Then::Fatal(result) => return self.stop_for(result),
+                Then::Next => continue,
+                Then::Retry(retry) => retry,
+            };
+            let waited = self
+                .wait_to_retry(budget, retry, sent_at, attempts, operation.maybe_sent())
+                .await;
+            if let Err(result) = waited {
+                return result;
+            }
+        }
+    }
+
+    /// Waits before the next attempt of a row: everyone, for a 429 (the organization's
+    /// limit), else this row alone. Err: the row ends here, out of retries or stopped.
+    async fn wait_to_retry(
+        &self,
+        budget: &mut Budget,
+        retry: Retry,
+        sent_at: Instant,
+        attempts: usize,
+        maybe_sent: bool,
+    ) -> Result<(), RowResult> {
+        let Retry {
+            reason,
+            retry_after,
+            throttled,
+        } = retry;
+        let backoff = if throttled {
+            &mut budget.throttles
+        } else {
+            &mut budget.faults
+        };
+        let Some(delay) = backoff.next() else {
+            let status = if maybe_sent {
+                FailStatus::InDoubt
+            } else {
+                FailStatus::GaveUp
+            };
+            return Err(RowResult::failed(
+                status,
+                format!("gave up after {attempts} attempts: {reason}"),
+            ));
+        };
+        self.counters.add_retry();
+        tracing::debug!(attempts, %reason, ?retry_after, "retrying");
+        if throttled {
+            // The organization's limit: everyone waits, and the rate adapts. No jitter:
+            // one shared pause has no herd to spread.
+            self.limiter
+                .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
+            self.counters.set_rate(self.limiter.current_per_sec());
+        } else {
+            // A fault of this request (or a create in doubt, before its lookup): only
+            // this row waits, with full jitter unless the server said how long.
+            let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
+            let _waiting = self.counters.retrying();
+            tokio::select! {
+                () = self.shutdown.stopped() => return Err(stopped_after(attempts, maybe_sent)),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an answer: a 429 for the progress, anything else for the adaptive rate.
+    fn answered(&self, answer: &Answer) {
+        if let Answer::RateLimited { .. } = answer {
+            self.counters.add_rate_limited();
+        } else {
+            self.limiter.succeeded();
+            self.counters.set_rate(self.limiter.current_per_sec());
+        }
+    }
+
+    /// Stops the run for a row's fatal answer (a refused key), which it records.
+    fn stop_for(&self, result: RowResult) -> RowResult {
+        let detail = match &result {
+            RowResult::Failed { errors, .. } => {
+                errors.first().map(|e| format!(": {e}")).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        self.shutdown.fail(RunError::Unauthorized { detail });
+        result
+    }
+
+    /// Runs a request to its end, unless the run is stopping and it outlasts
+    /// [`IN_FLIGHT_GRACE`]: then `abandoned` gives its answer.
+    async fn in_flight<T>(
+        &self,
+        request: impl Future<Output = T>,
+        abandoned: impl FnOnce() -> T,
+    ) -> T {
+        tokio::select! {
+            output = request => output,
+            () = async {
+                self.shutdown.stopped().await;
+                tokio::time::sleep(IN_FLIGHT_GRACE).await;
+            } => abandoned(),
+        }
+    }
+
+    fn capped(&self, wait: Duration) -> Duration {
+        let cap = self.retry.max_retry_after;
+        if wait > cap {
+            tracing::warn!(
+                "the API asked to wait {}s; waiting {}s (retry.max_retry_after_secs)",
+                wait.as_secs(),
+                cap.as_secs()
+            );
+            cap
+        } else {
+            wait
+        }
+    }
+}
+
+/// "Full jitter": a uniform wait between zero and `delay`, so rows that failed together
+/// do not retry together.
+fn full_jitter(delay: Duration) -> Duration {
+    delay.mul_f64(fastrand::f64())
+}

@@ -1,0 +1,102 @@
+//! Sending one row: the per-row courier. It asks the ledger what the row needs, then runs
+//! the run's operation for it: a create (`--mode create`), or a sync against the state
+//! (`--mode upsert|update`).
+//!
+//! - `attempt`: one request's turn, written once for every operation (pacing, sending,
+//!   retries with backoff within a per-row budget, stopping), and the [`RetryPolicy`].
+//! - `react`: pure: what each answer means for the row, for every operation.
+//! - `create`: `POST /customers`, and the lookups that keep a row from being created
+//!   twice.
+//! - `update`: `--mode upsert|update`: the state's plan for the row, then nothing, a
+//!   `PATCH`, or the create path.
+//!
+//! A new API operation is a file here implementing `attempt::Operation` (which request
+//! comes next, what an answer means), a variant of [`crate::client::Request`], and its
+//! reaction in `react`.
+
+mod attempt;
+mod create;
+mod react;
+mod update;
+
+use std::sync::Arc;
+
+use crate::client::Client;
+use crate::error::RunError;
+use crate::ledger::{Claim, Ledger, RowKey};
+use crate::limiter::Limiter;
+use crate::outcome::RowResult;
+use crate::payload::CreateCustomer;
+use crate::progress::Counters;
+use crate::record::Record;
+use crate::shutdown::Shutdown;
+
+use self::attempt::Budget;
+pub use self::attempt::{IN_FLIGHT_GRACE, RetryPolicy};
+use self::create::Create;
+pub use self::create::Start;
+pub use self::react::stopped;
+pub use self::update::Sync;
+
+/// What every worker shares to send rows.
+pub struct Courier {
+    /// The API over HTTP: one pooled connection set for every worker.
+    pub client: Client,
+    /// The one pacing limiter every request goes through, because the API's limit is the
+    /// organization's, not a connection's.
+    pub limiter: Limiter,
+    /// How each row's faults and 429s are retried, and how long a Retry-After is honoured.
+    pub retry: RetryPolicy,
+    /// Workers sending at once.
+    pub concurrency: usize,
+    pub counters: Arc<Counters>,
+    /// Observed while waiting for a turn or a retry, so a stop ends the wait; a fatal
+    /// answer (a refused key) or a ledger that cannot record stops the run through it.
+    pub shutdown: Shutdown,
+    /// Where each row's intent is recorded before its create request leaves.
+    pub ledger: Ledger,
+    /// `--mode upsert|update` and its state; None for `--mode create`, which opens none.
+    pub sync: Option<Sync>,
+}
+
+impl Courier {
+    /// A row's result: the one an earlier pass recorded if it finished the row, else what
+    /// sending it gives. A ledger that cannot answer stops the run: a row whose fate
+    /// cannot be recorded must not be sent.
+    pub async fn deliver(&self, record: &Record, payload: &CreateCustomer) -> RowResult {
+        let claimed = match self.ledger.key(&record.origin) {
+            Ok(key) => self.ledger.claim(key).await.map(|claim| (key, claim)),
+            Err(error) => Err(error),
+        };
+        match claimed {
+            Ok((_, Claim::Finished(result))) => result,
+            Ok((key, Claim::Send)) => self.send(key, payload, Start::Fresh).await,
+            Ok((key, Claim::Reconcile)) => self.send(key, payload, Start::InDoubt).await,
+            Err(error) => {
+                self.shutdown.fail(RunError::Ledger(error));
+                stopped(0)
+            }
+        }
+    }
+
+    /// Sends one row as the run's `--mode` says: created, or synced against the state.
+    async fn send(&self, row: RowKey, payload: &CreateCustomer, start: Start) -> RowResult {
+        let mut budget = Budget::new(&self.retry);
+        match &self.sync {
+            None => self.create(row, &mut budget, payload, start).await,
+            Some(sync) => self.sync(sync, row, &mut budget, payload, start).await,
+        }
+    }
+
+    /// Creates the row's contact, unless a lookup finds it there already.
+    async fn create(
+        &self,
+        row: RowKey,
+        budget: &mut Budget,
+        payload: &CreateCustomer,
+        start: Start,
+    ) -> RowResult {
+        self.attempt(row, budget, &mut Create::new(payload, start))
+            .await
+    }
+}
