@@ -164,6 +164,17 @@ pub struct ImportArgs {
     /// the rows read (0.5%) [default: 0].
     #[arg(long, value_name = "N|N%")]
     pub max_failures: Option<crate::error::FailureLimit>,
+
+    /// Read written contacts back to prove every field stuck: the first created and the
+    /// first updated (first), one in N of each (sample:N), or none (off). A field that did
+    /// not stick stops the run (exit 2) [default: first].
+    #[arg(long, value_name = "first|sample:N|off")]
+    pub verify: Option<crate::deliver::Verify>,
+
+    /// Stop (exit 2) when the first N rows sent are all refused for one reason: the rest
+    /// would be too; 0 never stops [default: 20].
+    #[arg(long, value_name = "N")]
+    pub fail_fast: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

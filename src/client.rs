@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use crate::payload::CreateCustomer;
+use crate::payload::{CreateCustomer, Tag};
 
 /// The API key. Its `Debug` hides the value, so it cannot leak through logs or panics,
 /// and it has no `Display`.
@@ -83,10 +84,14 @@ pub enum Success {
     /// `POST /customers`: the new contact's id (None when the body could not be read:
     /// created all the same).
     Created { id: Option<i64> },
-    /// `PATCH /customers/{id}`: the fields sent are set.
+    /// `PATCH /customers/{id}` or `PUT /customers/{id}/tags`: the contact holds what was
+    /// sent.
     Updated,
-    /// `POST /customers/search`: the ids of the contacts found (none: no match).
+    /// `POST /customers/search`: the ids of the contacts found (none: no match; a 404
+    /// reads as none too, as one public client sees it answer).
     Found { ids: Vec<i64> },
+    /// `GET /customers/{id}`: the contact as HelpCrunch stores it.
+    Fetched { customer: Map<String, Value> },
 }
 
 /// One request of an operation, as [`Client::send`] sends it.
@@ -102,6 +107,11 @@ pub enum Request<'a> {
         id: i64,
         payload: &'a CreateCustomer,
     },
+    /// `PUT /customers/{id}/tags`: adds the tags (creating unknown ones), never removes
+    /// the contact's others.
+    AddTags { id: i64, tags: &'a [Tag] },
+    /// `GET /customers/{id}`: what HelpCrunch stores, to check that what was sent stuck.
+    Get { id: i64 },
 }
 
 /// Which endpoint a request goes to: it decides how a success is read.
@@ -110,6 +120,8 @@ pub enum Endpoint {
     Create,
     Search,
     Update,
+    AddTags,
+    Get,
 }
 
 impl Request<'_> {
@@ -118,12 +130,20 @@ impl Request<'_> {
             Request::Create(_) => Endpoint::Create,
             Request::Search(_) => Endpoint::Search,
             Request::Update { .. } => Endpoint::Update,
+            Request::AddTags { .. } => Endpoint::AddTags,
+            Request::Get { .. } => Endpoint::Get,
         }
     }
 
+    /// Whether sending it again changes nothing more: every request but a create.
+    fn is_idempotent(&self) -> bool {
+        !matches!(self, Request::Create(_))
+    }
+
     /// The answer a request stands for when the run stopped before it came: a create
-    /// may have made the contact (in doubt); a search or an update is simply sent again
-    /// (a search changes nothing, a PATCH sets the same fields however often it arrives).
+    /// may have made the contact (in doubt); any other is simply sent again (a search or
+    /// a read changes nothing, a PATCH sets the same fields however often it arrives, and
+    /// adding a tag twice adds it once).
     pub fn abandoned(&self) -> Answer {
         let transient = |what: &str| Answer::Transient {
             reason: format!("the run stopped during the {what}"),
@@ -135,6 +155,8 @@ impl Request<'_> {
             },
             Request::Search(_) => transient("lookup"),
             Request::Update { .. } => transient("update"),
+            Request::AddTags { .. } => transient("tagging"),
+            Request::Get { .. } => transient("read-back"),
         }
     }
 }
@@ -234,6 +256,11 @@ impl Client {
                 .http
                 .patch(format!("{}/{id}", self.customers_url))
                 .json(payload),
+            Request::AddTags { id, tags } => self
+                .http
+                .put(format!("{}/{id}/tags", self.customers_url))
+                .json(&serde_json::json!({ "tags": tags })),
+            Request::Get { id } => self.http.get(format!("{}/{id}", self.customers_url)),
         };
         let sent = builder
             .header(AUTHORIZATION, self.authorization.clone())
@@ -241,7 +268,7 @@ impl Client {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return classify_send_error(endpoint, &e),
+            Err(e) => return classify_send_error(request.is_idempotent(), &e),
         };
         let status = response.status();
         let headers = response.headers().clone();
@@ -270,9 +297,9 @@ impl Answer {
 }
 
 /// A request that failed before an answer: retry only when it cannot have been sent, or
-/// when sending it again changes nothing (a search).
-fn classify_send_error(endpoint: Endpoint, error: &reqwest::Error) -> Answer {
-    if error.is_connect() || endpoint == Endpoint::Search {
+/// when sending it again changes nothing (anything but a create).
+fn classify_send_error(idempotent: bool, error: &reqwest::Error) -> Answer {
+    if error.is_connect() || idempotent {
         Answer::Transient {
             reason: describe(error),
             retry_after: None,
@@ -319,6 +346,8 @@ pub fn classify(
         401 => Answer::Unauthorized {
             errors: parse_errors(body),
         },
+        // A search that matched nothing, as one public client sees the API answer it.
+        404 if endpoint == Endpoint::Search => Answer::Ok(Success::Found { ids: vec![] }),
         429 => Answer::RateLimited {
             retry_after: retry_after(),
         },
@@ -340,32 +369,37 @@ pub fn classify(
     }
 }
 
-/// A 200 or 201 read as `endpoint` answers it. A search answer that cannot be read is
-/// a fault to retry (searching again changes nothing); a create's is a success all the
-/// same, without the id.
+/// A 200 or 201 read as `endpoint` answers it. A search or read-back answer that cannot
+/// be read is a fault to retry (asking again changes nothing); a create's is a success
+/// all the same, without the id.
 fn success(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Answer {
     #[derive(Deserialize)]
     struct Found {
         data: Vec<CreatedBody>,
     }
+    let unreadable = |what: &str, e: serde_json::Error| Answer::Transient {
+        reason: format!(
+            "HTTP {} with {what} that cannot be read: {e}",
+            status.as_u16()
+        ),
+        retry_after: None,
+    };
     match endpoint {
         Endpoint::Create => Answer::Ok(Success::Created {
             id: serde_json::from_slice::<CreatedBody>(body)
                 .ok()
                 .and_then(|b| b.id),
         }),
-        Endpoint::Update => Answer::Ok(Success::Updated),
+        Endpoint::Update | Endpoint::AddTags => Answer::Ok(Success::Updated),
         Endpoint::Search => match serde_json::from_slice::<Found>(body) {
             Ok(found) => Answer::Ok(Success::Found {
                 ids: found.data.into_iter().filter_map(|c| c.id).collect(),
             }),
-            Err(e) => Answer::Transient {
-                reason: format!(
-                    "HTTP {} with a search answer that cannot be read: {e}",
-                    status.as_u16()
-                ),
-                retry_after: None,
-            },
+            Err(e) => unreadable("a search answer", e),
+        },
+        Endpoint::Get => match serde_json::from_slice::<Map<String, Value>>(body) {
+            Ok(customer) => Answer::Ok(Success::Fetched { customer }),
+            Err(e) => unreadable("a contact", e),
         },
     }
 }
@@ -668,6 +702,44 @@ mod tests {
             search(400, r#"{"errors":[{"code":"filter","message":"bad"}]}"#),
             Err(Answer::Rejected { status: 400, .. })
         ));
+        // A search that matched nothing may answer 404: no match, not a refusal.
+        let not_found = r#"{"errors":[{"code":"invalid_request","message":"Invalid request"},{"code":"not_found","message":"No customers"}]}"#;
+        assert_eq!(search(404, not_found), Ok(vec![]));
+        assert_eq!(search(404, ""), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_read_back_gives_the_stored_contact_and_tags_read_as_updates() {
+        let answer = |endpoint, status: u16, body: &str| {
+            classify(
+                endpoint,
+                StatusCode::from_u16(status).expect("test status"),
+                &HeaderMap::new(),
+                body.as_bytes(),
+                SystemTime::UNIX_EPOCH,
+            )
+        };
+        let fetched = answer(
+            Endpoint::Get,
+            200,
+            r#"{"id":7,"customData":{"plan":"pro"}}"#,
+        );
+        assert!(matches!(
+            fetched,
+            Answer::Ok(Success::Fetched { customer }) if customer["customData"]["plan"] == "pro"
+        ));
+        assert!(matches!(
+            answer(Endpoint::Get, 200, "<html>"),
+            Answer::Transient { .. }
+        ));
+        assert!(matches!(
+            answer(Endpoint::Get, 404, ""),
+            Answer::Rejected { status: 404, .. }
+        ));
+        assert_eq!(
+            answer(Endpoint::AddTags, 200, r#"{"id":7}"#),
+            Answer::Ok(Success::Updated)
+        );
     }
 
     #[test]

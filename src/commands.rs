@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, LimitKind, SandboxArgs};
 use crate::client::{ApiKey, Client};
 use crate::config::{Config, ProcessEnv, SendConfig, Target};
-use crate::deliver::{Courier, Sync};
+use crate::deliver::{Courier, Refusals, Sync, Verifier};
 use crate::error::{Ending, RunError};
 use crate::ledger::{Begin, Ledger};
 use crate::limiter::Limiter;
@@ -213,6 +213,8 @@ fn courier(
         counters,
         shutdown,
         ledger,
+        verifier: Verifier::new(send.verify),
+        refusals: Refusals::new(send.fail_fast),
         sync,
     })
 }
@@ -229,6 +231,7 @@ async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
     Ok(Some(Sync {
         mode: send.mode,
         state,
+        collections: send.collections,
     }))
 }
 

@@ -8,11 +8,12 @@ use serde::Deserialize;
 
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{ApiKey, Timeouts};
-use crate::deliver::RetryPolicy;
+use crate::deliver::{RetryPolicy, Verify};
 use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
+use crate::readback::Collections;
 use crate::source::{Delimiter, Format, Input, TextEncoding, TextOptions};
 use crate::state::Mode;
 
@@ -21,6 +22,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 /// to what the rate needs (rate × latency); this only caps them.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const API_KEY_ENV: &str = "HELPCRUNCH_API_KEY";
+/// The first rows sent that, all refused for one reason, stop the run.
+pub const DEFAULT_FAIL_FAST: u64 = 20;
+/// The longest `retry.settle_secs`: seconds, not minutes.
+const MAX_SETTLE: Duration = Duration::from_secs(120);
 /// The config file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +41,10 @@ pub struct FileConfig {
     pub max_failures: Option<CountOrText>,
     pub delimiter: Option<Delimiter>,
     pub encoding: Option<TextEncoding>,
+    pub verify: Option<String>,
+    pub fail_fast: Option<u64>,
+    #[serde(default)]
+    pub update: UpdateSection,
     #[serde(default)]
     pub http: HttpSection,
     #[serde(default)]
@@ -49,6 +58,35 @@ pub struct FileConfig {
 pub enum CountOrText {
     Count(u64),
     Text(String),
+}
+
+/// `[update]`: how updates treat the collections a row does not list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSection {
+    pub tags: Option<TagsUpdate>,
+    pub custom_data: Option<CustomDataUpdate>,
+}
+
+/// `[update] tags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagsUpdate {
+    /// Added through `PUT /customers/{id}/tags`, which never removes a tag (the default).
+    Add,
+    /// Sent in the PATCH, which may replace the contact's tags (the docs leave it open).
+    Replace,
+}
+
+/// `[update] custom_data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CustomDataUpdate {
+    /// The first update is read back: a PATCH that removed properties the row does not
+    /// name stops the run (the default).
+    Check,
+    /// A PATCH may replace the contact's customData: accepted.
+    Replace,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +105,7 @@ pub struct RetrySection {
     pub max_delay_secs: Option<u64>,
     pub max_total_secs: Option<u64>,
     pub max_retry_after_secs: Option<u64>,
+    pub settle_secs: Option<u64>,
 }
 
 /// Where requests go.
@@ -94,6 +133,12 @@ pub struct SendConfig {
     /// The sync state's file; None with `--mode create`, which keeps none.
     pub state: Option<PathBuf>,
     pub max_failures: FailureLimit,
+    /// Which written contacts are read back (`--verify`).
+    pub verify: Verify,
+    /// The first rows sent that, all refused for one reason, stop the run (0: never).
+    pub fail_fast: u64,
+    /// How updates treat tags and customData (`[update]`).
+    pub collections: Collections,
 }
 
 impl Target {
@@ -174,6 +219,17 @@ impl Config {
                 .map_err(|e| RunError::Config(format!("config: max_failures: {e}")))?,
             (None, None) => FailureLimit::default(),
         };
+        let verify = match (args.verify, &file.verify) {
+            (Some(verify), _) => verify,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| RunError::Config(format!("config: verify: {e}")))?,
+            (None, None) => Verify::default(),
+        };
+        let collections = Collections {
+            replace_tags: file.update.tags == Some(TagsUpdate::Replace),
+            replace_custom_data: file.update.custom_data == Some(CustomDataUpdate::Replace),
+        };
         let target = if args.sandbox {
             Target::Sandbox
         } else {
@@ -212,6 +268,12 @@ impl Config {
             state: (mode != Mode::Create)
                 .then(|| crate::state::path_or_default(args.state.clone().or(file.state.clone()))),
             max_failures,
+            verify,
+            fail_fast: args
+                .fail_fast
+                .or(file.fail_fast)
+                .unwrap_or(DEFAULT_FAIL_FAST),
+            collections,
         };
         resolve_inputs(&args.input, file, Some(send))
     }
@@ -339,7 +401,17 @@ fn resolve_retry(section: &RetrySection) -> Result<RetryPolicy, RunError> {
         max_retry_after: section
             .max_retry_after_secs
             .map_or(default.max_retry_after, Duration::from_secs),
+        settle: section
+            .settle_secs
+            .map_or(default.settle, Duration::from_secs),
     };
+    if policy.settle > MAX_SETTLE {
+        return Err(RunError::Config(format!(
+            "retry.settle_secs must be at most {}, not {}: a row waits that long before it is sent again",
+            MAX_SETTLE.as_secs(),
+            policy.settle.as_secs()
+        )));
+    }
     if !(1..=100).contains(&policy.max_attempts) {
         return Err(RunError::Config(format!(
             "retry.max_attempts must be between 1 and 100, not {}",

@@ -30,6 +30,25 @@ pub enum RunError {
         "the API refused the key (401 unauthorized{detail}): check HELPCRUNCH_API_KEY (or api_key_file in the config); the run was stopped"
     )]
     Unauthorized { detail: String },
+    /// A contact read back did not hold what was sent (`--verify`).
+    #[error(
+        "contact {id} was {written}, but HelpCrunch did not store what was sent: {details}. Likely cause: {cause}. The run stopped before spending more of the organization's requests; the row is recorded in created.csv. Fix this, then go on with --resume"
+    )]
+    NotStored {
+        id: i64,
+        written: String,
+        details: String,
+        cause: String,
+    },
+    /// The first rows sent were all refused for one reason (`fail_fast`).
+    #[error(
+        "the first {rows} rows sent were all refused the same way ({reason}; the first: {first}): the rest would be refused too, so the run stopped before spending more of the organization's requests. Fix the cause, import the refused rows again from failed.csv, and go on with --resume (fail_fast = 0 in the config turns this check off)"
+    )]
+    CanOnlyFail {
+        rows: u64,
+        reason: String,
+        first: String,
+    },
     #[error("cannot write results in {}: {source}", dir.display())]
     Output {
         dir: PathBuf,

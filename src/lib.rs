@@ -47,6 +47,7 @@ pub mod payload;
 pub mod pipeline;
 pub mod progress;
 pub mod rate;
+pub mod readback;
 pub mod record;
 pub mod report;
 pub mod resume;

@@ -33,6 +33,24 @@ pub struct CreateCustomer {
     pub custom_data: Vec<CustomDatum>,
 }
 
+impl CreateCustomer {
+    /// Every field a payload may carry, by its API name: what a read-back compares and an
+    /// update must leave alone when it does not send it.
+    pub const FIELDS: [&'static str; 11] = [
+        "name",
+        "email",
+        "userId",
+        "company",
+        "phone",
+        "firstSeen",
+        "source",
+        "locale",
+        "notes",
+        "tags",
+        "customData",
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     pub name: String,
@@ -56,4 +74,41 @@ pub enum CustomValue {
     Integer(i64),
     Float(f64),
     Text(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_names_every_field_a_payload_can_send() {
+        let full = CreateCustomer {
+            name: Some("n".into()),
+            email: Some("e".into()),
+            user_id: Some("u".into()),
+            company: Some("c".into()),
+            phone: Some("p".into()),
+            first_seen: Some("1".into()),
+            source: Some("s".into()),
+            locale: Some("en".into()),
+            notes: Some("x".into()),
+            tags: vec![Tag {
+                name: "t".into(),
+                color: None,
+            }],
+            custom_data: vec![CustomDatum {
+                property: "p".into(),
+                value: CustomValue::Bool(true),
+            }],
+        };
+        let json = serde_json::to_value(&full).expect("serializes");
+        let mut sent: Vec<&str> = json
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut fields = CreateCustomer::FIELDS.to_vec();
+        sent.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(sent, fields);
+    }
 }

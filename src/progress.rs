@@ -21,6 +21,8 @@ pub struct Counters {
     /// Searches among `requests`: settling rows in doubt, finding existing contacts' ids.
     pub lookups: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Read-backs among `requests` (`--verify`).
+    pub verifications: AtomicU64,
     pub retries: AtomicU64,
     /// Rows sleeping before a retry right now.
     pub retrying: AtomicU64,
@@ -36,6 +38,9 @@ impl Counters {
     }
     pub fn add_lookup(&self) {
         self.lookups.fetch_add(1, Relaxed);
+    }
+    pub fn add_verification(&self) {
+        self.verifications.fetch_add(1, Relaxed);
     }
     pub fn add_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Relaxed);

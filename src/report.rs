@@ -524,6 +524,8 @@ pub struct Summary {
     /// Searches among `requests`: rows in doubt, and contacts that existed already, looked
     /// up by userId (or email).
     pub lookups: u64,
+    /// Read-backs among `requests` (`--verify`): what proving the data stuck cost.
+    pub verify_requests: u64,
     pub rate_limited: u64,
     pub retries: u64,
     pub elapsed_secs: f64,
@@ -577,6 +579,7 @@ impl Summary {
             repeated_emails,
             requests,
             lookups: counters.lookups.load(Relaxed),
+            verify_requests: counters.verifications.load(Relaxed),
             rate_limited: counters.rate_limited.load(Relaxed),
             retries: counters.retries.load(Relaxed),
             elapsed_secs,
@@ -634,10 +637,18 @@ impl Summary {
             ));
         }
         if self.command == RunKind::Import {
-            let lookups = if self.lookups > 0 {
-                format!(" ({} lookups)", self.lookups)
-            } else {
+            let among: Vec<String> = [
+                (self.lookups, "lookups"),
+                (self.verify_requests, "read-backs"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+            let lookups = if among.is_empty() {
                 String::new()
+            } else {
+                format!(" ({})", among.join(", "))
             };
             text.push_str(&format!(
                 "{} requests{lookups}, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
@@ -784,6 +795,7 @@ mod tests {
             rate_changes: 0,
             paused_secs: 0.0,
             lookups: 0,
+            verify_requests: 0,
             pass: None,
             resume_command: None,
         };

@@ -73,7 +73,9 @@ async fn csv_with_api_named_columns_imports_exact_payloads() {
     assert_eq!(summary["rows_read"], 2);
     assert_eq!(summary["created"], 2);
     assert_eq!(summary["failed"], 0);
-    assert_eq!(summary["requests"], 2);
+    // Two creates, and the first contact read back to prove every field stuck.
+    assert_eq!(summary["requests"], 3);
+    assert_eq!(summary["verify_requests"], 1);
     dir.assert_results_agree();
 }
 

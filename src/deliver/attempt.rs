@@ -15,11 +15,14 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use tokio::time::Instant;
 
 use super::Courier;
-use super::react::{Retry, stopped_after};
+use super::react::{Cause, Retry, stopped_after};
 use crate::client::{Answer, Request};
 use crate::error::RunError;
 use crate::ledger::RowKey;
 use crate::outcome::{FailStatus, RowResult};
+
+/// A settling wait whose operation gave none (never, in practice).
+const SETTLING_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a request in flight may still take once the run is stopping. After that its
 /// row is in doubt, and the next run looks it up.
@@ -38,6 +41,11 @@ pub struct RetryPolicy {
     pub max_total: Duration,
     /// A longer Retry-After is cut to this (and said so in the log).
     pub max_retry_after: Duration,
+    /// How long a lookup that should find a contact (a create in doubt, a userId the API
+    /// says is taken) keeps looking again when it finds none, 1 s, 2 s, 4 s … apart,
+    /// before it concludes there is none: HelpCrunch's search may show a new contact
+    /// late, and re-sending a create it missed would duplicate the contact.
+    pub settle: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -49,6 +57,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(60),
             max_total: Duration::from_secs(600),
             max_retry_after: Duration::from_secs(300),
+            settle: Duration::from_secs(15),
         }
     }
 }
@@ -88,11 +97,39 @@ impl Budget {
     }
 }
 
+/// The waits of a lookup that looks again: 1 s, then twice the last, while they add up
+/// to at most the policy's `settle`.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    next: Duration,
+    left: Duration,
+}
+
+impl Settle {
+    pub fn new(policy: &RetryPolicy) -> Settle {
+        Settle {
+            next: Duration::from_secs(1),
+            left: policy.settle,
+        }
+    }
+}
+
+impl Iterator for Settle {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.next;
+        self.left = self.left.checked_sub(wait)?;
+        self.next = wait * 2;
+        Some(wait)
+    }
+}
+
 /// What the attempt loop does after an answer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Then {
-    /// The row is finished.
-    Done(RowResult),
+pub enum Then<T> {
+    /// The operation is finished, with this output.
+    Done(T),
     /// The row is finished and the run must stop (a refused key).
     Fatal(RowResult),
     /// Send the operation's next request at once.
@@ -101,17 +138,19 @@ pub enum Then {
     Retry(Retry),
 }
 
-/// The next request of an operation, or the row's end without one.
-pub enum Next<'a> {
+/// The next request of an operation, or its end without one.
+pub enum Next<'a, T> {
     Send(Request<'a>),
-    Done(RowResult),
+    Done(T),
 }
 
 /// An operation on one row's contact: which request it sends next and what an answer
 /// to it means. Its state changes only through `react`, so the loop can be written once.
 pub trait Operation<'a> {
-    fn next(&mut self) -> Next<'a>;
-    fn react(&mut self, answer: Answer) -> Then;
+    /// What the operation comes to: a row's result, or what it read.
+    type Output;
+    fn next(&mut self) -> Next<'a, Self::Output>;
+    fn react(&mut self, answer: Answer) -> Then<Self::Output>;
     /// Whether a create it sent may have reached the server: a row stopped or out of
     /// retries is then in doubt, not merely unsent.
     fn maybe_sent(&self) -> bool {
@@ -120,25 +159,25 @@ pub trait Operation<'a> {
 }
 
 impl Courier {
-    /// Runs `operation` for the ledger's `row` until the row is finished, the run stops,
-    /// or `budget` runs out.
+    /// Runs `operation` for the ledger's `row` until it is finished (`Ok`), or the row
+    /// ends without it (`Err`: the run stopped, the budget ran out, or a fatal answer).
     ///
     /// A create's intent goes to disk before the row waits for its turn, not after: the
     /// fsync's varying latency between the slot and the request would bunch requests at
     /// the server. Stopped while waiting, the row is `not_sent`, and recording that
     /// withdraws the intent.
-    pub(super) async fn attempt<'a>(
+    pub(super) async fn attempt<'a, T>(
         &self,
         row: RowKey,
         budget: &mut Budget,
-        operation: &mut impl Operation<'a>,
-    ) -> RowResult {
+        operation: &mut impl Operation<'a, Output = T>,
+    ) -> Result<T, RowResult> {
         let mut attempts = 0usize;
         let mut intent_recorded = false;
         loop {
             let request = match operation.next() {
                 Next::Send(request) => request,
-                Next::Done(result) => return result,
+                Next::Done(output) => return Ok(output),
             };
             if let (Request::Create(payload), false) = (request, intent_recorded) {
                 let recorded = self
@@ -147,14 +186,14 @@ impl Courier {
                     .await;
                 if let Err(error) = recorded {
                     self.shutdown.fail(RunError::Ledger(error));
-                    return stopped_after(attempts, operation.maybe_sent());
+                    return Err(stopped_after(attempts, operation.maybe_sent()));
                 }
                 intent_recorded = true;
             }
             let sent_at = tokio::select! {
                 biased;
                 () = self.shutdown.stopped() => {
-                    return stopped_after(attempts, operation.maybe_sent());
+                    return Err(stopped_after(attempts, operation.maybe_sent()));
                 }
                 sent_at = self.limiter.acquire() => sent_at,
             };
@@ -168,17 +207,13 @@ impl Courier {
                 .await;
             self.answered(&answer);
             let retry = match operation.react(answer) {
-                Then::Done(result) => return result,
-                Then::Fatal(result) => return self.stop_for(result),
+                Then::Done(output) => return Ok(output),
+                Then::Fatal(result) => return Err(self.stop_for(result)),
                 Then::Next => continue,
                 Then::Retry(retry) => retry,
             };
-            let waited = self
-                .wait_to_retry(budget, retry, sent_at, attempts, operation.maybe_sent())
-                .await;
-            if let Err(result) = waited {
-                return result;
-            }
+            self.wait_to_retry(budget, retry, sent_at, attempts, operation.maybe_sent())
+                .await?;
         }
     }
 
@@ -195,12 +230,17 @@ impl Courier {
         let Retry {
             reason,
             retry_after,
-            throttled,
+            cause,
         } = retry;
-        let backoff = if throttled {
-            &mut budget.throttles
-        } else {
-            &mut budget.faults
+        let backoff = match cause {
+            Cause::Fault => &mut budget.faults,
+            Cause::RateLimit => &mut budget.throttles,
+            Cause::Settling => {
+                // The operation's own schedule bounds these: nothing is spent.
+                let wait = retry_after.unwrap_or(SETTLING_WAIT);
+                tracing::debug!(attempts, %reason, ?wait, "looking again");
+                return self.sleep(wait, attempts, maybe_sent).await;
+            }
         };
         let Some(delay) = backoff.next() else {
             let status = if maybe_sent {
@@ -215,23 +255,33 @@ impl Courier {
         };
         self.counters.add_retry();
         tracing::debug!(attempts, %reason, ?retry_after, "retrying");
-        if throttled {
+        if cause == Cause::RateLimit {
             // The organization's limit: everyone waits, and the rate adapts. No jitter:
             // one shared pause has no herd to spread.
             self.limiter
                 .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
             self.counters.set_rate(self.limiter.current_per_sec());
+            Ok(())
         } else {
             // A fault of this request (or a create in doubt, before its lookup): only
             // this row waits, with full jitter unless the server said how long.
             let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
-            let _waiting = self.counters.retrying();
-            tokio::select! {
-                () = self.shutdown.stopped() => return Err(stopped_after(attempts, maybe_sent)),
-                () = tokio::time::sleep(wait) => {}
-            }
+            self.sleep(wait, attempts, maybe_sent).await
         }
-        Ok(())
+    }
+
+    /// This row alone waits `wait`, unless the run stops first.
+    async fn sleep(
+        &self,
+        wait: Duration,
+        attempts: usize,
+        maybe_sent: bool,
+    ) -> Result<(), RowResult> {
+        let _waiting = self.counters.retrying();
+        tokio::select! {
+            () = self.shutdown.stopped() => Err(stopped_after(attempts, maybe_sent)),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
     }
 
     /// Counts an answer: a 429 for the progress, anything else for the adaptive rate.

@@ -17,7 +17,9 @@
 mod attempt;
 mod create;
 mod react;
+mod refusals;
 mod update;
+mod verify;
 
 use std::sync::Arc;
 
@@ -31,12 +33,14 @@ use crate::progress::Counters;
 use crate::record::Record;
 use crate::shutdown::Shutdown;
 
-use self::attempt::Budget;
+use self::attempt::{Budget, Settle};
 pub use self::attempt::{IN_FLIGHT_GRACE, RetryPolicy};
 use self::create::Create;
 pub use self::create::Start;
 pub use self::react::stopped;
+pub use self::refusals::Refusals;
 pub use self::update::Sync;
+pub use self::verify::{Verifier, Verify};
 
 /// What every worker shares to send rows.
 pub struct Courier {
@@ -55,6 +59,10 @@ pub struct Courier {
     pub shutdown: Shutdown,
     /// Where each row's intent is recorded before its create request leaves.
     pub ledger: Ledger,
+    /// Picks the written contacts to read back, proving the data stuck (`--verify`).
+    pub verifier: Verifier,
+    /// Watches the first rows sent, to stop a run that can only fail (`fail_fast`).
+    pub refusals: Refusals,
     /// `--mode upsert|update` and its state; None for `--mode create`, which opens none.
     pub sync: Option<Sync>,
 }
@@ -68,15 +76,20 @@ impl Courier {
             Ok(key) => self.ledger.claim(key).await.map(|claim| (key, claim)),
             Err(error) => Err(error),
         };
-        match claimed {
-            Ok((_, Claim::Finished(result))) => result,
-            Ok((key, Claim::Send)) => self.send(key, payload, Start::Fresh).await,
-            Ok((key, Claim::Reconcile)) => self.send(key, payload, Start::InDoubt).await,
+        let (key, start) = match claimed {
+            Ok((_, Claim::Finished(result))) => return result,
+            Ok((key, Claim::Send)) => (key, Start::Fresh),
+            Ok((key, Claim::Reconcile)) => (key, Start::InDoubt),
             Err(error) => {
                 self.shutdown.fail(RunError::Ledger(error));
-                stopped(0)
+                return stopped(0);
             }
+        };
+        let result = self.send(key, payload, start).await;
+        if let Some(error) = self.refusals.record(&record.origin, &result) {
+            self.shutdown.fail(error);
         }
+        result
     }
 
     /// Sends one row as the run's `--mode` says: created, or synced against the state.
@@ -96,7 +109,14 @@ impl Courier {
         payload: &CreateCustomer,
         start: Start,
     ) -> RowResult {
-        self.attempt(row, budget, &mut Create::new(payload, start))
+        let settle = Settle::new(&self.retry);
+        let result = self
+            .attempt(row, budget, &mut Create::new(payload, start, settle))
             .await
+            .unwrap_or_else(|ended| ended);
+        if let RowResult::Created { id: Some(id) } = result {
+            self.verify_create(row, budget, id, payload).await;
+        }
+        result
     }
 }

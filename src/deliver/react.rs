@@ -21,11 +21,24 @@ pub enum Purpose {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub reason: String,
-    /// What the server asked for (Retry-After, X-RateLimit-Reset), if it said.
+    /// How long to wait: what the server asked for (Retry-After, X-RateLimit-Reset), or
+    /// the operation's own schedule; None: the row's backoff decides.
     pub retry_after: Option<Duration>,
+    pub cause: Cause,
+}
+
+/// What a wait is for, which decides who waits and what it spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A fault of this request (5xx, a connection failure, a create in doubt): this row
+    /// waits, spending one of its fault attempts.
+    Fault,
     /// A 429: the limit is the organization's, so the wait holds every worker, not just
-    /// this one, and the rate adapts.
-    pub throttled: bool,
+    /// this one, the rate adapts, and the row spends one of its 429 allowance.
+    RateLimit,
+    /// A search that may lag behind a write: this row waits `retry_after` before it looks
+    /// again, on the operation's own bounded schedule; no attempt is spent.
+    Settling,
 }
 
 /// What to do after one answer.
@@ -67,7 +80,7 @@ pub fn react_to_update(id: i64, answer: Answer) -> Reaction {
         Answer::InDoubt { reason } => Reaction::Retry(Retry {
             reason,
             retry_after: None,
-            throttled: false,
+            cause: Cause::Fault,
         }),
         Answer::Rejected { status: 404, .. } => Reaction::Done(RowResult::failed(
             FailStatus::NotFound,
@@ -139,7 +152,7 @@ pub fn found(answer: Answer) -> Result<Vec<i64>, Answer> {
 /// The answers every operation treats alike: a refusal fails the row, a refused key
 /// stops the run, a 429 or a fault is retried. A success reaching here is not one the
 /// operation's endpoint gives: it fails the row rather than being read as another's.
-fn react_to_failure(answer: Answer) -> Reaction {
+pub fn react_to_failure(answer: Answer) -> Reaction {
     match answer {
         Answer::Rejected { status, errors } => Reaction::Done(RowResult::Failed {
             status: FailStatus::Rejected,
@@ -156,7 +169,7 @@ fn react_to_failure(answer: Answer) -> Reaction {
         Answer::RateLimited { retry_after } => Reaction::Retry(Retry {
             reason: "HTTP 429 too many requests".into(),
             retry_after,
-            throttled: true,
+            cause: Cause::RateLimit,
         }),
         Answer::Transient {
             reason,
@@ -164,12 +177,12 @@ fn react_to_failure(answer: Answer) -> Reaction {
         } => Reaction::Retry(Retry {
             reason,
             retry_after,
-            throttled: false,
+            cause: Cause::Fault,
         }),
         Answer::InDoubt { reason } => Reaction::Retry(Retry {
             reason,
             retry_after: None,
-            throttled: false,
+            cause: Cause::Fault,
         }),
         Answer::Ok(success) => Reaction::Done(RowResult::failed(
             FailStatus::Rejected,
@@ -309,7 +322,7 @@ mod tests {
             Reaction::Retry(Retry {
                 reason: "HTTP 429 too many requests".into(),
                 retry_after: Some(Duration::from_secs(2)),
-                throttled: true
+                cause: Cause::RateLimit
             })
         );
         assert!(matches!(
@@ -318,7 +331,7 @@ mod tests {
                 retry_after: None
             }),
             Reaction::Retry(Retry {
-                throttled: false,
+                cause: Cause::Fault,
                 ..
             })
         ));
@@ -387,7 +400,7 @@ mod tests {
         assert!(matches!(
             react_to_lookup(Purpose::InDoubt, true, transient()),
             Reaction::Retry(Retry {
-                throttled: false,
+                cause: Cause::Fault,
                 ..
             })
         ));
@@ -398,7 +411,7 @@ mod tests {
                 Err(Answer::RateLimited { retry_after: None })
             ),
             Reaction::Retry(Retry {
-                throttled: true,
+                cause: Cause::RateLimit,
                 ..
             })
         ));
@@ -438,7 +451,7 @@ mod tests {
             assert!(matches!(
                 react_to_lookup(find, false, Err(Answer::RateLimited { retry_after: None })),
                 Reaction::Retry(Retry {
-                    throttled: true,
+                    cause: Cause::RateLimit,
                     ..
                 })
             ));
@@ -532,14 +545,14 @@ mod tests {
                 }
             ),
             Reaction::Retry(Retry {
-                throttled: false,
+                cause: Cause::Fault,
                 ..
             })
         ));
         assert!(matches!(
             react_to_update(9, Answer::RateLimited { retry_after: None }),
             Reaction::Retry(Retry {
-                throttled: true,
+                cause: Cause::RateLimit,
                 ..
             })
         ));

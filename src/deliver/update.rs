@@ -1,12 +1,14 @@
 //! One row in `--mode upsert|update`: the state's plan for it (see [`crate::state::plan`]),
-//! then nothing, one PATCH, or the create path of [`super::create`] — and the state
+//! then nothing, an update, or the create path of [`super::create`] — and the state
 //! updated with what the contact now holds.
 //!
 //! A contact the create path finds existing (the API's duplicate-userId answer, or a
-//! search) is patched, never created twice. Updates use `PATCH /customers/{id}`, one per
-//! row: `PUT` (and so `PUT /customers/batch`) replaces the whole contact, nulling every
-//! field a row leaves out, and an import only sends the columns it maps (see README,
-//! "Nightly sync").
+//! search) is updated, never created twice. An update is a `PATCH /customers/{id}` of the
+//! fields that changed, and the row's tags added through `PUT /customers/{id}/tags` when
+//! they changed: that endpoint only adds, so a tag an agent put on the contact survives
+//! whatever PATCH does with tags it is not sent (the docs leave that open). `PUT` (and so
+//! `PUT /customers/batch`) would replace the whole contact, nulling every field a row
+//! leaves out, and an import only sends the columns it maps (see README, "Nightly sync").
 
 use super::Courier;
 use super::attempt::{Budget, Next, Operation, Then};
@@ -16,8 +18,9 @@ use crate::client::{Answer, Request};
 use crate::error::RunError;
 use crate::ledger::RowKey;
 use crate::outcome::{FailStatus, RowResult};
-use crate::payload::CreateCustomer;
-use crate::state::plan::{self, Known, Mode, Plan};
+use crate::payload::{CreateCustomer, Tag};
+use crate::readback::Collections;
+use crate::state::plan::{self, Known, Mode, Parts, Plan};
 use crate::state::{State, StateError};
 
 /// What rows are synced against.
@@ -26,28 +29,41 @@ pub struct Sync {
     pub mode: Mode,
     /// The persistent state, locked for this run.
     pub state: State,
+    /// How updates treat tags and customData (`[update]` in the config).
+    pub collections: Collections,
 }
 
-/// `PATCH /customers/{id}` with the row's fields, as an [`Operation`].
-struct Patch<'a> {
-    id: i64,
-    payload: &'a CreateCustomer,
+/// One update request, as an [`Operation`]: a PATCH of the row's fields, or its tags added.
+enum Change<'a> {
+    Patch {
+        id: i64,
+        payload: &'a CreateCustomer,
+    },
+    AddTags {
+        id: i64,
+        tags: &'a [Tag],
+    },
 }
 
-impl<'a> Operation<'a> for Patch<'a> {
-    fn next(&mut self) -> Next<'a> {
-        Next::Send(Request::Update {
-            id: self.id,
-            payload: self.payload,
+impl<'a> Operation<'a> for Change<'a> {
+    type Output = RowResult;
+
+    fn next(&mut self) -> Next<'a, RowResult> {
+        Next::Send(match *self {
+            Change::Patch { id, payload } => Request::Update { id, payload },
+            Change::AddTags { id, tags } => Request::AddTags { id, tags },
         })
     }
 
-    fn react(&mut self, answer: Answer) -> Then {
-        match react_to_update(self.id, answer) {
+    fn react(&mut self, answer: Answer) -> Then<RowResult> {
+        let id = match self {
+            Change::Patch { id, .. } | Change::AddTags { id, .. } => *id,
+        };
+        match react_to_update(id, answer) {
             Reaction::Done(result) => Then::Done(result),
             Reaction::Fatal(result) => Then::Fatal(result),
             Reaction::Retry(retry) => Then::Retry(retry),
-            // A PATCH never asks for a lookup or a create.
+            // An update never asks for a lookup or a create.
             other => Then::Done(RowResult::failed(
                 FailStatus::Rejected,
                 format!("unexpected answer to an update: {other:?}"),
@@ -84,7 +100,7 @@ impl Courier {
         start: Start,
     ) -> Result<RowResult, StateError> {
         let key = plan::key(payload);
-        let hash = plan::hash(payload);
+        let hashes = plan::hashes(payload);
         let known = match &key {
             Some(key) => sync.state.get(key.clone()).await?,
             None => None,
@@ -96,19 +112,21 @@ impl Courier {
             sync.mode,
             key.as_deref(),
             known,
-            &hash,
+            &hashes,
             payload.user_id.is_some(),
         );
         let mut result = match (planned, start) {
             (Plan::Unchanged { id }, _) => return Ok(RowResult::Unchanged { id }),
-            (Plan::Patch { id }, _) => match self.patch(row, budget, id, payload).await {
-                // Deleted in HelpCrunch since: find it again (or create it, in upsert).
-                RowResult::Failed {
-                    status: FailStatus::NotFound,
-                    ..
-                } => self.create(row, budget, payload, find).await,
-                result => result,
-            },
+            (Plan::Patch { id, parts }, _) => {
+                match self.update(sync, row, budget, id, payload, parts).await {
+                    // Deleted in HelpCrunch since: find it again (or create it, in upsert).
+                    RowResult::Failed {
+                        status: FailStatus::NotFound,
+                        ..
+                    } => self.create(row, budget, payload, find).await,
+                    result => result,
+                }
+            }
             (_, Start::InDoubt) => self.create(row, budget, payload, Start::InDoubt).await,
             (Plan::Create, _) => self.create(row, budget, payload, Start::Fresh).await,
             (Plan::Find { create }, _) => {
@@ -121,24 +139,70 @@ impl Courier {
             ),
         };
         if let RowResult::Exists { id: Some(id) } = result {
-            result = self.patch(row, budget, id, payload).await;
+            result = self
+                .update(sync, row, budget, id, payload, Parts::ALL)
+                .await;
         }
         if let (Some(key), RowResult::Created { id: Some(id) } | RowResult::Updated { id }) =
             (key, &result)
         {
-            sync.state.put(key, Known { id: *id, hash }).await?;
+            sync.state.put(key, Known::new(*id, hashes)).await?;
         }
         Ok(result)
     }
 
-    /// `PATCH /customers/{id}` with the row's fields, retried within the row's budget.
-    async fn patch(
+    /// Updates contact `id` with the `parts` of the row that changed: a PATCH of its
+    /// fields (its tags too, with `tags = "replace"`), and its tags added through the tag
+    /// endpoint. Read back around it when the verifier picks it.
+    async fn update(
         &self,
+        sync: &Sync,
         row: RowKey,
         budget: &mut Budget,
         id: i64,
         payload: &CreateCustomer,
+        parts: Parts,
     ) -> RowResult {
-        self.attempt(row, budget, &mut Patch { id, payload }).await
+        let before = self.before_update(row, budget, id).await;
+        let add_tags = parts.tags && !payload.tags.is_empty() && !sync.collections.replace_tags;
+        let patch = parts.fields || (parts.tags && sync.collections.replace_tags);
+        let untagged;
+        let fields = if add_tags {
+            untagged = CreateCustomer {
+                tags: Vec::new(),
+                ..payload.clone()
+            };
+            &untagged
+        } else {
+            payload
+        };
+        let mut result = RowResult::Updated { id };
+        if patch {
+            result = self
+                .change(
+                    row,
+                    budget,
+                    Change::Patch {
+                        id,
+                        payload: fields,
+                    },
+                )
+                .await;
+        }
+        if add_tags && matches!(result, RowResult::Updated { .. }) {
+            let tags = &payload.tags;
+            result = self.change(row, budget, Change::AddTags { id, tags }).await;
+        }
+        if let (Some(before), RowResult::Updated { .. }) = (&before, &result) {
+            self.verify_update(row, budget, id, before, payload, sync.collections)
+                .await;
+        }
+        result
+    }
+
+    async fn change(&self, row: RowKey, budget: &mut Budget, mut change: Change<'_>) -> RowResult {
+        self.attempt(row, budget, &mut change)
+            .await
+            .unwrap_or_else(|ended| ended)
     }
 }

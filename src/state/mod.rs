@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use self::plan::{Hash, Known, Mode, Plan};
+pub use self::plan::{Hash, Hashes, Known, Mode, Parts, Plan};
 
 /// Where the state lives when `--state` is not given (relative to the working directory).
 pub const DEFAULT_PATH: &str = ".helpcrunch-import/state.db";
@@ -31,9 +31,24 @@ CREATE TABLE IF NOT EXISTS contacts (
     key        TEXT PRIMARY KEY,
     contact_id INTEGER NOT NULL,
     hash       BLOB NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    tags_hash  BLOB
 ) WITHOUT ROWID;
 ";
+
+/// States written before tags were hashed apart lack the column: it is added, empty
+/// (their tags read as not known, and are added once).
+fn add_tags_hash(connection: &Connection) -> rusqlite::Result<()> {
+    let has: bool = connection.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('contacts') WHERE name = 'tags_hash'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has {
+        connection.execute("ALTER TABLE contacts ADD COLUMN tags_hash BLOB", [])?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
@@ -95,6 +110,7 @@ impl State {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
             .map_err(error)?;
         transaction.execute_batch(SCHEMA).map_err(error)?;
+        add_tags_hash(&transaction).map_err(error)?;
         let recorded: Option<String> = transaction
             .query_row("SELECT value FROM meta WHERE name = 'target'", [], |row| {
                 row.get(0)
@@ -129,35 +145,44 @@ impl State {
     /// What the state holds for `key`.
     pub async fn get(&self, key: String) -> Result<Option<Known>, StateError> {
         self.blocking(move |c| {
-            c.prepare_cached("SELECT contact_id, hash FROM contacts WHERE key = ?1")?
+            c.prepare_cached("SELECT contact_id, hash, tags_hash FROM contacts WHERE key = ?1")?
                 .query_row([key], |row| {
                     let hash: Vec<u8> = row.get(1)?;
-                    Ok((row.get::<_, i64>(0)?, hash))
+                    let tags: Option<Vec<u8>> = row.get(2)?;
+                    Ok((row.get::<_, i64>(0)?, hash, tags))
                 })
                 .optional()
         })
         .await
         .map(|found| {
-            found.and_then(|(id, hash)| {
+            found.and_then(|(id, hash, tags)| {
                 // A hash of another length is never written; it reads as unknown, and the
                 // row is sent again.
                 Some(Known {
                     id,
                     hash: hash.try_into().ok()?,
+                    tags: tags.and_then(|tags| tags.try_into().ok()),
                 })
             })
         })
     }
 
-    /// Records that the contact under `key` is `known.id` and was last sent `known.hash`.
+    /// Records that the contact under `key` is `known.id` and was last sent what
+    /// `known`'s hashes say.
     pub async fn put(&self, key: String, known: Known) -> Result<(), StateError> {
         self.blocking(move |c| {
             c.prepare_cached(
-                "INSERT INTO contacts (key, contact_id, hash, updated_at)
-                 VALUES (?1, ?2, ?3, datetime('now'))
-                 ON CONFLICT (key) DO UPDATE SET contact_id = ?2, hash = ?3, updated_at = datetime('now')",
+                "INSERT INTO contacts (key, contact_id, hash, updated_at, tags_hash)
+                 VALUES (?1, ?2, ?3, datetime('now'), ?4)
+                 ON CONFLICT (key) DO UPDATE
+                 SET contact_id = ?2, hash = ?3, updated_at = datetime('now'), tags_hash = ?4",
             )?
-            .execute(params![key, known.id, &known.hash[..]])
+            .execute(params![
+                key,
+                known.id,
+                &known.hash[..],
+                known.tags.as_ref().map(|t| &t[..])
+            ])
             .map(|_| ())
         })
         .await
@@ -212,16 +237,16 @@ mod tests {
         let known = Known {
             id: 5,
             hash: [3; 32],
+            tags: Some([9; 32]),
         };
         state.put("userId:u1".into(), known).await.expect("put");
+        let changed = Known {
+            id: 5,
+            hash: [4; 32],
+            tags: None,
+        };
         state
-            .put(
-                "userId:u1".into(),
-                Known {
-                    id: 5,
-                    hash: [4; 32],
-                },
-            )
+            .put("userId:u1".into(), changed)
             .await
             .expect("put again");
         assert!(matches!(
@@ -232,10 +257,7 @@ mod tests {
         let state = State::open(&path, "http://a/v1").expect("reopen");
         assert_eq!(
             state.get("userId:u1".into()).await.ok(),
-            Some(Some(Known {
-                id: 5,
-                hash: [4; 32]
-            }))
+            Some(Some(changed))
         );
         assert_eq!(state.contacts().await.ok(), Some(1));
         drop(state);
@@ -243,5 +265,38 @@ mod tests {
             State::open(&path, "http://b/v1"),
             Err(StateError::TargetChanged { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_state_from_before_tags_were_kept_apart_opens_with_its_tags_unknown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .execute_batch(
+                    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                     CREATE TABLE contacts (key TEXT PRIMARY KEY, contact_id INTEGER NOT NULL,
+                         hash BLOB NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
+                     INSERT INTO meta VALUES ('target', 'http://a/v1');",
+                )
+                .expect("old schema");
+            connection
+                .execute(
+                    "INSERT INTO contacts VALUES ('userId:u1', 5, ?1, datetime('now'))",
+                    [&[3u8; 32][..]],
+                )
+                .expect("old row");
+        }
+        let state = State::open(&path, "http://a/v1").expect("opens and adds the column");
+        let expected = Known {
+            id: 5,
+            hash: [3; 32],
+            tags: None,
+        };
+        assert_eq!(
+            state.get("userId:u1".into()).await.ok(),
+            Some(Some(expected))
+        );
     }
 }

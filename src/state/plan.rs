@@ -17,14 +17,37 @@ pub enum Mode {
     Update,
 }
 
-/// The SHA-256 of a payload's JSON: what the state remembers of the last one sent.
+/// A SHA-256: what the state remembers of what was last sent.
 pub type Hash = [u8; 32];
 
-/// Hashes the payload as it would be sent. Its fields serialize in a fixed order, so the
-/// same row gives the same hash on every run.
-pub fn hash(payload: &CreateCustomer) -> Hash {
-    let json = serde_json::to_vec(payload).unwrap_or_default();
-    Sha256::digest(&json).into()
+/// A payload's hashes, apart for its tags: they are sent apart (through the tag endpoint,
+/// which only adds), so a row whose tags alone changed costs one tag request, and one
+/// whose other fields alone changed one PATCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashes {
+    /// Every field but the tags, as they would be sent. They serialize in a fixed order, so
+    /// the same row gives the same hash on every run (and, for a row with no tags, the
+    /// hash of the whole payload that earlier versions kept).
+    pub fields: Hash,
+    /// The tags; None when the row has none (there is nothing to add).
+    pub tags: Option<Hash>,
+}
+
+/// Hashes the payload as it would be sent.
+pub fn hashes(payload: &CreateCustomer) -> Hashes {
+    let digest = |json: Vec<u8>| -> Hash { Sha256::digest(&json).into() };
+    let fields = if payload.tags.is_empty() {
+        digest(serde_json::to_vec(payload).unwrap_or_default())
+    } else {
+        let untagged = CreateCustomer {
+            tags: Vec::new(),
+            ..payload.clone()
+        };
+        digest(serde_json::to_vec(&untagged).unwrap_or_default())
+    };
+    let tags = (!payload.tags.is_empty())
+        .then(|| digest(serde_json::to_vec(&payload.tags).unwrap_or_default()));
+    Hashes { fields, tags }
 }
 
 /// The state's key for a row's contact: its userId (unique in HelpCrunch), else its email,
@@ -42,8 +65,21 @@ pub fn key(payload: &CreateCustomer) -> Option<String> {
 pub struct Known {
     /// HelpCrunch's id of the contact.
     pub id: i64,
-    /// The hash of the last payload sent to it (created or updated).
+    /// The hash of the fields last sent to it (created or updated), tags left out.
     pub hash: Hash,
+    /// The hash of the tags last sent to it; None: none sent, or not known (a state
+    /// written before tags were kept apart).
+    pub tags: Option<Hash>,
+}
+
+impl Known {
+    pub fn new(id: i64, hashes: Hashes) -> Known {
+        Known {
+            id,
+            hash: hashes.fields,
+            tags: hashes.tags,
+        }
+    }
 }
 
 /// The first request for a row.
@@ -51,8 +87,9 @@ pub struct Known {
 pub enum Plan {
     /// The last payload sent to this contact was this one: send nothing.
     Unchanged { id: i64 },
-    /// A known contact with a changed payload: one PATCH.
-    Patch { id: i64 },
+    /// A known contact with a changed payload: a PATCH when `fields` changed, the tags
+    /// added when `tags` changed (a request each).
+    Patch { id: i64, parts: Parts },
     /// POST it. With `--mode upsert`, a taken userId is then looked up and patched.
     Create,
     /// Search for the contact first, then PATCH it; if there is none, create it when
@@ -60,6 +97,23 @@ pub enum Plan {
     Find { create: bool },
     /// `--mode update` and no userId or email: there is nothing to find it by.
     NotFound,
+}
+
+/// What of a row an update sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// The fields other than tags: a PATCH.
+    pub fields: bool,
+    /// The tags: added through the tag endpoint (or, with `tags = "replace"`, in the PATCH).
+    pub tags: bool,
+}
+
+impl Parts {
+    /// Everything: for a contact whose values the state does not know.
+    pub const ALL: Parts = Parts {
+        fields: true,
+        tags: true,
+    };
 }
 
 /// The plan for a row: `known` is what the state holds for its key (None when it holds
@@ -73,13 +127,26 @@ pub fn plan(
     mode: Mode,
     key: Option<&str>,
     known: Option<Known>,
-    hash: &Hash,
+    hashes: &Hashes,
     has_user_id: bool,
 ) -> Plan {
     match (mode, key, known) {
         (Mode::Create, _, _) => Plan::Create,
-        (_, Some(_), Some(known)) if known.hash == *hash => Plan::Unchanged { id: known.id },
-        (_, Some(_), Some(known)) => Plan::Patch { id: known.id },
+        (_, Some(_), Some(known)) => {
+            let parts = Parts {
+                fields: known.hash != hashes.fields,
+                // Tags are only ever added: a row with none has none to send.
+                tags: hashes.tags.is_some() && known.tags != hashes.tags,
+            };
+            if parts.fields || parts.tags {
+                Plan::Patch {
+                    id: known.id,
+                    parts,
+                }
+            } else {
+                Plan::Unchanged { id: known.id }
+            }
+        }
         (Mode::Upsert, Some(_), None) if has_user_id => Plan::Create,
         (Mode::Upsert, Some(_), None) => Plan::Find { create: true },
         // Nothing to know it by: it can only be created, and is not tracked.
@@ -102,11 +169,17 @@ mod tests {
         }
     }
 
-    const H1: Hash = [1; 32];
-    const H2: Hash = [2; 32];
+    const H1: Hashes = Hashes {
+        fields: [1; 32],
+        tags: None,
+    };
+    const H2: Hashes = Hashes {
+        fields: [2; 32],
+        tags: None,
+    };
 
-    fn known(hash: Hash) -> Option<Known> {
-        Some(Known { id: 7, hash })
+    fn known(hashes: Hashes) -> Option<Known> {
+        Some(Known::new(7, hashes))
     }
 
     #[test]
@@ -130,10 +203,50 @@ mod tests {
                 );
                 assert_eq!(
                     plan(mode, Some("k"), known(H1), &H2, has_user_id),
-                    Plan::Patch { id: 7 }
+                    Plan::Patch {
+                        id: 7,
+                        parts: Parts {
+                            fields: true,
+                            tags: false
+                        }
+                    }
                 );
             }
         }
+    }
+
+    #[test]
+    fn tags_are_sent_only_when_they_changed_and_never_to_take_some_away() {
+        let tagged = |tags: u8| Hashes {
+            fields: [1; 32],
+            tags: Some([tags; 32]),
+        };
+        let plan = |known, hashes: &Hashes| plan(Mode::Upsert, Some("k"), known, hashes, true);
+        assert_eq!(
+            plan(known(tagged(5)), &tagged(5)),
+            Plan::Unchanged { id: 7 }
+        );
+        let tags_only = Parts {
+            fields: false,
+            tags: true,
+        };
+        assert_eq!(
+            plan(known(tagged(5)), &tagged(6)),
+            Plan::Patch {
+                id: 7,
+                parts: tags_only
+            }
+        );
+        // Tags not known (an older state): added once.
+        assert_eq!(
+            plan(known(H1), &tagged(5)),
+            Plan::Patch {
+                id: 7,
+                parts: tags_only
+            }
+        );
+        // The row lost its tags: nothing to add, and nothing is taken away.
+        assert_eq!(plan(known(tagged(5)), &H1), Plan::Unchanged { id: 7 });
     }
 
     #[test]
@@ -174,17 +287,22 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_follows_every_field_and_nothing_else() {
+    fn the_hashes_follow_every_field_and_nothing_else() {
         let a = payload(Some("u1"), Some("a@b.c"));
-        assert_eq!(hash(&a), hash(&a.clone()));
+        assert_eq!(hashes(&a), hashes(&a.clone()));
+        // Untagged, the fields' hash is the whole payload's, as earlier states kept it.
+        let whole: Hash = Sha256::digest(serde_json::to_vec(&a).expect("json")).into();
+        assert_eq!(hashes(&a).fields, whole);
+        assert_eq!(hashes(&a).tags, None);
         let mut renamed = a.clone();
         renamed.name = Some("Ada L.".into());
-        assert_ne!(hash(&a), hash(&renamed));
+        assert_ne!(hashes(&a).fields, hashes(&renamed).fields);
         let mut tagged = a.clone();
         tagged.tags.push(crate::payload::Tag {
             name: "vip".into(),
             color: None,
         });
-        assert_ne!(hash(&a), hash(&tagged));
+        assert_eq!(hashes(&a).fields, hashes(&tagged).fields);
+        assert!(hashes(&tagged).tags.is_some());
     }
 }

@@ -12,6 +12,11 @@ use serde_json::Value;
 
 pub const KEY: &str = "test-key-7f3a9c";
 
+/// What `--verify first` (the default) costs a run: the first contact it creates read
+/// back once, and the first it updates read before and after.
+pub const READ_BACK_CREATE: u64 = 1;
+pub const READ_BACK_UPDATE: u64 = 2;
+
 /// A sandbox on a free loopback port that accepts only [`KEY`].
 pub async fn sandbox(config: SandboxConfig) -> Sandbox {
     let config = SandboxConfig {
