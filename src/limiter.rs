@@ -9,10 +9,13 @@
 //! once: its first request then waits one new interval, so a change never lets two
 //! requests through back to back (a server with a small burst would refuse the second).
 //!
-//! A 429 pauses every worker (Retry-After, or a backoff) and feeds the adaptive rule
-//! ([`crate::adaptive`]), which may lower the rate; quiet spells raise it back, never above
-//! the configured rate. Time comes from tokio's clock, so tests under
-//! `tokio::time::pause()` are deterministic.
+//! A 429 holds every worker, since the limit is the organization's: for its Retry-After
+//! when the server gives one; else (HelpCrunch documents none) one request at a time
+//! probes the limit, 2, 4, 8 … pacing intervals apart (at least 50 ms, at most 2 s), until
+//! one goes through: for a fixed window, that marks its reset. The answers feed the
+//! adaptive rule ([`crate::adaptive`]), which learns the limit's shape and may lower the
+//! rate; quiet spells raise it back, never above the configured rate. Time comes from
+//! tokio's clock, so tests under `tokio::time::pause()` are deterministic.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -22,9 +25,10 @@ use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::adaptive::{AdaptiveRate, Change};
+use crate::adaptive::{AdaptiveRate, Change, Shape};
 use crate::rate::Rate;
 
 /// governor's clock, read from tokio's (pausable) time.
@@ -45,6 +49,26 @@ type Pacer = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Dur
 
 /// Cells in the bucket: one for the request, one spare to absorb timer lateness.
 const BURST: NonZeroU32 = NonZeroU32::new(2).expect("2 is not zero");
+/// The first probe of an exhausted limit waits this many pacing intervals (a bucket's next
+/// token is one away), and at least `PROBE_MIN`.
+const PROBE_INTERVALS: u32 = 2;
+const PROBE_MIN: Duration = Duration::from_millis(50);
+/// Probes are never further apart than this: a window's reset is found within it.
+const PROBE_MAX: Duration = Duration::from_secs(2);
+/// How long the other workers wait on a probe that is out before looking again (its
+/// answer wakes them sooner); also how long a probe with no answer holds the others.
+const PROBE_OUT_WAIT: Duration = Duration::from_secs(1);
+const PROBE_LOST: Duration = Duration::from_secs(60);
+
+/// A turn to send one request, as [`Limiter::acquire`] grants it: the answer goes back
+/// to [`Limiter::succeeded`] or [`Limiter::throttled`] with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// When the request was let through.
+    pub sent_at: Instant,
+    /// Whether it probes an exhausted limit (the one request let through while it is).
+    pub probe: bool,
+}
 
 pub struct Limiter {
     clock: TokioClock,
@@ -52,6 +76,8 @@ pub struct Limiter {
     /// Everything workers read and change together, under one short lock (never held
     /// across an await).
     state: Mutex<State>,
+    /// Wakes the workers held by a probe when it is answered.
+    answered: Notify,
 }
 
 struct State {
@@ -60,13 +86,31 @@ struct State {
     /// Set when the spare cell must be spent before the next request (at the start and
     /// when a pause ends, when the bucket is full).
     spend_spare: bool,
-    /// Until when nobody sends: set by a 429, read by every worker before each request.
+    /// Until when nobody sends: set by a 429's Retry-After, read by every worker before
+    /// each request.
     paused_until: Option<Instant>,
-    /// Total time paused so far, for the summary.
+    /// The exhausted limit being probed (a 429 with no Retry-After), until a probe goes
+    /// through.
+    probing: Option<Probing>,
+    /// Total time paused or probing so far, for the summary.
     paused_total: Duration,
     adaptive: AdaptiveRate,
     /// Times the rate changed, for the summary.
     rate_changes: u64,
+    /// The limit's shape last logged, so each change is logged once.
+    shape_logged: Shape,
+}
+
+/// One request at a time probes an exhausted limit.
+#[derive(Debug, Clone, Copy)]
+struct Probing {
+    since: Instant,
+    /// When the next probe may go.
+    at: Instant,
+    /// The wait before the one after, if this one is refused.
+    backoff: Duration,
+    /// When the probe that is out went (None: none is out).
+    out: Option<Instant>,
 }
 
 /// What the limiter did over a run, for `summary.json`.
@@ -77,6 +121,8 @@ pub struct LimiterReport {
     pub final_per_sec: f64,
     pub rate_changes: u64,
     pub paused: Duration,
+    /// The limit's shape, as the answers showed it.
+    pub shape: Shape,
 }
 
 fn pacer(clock: TokioClock, per_sec: f64) -> Pacer {
@@ -98,10 +144,13 @@ impl Limiter {
                 pacer: pacer(clock, rate.per_second()),
                 spend_spare: true,
                 paused_until: None,
+                probing: None,
                 paused_total: Duration::ZERO,
                 adaptive: AdaptiveRate::new(rate.per_second(), now),
                 rate_changes: 0,
+                shape_logged: Shape::Unknown,
             }),
+            answered: Notify::new(),
         }
     }
 
@@ -125,56 +174,121 @@ impl Limiter {
             final_per_sec: state.adaptive.current(),
             rate_changes: state.rate_changes,
             paused: state.paused_total,
+            shape: state.adaptive.shape(),
         }
     }
 
-    /// Waits until this caller may send one request: past any pause, then its turn in
-    /// the pacing. Returns when the slot was granted (the request's send time).
-    pub async fn acquire(&self) -> Instant {
+    /// Waits until this caller may send one request: past any pause (or as the probe of
+    /// an exhausted limit), then its turn in the pacing.
+    pub async fn acquire(&self) -> Slot {
         loop {
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            // Registered before the state is read, so an answer in between still wakes us.
+            answered.as_mut().enable();
             let wait = {
                 let mut state = self.state();
                 let now = Instant::now();
-                match state.paused_until {
-                    Some(until) if until > now => until - now,
+                match (state.paused_until, &mut state.probing) {
+                    (Some(until), _) if until > now => until - now,
+                    (_, Some(probing)) => match probing.out {
+                        Some(out) if now < out + PROBE_LOST => PROBE_OUT_WAIT,
+                        _ if now >= probing.at => {
+                            probing.out = Some(now);
+                            return Slot {
+                                sent_at: now,
+                                probe: true,
+                            };
+                        }
+                        _ => probing.at - now,
+                    },
                     _ => {
                         state.paused_until = None;
                         if std::mem::take(&mut state.spend_spare) {
                             let _ = state.pacer.check();
                         }
                         match state.pacer.check() {
-                            Ok(()) => return now,
+                            Ok(()) => {
+                                return Slot {
+                                    sent_at: now,
+                                    probe: false,
+                                };
+                            }
                             Err(not_until) => not_until.wait_time_from(self.clock.now()),
                         }
                     }
                 }
             };
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = &mut answered => {}
+            }
         }
     }
 
-    /// A request got an answer other than 429.
-    pub fn succeeded(&self) {
-        let mut state = self.state();
-        let change = state.adaptive.on_success(Instant::now());
-        self.apply(&mut state, change);
-    }
-
-    /// A request sent at `sent_at` got a 429: pause every caller for `wait` from now
-    /// (unless a longer pause is already set), and let the adaptive rule lower the rate.
-    pub fn throttled(&self, sent_at: Instant, wait: Duration) {
+    /// The request of `slot` got an answer other than 429: it may close an exhausted
+    /// limit (the probe went through, or the first request after a pause), and the
+    /// adaptive rule may change the rate.
+    pub fn succeeded(&self, slot: Slot) {
         let mut state = self.state();
         let now = Instant::now();
-        let until = now + wait;
-        let current_end = state.paused_until.filter(|&u| u > now).unwrap_or(now);
-        if until > current_end {
-            state.paused_total += until - current_end;
-            state.paused_until = Some(until);
+        let was_exhausted = state.adaptive.exhausted();
+        let change = state.adaptive.on_success(slot.sent_at, now);
+        if was_exhausted && !state.adaptive.exhausted() {
+            if let Some(probing) = state.probing.take() {
+                state.paused_total += now.saturating_duration_since(probing.since);
+            }
+            state.spend_spare = true;
+            self.answered.notify_waiters();
+            self.log_shape(&mut state);
         }
-        state.spend_spare = true;
-        let resume = state.paused_until.unwrap_or(now);
-        let change = state.adaptive.on_throttle(sent_at, now, resume);
         self.apply(&mut state, change);
+    }
+
+    /// The request of `slot` got a 429, with the server's wait if it said one. The first
+    /// 429 of an exhausted limit holds every worker: for `retry_after`, else until one
+    /// probe goes through; a refused probe doubles the wait before the next one.
+    pub fn throttled(&self, slot: Slot, retry_after: Option<Duration>) {
+        let mut state = self.state();
+        let now = Instant::now();
+        let opened = state
+            .adaptive
+            .on_throttle(slot.sent_at, now, retry_after, slot.probe);
+        state.spend_spare = true;
+        match retry_after {
+            Some(wait) => {
+                // The server said when: no probing.
+                if let Some(probing) = state.probing.take() {
+                    state.paused_total += now.saturating_duration_since(probing.since);
+                }
+                let until = now + wait;
+                let current_end = state.paused_until.filter(|&u| u > now).unwrap_or(now);
+                if until > current_end {
+                    state.paused_total += until - current_end;
+                    state.paused_until = Some(until);
+                }
+                self.answered.notify_waiters();
+            }
+            None if opened => {
+                let interval = Duration::from_secs_f64(1.0 / state.adaptive.current().max(1e-9));
+                let backoff = (interval * PROBE_INTERVALS).clamp(PROBE_MIN, PROBE_MAX);
+                state.probing = Some(Probing {
+                    since: now,
+                    at: now + backoff,
+                    backoff,
+                    out: None,
+                });
+            }
+            None => {
+                if let Some(probing) = state.probing.as_mut().filter(|_| slot.probe) {
+                    probing.backoff = (probing.backoff * 2).min(PROBE_MAX);
+                    probing.at = now + probing.backoff;
+                    probing.out = None;
+                    // The workers held by the probe now wait for the next one's time.
+                    self.answered.notify_waiters();
+                }
+            }
+        }
     }
 
     /// A pacer at `per_sec` whose next request waits one interval from now.
@@ -184,6 +298,25 @@ impl Limiter {
             let _ = pacer.check();
         }
         pacer
+    }
+
+    /// Says once what shape of limit the answers show, when it changes.
+    fn log_shape(&self, state: &mut State) {
+        let shape = state.adaptive.shape();
+        if shape == state.shape_logged {
+            return;
+        }
+        state.shape_logged = shape;
+        match shape {
+            Shape::FixedWindow { budget, period } => tracing::info!(
+                "the API's limit behaves as a fixed window: {budget} requests per {:.1}s left to this run (no Retry-After: found by probing)",
+                period.as_secs_f64()
+            ),
+            Shape::Bucket => tracing::info!(
+                "the API's limit behaves as a token bucket: refusals end at the next request's turn"
+            ),
+            Shape::Unknown => {}
+        }
     }
 
     /// Puts a change of rate in force and says so, once.
@@ -259,15 +392,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_every_worker_and_pacing_resumes_smoothly() {
         let limiter = Arc::new(Limiter::new("10/s".parse().expect("rate")));
-        limiter.acquire().await; // t = 0
-        limiter.throttled(Instant::now(), Duration::from_secs(2));
+        let slot = limiter.acquire().await; // t = 0
+        limiter.throttled(slot, Some(Duration::from_secs(2)));
         let times = grant_times(limiter.clone(), 3, 6).await;
-        // The 429 also halved the rate (nothing was measured yet): 200 ms apart.
-        assert_eq!(times, [2000, 2200, 2400, 2600, 2800, 3000]);
+        // The first answer after the pause closes the 429's event, which halves the rate
+        // (nothing was measured yet): 200 ms apart after it.
+        limiter.succeeded(Slot {
+            sent_at: Instant::now(),
+            probe: false,
+        });
+        assert_eq!(times, [2000, 2100, 2200, 2300, 2400, 2500]);
         let report = limiter.report();
         assert_eq!(report.paused, Duration::from_secs(2));
         assert_eq!(report.final_per_sec, 5.0);
         assert_eq!(report.rate_changes, 1);
+        // One request and a 2 s wait: too little to tell the limit's shape.
+        assert_eq!(report.shape, Shape::Unknown);
     }
 
     #[tokio::test(start_paused = true)]
@@ -305,10 +445,15 @@ mod tests {
     async fn a_change_of_rate_never_lets_two_requests_through_back_to_back() {
         let limiter = Limiter::new("10/s".parse().expect("rate"));
         let sent = limiter.acquire().await; // t = 0
-        limiter.throttled(sent, Duration::ZERO); // halved to 5/s
+        limiter.throttled(sent, Some(Duration::ZERO));
+        let after = limiter.acquire().await;
+        limiter.succeeded(after); // closes the event: halved to 5/s
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // A quiet 2 s: the next success raises the rate 1 % (near its estimate of 5/s).
-        limiter.succeeded();
+        limiter.succeeded(Slot {
+            sent_at: Instant::now(),
+            probe: false,
+        });
         assert_eq!(limiter.report().rate_changes, 2);
         let start = Instant::now();
         limiter.acquire().await;
@@ -326,10 +471,54 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_shorter_pause_does_not_cut_a_longer_one() {
         let limiter = Limiter::new("10/s".parse().expect("rate"));
-        limiter.throttled(Instant::now(), Duration::from_secs(5));
-        limiter.throttled(Instant::now(), Duration::from_secs(1));
+        let slot = Slot {
+            sent_at: Instant::now(),
+            probe: false,
+        };
+        limiter.throttled(slot, Some(Duration::from_secs(5)));
+        limiter.throttled(slot, Some(Duration::from_secs(1)));
         let start = Instant::now();
         limiter.acquire().await;
         assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_retry_after_one_probe_at_a_time_finds_the_reset() {
+        let limiter = Arc::new(Limiter::new("10/s".parse().expect("rate")));
+        let start = Instant::now();
+        let first = limiter.acquire().await;
+        limiter.throttled(first, None);
+        // Four workers wait; only one probe goes, two pacing intervals later.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        for _ in 0..4 {
+            let (limiter, tx) = (limiter.clone(), tx.clone());
+            tokio::spawn(async move {
+                let slot = limiter.acquire().await;
+                let _ = tx.send(slot).await;
+            });
+        }
+        let probe = rx.recv().await.expect("a probe");
+        assert!(probe.probe);
+        assert_eq!(probe.sent_at - start, Duration::from_millis(200));
+        // Refused: the next waits twice as long, and still nobody else goes.
+        limiter.throttled(probe, None);
+        let probe = rx.recv().await.expect("a second probe");
+        assert!(probe.probe);
+        assert_eq!(probe.sent_at - start, Duration::from_millis(600));
+        assert!(rx.try_recv().is_err(), "one probe at a time");
+        // It goes through: the others are let go, paced again.
+        limiter.succeeded(probe);
+        drop(tx);
+        let mut rest = Vec::new();
+        while let Some(slot) = rx.recv().await {
+            rest.push(slot);
+        }
+        assert_eq!(rest.len(), 2, "the two workers left");
+        assert!(rest.iter().all(|slot| !slot.probe));
+        assert!(
+            rest.iter()
+                .all(|slot| slot.sent_at - start >= Duration::from_millis(600))
+        );
+        assert_eq!(limiter.report().paused, Duration::from_millis(600));
     }
 }

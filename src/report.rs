@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::adaptive::Shape;
 use crate::ledger::Counts;
 use crate::limiter::LimiterReport;
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
@@ -536,8 +537,15 @@ pub struct Summary {
     pub final_rate_per_min: Option<f64>,
     /// Times the adaptive rate changed.
     pub rate_changes: u64,
-    /// Time every worker spent paused by 429s.
+    /// Time every worker spent paused by 429s (a Retry-After, or probing an exhausted
+    /// limit one request at a time).
     pub paused_secs: f64,
+    /// The shape of the API's limit as its answers showed it: `unknown` (no 429, or too
+    /// few to tell), `token_bucket`, or `fixed_window`.
+    pub limit_shape: Option<&'static str>,
+    /// A fixed window's budget left to this run (requests), and its period (seconds).
+    pub window_budget: Option<u64>,
+    pub window_secs: Option<f64>,
     /// 1 for a new run, then one more for each `--resume` (None: a dry run, no ledger).
     pub pass: Option<u32>,
     /// The command that goes on with the run, when it did not finish.
@@ -568,6 +576,10 @@ impl Summary {
         let elapsed_secs = elapsed.as_secs_f64();
         let requests = counters.requests.load(Relaxed);
         let limiter = limiter.as_ref();
+        let window = limiter.and_then(|l| match l.shape {
+            Shape::FixedWindow { budget, period } => Some((budget, period)),
+            _ => None,
+        });
         Summary {
             command: kind,
             inputs: inputs.iter().map(|i| i.name.to_string()).collect(),
@@ -588,6 +600,13 @@ impl Summary {
             final_rate_per_min: limiter.map(|l| l.final_per_sec * 60.0),
             rate_changes: limiter.map_or(0, |l| l.rate_changes),
             paused_secs: limiter.map_or(0.0, |l| l.paused.as_secs_f64()),
+            limit_shape: limiter.map(|l| match l.shape {
+                Shape::Unknown => "unknown",
+                Shape::Bucket => "token_bucket",
+                Shape::FixedWindow { .. } => "fixed_window",
+            }),
+            window_budget: window.map(|(budget, _)| budget),
+            window_secs: window.map(|(_, period)| period.as_secs_f64()),
             pass,
             resume_command: resume_command.filter(|_| end != RunEnd::Finished),
         }
@@ -663,6 +682,11 @@ impl Summary {
                 text.push_str(&format!(
                     "paused {:.1}s by 429s; the rate changed {} times, ending at {rate:.1}/min\n",
                     self.paused_secs, self.rate_changes
+                ));
+            }
+            if let (Some(budget), Some(secs)) = (self.window_budget, self.window_secs) {
+                text.push_str(&format!(
+                    "the API's limit behaved as a fixed window: {budget} requests per {secs:.1}s left to this run\n"
                 ));
             }
         }
@@ -794,6 +818,9 @@ mod tests {
             final_rate_per_min: None,
             rate_changes: 0,
             paused_secs: 0.0,
+            limit_shape: None,
+            window_budget: None,
+            window_secs: None,
             lookups: 0,
             verify_requests: 0,
             pass: None,

@@ -12,13 +12,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use tokio::time::Instant;
 
 use super::Courier;
 use super::react::{Cause, Retry, stopped_after};
 use crate::client::{Answer, Request};
 use crate::error::RunError;
 use crate::ledger::RowKey;
+use crate::limiter::Slot;
 use crate::outcome::{FailStatus, RowResult};
 
 /// A settling wait whose operation gave none (never, in practice).
@@ -80,9 +80,9 @@ impl RetryPolicy {
 pub struct Budget {
     /// Waits after faults: `max_attempts - 1` of them, `max_total` in all.
     faults: ExponentialBackoff,
-    /// Waits after 429s: bounded by count alone (with Retry-After the waits are the
-    /// server's, not these).
-    throttles: ExponentialBackoff,
+    /// 429s it may still take: the waits after them are the limiter's (the server's
+    /// Retry-After, or probing), shared by every worker.
+    rate_limited: usize,
 }
 
 impl Budget {
@@ -92,7 +92,7 @@ impl Budget {
                 policy.max_attempts.saturating_sub(1),
                 Some(policy.max_total),
             ),
-            throttles: policy.backoff(policy.max_rate_limited, None),
+            rate_limited: policy.max_rate_limited,
         }
     }
 }
@@ -190,12 +190,12 @@ impl Courier {
                 }
                 intent_recorded = true;
             }
-            let sent_at = tokio::select! {
+            let slot = tokio::select! {
                 biased;
                 () = self.shutdown.stopped() => {
                     return Err(stopped_after(attempts, operation.maybe_sent()));
                 }
-                sent_at = self.limiter.acquire() => sent_at,
+                slot = self.limiter.acquire() => slot,
             };
             attempts += 1;
             self.counters.add_request();
@@ -205,14 +205,14 @@ impl Courier {
             let answer = self
                 .in_flight(self.client.send(request), || request.abandoned())
                 .await;
-            self.answered(&answer);
+            self.answered(&answer, slot);
             let retry = match operation.react(answer) {
                 Then::Done(output) => return Ok(output),
                 Then::Fatal(result) => return Err(self.stop_for(result)),
                 Then::Next => continue,
                 Then::Retry(retry) => retry,
             };
-            self.wait_to_retry(budget, retry, sent_at, attempts, operation.maybe_sent())
+            self.wait_to_retry(budget, retry, slot, attempts, operation.maybe_sent())
                 .await?;
         }
     }
@@ -223,7 +223,7 @@ impl Courier {
         &self,
         budget: &mut Budget,
         retry: Retry,
-        sent_at: Instant,
+        slot: Slot,
         attempts: usize,
         maybe_sent: bool,
     ) -> Result<(), RowResult> {
@@ -232,41 +232,50 @@ impl Courier {
             retry_after,
             cause,
         } = retry;
-        let backoff = match cause {
-            Cause::Fault => &mut budget.faults,
-            Cause::RateLimit => &mut budget.throttles,
-            Cause::Settling => {
-                // The operation's own schedule bounds these: nothing is spent.
-                let wait = retry_after.unwrap_or(SETTLING_WAIT);
-                tracing::debug!(attempts, %reason, ?wait, "looking again");
-                return self.sleep(wait, attempts, maybe_sent).await;
-            }
-        };
-        let Some(delay) = backoff.next() else {
+        let give_up = || {
             let status = if maybe_sent {
                 FailStatus::InDoubt
             } else {
                 FailStatus::GaveUp
             };
-            return Err(RowResult::failed(
+            Err(RowResult::failed(
                 status,
                 format!("gave up after {attempts} attempts: {reason}"),
-            ));
+            ))
         };
-        self.counters.add_retry();
-        tracing::debug!(attempts, %reason, ?retry_after, "retrying");
-        if cause == Cause::RateLimit {
-            // The organization's limit: everyone waits, and the rate adapts. No jitter:
-            // one shared pause has no herd to spread.
-            self.limiter
-                .throttled(sent_at, retry_after.map_or(delay, |wait| self.capped(wait)));
-            self.counters.set_rate(self.limiter.current_per_sec());
-            Ok(())
-        } else {
-            // A fault of this request (or a create in doubt, before its lookup): only
-            // this row waits, with full jitter unless the server said how long.
-            let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
-            self.sleep(wait, attempts, maybe_sent).await
+        match cause {
+            Cause::RateLimit => {
+                // The organization's limit: the limiter hears of every 429 and holds
+                // every worker (for the server's Retry-After, or while it probes), and the
+                // rate adapts. The row only counts the 429s it may still take.
+                self.limiter
+                    .throttled(slot, retry_after.map(|wait| self.capped(wait)));
+                self.counters.set_rate(self.limiter.current_per_sec());
+                let Some(left) = budget.rate_limited.checked_sub(1) else {
+                    return give_up();
+                };
+                budget.rate_limited = left;
+                self.counters.add_retry();
+                tracing::debug!(attempts, %reason, ?retry_after, "retrying after a 429");
+                Ok(())
+            }
+            Cause::Fault => {
+                let Some(delay) = budget.faults.next() else {
+                    return give_up();
+                };
+                self.counters.add_retry();
+                tracing::debug!(attempts, %reason, ?retry_after, "retrying");
+                // A fault of this request (or a create in doubt, before its lookup): only
+                // this row waits, with full jitter unless the server said how long.
+                let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
+                self.sleep(wait, attempts, maybe_sent).await
+            }
+            Cause::Settling => {
+                // The operation's own schedule bounds these: nothing is spent.
+                let wait = retry_after.unwrap_or(SETTLING_WAIT);
+                tracing::debug!(attempts, %reason, ?wait, "looking again");
+                self.sleep(wait, attempts, maybe_sent).await
+            }
         }
     }
 
@@ -285,11 +294,11 @@ impl Courier {
     }
 
     /// Counts an answer: a 429 for the progress, anything else for the adaptive rate.
-    fn answered(&self, answer: &Answer) {
+    fn answered(&self, answer: &Answer, slot: Slot) {
         if let Answer::RateLimited { .. } = answer {
             self.counters.add_rate_limited();
         } else {
-            self.limiter.succeeded();
+            self.limiter.succeeded(slot);
             self.counters.set_rate(self.limiter.current_per_sec());
         }
     }
