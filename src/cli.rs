@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
+use crate::sandbox::RetryAfterMode;
 use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
@@ -192,9 +193,10 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 1)]
     pub burst: u32,
 
-    /// How 429 and injected 503 answers carry Retry-After: seconds, date or none.
-    #[arg(long, default_value = "seconds", value_name = "MODE")]
-    pub retry_after: String,
+    /// How 429 and injected 503 answers carry Retry-After: whole seconds, an HTTP date, or
+    /// no header at all, as the documented API.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = RetryAfterMode::None)]
+    pub retry_after: RetryAfterMode,
 
     /// Share of requests answered with an injected 503 (0 to 1).
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
@@ -236,6 +238,26 @@ mod tests {
         assert!(parse(&["--force"]).is_err());
         assert!(parse(&["--resume", "--overwrite"]).is_err());
         assert!(parse(&["--resume", "--dry-run"]).is_err());
+    }
+
+    fn sandbox_args(args: &[&str]) -> Option<SandboxArgs> {
+        let all = ["helpcrunch-import", "sandbox"].iter().chain(args);
+        match Cli::try_parse_from(all).ok()?.command {
+            Command::Sandbox(args) => Some(args),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn sandbox_retry_after_defaults_to_none_and_parses_in_any_case() {
+        let mode = |args: &[&str]| sandbox_args(args).map(|a| a.retry_after);
+        assert_eq!(mode(&[]), Some(RetryAfterMode::None));
+        assert_eq!(
+            mode(&["--retry-after", "seconds"]),
+            Some(RetryAfterMode::Seconds)
+        );
+        assert_eq!(mode(&["--retry-after", "Date"]), Some(RetryAfterMode::Date));
+        assert_eq!(mode(&["--retry-after", "minutes"]), None);
     }
 
     #[test]

@@ -285,12 +285,7 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
     Ok(SandboxConfig {
         api_key: args.api_key.clone(),
         limit,
-        retry_after: args.retry_after.parse().map_err(|_| {
-            RunError::Config(format!(
-                "--retry-after must be seconds, date or none, not {:?}",
-                args.retry_after
-            ))
-        })?,
+        retry_after: args.retry_after,
         error_rate: share("error-rate", args.error_rate)?,
         drop_rate: share("drop-rate", args.drop_rate)?,
         latency: Duration::from_millis(args.latency_ms),

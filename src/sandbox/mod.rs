@@ -28,7 +28,6 @@ mod http_tests;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +64,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             api_key: None,
             limit: None,
-            retry_after: RetryAfterMode::Seconds,
+            retry_after: RetryAfterMode::None,
             error_rate: 0.0,
             drop_rate: 0.0,
             latency: Duration::ZERO,
@@ -99,30 +98,15 @@ pub enum Limit {
 }
 
 /// How 429 and injected 503 answers carry `Retry-After`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RetryAfterMode {
     /// Whole seconds, rounded up, at least 1.
-    #[default]
     Seconds,
     /// An HTTP date, rounded up to the next whole second.
     Date,
-    /// No header, as the docs document none.
+    /// No header: the documented API documents none.
+    #[default]
     None,
-}
-
-impl FromStr for RetryAfterMode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "seconds" => Ok(RetryAfterMode::Seconds),
-            "date" => Ok(RetryAfterMode::Date),
-            "none" => Ok(RetryAfterMode::None),
-            _ => Err(format!(
-                "invalid Retry-After mode {text:?}: expected seconds, date or none"
-            )),
-        }
-    }
 }
 
 /// What the sandbox has seen since it started.
