@@ -184,9 +184,8 @@ pub(crate) async fn wrong_method() -> ApiError {
 
 /// The body as JSON; an unreadable or malformed body is a 400 like any invalid request.
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let bytes = body.map_err(|rejection| {
-        ApiError::other(rejection.status(), "invalid_request", rejection.body_text())
-    })?;
+    let bytes = body
+        .map_err(|rejection| ApiError::other(rejection.status(), "body", rejection.body_text()))?;
     serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::invalid(vec![FieldError::new(
             "body",
