@@ -109,7 +109,7 @@ async fn create_answers_201_with_the_whole_customer() {
         "customData": {"status": "active", "payments": 15, "paid": 15.99, "ok": true},
         "lastSeen": null,
         "location": {"regionCode": null, "countryCode": null, "city": null},
-        "device": {"platform": null, "os": null, "browser": null, "userAgent": null},
+        "device": {"id": null, "ip": null, "timezone": null, "platform": null, "userAgent": null},
         "unsubscribed": false, "blocked": false, "referer": null, "lastPage": null,
         "createdFrom": "api", "integrationId": null
     });
@@ -118,6 +118,23 @@ async fn create_answers_201_with_the_whole_customer() {
     let second = post(&sandbox, "/customers", json!({"name": "Jane"})).await;
     assert_eq!(second.body["id"], json!(1000002));
     sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_stores_every_documented_writable_field() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let written = json!({
+        "unsubscribed": true, "blocked": true, "lastSeen": "1603885800",
+        "referer": "https://ref.example", "lastPage": "/pricing", "createdFrom": "crm",
+        "integrationId": "int-7"
+    });
+    let answer = post(&sandbox, "/customers", written.clone()).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let stored = get(&sandbox, "/customers/1000001").await.body;
+    for (field, value) in written.as_object().into_iter().flatten() {
+        assert_eq!(&answer.body[field], value, "{field} answered");
+        assert_eq!(&stored[field], value, "{field} stored");
+    }
 }
 
 #[tokio::test]
@@ -168,6 +185,18 @@ async fn each_validation_rule_answers_400_with_its_field() {
             "firstSeen",
             "must be a string holding a UNIX timestamp",
         ),
+        (
+            json!({"lastSeen": "yesterday"}),
+            "lastSeen",
+            "must be a UNIX timestamp such as \"1603885746\"",
+        ),
+        (
+            json!({"unsubscribed": "yes"}),
+            "unsubscribed",
+            "must be a boolean",
+        ),
+        (json!({"blocked": 0}), "blocked", "must be a boolean"),
+        (json!({"referer": 1}), "referer", "must be a string"),
         (
             json!({"tags": [{"name": ""}]}),
             "tags[0].name",
@@ -681,13 +710,24 @@ async fn patch_updates_what_it_sends_and_put_replaces_everything() {
         &sandbox,
         Method::PATCH,
         "/customers/1000001",
-        Some(json!({"phone": "2", "name": null})),
+        Some(json!({"phone": "2", "unsubscribed": true})),
     )
     .await;
     assert_eq!(patched.status, 200);
     let mut expected = created.body.clone();
     expected["phone"] = json!("2");
+    expected["unsubscribed"] = json!(true);
     assert_eq!(patched.body, expected);
+    // Sending null clears a field, as the docs say.
+    let cleared = call(
+        &sandbox,
+        Method::PATCH,
+        "/customers/1000001",
+        Some(json!({"phone": null})),
+    )
+    .await;
+    expected["phone"] = Value::Null;
+    assert_eq!(cleared.body, expected);
 
     let taken = call(
         &sandbox,
@@ -718,7 +758,15 @@ async fn patch_updates_what_it_sends_and_put_replaces_everything() {
     .await;
     assert_eq!(replaced.status, 200);
     let mut expected = created.body.clone();
-    for field in ["userId", "phone", "customData"] {
+    // Every writable field not sent becomes null, the create's defaults too.
+    for field in [
+        "userId",
+        "phone",
+        "customData",
+        "unsubscribed",
+        "blocked",
+        "createdFrom",
+    ] {
         expected[field] = Value::Null;
     }
     expected["name"] = json!("Anna");

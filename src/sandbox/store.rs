@@ -72,29 +72,19 @@ impl Store {
         self.next_id += 1;
         let mut customer = Map::new();
         customer.insert("id".into(), id.into());
-        for field in FIELDS {
-            customer.insert(field.into(), Value::Null);
+        for (field, _) in FIELDS {
+            customer.insert(field.into(), default_of(field));
         }
-        customer.extend(fields);
-        for (key, value) in [
-            ("lastSeen", Value::Null),
-            (
-                "location",
-                json!({"regionCode": null, "countryCode": null, "city": null}),
-            ),
-            (
-                "device",
-                json!({"platform": null, "os": null, "browser": null, "userAgent": null}),
-            ),
-            ("unsubscribed", Value::Bool(false)),
-            ("blocked", Value::Bool(false)),
-            ("referer", Value::Null),
-            ("lastPage", Value::Null),
-            ("createdFrom", json!("api")),
-            ("integrationId", Value::Null),
-        ] {
-            customer.insert(key.into(), value);
-        }
+        // A null sent on create is the same as the field not sent.
+        customer.extend(fields.into_iter().filter(|(_, value)| !value.is_null()));
+        customer.insert(
+            "location".into(),
+            json!({"regionCode": null, "countryCode": null, "city": null}),
+        );
+        customer.insert(
+            "device".into(),
+            json!({"id": null, "ip": null, "timezone": null, "platform": null, "userAgent": null}),
+        );
         if let Some(user_id) = user_id {
             self.by_user_id.insert(user_id, id);
         }
@@ -216,7 +206,7 @@ impl Store {
             self.by_user_id.remove(&old);
         }
         if mode == Update::Replace {
-            for field in FIELDS {
+            for (field, _) in FIELDS {
                 customer.insert(field.into(), Value::Null);
             }
         }
@@ -225,6 +215,15 @@ impl Store {
             self.by_user_id.insert(user_id, id);
         }
         Some(Value::Object(customer.clone()))
+    }
+}
+
+/// What a created contact holds in `field` when the create did not send it.
+fn default_of(field: &str) -> Value {
+    match field {
+        "unsubscribed" | "blocked" => Value::Bool(false),
+        "createdFrom" => json!("api"),
+        _ => Value::Null,
     }
 }
 
@@ -278,14 +277,45 @@ mod tests {
             (&merged["name"], &merged["userId"]),
             (&json!("Anna"), &json!("u1"))
         );
+        let cleared = store
+            .update(1_000_001, fields(json!({"phone": null})), Update::Merge)
+            .expect("merge a null");
+        assert_eq!(
+            (&cleared["phone"], &cleared["name"]),
+            (&Value::Null, &json!("Anna"))
+        );
         let replaced = store
             .update(1_000_001, fields(json!({"phone": "2"})), Update::Replace)
             .expect("replace");
         assert_eq!(replaced["name"], Value::Null);
         assert_eq!(replaced["userId"], Value::Null);
-        assert_eq!(replaced["createdFrom"], json!("api"));
+        // Every writable field not sent becomes null, the created defaults too.
+        assert_eq!(replaced["unsubscribed"], Value::Null);
+        assert_eq!(replaced["createdFrom"], Value::Null);
+        assert_eq!(replaced["location"]["city"], Value::Null);
         // The replace released "u1".
         assert!(store.create(fields(json!({"userId": "u1"}))).is_ok());
+    }
+
+    #[test]
+    fn a_create_fills_what_it_did_not_send_with_the_defaults() {
+        let mut store = Store::default();
+        let created = store
+            .create(fields(
+                json!({"name": "Ann", "unsubscribed": null, "blocked": true}),
+            ))
+            .expect("create");
+        assert_eq!(created["unsubscribed"], json!(false));
+        assert_eq!(created["blocked"], json!(true));
+        assert_eq!(created["createdFrom"], json!("api"));
+        assert_eq!(created["lastSeen"], Value::Null);
+        let sent = store
+            .create(fields(
+                json!({"createdFrom": "crm", "lastSeen": "1603885746"}),
+            ))
+            .expect("create");
+        assert_eq!(sent["createdFrom"], json!("crm"));
+        assert_eq!(sent["lastSeen"], json!("1603885746"));
     }
 
     #[test]

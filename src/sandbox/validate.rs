@@ -23,26 +23,46 @@ impl FieldError {
     }
 }
 
-/// The fields a customer body may carry, in the order the docs list them.
-pub(crate) const FIELDS: [&str; 11] = [
-    "name",
-    "email",
-    "userId",
-    "company",
-    "phone",
-    "firstSeen",
-    "source",
-    "locale",
-    "notes",
-    "tags",
-    "customData",
+/// How a customer field's value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Text,
+    Email,
+    Locale,
+    /// A string holding a UNIX timestamp.
+    Date,
+    Bool,
+    Tags,
+    CustomData,
+}
+
+/// The fields a customer body may write, in the order the docs list them.
+pub(crate) const FIELDS: [(&str, Kind); 18] = [
+    ("name", Kind::Text),
+    ("email", Kind::Email),
+    ("userId", Kind::Text),
+    ("company", Kind::Text),
+    ("phone", Kind::Text),
+    ("firstSeen", Kind::Date),
+    ("lastSeen", Kind::Date),
+    ("source", Kind::Text),
+    ("locale", Kind::Locale),
+    ("notes", Kind::Text),
+    ("unsubscribed", Kind::Bool),
+    ("blocked", Kind::Bool),
+    ("referer", Kind::Text),
+    ("lastPage", Kind::Text),
+    ("createdFrom", Kind::Text),
+    ("integrationId", Kind::Text),
+    ("tags", Kind::Tags),
+    ("customData", Kind::CustomData),
 ];
 
 /// The color HelpCrunch gives a tag sent without one.
 const DEFAULT_TAG_COLOR: &str = "#c377e0";
 
-/// Fields set by a valid body, keyed by their API name. `null` values are left out: the
-/// API takes them as absent.
+/// Fields set by a valid body, keyed by their API name. A `null` is kept: PATCH clears the
+/// field with it, and create and PUT take it as absent.
 pub(crate) type Fields = Map<String, Value>;
 
 /// Checks a whole request body, which must be a JSON object of customer fields.
@@ -63,17 +83,18 @@ pub(crate) fn customer_object(
     let mut fields = Fields::new();
     for (name, value) in object {
         let path = format!("{prefix}{name}");
-        if !FIELDS.contains(&name.as_str()) {
+        let Some(&(_, kind)) = FIELDS.iter().find(|(known, _)| known == name) else {
             errors.push(FieldError::new(path, "unknown field"));
             continue;
-        }
-        if value.is_null() {
-            continue;
-        }
-        let checked = match name.as_str() {
-            "tags" => tags(value, &path, &mut errors),
-            "customData" => custom_data(value, &path, &mut errors),
-            _ => string_field(name, value, &path, &mut errors),
+        };
+        let checked = match kind {
+            _ if value.is_null() => Some(Value::Null),
+            Kind::Tags => tags(value, &path, &mut errors),
+            Kind::CustomData => custom_data(value, &path, &mut errors),
+            Kind::Bool => boolean(value, &path, &mut errors),
+            Kind::Text | Kind::Email | Kind::Locale | Kind::Date => {
+                string_field(kind, value, &path, &mut errors)
+            }
         };
         if let Some(checked) = checked {
             fields.insert(name.clone(), checked);
@@ -86,14 +107,22 @@ pub(crate) fn customer_object(
     }
 }
 
+fn boolean(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
+    if value.is_boolean() {
+        return Some(value.clone());
+    }
+    errors.push(FieldError::new(path, "must be a boolean"));
+    None
+}
+
 fn string_field(
-    name: &str,
+    kind: Kind,
     value: &Value,
     path: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<Value> {
     let Some(text) = value.as_str() else {
-        let message = if name == "firstSeen" {
+        let message = if kind == Kind::Date {
             "must be a string holding a UNIX timestamp"
         } else {
             "must be a string"
@@ -101,10 +130,10 @@ fn string_field(
         errors.push(FieldError::new(path, message));
         return None;
     };
-    let problem = match name {
-        "email" => (!is_email(text)).then_some("is not a valid email address"),
-        "locale" => (!is_locale(text)).then_some("must be an ISO 639-1 code such as \"en\""),
-        "firstSeen" => {
+    let problem = match kind {
+        Kind::Email => (!is_email(text)).then_some("is not a valid email address"),
+        Kind::Locale => (!is_locale(text)).then_some("must be an ISO 639-1 code such as \"en\""),
+        Kind::Date => {
             (!is_timestamp(text)).then_some("must be a UNIX timestamp such as \"1603885746\"")
         }
         _ => None,
@@ -293,6 +322,13 @@ mod tests {
         });
         let fields = customer_body(&body).expect("valid");
         assert_eq!(fields.len(), 11);
+        let more = json!({
+            "unsubscribed": true, "blocked": false, "lastSeen": "1603885800",
+            "referer": "https://ref.example", "lastPage": "/pricing", "createdFrom": "crm",
+            "integrationId": "int-1"
+        });
+        let others = customer_body(&more).expect("the other writable fields are valid");
+        assert_eq!(Value::Object(others), more);
         assert_eq!(
             fields["tags"],
             json!([{"name": "vip", "color": "#ff0000"}, {"name": "new", "color": "#c377e0"}])
@@ -305,9 +341,18 @@ mod tests {
     }
 
     #[test]
-    fn null_fields_count_as_absent() {
-        let fields = customer_body(&json!({"name": null, "email": null, "tags": null}));
-        assert_eq!(fields, Ok(Fields::new()));
+    fn null_fields_are_kept_unchecked_for_patch_to_clear() {
+        let body = json!({"email": null, "unsubscribed": null, "tags": null, "lastSeen": null});
+        let fields = customer_body(&body).map(Value::Object);
+        assert_eq!(fields, Ok(body));
+    }
+
+    #[test]
+    fn booleans_must_be_json_booleans() {
+        assert_eq!(
+            codes(json!({"unsubscribed": "true", "blocked": 1})),
+            ["blocked", "unsubscribed"]
+        );
     }
 
     #[test]
@@ -324,8 +369,20 @@ mod tests {
     #[test]
     fn string_fields_must_be_strings() {
         assert_eq!(
-            codes(json!({"name": 1, "userId": 7, "phone": true, "notes": []})),
-            ["name", "notes", "phone", "userId"]
+            codes(
+                json!({"name": 1, "userId": 7, "phone": true, "notes": [], "referer": 1,
+                "lastPage": {}, "createdFrom": false, "integrationId": 2})
+            ),
+            [
+                "createdFrom",
+                "integrationId",
+                "lastPage",
+                "name",
+                "notes",
+                "phone",
+                "referer",
+                "userId"
+            ]
         );
     }
 
@@ -357,6 +414,18 @@ mod tests {
             assert!(!is_locale(bad), "{bad}");
         }
         assert_eq!(codes(json!({"locale": "English"})), ["locale"]);
+    }
+
+    #[test]
+    fn last_seen_is_checked_like_first_seen() {
+        assert_eq!(
+            customer_body(&json!({"lastSeen": 1603885746})),
+            Err(vec![FieldError::new(
+                "lastSeen",
+                "must be a string holding a UNIX timestamp"
+            )])
+        );
+        assert_eq!(codes(json!({"lastSeen": "2020-10-28"})), ["lastSeen"]);
     }
 
     #[test]
