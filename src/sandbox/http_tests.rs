@@ -31,11 +31,8 @@ async fn call(sandbox: &Sandbox, method: Method, path: &str, body: Option<Value>
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.expect("a body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).expect("a JSON body")
-    };
+    // JSON, except DELETE's plain `Ok`, kept as a JSON string.
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Answer {
         status,
         body,
@@ -679,7 +676,8 @@ async fn list_show_and_delete() {
     let one = get(&sandbox, "/customers/1000002").await;
     assert_eq!((one.status, &one.body["userId"]), (200, &json!("u2")));
     let deleted = call(&sandbox, Method::DELETE, "/customers/1000002", None).await;
-    assert_eq!((deleted.status, deleted.body), (204, Value::Null));
+    assert_eq!((deleted.status, deleted.body), (200, json!("Ok")));
+    assert_eq!(deleted.headers["content-type"], "text/plain; charset=utf-8");
     for path in ["/customers/1000002", "/customers/42", "/customers/abc"] {
         let gone = get(&sandbox, path).await;
         assert_eq!(gone.status, 404, "{path}");
@@ -781,7 +779,7 @@ async fn patch_updates_what_it_sends_and_put_replaces_everything() {
 }
 
 #[tokio::test]
-async fn batches_hold_at_most_ten_replaces() {
+async fn batches_hold_one_to_ten_replaces() {
     let sandbox = start(SandboxConfig::default()).await;
     five_customers(&sandbox).await;
     let eleven: Vec<Value> = (0..11).map(|_| json!({"customer": 1000001})).collect();
@@ -794,6 +792,12 @@ async fn batches_hold_at_most_ten_replaces() {
     .await;
     assert_eq!(too_many.status, 400);
     assert_eq!(error_codes(&too_many.body), ["invalid_request", "body"]);
+    let empty = call(&sandbox, Method::PUT, "/customers/batch", Some(json!([]))).await;
+    assert_eq!(empty.status, 400);
+    assert_eq!(
+        empty.body,
+        invalid(&[("body", "a batch holds 1 to 10 customers, not 0")])
+    );
 
     let unknown = call(
         &sandbox,
