@@ -562,7 +562,16 @@ async fn five_customers(sandbox: &Sandbox) {
     .into_iter()
     .enumerate()
     {
-        let body = json!({"name": name, "email": email, "userId": format!("u{}", n + 1)});
+        // lastSeen counts down as ids count up; Ann and Cid are "vip", Cid and Eve "new".
+        let tags: Vec<Value> = [("vip", n % 2 == 0 && n < 3), ("new", n >= 2 && n % 2 == 0)]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(tag, _)| json!({"name": tag}))
+            .collect();
+        let body = json!({
+            "name": name, "email": email, "userId": format!("u{}", n + 1),
+            "lastSeen": (1_600_000_010 - n).to_string(), "tags": tags
+        });
         assert_eq!(post(sandbox, "/customers", body).await.status, 201);
     }
 }
@@ -572,7 +581,7 @@ fn filter(field: &str, operator: &str, value: Value) -> Value {
 }
 
 #[tokio::test]
-async fn search_supports_each_operator_and_paging() {
+async fn search_supports_each_operator_by_field_type() {
     let sandbox = start(SandboxConfig::default()).await;
     five_customers(&sandbox).await;
     let cases = [
@@ -585,14 +594,18 @@ async fn search_supports_each_operator_and_paging() {
             filter("customers.id", ">", json!(1000003)),
             vec![1000004, 1000005],
         ),
-        (filter("customers.id", "<", json!("1000002")), vec![1000001]),
+        (filter("customers.id", "<", json!(1000002)), vec![1000001]),
         (
-            filter("customers.name", ">=", json!("Dee")),
+            filter("customers.id", ">=", json!(1000004)),
             vec![1000004, 1000005],
         ),
         (
-            filter("customers.name", "<=", json!("Bob")),
-            vec![1000001, 1000002],
+            filter("customers.lastSeen", "<=", json!("1600000007")),
+            vec![1000004, 1000005],
+        ),
+        (
+            filter("customers.lastSeen", "!=", json!("1600000010")),
+            vec![1000002, 1000003, 1000004, 1000005],
         ),
         (
             filter("customers.email", "~", json!("@alpha.")),
@@ -602,6 +615,19 @@ async fn search_supports_each_operator_and_paging() {
             filter("customers.email", "!~", json!("@alpha.")),
             vec![1000002, 1000004],
         ),
+        (
+            filter("customers.tagsData", "=", json!([{"name": "vip"}])),
+            vec![1000001, 1000003],
+        ),
+        (
+            filter(
+                "customers.tagsData",
+                "=",
+                json!([{"name": "vip"}, {"name": "new"}]),
+            ),
+            vec![1000003],
+        ),
+        (filter("customers.city", "=", json!("Kyiv")), vec![]),
         (
             json!({"filter": [
                 {"field": "customers.userId", "operator": "=", "value": "u1"},
@@ -616,6 +642,12 @@ async fn search_supports_each_operator_and_paging() {
         assert_eq!(ids(&answer.body), expected, "{body}");
         assert_eq!(answer.body["total"], json!(expected.len()), "{body}");
     }
+}
+
+#[tokio::test]
+async fn search_pages_and_sorts_as_its_body_asks() {
+    let sandbox = start(SandboxConfig::default()).await;
+    five_customers(&sandbox).await;
     let page = post(
         &sandbox,
         "/customers/search",
@@ -629,39 +661,70 @@ async fn search_supports_each_operator_and_paging() {
         (ids(&past_the_end.body), &past_the_end.body["total"]),
         (vec![], &json!(5))
     );
+    let newest_first = post(
+        &sandbox,
+        "/customers/search",
+        json!({"filter": [{"field": "customers.email", "operator": "~", "value": "alpha"}],
+            "comparison": "AND", "limit": 2, "offset": 0,
+            "sort": "customers.id", "order": "desc"}),
+    )
+    .await;
+    assert_eq!(ids(&newest_first.body), [1000005, 1000003]);
+    assert_eq!(newest_first.body["total"], json!(3));
+    let by_last_seen = post(
+        &sandbox,
+        "/customers/search",
+        json!({"sort": "customers.lastSeen", "order": "asc", "limit": 3}),
+    )
+    .await;
+    assert_eq!(ids(&by_last_seen.body), [1000005, 1000004, 1000003]);
 }
 
 #[tokio::test]
 async fn bad_searches_are_400() {
     let sandbox = start(SandboxConfig::default()).await;
-    let bad_field = post(
-        &sandbox,
-        "/customers/search",
-        filter("customers.phone", "=", json!("1")),
-    )
-    .await;
-    assert_eq!(bad_field.status, 400);
-    assert_eq!(
-        error_codes(&bad_field.body),
-        ["invalid_request", "filter[0].field"]
-    );
-    let bad_operator = post(
-        &sandbox,
-        "/customers/search",
-        filter("customers.name", "LIKE", json!("a")),
-    )
-    .await;
-    assert_eq!(bad_operator.status, 400);
-    assert_eq!(
-        error_codes(&bad_operator.body),
-        ["invalid_request", "filter[0].operator"]
-    );
-    let too_many = post(&sandbox, "/customers/search", json!({"limit": 101})).await;
-    assert_eq!(error_codes(&too_many.body), ["invalid_request", "limit"]);
+    let cases = [
+        (
+            filter("customers.notes", "=", json!("1")),
+            "filter[0].field",
+        ),
+        (
+            filter("customers.name", "LIKE", json!("a")),
+            "filter[0].operator",
+        ),
+        (
+            filter("customers.name", ">", json!("a")),
+            "filter[0].operator",
+        ),
+        (
+            filter("customers.tagsData", "!=", json!([{"name": "a"}])),
+            "filter[0].operator",
+        ),
+        (
+            filter("customers.id", "=", json!("1000001")),
+            "filter[0].value",
+        ),
+        (
+            filter("customers.lastSeen", ">", json!(1600000000)),
+            "filter[0].value",
+        ),
+        (json!({"limit": 101}), "limit"),
+        (json!({"sort": "customers.name"}), "sort"),
+        (json!({"order": "DESC"}), "order"),
+    ];
+    for (body, code) in cases {
+        let answer = post(&sandbox, "/customers/search", body.clone()).await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(
+            error_codes(&answer.body),
+            ["invalid_request", code],
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn list_show_and_delete() {
+async fn list_pages_and_sorts_then_show_and_delete() {
     let sandbox = start(SandboxConfig::default()).await;
     five_customers(&sandbox).await;
     let all = get(&sandbox, "/customers").await;
@@ -672,6 +735,23 @@ async fn list_show_and_delete() {
     assert_eq!(page.body["total"], json!(5));
     let bad_page = get(&sandbox, "/customers?limit=0").await;
     assert_eq!(error_codes(&bad_page.body), ["invalid_request", "limit"]);
+    let too_big = get(&sandbox, "/customers?limit=101").await;
+    assert_eq!(error_codes(&too_big.body), ["invalid_request", "limit"]);
+    let newest = get(&sandbox, "/customers?limit=2&order=desc").await;
+    assert_eq!(ids(&newest.body), [1000005, 1000004]);
+    // lastSeen counts down as ids count up.
+    let seen_last = get(
+        &sandbox,
+        "/customers?sort=customers.lastSeen&order=asc&offset=3",
+    )
+    .await;
+    assert_eq!(ids(&seen_last.body), [1000002, 1000001]);
+    assert_eq!(seen_last.body["total"], json!(5));
+    let bad_sort = get(&sandbox, "/customers?sort=name&order=up").await;
+    assert_eq!(
+        error_codes(&bad_sort.body),
+        ["invalid_request", "sort", "order"]
+    );
 
     let one = get(&sandbox, "/customers/1000002").await;
     assert_eq!((one.status, &one.body["userId"]), (200, &json!("u2")));
