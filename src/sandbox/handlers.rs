@@ -16,7 +16,7 @@ use super::conn::Severer;
 use super::reply::ApiError;
 use super::search::{Page, Search};
 use super::server::{Counters, Shared};
-use super::store::{StoreError, Update};
+use super::store::{StoreError, TagChange, Update};
 use super::validate::{self, FieldError};
 
 /// Most customers one `PUT /customers/batch` may carry.
@@ -109,6 +109,39 @@ pub(crate) async fn remove(
     shared.store().delete(id).map_err(store_error)?;
     // The documented answer: 200 with the plain text `Ok`.
     Ok("Ok".into_response())
+}
+
+/// `PUT /customers/{id}/tags`: adds tags, creating unknown ones; never removes one.
+pub(crate) async fn tag(
+    State(shared): State<Arc<Shared>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    change_tags(&shared, id, body, TagChange::Add)
+}
+
+/// `DELETE /customers/{id}/tags`: removes the tags named.
+pub(crate) async fn untag(
+    State(shared): State<Arc<Shared>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    change_tags(&shared, id, body, TagChange::Remove)
+}
+
+fn change_tags(
+    shared: &Shared,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+    change: TagChange,
+) -> Reply {
+    let id = customer_id(id)?;
+    let tags = validate::tags_body(&json_body(body)?).map_err(ApiError::invalid)?;
+    let customer = shared
+        .store()
+        .change_tags(id, tags, change)
+        .map_err(store_error)?;
+    Ok(Json(customer).into_response())
 }
 
 /// `PUT /customers/batch`: one to ten `{"customer": id, ...fields}` replaces, all or none.

@@ -859,6 +859,77 @@ async fn patch_updates_what_it_sends_and_put_replaces_everything() {
 }
 
 #[tokio::test]
+async fn tag_endpoints_add_without_removing_and_remove_by_name() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let created = post(
+        &sandbox,
+        "/customers",
+        json!({"name": "Ann", "tags": [{"name": "agent-added", "color": "red"}]}),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let added = call(
+        &sandbox,
+        Method::PUT,
+        "/customers/1000001/tags",
+        Some(json!({"tags": [{"name": "vip", "color": "#ff0000"}, {"name": "agent-added"}, {"name": "new"}]})),
+    )
+    .await;
+    assert_eq!(added.status, 200);
+    assert_eq!(
+        added.body["tags"],
+        json!([
+            {"name": "agent-added", "color": "red"},
+            {"name": "vip", "color": "#ff0000"},
+            {"name": "new", "color": "#c377e0"}
+        ])
+    );
+    assert_eq!(added.body["name"], json!("Ann"));
+    let removed = call(
+        &sandbox,
+        Method::DELETE,
+        "/customers/1000001/tags",
+        Some(json!({"tags": [{"name": "vip"}, {"name": "never-there"}]})),
+    )
+    .await;
+    assert_eq!(removed.status, 200);
+    assert_eq!(
+        removed.body["tags"],
+        json!([{"name": "agent-added", "color": "red"}, {"name": "new", "color": "#c377e0"}])
+    );
+    assert_eq!(sandbox.customers()[0], removed.body);
+
+    for method in [Method::PUT, Method::DELETE] {
+        let unknown = call(
+            &sandbox,
+            method.clone(),
+            "/customers/7/tags",
+            Some(json!({"tags": [{"name": "a"}]})),
+        )
+        .await;
+        assert_eq!(unknown.status, 404, "{method}");
+        assert_eq!(error_codes(&unknown.body), ["invalid_request", "not_found"]);
+        let bad = call(
+            &sandbox,
+            method.clone(),
+            "/customers/1000001/tags",
+            Some(json!({"tags": [{"name": "a", "color": "blurple"}]})),
+        )
+        .await;
+        assert_eq!(bad.status, 400, "{method}");
+        assert_eq!(error_codes(&bad.body), ["invalid_request", "tags[0].color"]);
+        let no_tags = call(
+            &sandbox,
+            method.clone(),
+            "/customers/1000001/tags",
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(error_codes(&no_tags.body), ["invalid_request", "tags"]);
+    }
+}
+
+#[tokio::test]
 async fn batches_hold_one_to_ten_replaces() {
     let sandbox = start(SandboxConfig::default()).await;
     five_customers(&sandbox).await;

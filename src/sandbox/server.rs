@@ -179,6 +179,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 .put(handlers::replace)
                 .delete(handlers::remove),
         )
+        .route(
+            "/customers/{id}/tags",
+            put(handlers::tag).delete(handlers::untag),
+        )
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::wrong_method)
         .layer(from_fn_with_state(Arc::clone(&shared), gate));

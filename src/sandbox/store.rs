@@ -25,6 +25,13 @@ pub(crate) enum Update {
     Replace,
 }
 
+/// What the tag endpoints do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagChange {
+    Add,
+    Remove,
+}
+
 /// Customers by id, each the full object the API answers with.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -175,6 +182,32 @@ impl Store {
             .collect())
     }
 
+    /// `PUT` / `DELETE /customers/{id}/tags`: adds the tags the customer does not carry
+    /// yet (never removing one), or removes those named (one it does not carry is no error).
+    pub(crate) fn change_tags(
+        &mut self,
+        id: u64,
+        tags: Vec<Value>,
+        change: TagChange,
+    ) -> Result<Value, StoreError> {
+        let customer = self
+            .customers
+            .get_mut(&id)
+            .ok_or(StoreError::NotFound(id))?;
+        let mut carried = match customer.remove("tags") {
+            Some(Value::Array(tags)) => tags,
+            _ => Vec::new(),
+        };
+        match change {
+            TagChange::Add => add_tags(&mut carried, tags),
+            TagChange::Remove => {
+                carried.retain(|held| !tags.iter().any(|tag| same_name(tag, held)));
+            }
+        }
+        customer.insert("tags".into(), Value::Array(carried));
+        Ok(Value::Object(customer.clone()))
+    }
+
     pub(crate) fn delete(&mut self, id: u64) -> Result<(), StoreError> {
         let customer = self.customers.remove(&id).ok_or(StoreError::NotFound(id))?;
         if let Some(user_id) = user_id_of(&customer) {
@@ -216,6 +249,21 @@ impl Store {
         }
         Some(Value::Object(customer.clone()))
     }
+}
+
+/// Adds to `carried` each of `tags` whose name it does not hold yet; a tag it holds stays
+/// once, as it was.
+pub(crate) fn add_tags(carried: &mut Vec<Value>, tags: Vec<Value>) {
+    for tag in tags {
+        if !carried.iter().any(|held| same_name(held, &tag)) {
+            carried.push(tag);
+        }
+    }
+}
+
+/// Tag names are case-sensitive.
+fn same_name(a: &Value, b: &Value) -> bool {
+    a.get("name") == b.get("name")
 }
 
 /// What a created contact holds in `field` when the create did not send it.
@@ -316,6 +364,43 @@ mod tests {
             .expect("create");
         assert_eq!(sent["createdFrom"], json!("crm"));
         assert_eq!(sent["lastSeen"], json!("1603885746"));
+    }
+
+    #[test]
+    fn tags_are_added_once_and_removed_by_name() {
+        let tag = |name: &str, color: &str| json!({"name": name, "color": color});
+        let mut store = Store::default();
+        store
+            .create(fields(json!({"tags": [tag("vip", "red")]})))
+            .expect("create");
+        store.create(Fields::new()).expect("no tags");
+        let add = vec![tag("vip", "blue"), tag("new", "#fff"), tag("VIP", "#000")];
+        let added = store
+            .change_tags(1_000_001, add, TagChange::Add)
+            .expect("add");
+        assert_eq!(
+            added["tags"],
+            json!([tag("vip", "red"), tag("new", "#fff"), tag("VIP", "#000")])
+        );
+        let remove = vec![tag("vip", "#c377e0"), tag("gone", "#fff")];
+        let removed = store
+            .change_tags(1_000_001, remove, TagChange::Remove)
+            .expect("remove");
+        assert_eq!(
+            removed["tags"],
+            json!([tag("new", "#fff"), tag("VIP", "#000")])
+        );
+        // A customer with no tags at all gets a list.
+        let first = store
+            .change_tags(1_000_002, vec![tag("a", "#fff")], TagChange::Add)
+            .expect("add");
+        assert_eq!(first["tags"], json!([tag("a", "#fff")]));
+        for change in [TagChange::Add, TagChange::Remove] {
+            assert_eq!(
+                store.change_tags(7, vec![], change),
+                Err(StoreError::NotFound(7))
+            );
+        }
     }
 
     #[test]

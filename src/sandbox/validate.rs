@@ -107,6 +107,27 @@ pub(crate) fn customer_object(
     }
 }
 
+/// Checks the body of `PUT` / `DELETE /customers/{id}/tags`: `{"tags": [{name, color?}]}`.
+/// Answers the tags, each with its color.
+pub(crate) fn tags_body(body: &Value) -> Result<Vec<Value>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let Some(object) = body.as_object() else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    check_known_keys(object, &["tags"], "", &mut errors);
+    let tags = match object.get("tags") {
+        Some(value) => tags(value, "tags", &mut errors),
+        None => {
+            errors.push(FieldError::new("tags", "is required"));
+            None
+        }
+    };
+    match tags {
+        Some(Value::Array(tags)) if errors.is_empty() => Ok(tags),
+        _ => Err(errors),
+    }
+}
+
 fn boolean(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
     if value.is_boolean() {
         return Some(value.clone());
@@ -268,7 +289,12 @@ fn check_known_keys(
     errors: &mut Vec<FieldError>,
 ) {
     for key in object.keys().filter(|key| !known.contains(&key.as_str())) {
-        errors.push(FieldError::new(format!("{path}.{key}"), "unknown field"));
+        let path = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        errors.push(FieldError::new(path, "unknown field"));
     }
 }
 
@@ -472,6 +498,25 @@ mod tests {
                 "tags[5].color",
                 "tags[7].name"
             ]
+        );
+    }
+
+    #[test]
+    fn a_tags_body_holds_only_documented_tags() {
+        assert_eq!(
+            tags_body(&json!({"tags": [{"name": "vip"}, {"name": "b", "color": "red"}]})),
+            Ok(vec![
+                json!({"name": "vip", "color": "#c377e0"}),
+                json!({"name": "b", "color": "red"})
+            ])
+        );
+        let codes = |body| tags_body(&body).map_err(|e| e.into_iter().map(|e| e.code).collect());
+        assert_eq!(codes(json!({})), Err(vec!["tags".to_string()]));
+        assert_eq!(codes(json!({"tags": null})), Err(vec!["tags".to_string()]));
+        assert_eq!(codes(json!([])), Err(vec!["body".to_string()]));
+        assert_eq!(
+            codes(json!({"tags": [{"name": ""}], "x": 1})),
+            Err(vec!["x".to_string(), "tags[0].name".to_string()])
         );
     }
 
