@@ -107,6 +107,7 @@ pub(crate) async fn remove(
 ) -> Reply {
     let id = customer_id(id)?;
     shared.store().delete(id).map_err(store_error)?;
+    Counters::bump(&shared.counters.deleted);
     // The documented answer: 200 with the plain text `Ok`.
     Ok("Ok".into_response())
 }

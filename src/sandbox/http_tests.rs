@@ -1030,19 +1030,91 @@ async fn stats_count_every_outcome_and_are_not_counted_themselves() {
         .json()
         .await
         .expect("stats");
+    let mut by_endpoint = no_requests_by_endpoint();
+    by_endpoint.insert("POST /customers".into(), 3);
+    by_endpoint.insert("GET /customers".into(), 3);
     let expected = SandboxStats {
         requests: 6,
+        by_endpoint,
         rate_limited: 1,
         unauthorized: 1,
         server_errors: 0,
         rejected: 2,
         created: 1,
         dropped: 0,
+        deleted: 0,
         customers: 1,
     };
     assert_eq!(first, expected);
     assert_eq!(second, expected);
     assert_eq!(sandbox.stats(), expected);
+}
+
+/// Every endpoint's key, each at zero.
+fn no_requests_by_endpoint() -> std::collections::BTreeMap<String, u64> {
+    [
+        "POST /customers",
+        "POST /customers/search",
+        "GET /customers",
+        "GET /customers/{id}",
+        "PATCH /customers/{id}",
+        "PUT /customers/{id}",
+        "DELETE /customers/{id}",
+        "PUT /customers/{id}/tags",
+        "DELETE /customers/{id}/tags",
+        "PUT /customers/batch",
+    ]
+    .into_iter()
+    .map(|key| (key.to_string(), 0))
+    .collect()
+}
+
+#[tokio::test]
+async fn stats_count_each_endpoint_whatever_the_answer_and_deletes() {
+    let sandbox = start(SandboxConfig {
+        limit: Some(Limit::FixedWindow {
+            max: 12,
+            window: Duration::from_secs(60),
+        }),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let tags = || Some(json!({"tags": [{"name": "a"}]}));
+    let requests = [
+        (
+            Method::POST,
+            "/customers",
+            Some(json!({"userId": "u1"})),
+            201,
+        ),
+        (Method::POST, "/customers/search", Some(json!({})), 200),
+        (Method::GET, "/customers", None, 200),
+        (Method::GET, "/customers/1000001", None, 200),
+        (Method::PATCH, "/customers/1000001", Some(json!({})), 200),
+        (Method::PUT, "/customers/1000001", Some(json!({})), 200),
+        (Method::PUT, "/customers/1000001/tags", tags(), 200),
+        (Method::DELETE, "/customers/1000001/tags", tags(), 200),
+        (Method::PUT, "/customers/batch", Some(json!([])), 400),
+        (Method::DELETE, "/customers/1000001", None, 200),
+        (Method::DELETE, "/customers/1000001", None, 404),
+        (Method::GET, "/customers/search", None, 405),
+        // Over the limit: refused, and still counted.
+        (Method::GET, "/customers/1000001", None, 429),
+    ];
+    for (method, path, body, status) in requests {
+        let answer = call(&sandbox, method.clone(), path, body).await;
+        assert_eq!(answer.status, status, "{method} {path}");
+    }
+    let mut expected = no_requests_by_endpoint();
+    for value in expected.values_mut() {
+        *value = 1;
+    }
+    expected.insert("GET /customers/{id}".into(), 2);
+    expected.insert("DELETE /customers/{id}".into(), 2);
+    let stats = sandbox.stats();
+    assert_eq!(stats.by_endpoint, expected);
+    assert_eq!(stats.requests, 13);
+    assert_eq!((stats.created, stats.deleted, stats.customers), (1, 1, 0));
 }
 
 #[tokio::test]

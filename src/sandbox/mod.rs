@@ -25,6 +25,7 @@ mod validate;
 #[cfg(test)]
 mod http_tests;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -109,11 +110,17 @@ pub enum RetryAfterMode {
     None,
 }
 
-/// What the sandbox has seen since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the sandbox has seen since it started. Every count is of the importer's own
+/// requests (those that reach the server), not of the background client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxStats {
     /// API requests received (everything under `/v1`), whatever their answer.
     pub requests: u64,
+    /// Requests by endpoint, keyed `"METHOD /route"` as the docs name them (`"GET
+    /// /customers/{id}"`, `"PUT /customers/{id}/tags"`, ...), every endpoint present: each
+    /// request to a known endpoint counts, whether it passed the gate or was refused, whatever
+    /// its answer.
+    pub by_endpoint: BTreeMap<String, u64>,
     /// 429 answers.
     pub rate_limited: u64,
     /// 401 answers.
@@ -126,6 +133,8 @@ pub struct SandboxStats {
     pub created: u64,
     /// Created contacts whose connection was dropped instead of answered.
     pub dropped: u64,
+    /// Contacts deleted by `DELETE /customers/{id}`.
+    pub deleted: u64,
     /// Customers stored now.
     pub customers: u64,
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -40,16 +40,52 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
 }
 
+/// The API's endpoints, as `(method, route)`: the keys of `SandboxStats::by_endpoint`.
+const ENDPOINTS: [(&str, &str); 10] = [
+    ("POST", "/customers"),
+    ("GET", "/customers"),
+    ("POST", "/customers/search"),
+    ("PUT", "/customers/batch"),
+    ("GET", "/customers/{id}"),
+    ("PATCH", "/customers/{id}"),
+    ("PUT", "/customers/{id}"),
+    ("DELETE", "/customers/{id}"),
+    ("PUT", "/customers/{id}/tags"),
+    ("DELETE", "/customers/{id}/tags"),
+];
+
+/// Which of `ENDPOINTS` a request goes to, from its method and its path under `/v1`.
+fn endpoint(method: &Method, path: &str) -> Option<usize> {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let mut segments = path.strip_prefix("/customers")?.split('/');
+    let route = match (segments.next(), segments.next(), segments.next()) {
+        (Some(""), None, _) => "/customers",
+        (Some(""), Some("search"), None) => "/customers/search",
+        (Some(""), Some("batch"), None) => "/customers/batch",
+        (Some(""), Some(id), None) if !id.is_empty() => "/customers/{id}",
+        (Some(""), Some(id), Some("tags")) if !id.is_empty() && segments.next().is_none() => {
+            "/customers/{id}/tags"
+        }
+        _ => return None,
+    };
+    ENDPOINTS
+        .iter()
+        .position(|&(known, known_route)| known == method.as_str() && known_route == route)
+}
+
 /// Running totals behind `SandboxStats`; atomics so the gate never waits on a lock to count.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub requests: AtomicU64,
+    /// Indexed as `ENDPOINTS`.
+    pub by_endpoint: [AtomicU64; ENDPOINTS.len()],
     pub rate_limited: AtomicU64,
     pub unauthorized: AtomicU64,
     pub server_errors: AtomicU64,
     pub rejected: AtomicU64,
     pub created: AtomicU64,
     pub dropped: AtomicU64,
+    pub deleted: AtomicU64,
 }
 
 impl Counters {
@@ -97,14 +133,21 @@ impl Shared {
     pub(crate) fn stats(&self) -> SandboxStats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let c = &self.counters;
+        let by_endpoint = ENDPOINTS
+            .iter()
+            .zip(&c.by_endpoint)
+            .map(|((method, route), count)| (format!("{method} {route}"), read(count)))
+            .collect();
         SandboxStats {
             requests: read(&c.requests),
+            by_endpoint,
             rate_limited: read(&c.rate_limited),
             unauthorized: read(&c.unauthorized),
             server_errors: read(&c.server_errors),
             rejected: read(&c.rejected),
             created: read(&c.created),
             dropped: read(&c.dropped),
+            deleted: read(&c.deleted),
             customers: self.store().len() as u64,
         }
     }
@@ -152,6 +195,9 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
     Counters::bump(&shared.counters.requests);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if let Some(index) = endpoint(&method, &path) {
+        Counters::bump(&shared.counters.by_endpoint[index]);
+    }
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
@@ -222,6 +268,63 @@ mod tests {
         assert_eq!(check(None, None), Err("Missing Authorization header"));
         for malformed in ["Bearer", "Bearer ", "Basic k1", "k1", ""] {
             assert!(check(None, Some(malformed)).is_err(), "{malformed:?}");
+        }
+    }
+
+    #[test]
+    fn each_route_is_one_endpoint_and_other_paths_none() {
+        let key = |method: Method, path: &str| {
+            endpoint(&method, path).map(|i| format!("{} {}", ENDPOINTS[i].0, ENDPOINTS[i].1))
+        };
+        let cases = [
+            (Method::POST, "/customers", Some("POST /customers")),
+            (Method::GET, "/v1/customers", Some("GET /customers")),
+            (
+                Method::POST,
+                "/customers/search",
+                Some("POST /customers/search"),
+            ),
+            (
+                Method::PUT,
+                "/customers/batch",
+                Some("PUT /customers/batch"),
+            ),
+            (Method::GET, "/customers/12", Some("GET /customers/{id}")),
+            (
+                Method::PATCH,
+                "/customers/abc",
+                Some("PATCH /customers/{id}"),
+            ),
+            (Method::PUT, "/customers/12", Some("PUT /customers/{id}")),
+            (
+                Method::DELETE,
+                "/customers/12",
+                Some("DELETE /customers/{id}"),
+            ),
+            (
+                Method::PUT,
+                "/customers/12/tags",
+                Some("PUT /customers/{id}/tags"),
+            ),
+            (
+                Method::DELETE,
+                "/customers/12/tags",
+                Some("DELETE /customers/{id}/tags"),
+            ),
+            (Method::GET, "/customers/search", None),
+            (Method::DELETE, "/customers", None),
+            (Method::GET, "/customers/", None),
+            (Method::GET, "/customers/12/tags/x", None),
+            (Method::GET, "/customers//tags", None),
+            (Method::GET, "/customersx", None),
+            (Method::GET, "/contacts", None),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                key(method.clone(), path).as_deref(),
+                expected,
+                "{method} {path}"
+            );
         }
     }
 
