@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
-use crate::sandbox::RetryAfterMode;
+use crate::sandbox::{RetryAfterMode, UnknownAttribute};
 use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
@@ -217,6 +217,16 @@ pub struct SandboxArgs {
     /// Seed for the injected faults, so a rehearsal can be repeated.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// The customData attributes the emulated account has (Settings → Contacts → Custom
+    /// attributes), comma-separated [default: every attribute exists].
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub custom_attributes: Option<Vec<String>>,
+
+    /// What a customData property not in --custom-attributes meets: accept (stored), reject
+    /// (a 400 naming it) or drop (left out in silence, the answer a success).
+    #[arg(long, value_enum, default_value_t = UnknownAttribute::Accept)]
+    pub unknown_attribute: UnknownAttribute,
 }
 
 #[cfg(test)]
@@ -258,6 +268,26 @@ mod tests {
         );
         assert_eq!(mode(&["--retry-after", "Date"]), Some(RetryAfterMode::Date));
         assert_eq!(mode(&["--retry-after", "minutes"]), None);
+    }
+
+    #[test]
+    fn sandbox_custom_attributes_are_a_comma_list() {
+        let args = sandbox_args(&[
+            "--custom-attributes",
+            "plan,Seats Used",
+            "--unknown-attribute",
+            "reject",
+        ]);
+        let parsed = args.map(|a| (a.custom_attributes, a.unknown_attribute));
+        assert_eq!(
+            parsed,
+            Some((
+                Some(vec!["plan".to_string(), "Seats Used".to_string()]),
+                UnknownAttribute::Reject
+            ))
+        );
+        let defaults = sandbox_args(&[]).map(|a| (a.custom_attributes, a.unknown_attribute));
+        assert_eq!(defaults, Some((None, UnknownAttribute::Accept)));
     }
 
     #[test]

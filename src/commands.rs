@@ -290,5 +290,14 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
         drop_rate: share("drop-rate", args.drop_rate)?,
         latency: Duration::from_millis(args.latency_ms),
         seed: args.seed,
+        custom_attributes: args.custom_attributes.as_ref().map(|names| {
+            names
+                .iter()
+                .map(|name| name.trim())
+                .filter(|name| !name.is_empty())
+                .map(String::from)
+                .collect()
+        }),
+        unknown_attribute: args.unknown_attribute,
     })
 }

@@ -29,7 +29,8 @@ pub(crate) async fn create(
     ConnectInfo(connection): ConnectInfo<Severer>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let fields = validate::customer_body(&json_body(body)?).map_err(ApiError::invalid)?;
+    let fields = validate::customer_body(&json_body(body)?, &shared.attributes)
+        .map_err(ApiError::invalid)?;
     let customer = shared.store().create(fields).map_err(store_error)?;
     Counters::bump(&shared.counters.created);
     if shared.faults.drop_answer() {
@@ -93,7 +94,8 @@ fn update(
     mode: Update,
 ) -> Reply {
     let id = customer_id(id)?;
-    let fields = validate::customer_body(&json_body(body)?).map_err(ApiError::invalid)?;
+    let fields = validate::customer_body(&json_body(body)?, &shared.attributes)
+        .map_err(ApiError::invalid)?;
     let customer = shared
         .store()
         .update(id, fields, mode)
@@ -183,7 +185,7 @@ pub(crate) async fn batch(
         }
         match (
             id,
-            validate::customer_object(&fields, &format!("[{index}].")),
+            validate::customer_object(&fields, &format!("[{index}]."), &shared.attributes),
         ) {
             (Some(id), Ok(fields)) => updates.push((id, fields)),
             (_, Err(problems)) => errors.extend(problems),

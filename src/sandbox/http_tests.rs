@@ -990,6 +990,100 @@ async fn batches_hold_one_to_ten_replaces() {
     assert_eq!(sandbox.customers()[4]["name"], json!("N5"));
 }
 
+/// A sandbox whose account has the attribute "plan" only, meeting an unknown one with
+/// `unknown`: the answers to create, PATCH, PUT and batch, each sending "plan" and "ghost".
+async fn unknown_attribute_answers(unknown: UnknownAttribute) -> (Sandbox, Vec<Answer>) {
+    let sandbox = start(SandboxConfig {
+        custom_attributes: Some(vec!["plan".into()]),
+        unknown_attribute: unknown,
+        ..SandboxConfig::default()
+    })
+    .await;
+    // A contact to update, created without customData.
+    assert_eq!(
+        post(&sandbox, "/customers", json!({"name": "A"}))
+            .await
+            .status,
+        201
+    );
+    let data = json!([{"property": "plan", "value": "pro"}, {"property": "ghost", "value": 1}]);
+    let body = json!({ "customData": data });
+    let batch = json!([{"customer": 1000001, "customData": data}]);
+    let mut answers = Vec::new();
+    for (method, path, body) in [
+        (Method::POST, "/customers", &body),
+        (Method::PATCH, "/customers/1000001", &body),
+        (Method::PUT, "/customers/1000001", &body),
+        (Method::PUT, "/customers/batch", &batch),
+    ] {
+        answers.push(call(&sandbox, method, path, Some(body.clone())).await);
+    }
+    (sandbox, answers)
+}
+
+/// Each answer's customData: the customer's, or the first of a batch's.
+fn custom_data_of(answer: &Answer) -> &Value {
+    match answer.body.get("data") {
+        Some(data) => &data[0]["customData"],
+        None => &answer.body["customData"],
+    }
+}
+
+#[tokio::test]
+async fn unknown_attributes_are_stored_by_default_and_with_accept() {
+    assert_eq!(
+        SandboxConfig::default().unknown_attribute,
+        UnknownAttribute::Accept
+    );
+    let (sandbox, answers) = unknown_attribute_answers(UnknownAttribute::Accept).await;
+    for answer in &answers {
+        assert!(matches!(answer.status, 200 | 201), "{}", answer.body);
+        assert_eq!(custom_data_of(answer), &json!({"plan": "pro", "ghost": 1}));
+    }
+    assert_eq!(sandbox.customers()[0]["customData"]["ghost"], json!(1));
+}
+
+#[tokio::test]
+async fn unknown_attributes_are_refused_with_a_400_naming_them_with_reject() {
+    let (sandbox, answers) = unknown_attribute_answers(UnknownAttribute::Reject).await;
+    let codes: Vec<_> = answers.iter().map(|a| error_codes(&a.body)).collect();
+    assert_eq!(
+        codes,
+        [
+            ["invalid_request", "customData.ghost"],
+            ["invalid_request", "customData.ghost"],
+            ["invalid_request", "customData.ghost"],
+            ["invalid_request", "[0].customData.ghost"],
+        ]
+    );
+    for answer in &answers {
+        assert_eq!(answer.status, 400);
+        assert!(
+            answer.body["errors"][1]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("\"ghost\"")),
+            "{}",
+            answer.body
+        );
+    }
+    // Nothing was written: one customer, still without customData.
+    let customers = sandbox.customers();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0]["customData"], Value::Null);
+}
+
+#[tokio::test]
+async fn unknown_attributes_are_left_out_in_silence_with_drop() {
+    let (sandbox, answers) = unknown_attribute_answers(UnknownAttribute::Drop).await;
+    for answer in &answers {
+        assert!(matches!(answer.status, 200 | 201), "{}", answer.body);
+        assert_eq!(custom_data_of(answer), &json!({"plan": "pro"}));
+    }
+    for customer in sandbox.customers() {
+        assert_eq!(customer["customData"], json!({"plan": "pro"}));
+    }
+}
+
 #[tokio::test]
 async fn stats_count_every_outcome_and_are_not_counted_themselves() {
     let sandbox = start(SandboxConfig {

@@ -58,6 +58,12 @@ pub struct SandboxConfig {
     pub latency: Duration,
     /// Seed for the random choices, so runs are repeatable.
     pub seed: u64,
+    /// The customData attributes that exist in the account's settings (Settings → Contacts
+    /// → Custom attributes); None: every attribute exists.
+    pub custom_attributes: Option<Vec<String>>,
+    /// What a customData property that is not in `custom_attributes` meets, on create,
+    /// PATCH, PUT and batch alike (the docs leave it open).
+    pub unknown_attribute: UnknownAttribute,
 }
 
 impl Default for SandboxConfig {
@@ -70,6 +76,8 @@ impl Default for SandboxConfig {
             drop_rate: 0.0,
             latency: Duration::ZERO,
             seed: 0,
+            custom_attributes: None,
+            unknown_attribute: UnknownAttribute::default(),
         }
     }
 }
@@ -85,6 +93,8 @@ impl fmt::Debug for SandboxConfig {
             .field("drop_rate", &self.drop_rate)
             .field("latency", &self.latency)
             .field("seed", &self.seed)
+            .field("custom_attributes", &self.custom_attributes)
+            .field("unknown_attribute", &self.unknown_attribute)
             .finish()
     }
 }
@@ -108,6 +118,20 @@ pub enum RetryAfterMode {
     /// No header: the documented API documents none.
     #[default]
     None,
+}
+
+/// What happens to a customData property whose attribute does not exist in the account
+/// (the docs say it "should exist" and leave the rest open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownAttribute {
+    /// Stored as if it existed.
+    #[default]
+    Accept,
+    /// The request is refused: a 400 whose entry's code is `customData.<property>` (with a
+    /// batch item's `[i].` before it) and whose message names the attribute.
+    Reject,
+    /// Left out in silence: the answer is a success without it.
+    Drop,
 }
 
 /// What the sandbox has seen since it started. Every count is of the importer's own

@@ -22,6 +22,7 @@ use super::handlers;
 use super::limit::Limiter;
 use super::reply::{ApiError, retry_after};
 use super::store::Store;
+use super::validate::Attributes;
 use super::{RetryAfterMode, SandboxConfig, SandboxStats};
 
 /// The wait an injected 503 asks for.
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     limiter: Option<Limiter>,
     pub(crate) faults: Faults,
     pub(crate) counters: Counters,
+    /// The account's customData attributes, and what a body's unknown one meets.
+    pub(crate) attributes: Attributes,
     /// The customers; a plain mutex since no handler holds it across an `.await`.
     store: Mutex<Store>,
 }
@@ -120,6 +123,10 @@ impl Shared {
             limiter,
             faults: Faults::new(config.error_rate, config.drop_rate, config.seed),
             counters: Counters::default(),
+            attributes: Attributes::new(
+                config.custom_attributes.as_deref(),
+                config.unknown_attribute,
+            ),
             store: Mutex::new(Store::default()),
         })
     }

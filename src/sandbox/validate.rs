@@ -3,9 +3,13 @@
 //! A valid body becomes the map of fields it sets, already in the form the API answers
 //! with: `customData` as a `{property: value}` map and every tag with its color.
 
+use std::collections::HashSet;
+
 use email_address::{EmailAddress, Options};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use super::UnknownAttribute;
 
 /// One entry of an answer's `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +62,47 @@ pub(crate) const FIELDS: [(&str, Kind); 18] = [
     ("customData", Kind::CustomData),
 ];
 
+/// The customData attributes an account has (Settings → Contacts → Custom attributes), and
+/// what a body's property that is none of them meets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attributes {
+    /// None: every attribute exists.
+    known: Option<HashSet<String>>,
+    unknown: UnknownAttribute,
+}
+
+impl Attributes {
+    pub(crate) fn new(known: Option<&[String]>, unknown: UnknownAttribute) -> Attributes {
+        Attributes {
+            known: known.map(|names| names.iter().cloned().collect()),
+            unknown,
+        }
+    }
+
+    /// Applies the rule to a checked `{property: value}` map at `path`: an unknown property
+    /// stays, goes in silence, or is refused with the code `<path>.<property>`.
+    fn apply(&self, data: &mut Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
+        let Some(known) = &self.known else {
+            return;
+        };
+        match self.unknown {
+            UnknownAttribute::Accept => {}
+            UnknownAttribute::Drop => data.retain(|property, _| known.contains(property)),
+            UnknownAttribute::Reject => {
+                for property in data.keys().filter(|p| !known.contains(*p)) {
+                    errors.push(FieldError::new(
+                        format!("{path}.{property}"),
+                        format!(
+                            "attribute {property:?} does not exist: create it under \
+                             Settings → Contacts → Custom attributes"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// The color HelpCrunch gives a tag sent without one.
 const DEFAULT_TAG_COLOR: &str = "#c377e0";
 
@@ -66,9 +111,12 @@ const DEFAULT_TAG_COLOR: &str = "#c377e0";
 pub(crate) type Fields = Map<String, Value>;
 
 /// Checks a whole request body, which must be a JSON object of customer fields.
-pub(crate) fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
+pub(crate) fn customer_body(
+    body: &Value,
+    attributes: &Attributes,
+) -> Result<Fields, Vec<FieldError>> {
     match body {
-        Value::Object(object) => customer_object(object, ""),
+        Value::Object(object) => customer_object(object, "", attributes),
         _ => Err(vec![FieldError::new("body", "must be a JSON object")]),
     }
 }
@@ -78,6 +126,7 @@ pub(crate) fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
 pub(crate) fn customer_object(
     object: &Map<String, Value>,
     prefix: &str,
+    attributes: &Attributes,
 ) -> Result<Fields, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut fields = Fields::new();
@@ -90,7 +139,7 @@ pub(crate) fn customer_object(
         let checked = match kind {
             _ if value.is_null() => Some(Value::Null),
             Kind::Tags => tags(value, &path, &mut errors),
-            Kind::CustomData => custom_data(value, &path, &mut errors),
+            Kind::CustomData => custom_data(value, &path, attributes, &mut errors),
             Kind::Bool => boolean(value, &path, &mut errors),
             Kind::Text | Kind::Email | Kind::Locale | Kind::Date => {
                 string_field(kind, value, &path, &mut errors)
@@ -233,7 +282,12 @@ fn tags(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value
     (errors.len() == before).then_some(Value::Array(tags))
 }
 
-fn custom_data(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
+fn custom_data(
+    value: &Value,
+    path: &str,
+    attributes: &Attributes,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
     let Some(items) = value.as_array() else {
         errors.push(FieldError::new(
             path,
@@ -279,6 +333,7 @@ fn custom_data(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Optio
             }
         }
     }
+    attributes.apply(&mut data, path, errors);
     (errors.len() == before).then_some(Value::Object(data))
 }
 
@@ -324,6 +379,10 @@ fn non_empty_string(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
+        super::customer_body(body, &Attributes::default())
+    }
 
     fn codes(body: Value) -> Vec<String> {
         match customer_body(&body) {
@@ -518,6 +577,44 @@ mod tests {
             codes(json!({"tags": [{"name": ""}], "x": 1})),
             Err(vec!["x".to_string(), "tags[0].name".to_string()])
         );
+    }
+
+    #[test]
+    fn unknown_attributes_are_accepted_dropped_or_refused_by_name() {
+        let known = ["plan".to_string(), "Seats Used".to_string()];
+        let body = json!({"name": "Ann", "customData": [
+            {"property": "plan", "value": "pro"},
+            {"property": "ghost", "value": 1},
+            {"property": "Seats Used", "value": 3},
+            {"property": "other", "value": true}
+        ]});
+        let check = |unknown| {
+            super::customer_body(&body, &Attributes::new(Some(&known), unknown))
+                .map(|fields| fields["customData"].clone())
+        };
+        assert_eq!(
+            check(UnknownAttribute::Accept),
+            Ok(json!({"plan": "pro", "ghost": 1, "Seats Used": 3, "other": true}))
+        );
+        assert_eq!(
+            check(UnknownAttribute::Drop),
+            Ok(json!({"plan": "pro", "Seats Used": 3}))
+        );
+        let errors = check(UnknownAttribute::Reject).expect_err("refused");
+        let codes: Vec<_> = errors.iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(codes, ["customData.ghost", "customData.other"]);
+        assert!(
+            errors[0].message.contains("\"ghost\" does not exist"),
+            "{errors:?}"
+        );
+        // Without a list every attribute exists, whatever the rule.
+        let all = Attributes::new(None, UnknownAttribute::Reject);
+        assert!(super::customer_body(&body, &all).is_ok());
+        // In a batch the item's prefix comes first.
+        let object = body.as_object().cloned().unwrap_or_default();
+        let refuse = Attributes::new(Some(&known), UnknownAttribute::Reject);
+        let errors = customer_object(&object, "[2].", &refuse).expect_err("refused");
+        assert_eq!(errors[0].code, "[2].customData.ghost");
     }
 
     #[test]
