@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
-use crate::sandbox::{RetryAfterMode, UnknownAttribute};
+use crate::sandbox::{RetryAfterMode, SearchEmpty, UnknownAttribute};
 use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
@@ -227,6 +227,11 @@ pub struct SandboxArgs {
     /// (a 400 naming it) or drop (left out in silence, the answer a success).
     #[arg(long, value_enum, default_value_t = UnknownAttribute::Accept)]
     pub unknown_attribute: UnknownAttribute,
+
+    /// How a search that matches no customer answers: 200 with an empty page, or 404
+    /// not_found (as one public client met).
+    #[arg(long, value_enum, value_name = "STATUS", default_value_t = SearchEmpty::EmptyPage)]
+    pub search_empty: SearchEmpty,
 }
 
 #[cfg(test)]
@@ -288,6 +293,21 @@ mod tests {
         );
         let defaults = sandbox_args(&[]).map(|a| (a.custom_attributes, a.unknown_attribute));
         assert_eq!(defaults, Some((None, UnknownAttribute::Accept)));
+    }
+
+    #[test]
+    fn sandbox_search_empty_takes_a_status() {
+        let status = |args: &[&str]| sandbox_args(args).map(|a| a.search_empty);
+        assert_eq!(status(&[]), Some(SearchEmpty::EmptyPage));
+        assert_eq!(
+            status(&["--search-empty", "200"]),
+            Some(SearchEmpty::EmptyPage)
+        );
+        assert_eq!(
+            status(&["--search-empty", "404"]),
+            Some(SearchEmpty::NotFound)
+        );
+        assert_eq!(status(&["--search-empty", "500"]), None);
     }
 
     #[test]

@@ -299,5 +299,6 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
                 .collect()
         }),
         unknown_attribute: args.unknown_attribute,
+        search_empty: args.search_empty,
     })
 }

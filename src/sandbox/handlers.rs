@@ -11,13 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::SandboxStats;
 use super::conn::Severer;
 use super::reply::ApiError;
 use super::search::{Page, Search};
 use super::server::{Counters, Shared};
 use super::store::{StoreError, TagChange, Update};
 use super::validate::{self, FieldError};
+use super::{SandboxStats, SearchEmpty};
 
 /// Most customers one `PUT /customers/batch` may carry.
 const MAX_BATCH: usize = 10;
@@ -59,6 +59,9 @@ pub(crate) async fn search(
 ) -> Reply {
     let search = Search::parse(&json_body(body)?).map_err(ApiError::invalid)?;
     let (data, total) = shared.store().search(&search);
+    if total == 0 && shared.search_empty == SearchEmpty::NotFound {
+        return Err(ApiError::not_found("No customer matches the search"));
+    }
     Ok(Json(json!({ "data": data, "total": total })).into_response())
 }
 

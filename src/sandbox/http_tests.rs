@@ -680,6 +680,48 @@ async fn search_pages_and_sorts_as_its_body_asks() {
     assert_eq!(ids(&by_last_seen.body), [1000005, 1000004, 1000003]);
 }
 
+/// A search for a userId nobody has, and one past the end of what matches.
+async fn empty_searches(search_empty: SearchEmpty) -> (Answer, Answer) {
+    let sandbox = start(SandboxConfig {
+        search_empty,
+        ..SandboxConfig::default()
+    })
+    .await;
+    five_customers(&sandbox).await;
+    let none = post(
+        &sandbox,
+        "/customers/search",
+        filter("customers.userId", "=", json!("nobody")),
+    )
+    .await;
+    let past_the_end = post(&sandbox, "/customers/search", json!({"offset": 50})).await;
+    (none, past_the_end)
+}
+
+#[tokio::test]
+async fn a_search_matching_nothing_answers_200_empty_by_default() {
+    assert_eq!(
+        SandboxConfig::default().search_empty,
+        SearchEmpty::EmptyPage
+    );
+    let (none, past_the_end) = empty_searches(SearchEmpty::EmptyPage).await;
+    assert_eq!(
+        (none.status, none.body),
+        (200, json!({"data": [], "total": 0}))
+    );
+    assert_eq!(past_the_end.status, 200);
+}
+
+#[tokio::test]
+async fn a_search_matching_nothing_answers_404_when_asked() {
+    let (none, past_the_end) = empty_searches(SearchEmpty::NotFound).await;
+    assert_eq!(none.status, 404);
+    assert_eq!(error_codes(&none.body), ["invalid_request", "not_found"]);
+    // A page past the end of what matched is no "nothing matched".
+    assert_eq!(past_the_end.status, 200);
+    assert_eq!(past_the_end.body["total"], json!(5));
+}
+
 #[tokio::test]
 async fn bad_searches_are_400() {
     let sandbox = start(SandboxConfig::default()).await;

@@ -64,6 +64,9 @@ pub struct SandboxConfig {
     /// What a customData property that is not in `custom_attributes` meets, on create,
     /// PATCH, PUT and batch alike (the docs leave it open).
     pub unknown_attribute: UnknownAttribute,
+    /// How a search that matches no customer answers (the docs show 200 with an empty
+    /// `data`; one public client met 404).
+    pub search_empty: SearchEmpty,
 }
 
 impl Default for SandboxConfig {
@@ -78,6 +81,7 @@ impl Default for SandboxConfig {
             seed: 0,
             custom_attributes: None,
             unknown_attribute: UnknownAttribute::default(),
+            search_empty: SearchEmpty::default(),
         }
     }
 }
@@ -95,6 +99,7 @@ impl fmt::Debug for SandboxConfig {
             .field("seed", &self.seed)
             .field("custom_attributes", &self.custom_attributes)
             .field("unknown_attribute", &self.unknown_attribute)
+            .field("search_empty", &self.search_empty)
             .finish()
     }
 }
@@ -132,6 +137,18 @@ pub enum UnknownAttribute {
     Reject,
     /// Left out in silence: the answer is a success without it.
     Drop,
+}
+
+/// How a search that matches no customer answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchEmpty {
+    /// 200 with `{"data": [], "total": 0}`.
+    #[default]
+    #[value(name = "200")]
+    EmptyPage,
+    /// 404 with `invalid_request` and `not_found`.
+    #[value(name = "404")]
+    NotFound,
 }
 
 /// What the sandbox has seen since it started. Every count is of the importer's own

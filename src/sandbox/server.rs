@@ -23,7 +23,7 @@ use super::limit::Limiter;
 use super::reply::{ApiError, retry_after};
 use super::store::Store;
 use super::validate::Attributes;
-use super::{RetryAfterMode, SandboxConfig, SandboxStats};
+use super::{RetryAfterMode, SandboxConfig, SandboxStats, SearchEmpty};
 
 /// The wait an injected 503 asks for.
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(1);
@@ -39,6 +39,7 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// The account's customData attributes, and what a body's unknown one meets.
     pub(crate) attributes: Attributes,
+    pub(crate) search_empty: SearchEmpty,
     /// The customers; a plain mutex since no handler holds it across an `.await`.
     store: Mutex<Store>,
 }
@@ -127,6 +128,7 @@ impl Shared {
                 config.custom_attributes.as_deref(),
                 config.unknown_attribute,
             ),
+            search_empty: config.search_empty,
             store: Mutex::new(Store::default()),
         })
     }
