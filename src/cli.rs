@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
-use crate::sandbox::{RetryAfterMode, SearchEmpty, UnknownAttribute};
+use crate::sandbox::{PatchCollections, RetryAfterMode, SearchEmpty, UnknownAttribute};
 use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
@@ -232,6 +232,11 @@ pub struct SandboxArgs {
     /// not_found (as one public client met).
     #[arg(long, value_enum, value_name = "STATUS", default_value_t = SearchEmpty::EmptyPage)]
     pub search_empty: SearchEmpty,
+
+    /// What PATCH does with the tags and customData it is sent: replace the contact's whole
+    /// list and map, or merge into them (tags by name, customData by property).
+    #[arg(long, value_enum, default_value_t = PatchCollections::Replace)]
+    pub patch_collections: PatchCollections,
 }
 
 #[cfg(test)]
@@ -308,6 +313,16 @@ mod tests {
             Some(SearchEmpty::NotFound)
         );
         assert_eq!(status(&["--search-empty", "500"]), None);
+    }
+
+    #[test]
+    fn sandbox_patch_collections_replace_by_default() {
+        let mode = |args: &[&str]| sandbox_args(args).map(|a| a.patch_collections);
+        assert_eq!(mode(&[]), Some(PatchCollections::Replace));
+        assert_eq!(
+            mode(&["--patch-collections", "merge"]),
+            Some(PatchCollections::Merge)
+        );
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub(crate) async fn patch(
     id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    update(&shared, id, body, Update::Merge)
+    update(&shared, id, body, Update::Patch(shared.patch_collections))
 }
 
 pub(crate) async fn replace(

@@ -971,6 +971,60 @@ async fn tag_endpoints_add_without_removing_and_remove_by_name() {
     }
 }
 
+/// A customer with an agent's tag and a property, then a PATCH sending another of each;
+/// answers what the PATCH left.
+async fn patch_collections(mode: PatchCollections) -> Value {
+    let sandbox = start(SandboxConfig {
+        patch_collections: mode,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let created = post(
+        &sandbox,
+        "/customers",
+        json!({"userId": "u1", "tags": [{"name": "agent", "color": "red"}],
+            "customData": [{"property": "seats", "value": 3}]}),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let patched = call(
+        &sandbox,
+        Method::PATCH,
+        "/customers/1000001",
+        Some(json!({"tags": [{"name": "import"}],
+            "customData": [{"property": "plan", "value": "pro"}]})),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(sandbox.customers()[0], patched.body);
+    patched.body
+}
+
+#[tokio::test]
+async fn patch_replaces_tags_and_custom_data_by_default() {
+    assert_eq!(
+        SandboxConfig::default().patch_collections,
+        PatchCollections::Replace
+    );
+    let customer = patch_collections(PatchCollections::Replace).await;
+    assert_eq!(
+        customer["tags"],
+        json!([{"name": "import", "color": "#c377e0"}])
+    );
+    assert_eq!(customer["customData"], json!({"plan": "pro"}));
+    assert_eq!(customer["userId"], json!("u1"));
+}
+
+#[tokio::test]
+async fn patch_merges_tags_and_custom_data_when_asked() {
+    let customer = patch_collections(PatchCollections::Merge).await;
+    assert_eq!(
+        customer["tags"],
+        json!([{"name": "agent", "color": "red"}, {"name": "import", "color": "#c377e0"}])
+    );
+    assert_eq!(customer["customData"], json!({"seats": 3, "plan": "pro"}));
+}
+
 #[tokio::test]
 async fn batches_hold_one_to_ten_replaces() {
     let sandbox = start(SandboxConfig::default()).await;

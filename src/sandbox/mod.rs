@@ -67,6 +67,9 @@ pub struct SandboxConfig {
     /// How a search that matches no customer answers (the docs show 200 with an empty
     /// `data`; one public client met 404).
     pub search_empty: SearchEmpty,
+    /// What PATCH does with the `tags` and `customData` it is sent (the docs leave it open
+    /// and send tag changes through the tag endpoints).
+    pub patch_collections: PatchCollections,
 }
 
 impl Default for SandboxConfig {
@@ -82,6 +85,7 @@ impl Default for SandboxConfig {
             custom_attributes: None,
             unknown_attribute: UnknownAttribute::default(),
             search_empty: SearchEmpty::default(),
+            patch_collections: PatchCollections::default(),
         }
     }
 }
@@ -100,6 +104,7 @@ impl fmt::Debug for SandboxConfig {
             .field("custom_attributes", &self.custom_attributes)
             .field("unknown_attribute", &self.unknown_attribute)
             .field("search_empty", &self.search_empty)
+            .field("patch_collections", &self.patch_collections)
             .finish()
     }
 }
@@ -149,6 +154,17 @@ pub enum SearchEmpty {
     /// 404 with `invalid_request` and `not_found`.
     #[value(name = "404")]
     NotFound,
+}
+
+/// What PATCH does with the `tags` and `customData` it is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatchCollections {
+    /// They replace the customer's whole tag list, or whole customData map.
+    #[default]
+    Replace,
+    /// They merge into the customer's: tags by name (one it carries stays as it was),
+    /// customData by property (a property sent takes the value sent).
+    Merge,
 }
 
 /// What the sandbox has seen since it started. Every count is of the importer's own

@@ -23,7 +23,7 @@ use super::limit::Limiter;
 use super::reply::{ApiError, retry_after};
 use super::store::Store;
 use super::validate::Attributes;
-use super::{RetryAfterMode, SandboxConfig, SandboxStats, SearchEmpty};
+use super::{PatchCollections, RetryAfterMode, SandboxConfig, SandboxStats, SearchEmpty};
 
 /// The wait an injected 503 asks for.
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(1);
@@ -40,6 +40,7 @@ pub(crate) struct Shared {
     /// The account's customData attributes, and what a body's unknown one meets.
     pub(crate) attributes: Attributes,
     pub(crate) search_empty: SearchEmpty,
+    pub(crate) patch_collections: PatchCollections,
     /// The customers; a plain mutex since no handler holds it across an `.await`.
     store: Mutex<Store>,
 }
@@ -129,6 +130,7 @@ impl Shared {
                 config.unknown_attribute,
             ),
             search_empty: config.search_empty,
+            patch_collections: config.patch_collections,
             store: Mutex::new(Store::default()),
         })
     }

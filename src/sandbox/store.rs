@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use super::PatchCollections;
 use super::search::{Page, Search};
 use super::validate::{FIELDS, FieldError, Fields};
 
@@ -19,8 +20,9 @@ pub(crate) enum StoreError {
 /// How an update treats the fields it does not send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Update {
-    /// `PATCH`: they keep their values.
-    Merge,
+    /// `PATCH`: they keep their values; the `tags` and `customData` it sends replace or
+    /// merge with the customer's.
+    Patch(PatchCollections),
     /// `PUT`: they become null.
     Replace,
 }
@@ -110,7 +112,7 @@ impl Store {
         };
         let new_user_id = match (mode, fields.get("userId")) {
             (_, Some(value)) => value.as_str().map(str::to_string),
-            (Update::Merge, None) => user_id_of(customer),
+            (Update::Patch(_), None) => user_id_of(customer),
             (Update::Replace, None) => None,
         };
         if let Some(user_id) = &new_user_id {
@@ -238,16 +240,51 @@ impl Store {
         if let Some(old) = user_id_of(customer) {
             self.by_user_id.remove(&old);
         }
-        if mode == Update::Replace {
-            for (field, _) in FIELDS {
-                customer.insert(field.into(), Value::Null);
+        match mode {
+            Update::Replace => {
+                for (field, _) in FIELDS {
+                    customer.insert(field.into(), Value::Null);
+                }
+                customer.extend(fields);
+            }
+            Update::Patch(collections) => {
+                for (field, sent) in fields {
+                    let value = patched(&field, customer.remove(&field), sent, collections);
+                    customer.insert(field, value);
+                }
             }
         }
-        customer.extend(fields);
         if let Some(user_id) = new_user_id {
             self.by_user_id.insert(user_id, id);
         }
         Some(Value::Object(customer.clone()))
+    }
+}
+
+/// What a PATCH that sends `sent` for `field` leaves in it, the customer holding `current`:
+/// `sent` itself, but for `tags` (merged by name) and `customData` (merged by property)
+/// under `PatchCollections::Merge`. A null clears the field in either mode.
+fn patched(
+    field: &str,
+    current: Option<Value>,
+    sent: Value,
+    collections: PatchCollections,
+) -> Value {
+    match (collections, field, current, sent) {
+        (PatchCollections::Merge, "tags", Some(Value::Array(mut carried)), Value::Array(tags)) => {
+            add_tags(&mut carried, tags);
+            Value::Array(carried)
+        }
+        (
+            PatchCollections::Merge,
+            "customData",
+            Some(Value::Object(mut data)),
+            Value::Object(sent),
+        ) => {
+            data.extend(sent);
+            Value::Object(data)
+        }
+        (_, _, _, sent) => sent,
     }
 }
 
@@ -319,14 +356,22 @@ mod tests {
             .create(fields(json!({"userId": "u1", "name": "Ann", "phone": "1"})))
             .expect("create");
         let merged = store
-            .update(1_000_001, fields(json!({"name": "Anna"})), Update::Merge)
+            .update(
+                1_000_001,
+                fields(json!({"name": "Anna"})),
+                Update::Patch(PatchCollections::Replace),
+            )
             .expect("merge");
         assert_eq!(
             (&merged["name"], &merged["userId"]),
             (&json!("Anna"), &json!("u1"))
         );
         let cleared = store
-            .update(1_000_001, fields(json!({"phone": null})), Update::Merge)
+            .update(
+                1_000_001,
+                fields(json!({"phone": null})),
+                Update::Patch(PatchCollections::Replace),
+            )
             .expect("merge a null");
         assert_eq!(
             (&cleared["phone"], &cleared["name"]),
@@ -364,6 +409,44 @@ mod tests {
             .expect("create");
         assert_eq!(sent["createdFrom"], json!("crm"));
         assert_eq!(sent["lastSeen"], json!("1603885746"));
+    }
+
+    #[test]
+    fn patch_replaces_or_merges_tags_and_custom_data() {
+        use PatchCollections::{Merge, Replace};
+        let tags = json!([{"name": "agent", "color": "red"}, {"name": "vip", "color": "red"}]);
+        let sent_tags = json!([{"name": "vip", "color": "blue"}, {"name": "new", "color": "blue"}]);
+        let data = json!({"plan": "free", "seats": 1});
+        let sent_data = json!({"plan": "pro", "region": "eu"});
+        let patch = |field, current: &Value, sent: &Value, mode| {
+            patched(field, Some(current.clone()), sent.clone(), mode)
+        };
+        assert_eq!(patch("tags", &tags, &sent_tags, Replace), sent_tags);
+        assert_eq!(
+            patch("tags", &tags, &sent_tags, Merge),
+            json!([
+                {"name": "agent", "color": "red"},
+                {"name": "vip", "color": "red"},
+                {"name": "new", "color": "blue"}
+            ])
+        );
+        assert_eq!(patch("customData", &data, &sent_data, Replace), sent_data);
+        assert_eq!(
+            patch("customData", &data, &sent_data, Merge),
+            json!({"plan": "pro", "seats": 1, "region": "eu"})
+        );
+        for mode in [Replace, Merge] {
+            // A null clears; a customer that had none takes what was sent; other fields
+            // are plain values.
+            assert_eq!(patch("tags", &tags, &Value::Null, mode), Value::Null);
+            assert_eq!(patch("customData", &data, &Value::Null, mode), Value::Null);
+            assert_eq!(patch("tags", &Value::Null, &sent_tags, mode), sent_tags);
+            assert_eq!(
+                patched("customData", None, sent_data.clone(), mode),
+                sent_data
+            );
+            assert_eq!(patch("name", &json!("a"), &json!("b"), mode), json!("b"));
+        }
     }
 
     #[test]
@@ -410,12 +493,16 @@ mod tests {
         store.create(fields(json!({"userId": "u2"}))).expect("b");
         let take = fields(json!({"userId": "u1"}));
         assert_eq!(
-            store.update(1_000_002, take.clone(), Update::Merge),
+            store.update(
+                1_000_002,
+                take.clone(),
+                Update::Patch(PatchCollections::Replace)
+            ),
             Err(StoreError::DuplicateUserId)
         );
         assert!(store.update(1_000_001, take, Update::Replace).is_ok());
         assert_eq!(
-            store.update(7, Fields::new(), Update::Merge),
+            store.update(7, Fields::new(), Update::Patch(PatchCollections::Replace)),
             Err(StoreError::NotFound(7))
         );
     }
