@@ -301,5 +301,6 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
         unknown_attribute: args.unknown_attribute,
         search_empty: args.search_empty,
         patch_collections: args.patch_collections,
+        search_delay: Duration::from_millis(args.search_delay_ms),
     })
 }

@@ -722,6 +722,100 @@ async fn a_search_matching_nothing_answers_404_when_asked() {
     assert_eq!(past_the_end.body["total"], json!(5));
 }
 
+fn by_email(email: &str) -> Value {
+    filter("customers.email", "=", json!(email))
+}
+
+#[tokio::test]
+async fn with_a_search_delay_new_and_changed_contacts_show_up_late_in_search_only() {
+    const DELAY: Duration = Duration::from_millis(300);
+    let sandbox = start(SandboxConfig {
+        search_delay: DELAY,
+        ..SandboxConfig::default()
+    })
+    .await;
+    // The server writes between `sent` and `answered`: a search before `sent + DELAY` must
+    // miss the write, one after `answered + DELAY` must see it.
+    let sent = Instant::now();
+    let created = post(
+        &sandbox,
+        "/customers",
+        json!({"userId": "u1", "email": "a@x.com"}),
+    )
+    .await;
+    let answered = Instant::now();
+    assert_eq!(created.status, 201);
+    let search = post(&sandbox, "/customers/search", by_email("a@x.com")).await;
+    // Unless the machine stalled for the whole delay, the contact is not searchable yet.
+    if sent.elapsed() < DELAY {
+        assert_eq!(search.body, json!({"data": [], "total": 0}));
+    }
+    // Everything else sees it at once: GET, the list, and the userId constraint.
+    assert_eq!(get(&sandbox, "/customers/1000001").await.status, 200);
+    assert_eq!(ids(&get(&sandbox, "/customers").await.body), [1000001]);
+    let twice = post(&sandbox, "/customers", json!({"userId": "u1"})).await;
+    assert_eq!(
+        error_codes(&twice.body),
+        ["invalid_request", "invalid_userId_value"]
+    );
+    tokio::time::sleep(DELAY.saturating_sub(answered.elapsed())).await;
+    let later = post(&sandbox, "/customers/search", by_email("a@x.com")).await;
+    assert_eq!(ids(&later.body), [1000001]);
+
+    // A change: search goes on matching the old email until the delay has passed, and
+    // answers the customer as it now is.
+    let sent = Instant::now();
+    let patched = call(
+        &sandbox,
+        Method::PATCH,
+        "/customers/1000001",
+        Some(json!({"email": "b@x.com"})),
+    )
+    .await;
+    let answered = Instant::now();
+    assert_eq!(patched.status, 200);
+    let old = post(&sandbox, "/customers/search", by_email("a@x.com")).await;
+    let new = post(&sandbox, "/customers/search", by_email("b@x.com")).await;
+    if sent.elapsed() < DELAY {
+        assert_eq!(ids(&old.body), [1000001]);
+        assert_eq!(old.body["data"][0]["email"], json!("b@x.com"));
+        assert_eq!(ids(&new.body), Vec::<u64>::new());
+    }
+    tokio::time::sleep(DELAY.saturating_sub(answered.elapsed())).await;
+    let old = post(&sandbox, "/customers/search", by_email("a@x.com")).await;
+    let new = post(&sandbox, "/customers/search", by_email("b@x.com")).await;
+    assert_eq!(ids(&old.body), Vec::<u64>::new());
+    assert_eq!(ids(&new.body), [1000001]);
+
+    // A delete is seen at once, in search too.
+    call(&sandbox, Method::DELETE, "/customers/1000001", None).await;
+    let gone = post(&sandbox, "/customers/search", by_email("b@x.com")).await;
+    assert_eq!(gone.body["total"], json!(0));
+}
+
+#[tokio::test]
+async fn without_a_search_delay_search_sees_writes_at_once() {
+    assert_eq!(SandboxConfig::default().search_delay, Duration::ZERO);
+    let sandbox = start(SandboxConfig::default()).await;
+    post(&sandbox, "/customers", json!({"email": "a@x.com"})).await;
+    let found = post(&sandbox, "/customers/search", by_email("a@x.com")).await;
+    assert_eq!(ids(&found.body), [1000001]);
+    call(
+        &sandbox,
+        Method::PUT,
+        "/customers/1000001/tags",
+        Some(json!({"tags": [{"name": "vip"}]})),
+    )
+    .await;
+    let tagged = post(
+        &sandbox,
+        "/customers/search",
+        filter("customers.tagsData", "=", json!([{"name": "vip"}])),
+    )
+    .await;
+    assert_eq!(ids(&tagged.body), [1000001]);
+}
+
 #[tokio::test]
 async fn bad_searches_are_400() {
     let sandbox = start(SandboxConfig::default()).await;

@@ -8,13 +8,15 @@
 //!   counted) answers the [`SandboxStats`].
 //!
 //! Layout: `server` (state, routes, the gate), `handlers` (endpoints), `validate` (body
-//! checks), `store` (customers), `search` (filters, paging), `limit` (rate limits), `faults`
-//! (injected 503s and drops), `conn` (connections a handler can cut), `reply` (error answers).
+//! checks), `store` (customers), `search` (filters, paging), `index` (search lagging the
+//! store), `limit` (rate limits), `faults` (injected 503s and drops), `conn` (connections a
+//! handler can cut), `reply` (error answers).
 
 mod color;
 mod conn;
 mod faults;
 mod handlers;
+mod index;
 mod limit;
 mod reply;
 mod search;
@@ -70,6 +72,10 @@ pub struct SandboxConfig {
     /// What PATCH does with the `tags` and `customData` it is sent (the docs leave it open
     /// and send tag changes through the tag endpoints).
     pub patch_collections: PatchCollections,
+    /// How long after a contact is created, or changed, search shows it as it now is (the
+    /// docs leave open how soon a new contact is searchable). The duplicate-`userId` check
+    /// on create, GET by id and the list are immediate whatever it is.
+    pub search_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -86,6 +92,7 @@ impl Default for SandboxConfig {
             unknown_attribute: UnknownAttribute::default(),
             search_empty: SearchEmpty::default(),
             patch_collections: PatchCollections::default(),
+            search_delay: Duration::ZERO,
         }
     }
 }
@@ -105,6 +112,7 @@ impl fmt::Debug for SandboxConfig {
             .field("unknown_attribute", &self.unknown_attribute)
             .field("search_empty", &self.search_empty)
             .field("patch_collections", &self.patch_collections)
+            .field("search_delay", &self.search_delay)
             .finish()
     }
 }

@@ -131,7 +131,7 @@ impl Shared {
             ),
             search_empty: config.search_empty,
             patch_collections: config.patch_collections,
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new(config.search_delay)),
         })
     }
 

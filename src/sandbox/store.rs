@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use std::time::{Duration, Instant};
+
 use super::PatchCollections;
+use super::index::Index;
 use super::search::{Page, Search};
 use super::validate::{FIELDS, FieldError, Fields};
 
@@ -38,22 +41,33 @@ pub(crate) enum TagChange {
 #[derive(Debug)]
 pub(crate) struct Store {
     next_id: u64,
-    customers: BTreeMap<u64, Map<String, Value>>,
-    /// `userId` → id, so the duplicate check stays cheap with many contacts.
+    customers: BTreeMap<u64, Customer>,
+    /// `userId` → id, so the duplicate check stays cheap with many contacts (and immediate,
+    /// like a database constraint, whatever the search delay).
     by_user_id: HashMap<String, u64>,
+    /// With a search delay: what search sees, lagging the writes.
+    index: Option<Index>,
 }
+
+type Customer = Map<String, Value>;
 
 impl Default for Store {
     fn default() -> Store {
-        Store {
-            next_id: FIRST_ID,
-            customers: BTreeMap::new(),
-            by_user_id: HashMap::new(),
-        }
+        Store::new(Duration::ZERO)
     }
 }
 
 impl Store {
+    /// A store whose writes show up in search `search_delay` after they are made.
+    pub(crate) fn new(search_delay: Duration) -> Store {
+        Store {
+            next_id: FIRST_ID,
+            customers: BTreeMap::new(),
+            by_user_id: HashMap::new(),
+            index: (!search_delay.is_zero()).then(|| Index::new(search_delay)),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.customers.len()
     }
@@ -96,6 +110,9 @@ impl Store {
         );
         if let Some(user_id) = user_id {
             self.by_user_id.insert(user_id, id);
+        }
+        if let Some(index) = &mut self.index {
+            index.written(id, None, &customer, Instant::now());
         }
         self.customers.insert(id, customer.clone());
         Ok(Value::Object(customer))
@@ -192,28 +209,29 @@ impl Store {
         tags: Vec<Value>,
         change: TagChange,
     ) -> Result<Value, StoreError> {
-        let customer = self
-            .customers
-            .get_mut(&id)
-            .ok_or(StoreError::NotFound(id))?;
-        let mut carried = match customer.remove("tags") {
-            Some(Value::Array(tags)) => tags,
-            _ => Vec::new(),
-        };
-        match change {
-            TagChange::Add => add_tags(&mut carried, tags),
-            TagChange::Remove => {
-                carried.retain(|held| !tags.iter().any(|tag| same_name(tag, held)));
+        self.write(id, |customer| {
+            let mut carried = match customer.remove("tags") {
+                Some(Value::Array(tags)) => tags,
+                _ => Vec::new(),
+            };
+            match change {
+                TagChange::Add => add_tags(&mut carried, tags),
+                TagChange::Remove => {
+                    carried.retain(|held| !tags.iter().any(|tag| same_name(tag, held)));
+                }
             }
-        }
-        customer.insert("tags".into(), Value::Array(carried));
-        Ok(Value::Object(customer.clone()))
+            customer.insert("tags".into(), Value::Array(carried));
+        })
+        .ok_or(StoreError::NotFound(id))
     }
 
     pub(crate) fn delete(&mut self, id: u64) -> Result<(), StoreError> {
         let customer = self.customers.remove(&id).ok_or(StoreError::NotFound(id))?;
         if let Some(user_id) = user_id_of(&customer) {
             self.by_user_id.remove(&user_id);
+        }
+        if let Some(index) = &mut self.index {
+            index.remove(id);
         }
         Ok(())
     }
@@ -222,10 +240,21 @@ impl Store {
         page.apply(self.customers.values())
     }
 
-    pub(crate) fn search(&self, search: &Search) -> (Vec<Value>, usize) {
-        search
-            .page
-            .apply(self.customers.values().filter(|c| search.matches(c)))
+    /// The customers search selects, matched on the version search sees (with a delay, what
+    /// they were before their latest writes) and answered as they are.
+    pub(crate) fn search(&mut self, search: &Search) -> (Vec<Value>, usize) {
+        if let Some(index) = &mut self.index {
+            index.settle(Instant::now());
+        }
+        let index = self.index.as_ref();
+        let selected = self.customers.iter().filter(|&(&id, stored)| {
+            let seen = match index {
+                Some(index) => index.view(id, stored),
+                None => Some(stored),
+            };
+            seen.is_some_and(|customer| search.matches(customer))
+        });
+        search.page.apply(selected.map(|(_, customer)| customer))
     }
 
     /// Writes an update whose `userId` (`new_user_id`) was already checked to be free.
@@ -236,11 +265,10 @@ impl Store {
         mode: Update,
         new_user_id: Option<String>,
     ) -> Option<Value> {
-        let customer = self.customers.get_mut(&id)?;
-        if let Some(old) = user_id_of(customer) {
+        if let Some(old) = self.customers.get(&id).and_then(user_id_of) {
             self.by_user_id.remove(&old);
         }
-        match mode {
+        let written = self.write(id, |customer| match mode {
             Update::Replace => {
                 for (field, _) in FIELDS {
                     customer.insert(field.into(), Value::Null);
@@ -253,9 +281,24 @@ impl Store {
                     customer.insert(field, value);
                 }
             }
-        }
+        })?;
         if let Some(user_id) = new_user_id {
             self.by_user_id.insert(user_id, id);
+        }
+        Some(written)
+    }
+
+    /// Changes customer `id` in place and answers it as it now is. With a search delay,
+    /// search goes on seeing it as it was until the delay has passed.
+    fn write(&mut self, id: u64, change: impl FnOnce(&mut Customer)) -> Option<Value> {
+        let before = self
+            .index
+            .as_ref()
+            .and_then(|_| self.customers.get(&id).cloned());
+        let customer = self.customers.get_mut(&id)?;
+        change(customer);
+        if let Some(index) = &mut self.index {
+            index.written(id, before.as_ref(), customer, Instant::now());
         }
         Some(Value::Object(customer.clone()))
     }
