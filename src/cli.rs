@@ -242,6 +242,12 @@ pub struct SandboxArgs {
     /// is (GET by id, the list and the duplicate-userId check on create are immediate).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub search_delay_ms: u64,
+
+    /// Requests per second (0 to 1000, fractions allowed) a background client inside the
+    /// emulator spends from the same rate limit, as other integrations of the organization
+    /// do; counted apart in the stats (other_client_*).
+    #[arg(long, default_value_t = 0.0, value_name = "RPS")]
+    pub other_client_rps: f64,
 }
 
 #[cfg(test)]

@@ -302,5 +302,60 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
         search_empty: args.search_empty,
         patch_collections: args.patch_collections,
         search_delay: Duration::from_millis(args.search_delay_ms),
+        other_client_rps: args.other_client_rps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::sandbox::{PatchCollections, RetryAfterMode, SearchEmpty, UnknownAttribute};
+
+    fn config(args: &[&str]) -> SandboxConfig {
+        let all = ["helpcrunch-import", "sandbox"].iter().chain(args);
+        let cli = Cli::try_parse_from(all).expect("valid flags");
+        let Command::Sandbox(args) = &cli.command else {
+            panic!("not the sandbox command");
+        };
+        sandbox_config(args).expect("a valid config")
+    }
+
+    #[test]
+    fn sandbox_flags_become_the_config() {
+        let config = config(&[
+            "--custom-attributes",
+            "plan, Seats Used,,",
+            "--unknown-attribute",
+            "drop",
+            "--search-empty",
+            "404",
+            "--patch-collections",
+            "merge",
+            "--search-delay-ms",
+            "2000",
+            "--other-client-rps",
+            "0.5",
+            "--retry-after",
+            "seconds",
+        ]);
+        assert_eq!(
+            config.custom_attributes,
+            Some(vec!["plan".to_string(), "Seats Used".to_string()])
+        );
+        assert_eq!(config.unknown_attribute, UnknownAttribute::Drop);
+        assert_eq!(config.search_empty, SearchEmpty::NotFound);
+        assert_eq!(config.patch_collections, PatchCollections::Merge);
+        assert_eq!(config.search_delay, Duration::from_secs(2));
+        assert_eq!(config.other_client_rps, 0.5);
+        assert_eq!(config.retry_after, RetryAfterMode::Seconds);
+    }
+
+    #[test]
+    fn sandbox_defaults_are_the_config_defaults() {
+        let flags = config(&[]);
+        let defaults = SandboxConfig::default();
+        assert_eq!(format!("{flags:?}"), format!("{defaults:?}"));
+    }
 }

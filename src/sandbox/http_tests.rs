@@ -10,6 +10,14 @@ use super::*;
 
 const KEY: &str = "test-key";
 
+/// A fixed window of `max` requests a minute: in a test, the window never ends.
+fn per_minute(max: u32) -> Option<Limit> {
+    Some(Limit::FixedWindow {
+        max,
+        window: Duration::from_secs(60),
+    })
+}
+
 async fn start(config: SandboxConfig) -> Sandbox {
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
     Sandbox::start(config, addr).await.expect("sandbox starts")
@@ -338,10 +346,7 @@ async fn without_a_key_any_non_empty_bearer_token_passes() {
 /// A fixed window of one request per minute: the second request is refused.
 async fn second_request_refused(mode: RetryAfterMode) -> (Answer, SystemTime) {
     let sandbox = start(SandboxConfig {
-        limit: Some(Limit::FixedWindow {
-            max: 1,
-            window: Duration::from_secs(60),
-        }),
+        limit: per_minute(1),
         retry_after: mode,
         ..SandboxConfig::default()
     })
@@ -392,10 +397,7 @@ async fn rate_limited_answers_can_omit_retry_after() {
 async fn by_default_429s_and_503s_carry_no_retry_after_as_documented() {
     assert_eq!(SandboxConfig::default().retry_after, RetryAfterMode::None);
     let sandbox = start(SandboxConfig {
-        limit: Some(Limit::FixedWindow {
-            max: 1,
-            window: Duration::from_secs(60),
-        }),
+        limit: per_minute(1),
         ..SandboxConfig::default()
     })
     .await;
@@ -444,10 +446,7 @@ async fn token_bucket_lets_the_burst_through_then_refuses() {
 #[tokio::test]
 async fn fixed_window_allows_max_per_window() {
     let sandbox = start(SandboxConfig {
-        limit: Some(Limit::FixedWindow {
-            max: 3,
-            window: Duration::from_secs(60),
-        }),
+        limit: per_minute(3),
         ..SandboxConfig::default()
     })
     .await;
@@ -1278,10 +1277,7 @@ async fn unknown_attributes_are_left_out_in_silence_with_drop() {
 async fn stats_count_every_outcome_and_are_not_counted_themselves() {
     let sandbox = start(SandboxConfig {
         api_key: Some(KEY.into()),
-        limit: Some(Limit::FixedWindow {
-            max: 4,
-            window: Duration::from_secs(60),
-        }),
+        limit: per_minute(4),
         ..SandboxConfig::default()
     })
     .await;
@@ -1328,6 +1324,8 @@ async fn stats_count_every_outcome_and_are_not_counted_themselves() {
         dropped: 0,
         deleted: 0,
         customers: 1,
+        other_client_requests: 0,
+        other_client_rate_limited: 0,
     };
     assert_eq!(first, expected);
     assert_eq!(second, expected);
@@ -1356,10 +1354,7 @@ fn no_requests_by_endpoint() -> std::collections::BTreeMap<String, u64> {
 #[tokio::test]
 async fn stats_count_each_endpoint_whatever_the_answer_and_deletes() {
     let sandbox = start(SandboxConfig {
-        limit: Some(Limit::FixedWindow {
-            max: 12,
-            window: Duration::from_secs(60),
-        }),
+        limit: per_minute(12),
         ..SandboxConfig::default()
     })
     .await;
@@ -1399,6 +1394,82 @@ async fn stats_count_each_endpoint_whatever_the_answer_and_deletes() {
     assert_eq!(stats.by_endpoint, expected);
     assert_eq!(stats.requests, 13);
     assert_eq!((stats.created, stats.deleted, stats.customers), (1, 1, 0));
+}
+
+/// Waits (a few seconds at most) until `done` holds for the sandbox's stats.
+async fn wait_for_stats(sandbox: &Sandbox, done: impl Fn(&SandboxStats) -> bool) -> SandboxStats {
+    let started = Instant::now();
+    loop {
+        let stats = sandbox.stats();
+        if done(&stats) || started.elapsed() > Duration::from_secs(5) {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn another_client_spends_the_same_limit_and_is_counted_apart() {
+    let sandbox = start(SandboxConfig {
+        limit: per_minute(5),
+        other_client_rps: 200.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    // The other client empties the window on its own...
+    let stats = wait_for_stats(&sandbox, |s| s.other_client_rate_limited > 0).await;
+    assert!(stats.other_client_requests > 5, "{stats:?}");
+    assert_eq!(
+        stats.other_client_requests - stats.other_client_rate_limited,
+        5,
+        "{stats:?}"
+    );
+    // ...so the importer's first request meets a 429; the other client's requests are in
+    // none of the importer's counts, and created nothing.
+    let answer = post(&sandbox, "/customers", json!({"name": "x"})).await;
+    assert_eq!(answer.status, 429);
+    let stats = sandbox.stats();
+    assert_eq!(
+        (
+            stats.requests,
+            stats.rate_limited,
+            stats.created,
+            stats.customers
+        ),
+        (1, 1, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.by_endpoint["POST /customers"], 1);
+}
+
+#[tokio::test]
+async fn the_other_client_stops_with_the_server() {
+    let sandbox = start(SandboxConfig {
+        other_client_rps: 200.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let stats = wait_for_stats(&sandbox, |s| s.other_client_requests >= 3).await;
+    assert!(stats.other_client_requests >= 3, "{stats:?}");
+    let shared = Arc::clone(&sandbox.shared);
+    sandbox.shutdown().await;
+    let stopped = shared.stats().other_client_requests;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(shared.stats().other_client_requests, stopped);
+}
+
+#[tokio::test]
+async fn there_is_no_other_client_by_default() {
+    assert_eq!(SandboxConfig::default().other_client_rps, 0.0);
+    let sandbox = start(SandboxConfig {
+        limit: per_minute(1),
+        ..SandboxConfig::default()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The one request of the window is still there for the importer.
+    assert_eq!(get(&sandbox, "/customers").await.status, 200);
+    assert_eq!(sandbox.stats().other_client_requests, 0);
 }
 
 #[tokio::test]

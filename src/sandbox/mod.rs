@@ -9,8 +9,9 @@
 //!
 //! Layout: `server` (state, routes, the gate), `handlers` (endpoints), `validate` (body
 //! checks), `store` (customers), `search` (filters, paging), `index` (search lagging the
-//! store), `limit` (rate limits), `faults` (injected 503s and drops), `conn` (connections a
-//! handler can cut), `reply` (error answers).
+//! store), `limit` (rate limits), `other` (a background client sharing the limit), `faults`
+//! (injected 503s and drops), `conn` (connections a handler can cut), `reply` (error
+//! answers).
 
 mod color;
 mod conn;
@@ -18,6 +19,7 @@ mod faults;
 mod handlers;
 mod index;
 mod limit;
+mod other;
 mod reply;
 mod search;
 mod server;
@@ -76,6 +78,10 @@ pub struct SandboxConfig {
     /// docs leave open how soon a new contact is searchable). The duplicate-`userId` check
     /// on create, GET by id and the list are immediate whatever it is.
     pub search_delay: Duration,
+    /// Requests per second (0 to 1000) a background client inside the sandbox spends from
+    /// the same rate limit, as other integrations of the organization do; 0: none. It creates
+    /// nothing and is counted apart (`other_client_*` in the stats); it stops with the server.
+    pub other_client_rps: f64,
 }
 
 impl Default for SandboxConfig {
@@ -93,6 +99,7 @@ impl Default for SandboxConfig {
             search_empty: SearchEmpty::default(),
             patch_collections: PatchCollections::default(),
             search_delay: Duration::ZERO,
+            other_client_rps: 0.0,
         }
     }
 }
@@ -113,6 +120,7 @@ impl fmt::Debug for SandboxConfig {
             .field("search_empty", &self.search_empty)
             .field("patch_collections", &self.patch_collections)
             .field("search_delay", &self.search_delay)
+            .field("other_client_rps", &self.other_client_rps)
             .finish()
     }
 }
@@ -175,8 +183,8 @@ pub enum PatchCollections {
     Merge,
 }
 
-/// What the sandbox has seen since it started. Every count is of the importer's own
-/// requests (those that reach the server), not of the background client.
+/// What the sandbox has seen since it started. Every count but `other_client_*` is of the
+/// requests that reach the server (the importer's), not of the background client.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxStats {
     /// API requests received (everything under `/v1`), whatever their answer.
@@ -202,6 +210,10 @@ pub struct SandboxStats {
     pub deleted: u64,
     /// Customers stored now.
     pub customers: u64,
+    /// Requests the background client (`other_client_rps`) made.
+    pub other_client_requests: u64,
+    /// Of those, the ones the rate limit refused.
+    pub other_client_rate_limited: u64,
 }
 
 /// A sandbox server running in the background on its own task.

@@ -20,6 +20,7 @@ use super::conn::{SeverableListener, Severer};
 use super::faults::Faults;
 use super::handlers;
 use super::limit::Limiter;
+use super::other;
 use super::reply::{ApiError, retry_after};
 use super::store::Store;
 use super::validate::Attributes;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) attributes: Attributes,
     pub(crate) search_empty: SearchEmpty,
     pub(crate) patch_collections: PatchCollections,
+    /// The time between two requests of the background client; None: no such client.
+    pub(crate) other_client: Option<Duration>,
     /// The customers; a plain mutex since no handler holds it across an `.await`.
     store: Mutex<Store>,
 }
@@ -91,6 +94,8 @@ pub(crate) struct Counters {
     pub created: AtomicU64,
     pub dropped: AtomicU64,
     pub deleted: AtomicU64,
+    pub other_client_requests: AtomicU64,
+    pub other_client_rate_limited: AtomicU64,
 }
 
 impl Counters {
@@ -114,6 +119,7 @@ impl Shared {
                 return Err(invalid(&format!("{name} must be between 0 and 1")));
             }
         }
+        let other_client = other::period(config.other_client_rps).map_err(|e| invalid(&e))?;
         let limiter = match &config.limit {
             Some(limit) => Some(Limiter::new(limit, Instant::now())?),
             None => None,
@@ -131,6 +137,7 @@ impl Shared {
             ),
             search_empty: config.search_empty,
             patch_collections: config.patch_collections,
+            other_client,
             store: Mutex::new(Store::new(config.search_delay)),
         })
     }
@@ -159,7 +166,18 @@ impl Shared {
             created: read(&c.created),
             dropped: read(&c.dropped),
             deleted: read(&c.deleted),
+            other_client_requests: read(&c.other_client_requests),
+            other_client_rate_limited: read(&c.other_client_rate_limited),
             customers: self.store().len() as u64,
+        }
+    }
+
+    /// One request of the background client: it draws from the same limiter as the API's
+    /// requests and is counted apart.
+    pub(crate) fn spend_for_other_client(&self) {
+        Counters::bump(&self.counters.other_client_requests);
+        if let Some(Err(_)) = self.limiter.as_ref().map(Limiter::check) {
+            Counters::bump(&self.counters.other_client_rate_limited);
         }
     }
 
@@ -257,6 +275,12 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     tracing::debug!(addr = ?listener.local_addr().ok(), "sandbox listening");
+    // The background client stops with the server, however the server stops.
+    let stop = shutdown.child_token();
+    let _stop_on_return = stop.clone().drop_guard();
+    if let Some(period) = shared.other_client {
+        tokio::spawn(other::run(Arc::clone(&shared), period, stop));
+    }
     let app = router(shared).into_make_service_with_connect_info::<Severer>();
     axum::serve(SeverableListener(listener), app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -352,6 +376,10 @@ mod tests {
             },
             SandboxConfig {
                 drop_rate: f64::NAN,
+                ..SandboxConfig::default()
+            },
+            SandboxConfig {
+                other_client_rps: -1.0,
                 ..SandboxConfig::default()
             },
         ];
