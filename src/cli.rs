@@ -248,6 +248,12 @@ pub struct SandboxArgs {
     /// do; counted apart in the stats (other_client_*).
     #[arg(long, default_value_t = 0.0, value_name = "RPS")]
     pub other_client_rps: f64,
+
+    /// Customers the emulator holds from its start: NDJSON, one create body a line
+    /// (customData as the documented array or a {property: value} object), given ids in
+    /// order like created ones.
+    #[arg(long, value_name = "FILE")]
+    pub seed_contacts: Option<PathBuf>,
 }
 
 #[cfg(test)]

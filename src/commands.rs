@@ -250,15 +250,15 @@ async fn start_rehearsal() -> Result<Sandbox, RunError> {
 async fn sandbox(args: &SandboxArgs, shutdown: CancellationToken) -> Result<Ending, RunError> {
     let config = sandbox_config(args)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
-    let listener = tokio::net::TcpListener::bind(addr)
+    // Started (its config and seed contacts checked) before a line says it listens.
+    let sandbox = Sandbox::start(config, addr)
         .await
         .map_err(RunError::Sandbox)?;
-    let local = listener.local_addr().map_err(RunError::Sandbox)?;
+    let local = sandbox.addr();
     // Printed on stdout so a script can read the port it got with --port 0.
     println!("sandbox listening on http://{local}/v1 (stats: http://{local}/sandbox/stats)");
-    crate::sandbox::serve(listener, config, shutdown)
-        .await
-        .map_err(RunError::Sandbox)?;
+    shutdown.cancelled().await;
+    sandbox.shutdown().await;
     Ok(Ending::AllSucceeded)
 }
 
@@ -303,6 +303,11 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
         patch_collections: args.patch_collections,
         search_delay: Duration::from_millis(args.search_delay_ms),
         other_client_rps: args.other_client_rps,
+        seed_contacts: match &args.seed_contacts {
+            Some(path) => crate::sandbox::read_seed(path)
+                .map_err(|e| RunError::Config(format!("--seed-contacts: {e}")))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -350,6 +355,28 @@ mod tests {
         assert_eq!(config.search_delay, Duration::from_secs(2));
         assert_eq!(config.other_client_rps, 0.5);
         assert_eq!(config.retry_after, RetryAfterMode::Seconds);
+    }
+
+    #[test]
+    fn sandbox_seed_contacts_are_read_from_the_file_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seed.ndjson");
+        std::fs::write(&path, "{\"userId\": \"s1\"}\n\n{\"userId\": \"s2\"}\n").expect("write");
+        let file = path.to_string_lossy().into_owned();
+        assert_eq!(config(&["--seed-contacts", &file]).seed_contacts.len(), 2);
+        std::fs::write(&path, "{\"userId\": \"s1\"}\nnot json\n").expect("write");
+        let cli = Cli::try_parse_from(["helpcrunch-import", "sandbox", "--seed-contacts", &file])
+            .expect("valid flags");
+        let Command::Sandbox(args) = &cli.command else {
+            panic!("not the sandbox command");
+        };
+        let error = sandbox_config(args).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("--seed-contacts: ") && e.contains("line 2")),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -1526,6 +1526,59 @@ async fn serve_runs_until_cancelled() {
     assert!(result.is_ok(), "{result:?}");
 }
 
+fn seeds(values: &[Value]) -> Vec<serde_json::Map<String, Value>> {
+    values
+        .iter()
+        .filter_map(|v| v.as_object().cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn seeded_contacts_are_there_from_the_start_and_not_counted_as_created() {
+    let sandbox = start(SandboxConfig {
+        seed_contacts: seeds(&[
+            json!({"userId": "s1", "email": "one@seed.com", "customData": {"plan": "pro"}}),
+            json!({"userId": "s2", "tags": [{"name": "agent"}]}),
+        ]),
+        // Seeds were there before: searchable at once, whatever the delay.
+        search_delay: Duration::from_secs(60),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let listed = get(&sandbox, "/customers").await;
+    assert_eq!(ids(&listed.body), [1000001, 1000002]);
+    assert_eq!(listed.body["data"][0]["customData"], json!({"plan": "pro"}));
+    let found = post(&sandbox, "/customers/search", by_email("one@seed.com")).await;
+    assert_eq!(ids(&found.body), [1000001]);
+    let taken = post(&sandbox, "/customers", json!({"userId": "s2"})).await;
+    assert_eq!(
+        error_codes(&taken.body),
+        ["invalid_request", "invalid_userId_value"]
+    );
+    let created = post(&sandbox, "/customers", json!({"userId": "n1"})).await;
+    assert_eq!(created.body["id"], json!(1000003));
+    let stats = sandbox.stats();
+    assert_eq!((stats.created, stats.customers), (1, 3), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_bad_seed_contact_stops_the_start_naming_it() {
+    let result = Sandbox::start(
+        SandboxConfig {
+            seed_contacts: seeds(&[json!({"userId": "s1"}), json!({"locale": "English"})]),
+            ..SandboxConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await;
+    let error = result.err().expect("refused");
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert!(
+        error.to_string().starts_with("seed contact 2: locale "),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn impossible_configs_do_not_start() {
     let result = Sandbox::start(

@@ -22,6 +22,7 @@ mod limit;
 mod other;
 mod reply;
 mod search;
+mod seed;
 mod server;
 mod store;
 mod validate;
@@ -37,11 +38,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::rate::Rate;
+pub use seed::read_seed;
 use server::Shared;
 
 /// How the emulator behaves. Every setting defaults to the friendliest server.
@@ -82,6 +85,11 @@ pub struct SandboxConfig {
     /// the same rate limit, as other integrations of the organization do; 0: none. It creates
     /// nothing and is counted apart (`other_client_*` in the stats); it stops with the server.
     pub other_client_rps: f64,
+    /// Customers stored at the start, in order, with ids given as to created ones: each a
+    /// create body (`customData` as the documented array or as a `{property: value}` map),
+    /// checked like one; a bad one fails the start with `InvalidInput` naming its place
+    /// (from 1). Not counted as created. [`read_seed`] reads them from NDJSON.
+    pub seed_contacts: Vec<Map<String, Value>>,
 }
 
 impl Default for SandboxConfig {
@@ -100,6 +108,7 @@ impl Default for SandboxConfig {
             patch_collections: PatchCollections::default(),
             search_delay: Duration::ZERO,
             other_client_rps: 0.0,
+            seed_contacts: Vec::new(),
         }
     }
 }
@@ -121,6 +130,7 @@ impl fmt::Debug for SandboxConfig {
             .field("patch_collections", &self.patch_collections)
             .field("search_delay", &self.search_delay)
             .field("other_client_rps", &self.other_client_rps)
+            .field("seed_contacts", &self.seed_contacts.len())
             .finish()
     }
 }
@@ -230,7 +240,8 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Binds `addr` (port 0 picks a free port), starts serving, and returns at once.
-    /// An impossible config (rate outside 0..=1, zero burst, empty key...) is `InvalidInput`.
+    /// An impossible config (rate outside 0..=1, zero burst, empty key, a seed contact a
+    /// create would refuse...) is `InvalidInput`.
     pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Sandbox> {
         let shared = Arc::new(Shared::new(config)?);
         let listener = TcpListener::bind(addr).await?;

@@ -22,6 +22,7 @@ use super::handlers;
 use super::limit::Limiter;
 use super::other;
 use super::reply::{ApiError, retry_after};
+use super::seed::seeded_store;
 use super::store::Store;
 use super::validate::Attributes;
 use super::{PatchCollections, RetryAfterMode, SandboxConfig, SandboxStats, SearchEmpty};
@@ -124,6 +125,11 @@ impl Shared {
             Some(limit) => Some(Limiter::new(limit, Instant::now())?),
             None => None,
         };
+        let attributes = Attributes::new(
+            config.custom_attributes.as_deref(),
+            config.unknown_attribute,
+        );
+        let store = seeded_store(&config.seed_contacts, &attributes, config.search_delay)?;
         Ok(Shared {
             api_key: config.api_key,
             retry_after: config.retry_after,
@@ -131,14 +137,11 @@ impl Shared {
             limiter,
             faults: Faults::new(config.error_rate, config.drop_rate, config.seed),
             counters: Counters::default(),
-            attributes: Attributes::new(
-                config.custom_attributes.as_deref(),
-                config.unknown_attribute,
-            ),
+            attributes,
             search_empty: config.search_empty,
             patch_collections: config.patch_collections,
             other_client,
-            store: Mutex::new(Store::new(config.search_delay)),
+            store: Mutex::new(store),
         })
     }
 

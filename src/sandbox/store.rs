@@ -53,19 +53,20 @@ type Customer = Map<String, Value>;
 
 impl Default for Store {
     fn default() -> Store {
-        Store::new(Duration::ZERO)
-    }
-}
-
-impl Store {
-    /// A store whose writes show up in search `search_delay` after they are made.
-    pub(crate) fn new(search_delay: Duration) -> Store {
         Store {
             next_id: FIRST_ID,
             customers: BTreeMap::new(),
             by_user_id: HashMap::new(),
-            index: (!search_delay.is_zero()).then(|| Index::new(search_delay)),
+            index: None,
         }
+    }
+}
+
+impl Store {
+    /// From now on, writes show up in search `delay` after they are made (at once for
+    /// zero).
+    pub(crate) fn lag_search(&mut self, delay: Duration) {
+        self.index = (!delay.is_zero()).then(|| Index::new(delay));
     }
 
     pub(crate) fn len(&self) -> usize {
