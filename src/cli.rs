@@ -238,8 +238,9 @@ pub struct SandboxArgs {
     #[arg(long, value_enum, default_value_t = PatchCollections::Replace)]
     pub patch_collections: PatchCollections,
 
-    /// Milliseconds before a contact created or changed shows up in search results as it now
-    /// is (GET by id, the list and the duplicate-userId check on create are immediate).
+    /// Milliseconds (up to a day) before a contact created or changed shows up in search
+    /// results as it now is (GET by id, the list and the duplicate-userId check on create are
+    /// immediate).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub search_delay_ms: u64,
 

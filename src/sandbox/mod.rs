@@ -29,6 +29,8 @@ mod validate;
 
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod no_panic_tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,9 +79,9 @@ pub struct SandboxConfig {
     /// What PATCH does with the `tags` and `customData` it is sent (the docs leave it open
     /// and send tag changes through the tag endpoints).
     pub patch_collections: PatchCollections,
-    /// How long after a contact is created, or changed, search shows it as it now is (the
-    /// docs leave open how soon a new contact is searchable). The duplicate-`userId` check
-    /// on create, GET by id and the list are immediate whatever it is.
+    /// How long (a day at most) after a contact is created, or changed, search shows it as it
+    /// now is (the docs leave open how soon a new contact is searchable). The duplicate-`userId`
+    /// check on create, GET by id and the list are immediate whatever it is.
     pub search_delay: Duration,
     /// Requests per second (0 to 1000) a background client inside the sandbox spends from
     /// the same rate limit, as other integrations of the organization do; 0: none. It creates

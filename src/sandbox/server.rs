@@ -29,6 +29,8 @@ use super::{PatchCollections, RetryAfterMode, SandboxConfig, SandboxStats, Searc
 
 /// The wait an injected 503 asks for.
 const UNAVAILABLE_WAIT: Duration = Duration::from_secs(1);
+/// The longest search delay: enough for any rehearsal, and far from an `Instant` overflow.
+const MAX_SEARCH_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Everything the handlers share, built once from a checked `SandboxConfig`.
 pub(crate) struct Shared {
@@ -119,6 +121,9 @@ impl Shared {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(invalid(&format!("{name} must be between 0 and 1")));
             }
+        }
+        if config.search_delay > MAX_SEARCH_DELAY {
+            return Err(invalid("search_delay must be at most a day"));
         }
         let other_client = other::period(config.other_client_rps).map_err(|e| invalid(&e))?;
         let limiter = match &config.limit {
@@ -383,6 +388,10 @@ mod tests {
             },
             SandboxConfig {
                 other_client_rps: -1.0,
+                ..SandboxConfig::default()
+            },
+            SandboxConfig {
+                search_delay: Duration::from_millis(u64::MAX),
                 ..SandboxConfig::default()
             },
         ];
