@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
+use crate::sandbox::{PatchCollections, RetryAfterMode, SearchEmpty, UnknownAttribute};
 use crate::source::{Delimiter, Format, TextEncoding};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
@@ -203,9 +204,10 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 1)]
     pub burst: u32,
 
-    /// How 429 and injected 503 answers carry Retry-After: seconds, date or none.
-    #[arg(long, default_value = "seconds", value_name = "MODE")]
-    pub retry_after: String,
+    /// How 429 and injected 503 answers carry Retry-After: whole seconds, an HTTP date, or
+    /// no header at all, as the documented API.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = RetryAfterMode::None)]
+    pub retry_after: RetryAfterMode,
 
     /// Share of requests answered with an injected 503 (0 to 1).
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
@@ -226,6 +228,44 @@ pub struct SandboxArgs {
     /// Seed for the injected faults, so a rehearsal can be repeated.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// The customData attributes the emulated account has (Settings → Contacts → Custom
+    /// attributes), comma-separated [default: every attribute exists].
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub custom_attributes: Option<Vec<String>>,
+
+    /// What a customData property not in --custom-attributes meets: accept (stored), reject
+    /// (a 400 naming it) or drop (left out in silence, the answer a success).
+    #[arg(long, value_enum, default_value_t = UnknownAttribute::Accept)]
+    pub unknown_attribute: UnknownAttribute,
+
+    /// How a search that matches no customer answers: 200 with an empty page, or 404
+    /// not_found (as one public client met).
+    #[arg(long, value_enum, value_name = "STATUS", default_value_t = SearchEmpty::EmptyPage)]
+    pub search_empty: SearchEmpty,
+
+    /// What PATCH does with the tags and customData it is sent: replace the contact's whole
+    /// list and map, or merge into them (tags by name, customData by property).
+    #[arg(long, value_enum, default_value_t = PatchCollections::Replace)]
+    pub patch_collections: PatchCollections,
+
+    /// Milliseconds (up to a day) before a contact created or changed shows up in search
+    /// results as it now is (GET by id, the list and the duplicate-userId check on create are
+    /// immediate).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub search_delay_ms: u64,
+
+    /// Requests per second (0 to 1000, fractions allowed) a background client inside the
+    /// emulator spends from the same rate limit, as other integrations of the organization
+    /// do; counted apart in the stats (other_client_*).
+    #[arg(long, default_value_t = 0.0, value_name = "RPS")]
+    pub other_client_rps: f64,
+
+    /// Customers the emulator holds from its start: NDJSON, one create body a line
+    /// (customData as the documented array or a {property: value} object), given ids in
+    /// order like created ones.
+    #[arg(long, value_name = "FILE")]
+    pub seed_contacts: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -247,6 +287,71 @@ mod tests {
         assert!(parse(&["--force"]).is_err());
         assert!(parse(&["--resume", "--overwrite"]).is_err());
         assert!(parse(&["--resume", "--dry-run"]).is_err());
+    }
+
+    fn sandbox_args(args: &[&str]) -> Option<SandboxArgs> {
+        let all = ["helpcrunch-import", "sandbox"].iter().chain(args);
+        match Cli::try_parse_from(all).ok()?.command {
+            Command::Sandbox(args) => Some(args),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn sandbox_retry_after_defaults_to_none_and_parses_in_any_case() {
+        let mode = |args: &[&str]| sandbox_args(args).map(|a| a.retry_after);
+        assert_eq!(mode(&[]), Some(RetryAfterMode::None));
+        assert_eq!(
+            mode(&["--retry-after", "seconds"]),
+            Some(RetryAfterMode::Seconds)
+        );
+        assert_eq!(mode(&["--retry-after", "Date"]), Some(RetryAfterMode::Date));
+        assert_eq!(mode(&["--retry-after", "minutes"]), None);
+    }
+
+    #[test]
+    fn sandbox_custom_attributes_are_a_comma_list() {
+        let args = sandbox_args(&[
+            "--custom-attributes",
+            "plan,Seats Used",
+            "--unknown-attribute",
+            "reject",
+        ]);
+        let parsed = args.map(|a| (a.custom_attributes, a.unknown_attribute));
+        assert_eq!(
+            parsed,
+            Some((
+                Some(vec!["plan".to_string(), "Seats Used".to_string()]),
+                UnknownAttribute::Reject
+            ))
+        );
+        let defaults = sandbox_args(&[]).map(|a| (a.custom_attributes, a.unknown_attribute));
+        assert_eq!(defaults, Some((None, UnknownAttribute::Accept)));
+    }
+
+    #[test]
+    fn sandbox_search_empty_takes_a_status() {
+        let status = |args: &[&str]| sandbox_args(args).map(|a| a.search_empty);
+        assert_eq!(status(&[]), Some(SearchEmpty::EmptyPage));
+        assert_eq!(
+            status(&["--search-empty", "200"]),
+            Some(SearchEmpty::EmptyPage)
+        );
+        assert_eq!(
+            status(&["--search-empty", "404"]),
+            Some(SearchEmpty::NotFound)
+        );
+        assert_eq!(status(&["--search-empty", "500"]), None);
+    }
+
+    #[test]
+    fn sandbox_patch_collections_replace_by_default() {
+        let mode = |args: &[&str]| sandbox_args(args).map(|a| a.patch_collections);
+        assert_eq!(mode(&[]), Some(PatchCollections::Replace));
+        assert_eq!(
+            mode(&["--patch-collections", "merge"]),
+            Some(PatchCollections::Merge)
+        );
     }
 
     #[test]

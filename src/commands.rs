@@ -253,15 +253,15 @@ async fn start_rehearsal() -> Result<Sandbox, RunError> {
 async fn sandbox(args: &SandboxArgs, shutdown: CancellationToken) -> Result<Ending, RunError> {
     let config = sandbox_config(args)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
-    let listener = tokio::net::TcpListener::bind(addr)
+    // Started (its config and seed contacts checked) before a line says it listens.
+    let sandbox = Sandbox::start(config, addr)
         .await
         .map_err(RunError::Sandbox)?;
-    let local = listener.local_addr().map_err(RunError::Sandbox)?;
+    let local = sandbox.addr();
     // Printed on stdout so a script can read the port it got with --port 0.
     println!("sandbox listening on http://{local}/v1 (stats: http://{local}/sandbox/stats)");
-    crate::sandbox::serve(listener, config, shutdown)
-        .await
-        .map_err(RunError::Sandbox)?;
+    shutdown.cancelled().await;
+    sandbox.shutdown().await;
     Ok(Ending::AllSucceeded)
 }
 
@@ -288,15 +288,104 @@ fn sandbox_config(args: &SandboxArgs) -> Result<SandboxConfig, RunError> {
     Ok(SandboxConfig {
         api_key: args.api_key.clone(),
         limit,
-        retry_after: args.retry_after.parse().map_err(|_| {
-            RunError::Config(format!(
-                "--retry-after must be seconds, date or none, not {:?}",
-                args.retry_after
-            ))
-        })?,
+        retry_after: args.retry_after,
         error_rate: share("error-rate", args.error_rate)?,
         drop_rate: share("drop-rate", args.drop_rate)?,
         latency: Duration::from_millis(args.latency_ms),
         seed: args.seed,
+        custom_attributes: args.custom_attributes.as_ref().map(|names| {
+            names
+                .iter()
+                .map(|name| name.trim())
+                .filter(|name| !name.is_empty())
+                .map(String::from)
+                .collect()
+        }),
+        unknown_attribute: args.unknown_attribute,
+        search_empty: args.search_empty,
+        patch_collections: args.patch_collections,
+        search_delay: Duration::from_millis(args.search_delay_ms),
+        other_client_rps: args.other_client_rps,
+        seed_contacts: match &args.seed_contacts {
+            Some(path) => crate::sandbox::read_seed(path)
+                .map_err(|e| RunError::Config(format!("--seed-contacts: {e}")))?,
+            None => Vec::new(),
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::sandbox::{PatchCollections, RetryAfterMode, SearchEmpty, UnknownAttribute};
+
+    fn config(args: &[&str]) -> SandboxConfig {
+        let all = ["helpcrunch-import", "sandbox"].iter().chain(args);
+        let cli = Cli::try_parse_from(all).expect("valid flags");
+        let Command::Sandbox(args) = &cli.command else {
+            panic!("not the sandbox command");
+        };
+        sandbox_config(args).expect("a valid config")
+    }
+
+    #[test]
+    fn sandbox_flags_become_the_config() {
+        let config = config(&[
+            "--custom-attributes",
+            "plan, Seats Used,,",
+            "--unknown-attribute",
+            "drop",
+            "--search-empty",
+            "404",
+            "--patch-collections",
+            "merge",
+            "--search-delay-ms",
+            "2000",
+            "--other-client-rps",
+            "0.5",
+            "--retry-after",
+            "seconds",
+        ]);
+        assert_eq!(
+            config.custom_attributes,
+            Some(vec!["plan".to_string(), "Seats Used".to_string()])
+        );
+        assert_eq!(config.unknown_attribute, UnknownAttribute::Drop);
+        assert_eq!(config.search_empty, SearchEmpty::NotFound);
+        assert_eq!(config.patch_collections, PatchCollections::Merge);
+        assert_eq!(config.search_delay, Duration::from_secs(2));
+        assert_eq!(config.other_client_rps, 0.5);
+        assert_eq!(config.retry_after, RetryAfterMode::Seconds);
+    }
+
+    #[test]
+    fn sandbox_seed_contacts_are_read_from_the_file_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seed.ndjson");
+        std::fs::write(&path, "{\"userId\": \"s1\"}\n\n{\"userId\": \"s2\"}\n").expect("write");
+        let file = path.to_string_lossy().into_owned();
+        assert_eq!(config(&["--seed-contacts", &file]).seed_contacts.len(), 2);
+        std::fs::write(&path, "{\"userId\": \"s1\"}\nnot json\n").expect("write");
+        let cli = Cli::try_parse_from(["helpcrunch-import", "sandbox", "--seed-contacts", &file])
+            .expect("valid flags");
+        let Command::Sandbox(args) = &cli.command else {
+            panic!("not the sandbox command");
+        };
+        let error = sandbox_config(args).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("--seed-contacts: ") && e.contains("line 2")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn sandbox_defaults_are_the_config_defaults() {
+        let flags = config(&[]);
+        let defaults = SandboxConfig::default();
+        assert_eq!(format!("{flags:?}"), format!("{defaults:?}"));
+    }
 }

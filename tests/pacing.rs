@@ -16,6 +16,7 @@ async fn a_told_the_right_rate_creates_every_row_once_with_next_to_no_429s() {
             rate: per_sec(50),
             burst: 2,
         }),
+        retry_after: RetryAfterMode::Seconds,
         ..SandboxConfig::default()
     };
     let Imported { sandbox, dir, .. } = import_exactly_once(config, 100, &["--rate", "50/s"]).await;
@@ -34,6 +35,7 @@ async fn b_told_four_times_the_limit_adapts_down_and_creates_every_row_once() {
             rate: per_sec(50),
             burst: 2,
         }),
+        retry_after: RetryAfterMode::Seconds,
         ..SandboxConfig::default()
     };
     let Imported { sandbox, dir, run } =
@@ -67,6 +69,7 @@ async fn c_fixed_windows_create_every_row_once() {
             max: 50,
             window: Duration::from_secs(1),
         }),
+        retry_after: RetryAfterMode::Seconds,
         ..SandboxConfig::default()
     };
     let Imported { sandbox, dir, .. } = import_exactly_once(config, 120, &["--rate", "50/s"]).await;

@@ -11,13 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::SandboxStats;
 use super::conn::Severer;
 use super::reply::ApiError;
 use super::search::{Page, Search};
 use super::server::{Counters, Shared};
-use super::store::{StoreError, Update};
+use super::store::{StoreError, TagChange, Update};
 use super::validate::{self, FieldError};
+use super::{SandboxStats, SearchEmpty};
 
 /// Most customers one `PUT /customers/batch` may carry.
 const MAX_BATCH: usize = 10;
@@ -29,7 +29,8 @@ pub(crate) async fn create(
     ConnectInfo(connection): ConnectInfo<Severer>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    let fields = validate::customer_body(&json_body(body)?).map_err(ApiError::invalid)?;
+    let fields = validate::customer_body(&json_body(body)?, &shared.attributes)
+        .map_err(ApiError::invalid)?;
     let customer = shared.store().create(fields).map_err(store_error)?;
     Counters::bump(&shared.counters.created);
     if shared.faults.drop_answer() {
@@ -58,6 +59,9 @@ pub(crate) async fn search(
 ) -> Reply {
     let search = Search::parse(&json_body(body)?).map_err(ApiError::invalid)?;
     let (data, total) = shared.store().search(&search);
+    if total == 0 && shared.search_empty == SearchEmpty::NotFound {
+        return Err(ApiError::not_found("No customer matches the search"));
+    }
     Ok(Json(json!({ "data": data, "total": total })).into_response())
 }
 
@@ -75,7 +79,7 @@ pub(crate) async fn patch(
     id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
-    update(&shared, id, body, Update::Merge)
+    update(&shared, id, body, Update::Patch(shared.patch_collections))
 }
 
 pub(crate) async fn replace(
@@ -93,7 +97,8 @@ fn update(
     mode: Update,
 ) -> Reply {
     let id = customer_id(id)?;
-    let fields = validate::customer_body(&json_body(body)?).map_err(ApiError::invalid)?;
+    let fields = validate::customer_body(&json_body(body)?, &shared.attributes)
+        .map_err(ApiError::invalid)?;
     let customer = shared
         .store()
         .update(id, fields, mode)
@@ -107,10 +112,45 @@ pub(crate) async fn remove(
 ) -> Reply {
     let id = customer_id(id)?;
     shared.store().delete(id).map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Counters::bump(&shared.counters.deleted);
+    // The documented answer: 200 with the plain text `Ok`.
+    Ok("Ok".into_response())
 }
 
-/// `PUT /customers/batch`: up to ten `{"customer": id, ...fields}` replaces, all or none.
+/// `PUT /customers/{id}/tags`: adds tags, creating unknown ones; never removes one.
+pub(crate) async fn tag(
+    State(shared): State<Arc<Shared>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    change_tags(&shared, id, body, TagChange::Add)
+}
+
+/// `DELETE /customers/{id}/tags`: removes the tags named.
+pub(crate) async fn untag(
+    State(shared): State<Arc<Shared>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    change_tags(&shared, id, body, TagChange::Remove)
+}
+
+fn change_tags(
+    shared: &Shared,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+    change: TagChange,
+) -> Reply {
+    let id = customer_id(id)?;
+    let tags = validate::tags_body(&json_body(body)?).map_err(ApiError::invalid)?;
+    let customer = shared
+        .store()
+        .change_tags(id, tags, change)
+        .map_err(store_error)?;
+    Ok(Json(customer).into_response())
+}
+
+/// `PUT /customers/batch`: one to ten `{"customer": id, ...fields}` replaces, all or none.
 pub(crate) async fn batch(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
@@ -122,11 +162,11 @@ pub(crate) async fn batch(
             "must be a JSON array of customers",
         )]));
     };
-    if items.len() > MAX_BATCH {
+    if !(1..=MAX_BATCH).contains(&items.len()) {
         return Err(ApiError::invalid(vec![FieldError::new(
             "body",
             format!(
-                "a batch holds at most {MAX_BATCH} customers, not {}",
+                "a batch holds 1 to {MAX_BATCH} customers, not {}",
                 items.len()
             ),
         )]));
@@ -148,7 +188,7 @@ pub(crate) async fn batch(
         }
         match (
             id,
-            validate::customer_object(&fields, &format!("[{index}].")),
+            validate::customer_object(&fields, &format!("[{index}]."), &shared.attributes),
         ) {
             (Some(id), Ok(fields)) => updates.push((id, fields)),
             (_, Err(problems)) => errors.extend(problems),
@@ -184,9 +224,8 @@ pub(crate) async fn wrong_method() -> ApiError {
 
 /// The body as JSON; an unreadable or malformed body is a 400 like any invalid request.
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let bytes = body.map_err(|rejection| {
-        ApiError::other(rejection.status(), "invalid_request", rejection.body_text())
-    })?;
+    let bytes = body
+        .map_err(|rejection| ApiError::other(rejection.status(), "body", rejection.body_text()))?;
     serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::invalid(vec![FieldError::new(
             "body",

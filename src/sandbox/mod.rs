@@ -8,36 +8,45 @@
 //!   counted) answers the [`SandboxStats`].
 //!
 //! Layout: `server` (state, routes, the gate), `handlers` (endpoints), `validate` (body
-//! checks), `store` (customers), `search` (filters, paging), `limit` (rate limits), `faults`
-//! (injected 503s and drops), `conn` (connections a handler can cut), `reply` (error answers).
+//! checks), `store` (customers), `search` (filters, paging), `index` (search lagging the
+//! store), `limit` (rate limits), `other` (a background client sharing the limit), `faults`
+//! (injected 503s and drops), `conn` (connections a handler can cut), `reply` (error
+//! answers).
 
 mod color;
 mod conn;
 mod faults;
 mod handlers;
+mod index;
 mod limit;
+mod other;
 mod reply;
 mod search;
+mod seed;
 mod server;
 mod store;
 mod validate;
 
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod no_panic_tests;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::rate::Rate;
+pub use seed::read_seed;
 use server::Shared;
 
 /// How the emulator behaves. Every setting defaults to the friendliest server.
@@ -58,6 +67,31 @@ pub struct SandboxConfig {
     pub latency: Duration,
     /// Seed for the random choices, so runs are repeatable.
     pub seed: u64,
+    /// The customData attributes that exist in the account's settings (Settings → Contacts
+    /// → Custom attributes); None: every attribute exists.
+    pub custom_attributes: Option<Vec<String>>,
+    /// What a customData property that is not in `custom_attributes` meets, on create,
+    /// PATCH, PUT and batch alike (the docs leave it open).
+    pub unknown_attribute: UnknownAttribute,
+    /// How a search that matches no customer answers (the docs show 200 with an empty
+    /// `data`; one public client met 404).
+    pub search_empty: SearchEmpty,
+    /// What PATCH does with the `tags` and `customData` it is sent (the docs leave it open
+    /// and send tag changes through the tag endpoints).
+    pub patch_collections: PatchCollections,
+    /// How long (a day at most) after a contact is created, or changed, search shows it as it
+    /// now is (the docs leave open how soon a new contact is searchable). The duplicate-`userId`
+    /// check on create, GET by id and the list are immediate whatever it is.
+    pub search_delay: Duration,
+    /// Requests per second (0 to 1000) a background client inside the sandbox spends from
+    /// the same rate limit, as other integrations of the organization do; 0: none. It creates
+    /// nothing and is counted apart (`other_client_*` in the stats); it stops with the server.
+    pub other_client_rps: f64,
+    /// Customers stored at the start, in order, with ids given as to created ones: each a
+    /// create body (`customData` as the documented array or as a `{property: value}` map),
+    /// checked like one; a bad one fails the start with `InvalidInput` naming its place
+    /// (from 1). Not counted as created. [`read_seed`] reads them from NDJSON.
+    pub seed_contacts: Vec<Map<String, Value>>,
 }
 
 impl Default for SandboxConfig {
@@ -65,11 +99,18 @@ impl Default for SandboxConfig {
         SandboxConfig {
             api_key: None,
             limit: None,
-            retry_after: RetryAfterMode::Seconds,
+            retry_after: RetryAfterMode::None,
             error_rate: 0.0,
             drop_rate: 0.0,
             latency: Duration::ZERO,
             seed: 0,
+            custom_attributes: None,
+            unknown_attribute: UnknownAttribute::default(),
+            search_empty: SearchEmpty::default(),
+            patch_collections: PatchCollections::default(),
+            search_delay: Duration::ZERO,
+            other_client_rps: 0.0,
+            seed_contacts: Vec::new(),
         }
     }
 }
@@ -85,6 +126,13 @@ impl fmt::Debug for SandboxConfig {
             .field("drop_rate", &self.drop_rate)
             .field("latency", &self.latency)
             .field("seed", &self.seed)
+            .field("custom_attributes", &self.custom_attributes)
+            .field("unknown_attribute", &self.unknown_attribute)
+            .field("search_empty", &self.search_empty)
+            .field("patch_collections", &self.patch_collections)
+            .field("search_delay", &self.search_delay)
+            .field("other_client_rps", &self.other_client_rps)
+            .field("seed_contacts", &self.seed_contacts.len())
             .finish()
     }
 }
@@ -99,37 +147,65 @@ pub enum Limit {
 }
 
 /// How 429 and injected 503 answers carry `Retry-After`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RetryAfterMode {
     /// Whole seconds, rounded up, at least 1.
-    #[default]
     Seconds,
     /// An HTTP date, rounded up to the next whole second.
     Date,
-    /// No header, as the docs document none.
+    /// No header: the documented API documents none.
+    #[default]
     None,
 }
 
-impl FromStr for RetryAfterMode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "seconds" => Ok(RetryAfterMode::Seconds),
-            "date" => Ok(RetryAfterMode::Date),
-            "none" => Ok(RetryAfterMode::None),
-            _ => Err(format!(
-                "invalid Retry-After mode {text:?}: expected seconds, date or none"
-            )),
-        }
-    }
+/// What happens to a customData property whose attribute does not exist in the account
+/// (the docs say it "should exist" and leave the rest open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownAttribute {
+    /// Stored as if it existed.
+    #[default]
+    Accept,
+    /// The request is refused: a 400 whose entry's code is `customData.<property>` (with a
+    /// batch item's `[i].` before it) and whose message names the attribute.
+    Reject,
+    /// Left out in silence: the answer is a success without it.
+    Drop,
 }
 
-/// What the sandbox has seen since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a search that matches no customer answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchEmpty {
+    /// 200 with `{"data": [], "total": 0}`.
+    #[default]
+    #[value(name = "200")]
+    EmptyPage,
+    /// 404 with `invalid_request` and `not_found`.
+    #[value(name = "404")]
+    NotFound,
+}
+
+/// What PATCH does with the `tags` and `customData` it is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatchCollections {
+    /// They replace the customer's whole tag list, or whole customData map.
+    #[default]
+    Replace,
+    /// They merge into the customer's: tags by name (one it carries stays as it was),
+    /// customData by property (a property sent takes the value sent).
+    Merge,
+}
+
+/// What the sandbox has seen since it started. Every count but `other_client_*` is of the
+/// requests that reach the server (the importer's), not of the background client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxStats {
     /// API requests received (everything under `/v1`), whatever their answer.
     pub requests: u64,
+    /// Requests by endpoint, keyed `"METHOD /route"` as the docs name them (`"GET
+    /// /customers/{id}"`, `"PUT /customers/{id}/tags"`, ...), every endpoint present: each
+    /// request to a known endpoint counts, whether it passed the gate or was refused, whatever
+    /// its answer.
+    pub by_endpoint: BTreeMap<String, u64>,
     /// 429 answers.
     pub rate_limited: u64,
     /// 401 answers.
@@ -142,8 +218,14 @@ pub struct SandboxStats {
     pub created: u64,
     /// Created contacts whose connection was dropped instead of answered.
     pub dropped: u64,
+    /// Contacts deleted by `DELETE /customers/{id}`.
+    pub deleted: u64,
     /// Customers stored now.
     pub customers: u64,
+    /// Requests the background client (`other_client_rps`) made.
+    pub other_client_requests: u64,
+    /// Of those, the ones the rate limit refused.
+    pub other_client_rate_limited: u64,
 }
 
 /// A sandbox server running in the background on its own task.
@@ -160,7 +242,8 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Binds `addr` (port 0 picks a free port), starts serving, and returns at once.
-    /// An impossible config (rate outside 0..=1, zero burst, empty key...) is `InvalidInput`.
+    /// An impossible config (rate outside 0..=1, zero burst, empty key, a seed contact a
+    /// create would refuse...) is `InvalidInput`.
     pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Sandbox> {
         let shared = Arc::new(Shared::new(config)?);
         let listener = TcpListener::bind(addr).await?;

@@ -11,7 +11,8 @@ use serde_json::json;
 use super::RetryAfterMode;
 use super::validate::FieldError;
 
-/// An answer other than success: `{"errors":[{code, message}, ...]}`.
+/// An answer other than success: `{"errors":[{code, message}, ...]}`. Every 4xx starts with
+/// `invalid_request`, as the documented 400, 401, 404 and 429 bodies do.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
@@ -20,7 +21,12 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, errors: Vec<FieldError>) -> ApiError {
+    fn new(status: StatusCode, problems: Vec<FieldError>) -> ApiError {
+        let mut errors = Vec::with_capacity(problems.len() + 1);
+        if status.is_client_error() {
+            errors.push(FieldError::new("invalid_request", "Invalid request"));
+        }
+        errors.extend(problems);
         ApiError {
             status,
             errors,
@@ -28,11 +34,9 @@ impl ApiError {
         }
     }
 
-    /// 400: `invalid_request` first, then one entry per problem.
+    /// 400: `invalid_request`, then one entry per problem.
     pub(crate) fn invalid(problems: Vec<FieldError>) -> ApiError {
-        let mut errors = vec![FieldError::new("invalid_request", "Invalid request")];
-        errors.extend(problems);
-        ApiError::new(StatusCode::BAD_REQUEST, errors)
+        ApiError::new(StatusCode::BAD_REQUEST, problems)
     }
 
     /// 400 for a `userId` another customer already has, with the code seen in the wild.
@@ -163,6 +167,39 @@ mod tests {
         assert_eq!(date(200), Some("Sun, 13 Sep 2020 12:26:41 GMT".into()));
         assert_eq!(date(500), Some("Sun, 13 Sep 2020 12:26:41 GMT".into()));
         assert_eq!(date(501), Some("Sun, 13 Sep 2020 12:26:42 GMT".into()));
+    }
+
+    fn codes(error: ApiError) -> Vec<String> {
+        error.errors.into_iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn client_errors_start_with_invalid_request_and_server_errors_do_not() {
+        let expect = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            codes(ApiError::invalid(vec![FieldError::new("email", "bad")])),
+            expect(&["invalid_request", "email"])
+        );
+        assert_eq!(
+            codes(ApiError::unauthorized("no")),
+            expect(&["invalid_request", "unauthorized"])
+        );
+        assert_eq!(
+            codes(ApiError::not_found("no")),
+            expect(&["invalid_request", "not_found"])
+        );
+        assert_eq!(
+            codes(ApiError::too_many_requests(None)),
+            expect(&["invalid_request", "too_many_requests"])
+        );
+        assert_eq!(
+            codes(ApiError::other(StatusCode::METHOD_NOT_ALLOWED, "m", "x")),
+            expect(&["invalid_request", "m"])
+        );
+        assert_eq!(
+            codes(ApiError::service_unavailable(None)),
+            expect(&["service_unavailable"])
+        );
     }
 
     #[test]

@@ -1,20 +1,27 @@
-//! `POST /customers/search` filters and the `limit`/`offset` paging shared with listing (pure).
+//! `POST /customers/search` filters, and the paging and order (`limit`, `offset`, `sort`,
+//! `order`) shared with listing (pure).
+//!
+//! Filters are typed as the docs type the fields: `customers.id` an integer, `lastSeen` a
+//! date (a string holding a UNIX timestamp), `tagsData` an array of `{"name": ...}`, the rest
+//! strings. An operator the field's type does not take, or a value of another type, is a 400
+//! ("The value has to match the field type, otherwise the query will fail").
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::validate::FieldError;
+use super::validate::{FieldError, is_timestamp};
 
-/// Page size when none is asked for, and the largest the API serves.
+/// Page size when none is asked for, and the largest the sandbox serves.
 const MAX_LIMIT: u64 = 100;
 
-/// Which slice of the matching customers to answer with.
+/// Which slice of the matching customers to answer with, in which order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Page {
     pub limit: usize,
     pub offset: usize,
+    pub order: Order,
 }
 
 impl Default for Page {
@@ -22,52 +29,115 @@ impl Default for Page {
         Page {
             limit: MAX_LIMIT as usize,
             offset: 0,
+            order: Order::default(),
         }
     }
 }
 
+/// `sort` and `order`: by id ascending unless asked otherwise, so paging is stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Order {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum SortKey {
+    #[default]
+    Id,
+    FirstSeen,
+    LastSeen,
+}
+
+impl SortKey {
+    const ALL: [(&'static str, SortKey); 3] = [
+        ("customers.id", SortKey::Id),
+        ("customers.firstSeen", SortKey::FirstSeen),
+        ("customers.lastSeen", SortKey::LastSeen),
+    ];
+
+    /// The customer's value to sort on; a customer without one sorts first, as SQL's NULL.
+    fn of(self, customer: &Map<String, Value>) -> Option<u64> {
+        let field = match self {
+            SortKey::Id => "id",
+            SortKey::FirstSeen => "firstSeen",
+            SortKey::LastSeen => "lastSeen",
+        };
+        customer.get(field).and_then(number)
+    }
+}
+
+/// A stored number or timestamp string as a number.
+fn number(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+}
+
+/// Looks `name` up in a table of `(name, value)`.
+fn lookup<T: Copy>(table: &[(&str, T)], name: &str) -> Option<T> {
+    table
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|&(_, value)| value)
+}
+
+/// The names of a table, for error messages.
+fn names<T>(table: &[(&str, T)]) -> String {
+    let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
+    names.join(", ")
+}
+
 impl Page {
-    /// Reads `limit` (1 to 100) and `offset` from JSON values; `null` or absent means default.
-    fn from_values(
-        limit: Option<&Value>,
-        offset: Option<&Value>,
-        errors: &mut Vec<FieldError>,
-    ) -> Page {
+    /// Reads `limit` (1 to 100), `offset`, `sort` and `order` from JSON values; `null` or
+    /// absent means the default.
+    fn from_values(get: impl Fn(&str) -> Option<Value>, errors: &mut Vec<FieldError>) -> Page {
         let mut page = Page::default();
-        match limit {
-            None | Some(Value::Null) => {}
-            Some(value) => match value.as_u64() {
+        let present = |name: &str| get(name).filter(|value| !value.is_null());
+        if let Some(value) = present("limit") {
+            match value.as_u64() {
                 Some(n @ 1..=MAX_LIMIT) => page.limit = n as usize,
                 _ => errors.push(FieldError::new(
                     "limit",
                     format!("must be an integer from 1 to {MAX_LIMIT}"),
                 )),
-            },
+            }
         }
-        match offset {
-            None | Some(Value::Null) => {}
-            Some(value) => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
+        if let Some(value) = present("offset") {
+            match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
                 Some(n) => page.offset = n,
                 None => errors.push(FieldError::new("offset", "must be a non-negative integer")),
-            },
+            }
+        }
+        if let Some(value) = present("sort") {
+            match value.as_str().and_then(|name| lookup(&SortKey::ALL, name)) {
+                Some(key) => page.order.key = key,
+                None => errors.push(FieldError::new(
+                    "sort",
+                    format!("must be one of {}", names(&SortKey::ALL)),
+                )),
+            }
+        }
+        if let Some(value) = present("order") {
+            match value.as_str() {
+                Some("asc") => page.order.descending = false,
+                Some("desc") => page.order.descending = true,
+                _ => errors.push(FieldError::new("order", "must be \"asc\" or \"desc\"")),
+            }
         }
         page
     }
 
-    /// Reads `?limit=&offset=` of `GET /customers`; other parameters are ignored.
+    /// Reads `?limit=&offset=&sort=&order=` of `GET /customers`; other parameters are ignored.
     pub(crate) fn from_query(params: &HashMap<String, String>) -> Result<Page, Vec<FieldError>> {
-        let number = |name: &str| {
+        let value = |name: &str| {
             params.get(name).map(|text| {
                 text.parse::<u64>()
                     .map_or_else(|_| Value::String(text.clone()), Value::from)
             })
         };
         let mut errors = Vec::new();
-        let page = Page::from_values(
-            number("limit").as_ref(),
-            number("offset").as_ref(),
-            &mut errors,
-        );
+        let page = Page::from_values(value, &mut errors);
         if errors.is_empty() {
             Ok(page)
         } else {
@@ -75,8 +145,31 @@ impl Page {
         }
     }
 
-    /// The page of `items` and how many there were in all.
+    /// The page of `items` (given in id order) in the asked order, and how many there were.
     pub(crate) fn apply<'a>(
+        &self,
+        items: impl DoubleEndedIterator<Item = &'a Map<String, Value>>,
+    ) -> (Vec<Value>, usize) {
+        match (self.order.key, self.order.descending) {
+            (SortKey::Id, false) => self.slice(items),
+            (SortKey::Id, true) => self.slice(items.rev()),
+            (key, descending) => {
+                let mut sorted: Vec<_> = items.collect();
+                // Stable: customers with the same value stay in id order.
+                sorted.sort_by(|a, b| {
+                    let ordering = key.of(a).cmp(&key.of(b));
+                    if descending {
+                        ordering.reverse()
+                    } else {
+                        ordering
+                    }
+                });
+                self.slice(sorted.into_iter())
+            }
+        }
+    }
+
+    fn slice<'a>(
         &self,
         items: impl Iterator<Item = &'a Map<String, Value>>,
     ) -> (Vec<Value>, usize) {
@@ -105,34 +198,92 @@ pub(crate) struct Search {
 struct Filter {
     field: Field,
     operator: Operator,
-    /// The value as text, for text fields and for `~` on ids.
-    text: String,
-    /// The value as a number, for ordering ids.
-    number: u64,
+    operand: Operand,
+}
+
+/// A filter's value, read as its field's type.
+#[derive(Debug, Clone, PartialEq)]
+enum Operand {
+    /// An id, or a date's timestamp.
+    Number(u64),
+    Text(String),
+    /// Tag names, every one of which the customer must carry.
+    Tags(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Integer,
+    String,
+    Date,
+    Array,
+}
+
+impl Type {
+    fn name(self) -> &'static str {
+        match self {
+            Type::Integer => "integer",
+            Type::String => "string",
+            Type::Date => "date",
+            Type::Array => "array",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     Id,
-    Email,
-    UserId,
     Name,
+    Email,
+    Company,
+    Phone,
+    CountryCode,
+    City,
+    RegionCode,
+    UserId,
+    LastSeen,
+    TagsData,
 }
 
 impl Field {
-    const ALL: [(&'static str, Field); 4] = [
+    const ALL: [(&'static str, Field); 11] = [
         ("customers.id", Field::Id),
-        ("customers.email", Field::Email),
-        ("customers.userId", Field::UserId),
         ("customers.name", Field::Name),
+        ("customers.email", Field::Email),
+        ("customers.company", Field::Company),
+        ("customers.phone", Field::Phone),
+        ("customers.countryCode", Field::CountryCode),
+        ("customers.city", Field::City),
+        ("customers.regionCode", Field::RegionCode),
+        ("customers.userId", Field::UserId),
+        ("customers.lastSeen", Field::LastSeen),
+        ("customers.tagsData", Field::TagsData),
     ];
 
-    fn key(self) -> &'static str {
+    fn kind(self) -> Type {
         match self {
-            Field::Id => "id",
-            Field::Email => "email",
-            Field::UserId => "userId",
-            Field::Name => "name",
+            Field::Id => Type::Integer,
+            Field::LastSeen => Type::Date,
+            Field::TagsData => Type::Array,
+            _ => Type::String,
+        }
+    }
+
+    /// Where the customer object keeps the field's value.
+    fn value(self, customer: &Map<String, Value>) -> Option<&Value> {
+        let in_location = |key| customer.get("location").and_then(|l| l.get(key));
+        match self {
+            Field::Id => customer.get("id"),
+            Field::Name => customer.get("name"),
+            Field::Email => customer.get("email"),
+            Field::Company => customer.get("company"),
+            Field::Phone => customer.get("phone"),
+            Field::CountryCode => in_location("countryCode"),
+            Field::City => in_location("city"),
+            Field::RegionCode => in_location("regionCode"),
+            Field::UserId => customer.get("userId"),
+            Field::LastSeen => customer.get("lastSeen"),
+            Field::TagsData => customer.get("tags"),
         }
     }
 }
@@ -161,7 +312,21 @@ impl Operator {
         ("!~", Operator::NotContains),
     ];
 
-    fn holds(self, ordering: Ordering, contains: bool) -> bool {
+    /// As documented: `=` for all types, `!=` for all but arrays, the comparisons for
+    /// integers and dates, `~ !~` (contains) for strings.
+    fn takes(self, kind: Type) -> bool {
+        match self {
+            Operator::Eq => true,
+            Operator::Ne => kind != Type::Array,
+            Operator::Gt | Operator::Lt | Operator::Ge | Operator::Le => {
+                matches!(kind, Type::Integer | Type::Date)
+            }
+            Operator::Contains | Operator::NotContains => kind == Type::String,
+        }
+    }
+
+    /// Whether a value that compares `ordering` to the operand passes.
+    fn holds(self, ordering: Ordering) -> bool {
         match self {
             Operator::Eq => ordering == Ordering::Equal,
             Operator::Ne => ordering != Ordering::Equal,
@@ -169,9 +334,14 @@ impl Operator {
             Operator::Lt => ordering == Ordering::Less,
             Operator::Ge => ordering != Ordering::Less,
             Operator::Le => ordering != Ordering::Greater,
-            Operator::Contains => contains,
-            Operator::NotContains => !contains,
+            // Never reached: parsing keeps containment to strings.
+            Operator::Contains | Operator::NotContains => false,
         }
+    }
+
+    /// The operators whose answer is yes for a customer without the field.
+    fn negative(self) -> bool {
+        matches!(self, Operator::Ne | Operator::NotContains)
     }
 }
 
@@ -181,8 +351,9 @@ impl Search {
             return Err(vec![FieldError::new("body", "must be a JSON object")]);
         };
         let mut errors = Vec::new();
+        const KEYS: [&str; 6] = ["filter", "comparison", "limit", "offset", "sort", "order"];
         for key in object.keys() {
-            if !["filter", "comparison", "limit", "offset"].contains(&key.as_str()) {
+            if !KEYS.contains(&key.as_str()) {
                 errors.push(FieldError::new(key.clone(), "unknown field"));
             }
         }
@@ -206,7 +377,7 @@ impl Search {
                 false
             }
         };
-        let page = Page::from_values(object.get("limit"), object.get("offset"), &mut errors);
+        let page = Page::from_values(|name| object.get(name).cloned(), &mut errors);
         if errors.is_empty() {
             Ok(Search { filters, any, page })
         } else {
@@ -247,77 +418,123 @@ impl Filter {
         let field = object
             .get("field")
             .and_then(Value::as_str)
-            .and_then(|name| Field::ALL.iter().find(|(known, _)| *known == name))
-            .map(|&(_, field)| field);
+            .and_then(|name| lookup(&Field::ALL, name));
         if field.is_none() {
             errors.push(FieldError::new(
                 format!("{path}.field"),
-                "must be one of customers.id, customers.email, customers.userId, customers.name",
+                format!("must be one of {}", names(&Field::ALL)),
             ));
         }
         let operator = object
             .get("operator")
             .and_then(Value::as_str)
-            .and_then(|name| Operator::ALL.iter().find(|(known, _)| *known == name))
-            .map(|&(_, operator)| operator);
+            .and_then(|name| lookup(&Operator::ALL, name));
         if operator.is_none() {
             errors.push(FieldError::new(
                 format!("{path}.operator"),
-                "must be one of = != > < >= <= ~ !~",
+                format!(
+                    "must be one of {}",
+                    names(&Operator::ALL).replace(", ", " ")
+                ),
             ));
         }
-        let value = object.get("value");
-        let parsed = match field {
-            Some(Field::Id) => match value {
-                Some(Value::Number(n)) => n.as_u64().map(|id| (id.to_string(), id)),
-                Some(Value::String(text)) if text.bytes().all(|b| b.is_ascii_digit()) => {
-                    text.parse().ok().map(|id| (text.clone(), id))
-                }
-                _ => None,
-            },
-            _ => value
-                .and_then(Value::as_str)
-                .map(|text| (text.to_string(), 0)),
-        };
-        let Some((text, number)) = parsed else {
-            let message = if field == Some(Field::Id) {
-                "must be a customer id"
-            } else {
-                "must be a string"
-            };
-            errors.push(FieldError::new(format!("{path}.value"), message));
-            return None;
-        };
-        match (field, operator) {
-            (Some(field), Some(operator)) if errors.len() == before => Some(Filter {
+        let field = field?;
+        if let Some(operator) = operator.filter(|op| !op.takes(field.kind())) {
+            let name = Operator::ALL
+                .iter()
+                .find(|(_, known)| *known == operator)
+                .map_or("", |(name, _)| *name);
+            errors.push(FieldError::new(
+                format!("{path}.operator"),
+                format!("{name} does not apply to a {} field", field.kind().name()),
+            ));
+        }
+        let operand = Operand::parse(field.kind(), object.get("value"), &path, errors);
+        match (operator, operand) {
+            (Some(operator), Some(operand)) if errors.len() == before => Some(Filter {
                 field,
                 operator,
-                text,
-                number,
+                operand,
             }),
             _ => None,
         }
     }
 
-    /// Ids compare as numbers, text byte-wise and case-sensitively. A customer without the
-    /// field matches only the negative operators (`!=`, `!~`).
+    /// Numbers compare as numbers, text byte-wise and case-sensitively, tags by name. A
+    /// customer without the field matches only the negative operators (`!=`, `!~`).
     fn matches(&self, customer: &Map<String, Value>) -> bool {
-        let value = customer.get(self.field.key());
-        if self.field == Field::Id {
-            let Some(id) = value.and_then(Value::as_u64) else {
-                return false;
-            };
-            let contains = id.to_string().contains(&self.text);
-            return self.operator.holds(id.cmp(&self.number), contains);
-        }
-        match value.and_then(Value::as_str) {
-            Some(text) => self.operator.holds(
-                text.cmp(self.text.as_str()),
-                text.contains(self.text.as_str()),
-            ),
-            None => matches!(self.operator, Operator::Ne | Operator::NotContains),
+        let value = self.field.value(customer).filter(|v| !v.is_null());
+        let Some(value) = value else {
+            return self.operator.negative();
+        };
+        match &self.operand {
+            Operand::Number(operand) => {
+                number(value).is_some_and(|n| self.operator.holds(n.cmp(operand)))
+            }
+            Operand::Text(operand) => {
+                let Some(text) = value.as_str() else {
+                    return self.operator.negative();
+                };
+                match self.operator {
+                    Operator::Contains => text.contains(operand.as_str()),
+                    Operator::NotContains => !text.contains(operand.as_str()),
+                    operator => operator.holds(text.cmp(operand)),
+                }
+            }
+            Operand::Tags(wanted) => {
+                let carried: Vec<&str> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|tag| tag.get("name").and_then(Value::as_str))
+                    .collect();
+                wanted.iter().all(|name| carried.contains(&name.as_str()))
+            }
         }
     }
+}
+
+impl Operand {
+    fn parse(
+        kind: Type,
+        value: Option<&Value>,
+        path: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Operand> {
+        let operand = match kind {
+            Type::Integer => value.and_then(Value::as_u64).map(Operand::Number),
+            Type::String => value
+                .and_then(Value::as_str)
+                .map(|text| Operand::Text(text.to_string())),
+            Type::Date => value
+                .and_then(Value::as_str)
+                .filter(|text| is_timestamp(text))
+                .and_then(|text| text.parse().ok())
+                .map(Operand::Number),
+            Type::Array => tag_names(value),
+        };
+        if operand.is_none() {
+            let message = match kind {
+                Type::Integer => "must be an integer",
+                Type::String => "must be a string",
+                Type::Date => "must be a string holding a UNIX timestamp",
+                Type::Array => "must be a non-empty array of {\"name\": ...} tags",
+            };
+            errors.push(FieldError::new(format!("{path}.value"), message));
+        }
+        operand
+    }
+}
+
+/// `[{"name": "vip"}, ...]`: at least one tag, each only a non-empty name.
+fn tag_names(value: Option<&Value>) -> Option<Operand> {
+    let items = value?.as_array().filter(|items| !items.is_empty())?;
+    let names = items.iter().map(|item| {
+        let object = item.as_object().filter(|object| object.len() == 1)?;
+        let name = object.get("name")?.as_str()?;
+        (!name.is_empty()).then(|| name.to_string())
+    });
+    names.collect::<Option<Vec<_>>>().map(Operand::Tags)
 }
 
 #[cfg(test)]
@@ -327,9 +544,18 @@ mod tests {
 
     fn customers() -> Vec<Map<String, Value>> {
         [
-            json!({"id": 1000001, "name": "Ann", "email": "ann@a.com", "userId": "u1"}),
-            json!({"id": 1000002, "name": "Bob", "email": null, "userId": "u2"}),
-            json!({"id": 1000010, "name": "Cid", "email": "cid@b.com", "userId": null}),
+            json!({"id": 1000001, "name": "Ann", "email": "ann@a.com", "userId": "u1",
+                "lastSeen": "1600000000", "firstSeen": "1500000000",
+                "location": {"city": "Kyiv", "countryCode": "UA", "regionCode": null},
+                "tags": [{"name": "vip", "color": "#fff"}, {"name": "new", "color": "#fff"}]}),
+            json!({"id": 1000002, "name": "Bob", "email": null, "userId": "u2",
+                "lastSeen": "1700000000", "firstSeen": null,
+                "location": {"city": null, "countryCode": null, "regionCode": null},
+                "tags": [{"name": "vip", "color": "#fff"}]}),
+            json!({"id": 1000010, "name": "Cid", "email": "cid@b.com", "userId": null,
+                "lastSeen": null, "firstSeen": "1400000000",
+                "location": {"city": "Lviv", "countryCode": "UA", "regionCode": null},
+                "tags": null}),
         ]
         .into_iter()
         .filter_map(|c| c.as_object().cloned())
@@ -349,27 +575,43 @@ mod tests {
         ids(json!({"filter": [{"field": field, "operator": operator, "value": value}]}))
     }
 
+    fn codes(body: Value) -> Vec<String> {
+        match Search::parse(&body) {
+            Ok(search) => panic!("expected errors, got {search:?}"),
+            Err(errors) => errors.into_iter().map(|e| e.code).collect(),
+        }
+    }
+
+    fn bad_filter(field: &str, operator: &str, value: Value) -> Vec<String> {
+        codes(json!({"filter": [{"field": field, "operator": operator, "value": value}]}))
+    }
+
     #[test]
-    fn each_operator_on_text() {
+    fn strings_take_equality_and_containment() {
         assert_eq!(one("customers.name", "=", json!("Bob")), [1000002]);
         assert_eq!(
             one("customers.name", "!=", json!("Bob")),
             [1000001, 1000010]
         );
-        assert_eq!(one("customers.name", ">", json!("Bob")), [1000010]);
-        assert_eq!(one("customers.name", "<", json!("Bob")), [1000001]);
-        assert_eq!(
-            one("customers.name", ">=", json!("Bob")),
-            [1000002, 1000010]
-        );
-        assert_eq!(
-            one("customers.name", "<=", json!("Bob")),
-            [1000001, 1000002]
-        );
         assert_eq!(one("customers.email", "~", json!("@a.")), [1000001]);
         assert_eq!(
             one("customers.email", "!~", json!("@a.")),
             [1000002, 1000010]
+        );
+        // Case-sensitive, byte by byte.
+        assert_eq!(one("customers.name", "=", json!("bob")), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn location_fields_are_searched_inside_location() {
+        assert_eq!(
+            one("customers.countryCode", "=", json!("UA")),
+            [1000001, 1000010]
+        );
+        assert_eq!(one("customers.city", "~", json!("viv")), [1000010]);
+        assert_eq!(
+            one("customers.regionCode", "!=", json!("x")),
+            [1000001, 1000002, 1000010]
         );
     }
 
@@ -380,7 +622,15 @@ mod tests {
             one("customers.userId", "!=", json!("u1")),
             [1000002, 1000010]
         );
-        assert_eq!(one("customers.email", ">", json!("")), [1000001, 1000010]);
+        assert_eq!(one("customers.email", "!~", json!("")), [1000002]);
+        assert_eq!(
+            one("customers.lastSeen", "!=", json!("1600000000")),
+            [1000002, 1000010]
+        );
+        assert_eq!(
+            one("customers.lastSeen", "<", json!("1650000000")),
+            [1000001]
+        );
     }
 
     #[test]
@@ -388,14 +638,117 @@ mod tests {
         // As text "1000010" < "1000002"; as numbers it is greater.
         assert_eq!(one("customers.id", ">", json!(1000002)), [1000010]);
         assert_eq!(
-            one("customers.id", "<=", json!("1000002")),
+            one("customers.id", "<=", json!(1000002)),
+            [1000001, 1000002]
+        );
+        assert_eq!(one("customers.id", ">=", json!(1000010)), [1000010]);
+        assert_eq!(one("customers.id", "<", json!(1000002)), [1000001]);
+        assert_eq!(one("customers.id", "=", json!(1000002)), [1000002]);
+        assert_eq!(
+            one("customers.id", "!=", json!(1000002)),
+            [1000001, 1000010]
+        );
+    }
+
+    #[test]
+    fn dates_compare_as_timestamps() {
+        assert_eq!(
+            one("customers.lastSeen", ">", json!("1600000000")),
+            [1000002]
+        );
+        assert_eq!(
+            one("customers.lastSeen", ">=", json!("1600000000")),
+            [1000001, 1000002]
+        );
+        // "999" < "1600000000" as numbers, though not as text.
+        assert_eq!(
+            one("customers.lastSeen", ">", json!("999")),
             [1000001, 1000002]
         );
         assert_eq!(
-            one("customers.id", "~", json!("10")),
-            [1000001, 1000002, 1000010]
+            one("customers.lastSeen", "=", json!("1700000000")),
+            [1000002]
         );
-        assert_eq!(one("customers.id", "!~", json!("01")), [1000002]);
+    }
+
+    #[test]
+    fn tags_data_needs_every_tag_named() {
+        assert_eq!(
+            one("customers.tagsData", "=", json!([{"name": "vip"}])),
+            [1000001, 1000002]
+        );
+        assert_eq!(
+            one(
+                "customers.tagsData",
+                "=",
+                json!([{"name": "vip"}, {"name": "new"}])
+            ),
+            [1000001]
+        );
+        assert_eq!(
+            one("customers.tagsData", "=", json!([{"name": "VIP"}])),
+            Vec::<u64>::new()
+        );
+    }
+
+    #[test]
+    fn operators_are_checked_by_field_type() {
+        for (field, value, refused) in [
+            (
+                "customers.name",
+                json!("a"),
+                [">", "<", ">=", "<="].as_slice(),
+            ),
+            ("customers.id", json!(1), ["~", "!~"].as_slice()),
+            ("customers.lastSeen", json!("1"), ["~", "!~"].as_slice()),
+            (
+                "customers.tagsData",
+                json!([{"name": "a"}]),
+                ["!=", ">", "<", ">=", "<=", "~", "!~"].as_slice(),
+            ),
+        ] {
+            for operator in refused {
+                assert_eq!(
+                    bad_filter(field, operator, value.clone()),
+                    ["filter[0].operator"],
+                    "{field} {operator}"
+                );
+            }
+        }
+        let errors = Search::parse(
+            &json!({"filter": [{"field": "customers.name", "operator": ">", "value": "a"}]}),
+        )
+        .expect_err("refused");
+        assert_eq!(errors[0].message, "> does not apply to a string field");
+    }
+
+    #[test]
+    fn values_must_match_the_field_type() {
+        for (field, value) in [
+            ("customers.id", json!("1000001")),
+            ("customers.id", json!(-1)),
+            ("customers.id", json!(1.5)),
+            ("customers.name", json!(3)),
+            ("customers.email", Value::Null),
+            ("customers.lastSeen", json!(1600000000)),
+            ("customers.lastSeen", json!("2020-09-13")),
+            ("customers.tagsData", json!("vip")),
+            ("customers.tagsData", json!([])),
+            ("customers.tagsData", json!(["vip"])),
+            ("customers.tagsData", json!([{"name": ""}])),
+            (
+                "customers.tagsData",
+                json!([{"name": "a", "color": "#fff"}]),
+            ),
+        ] {
+            assert_eq!(
+                bad_filter(field, "=", value.clone()),
+                ["filter[0].value"],
+                "{field} {value}"
+            );
+        }
+        let missing = codes(json!({"filter": [{"field": "customers.name", "operator": "="}]}));
+        assert_eq!(missing, ["filter[0].value"]);
     }
 
     #[test]
@@ -421,22 +774,21 @@ mod tests {
 
     #[test]
     fn bad_searches_name_each_problem() {
-        let errors = Search::parse(&json!({
+        let errors = codes(json!({
             "filter": [
-                {"field": "customers.phone", "operator": "=", "value": "x"},
+                {"field": "customers.notes", "operator": "=", "value": "x"},
                 {"field": "customers.name", "operator": "like", "value": "x"},
                 {"field": "customers.id", "operator": "=", "value": "abc"},
                 {"field": "customers.name", "operator": "=", "value": 3},
                 "x"
             ],
-            "comparison": "XOR", "limit": 101, "offset": -1, "sort": "id"
-        }))
-        .expect_err("invalid");
-        let codes: Vec<_> = errors.iter().map(|e| e.code.as_str()).collect();
+            "comparison": "XOR", "limit": 101, "offset": -1, "sort": "id", "order": "up",
+            "page": 2
+        }));
         assert_eq!(
-            codes,
+            errors,
             [
-                "sort",
+                "page",
                 "filter[0].field",
                 "filter[1].operator",
                 "filter[2].value",
@@ -444,39 +796,76 @@ mod tests {
                 "filter[4]",
                 "comparison",
                 "limit",
-                "offset"
+                "offset",
+                "sort",
+                "order"
             ]
+        );
+    }
+
+    fn sorted(query: &[(&str, &str)]) -> Vec<u64> {
+        let params = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let page = Page::from_query(&params).expect("valid query");
+        let all = customers();
+        let (data, total) = page.apply(all.iter());
+        assert_eq!(total, 3);
+        data.iter().filter_map(|c| c["id"].as_u64()).collect()
+    }
+
+    #[test]
+    fn sort_and_order_with_nulls_first_ascending_and_ties_by_id() {
+        assert_eq!(sorted(&[]), [1000001, 1000002, 1000010]);
+        assert_eq!(sorted(&[("order", "desc")]), [1000010, 1000002, 1000001]);
+        assert_eq!(
+            sorted(&[("sort", "customers.firstSeen")]),
+            [1000002, 1000010, 1000001]
+        );
+        assert_eq!(
+            sorted(&[("sort", "customers.firstSeen"), ("order", "desc")]),
+            [1000001, 1000010, 1000002]
+        );
+        assert_eq!(
+            sorted(&[("sort", "customers.lastSeen"), ("order", "asc")]),
+            [1000010, 1000001, 1000002]
+        );
+        assert_eq!(
+            sorted(&[("sort", "customers.id"), ("order", "desc"), ("limit", "2")]),
+            [1000010, 1000002]
+        );
+        let search =
+            Search::parse(&json!({"sort": "customers.lastSeen", "order": "desc"})).expect("valid");
+        assert_eq!(
+            search.page.order,
+            Order {
+                key: SortKey::LastSeen,
+                descending: true
+            }
         );
     }
 
     #[test]
     fn paging_defaults_and_limits() {
         let mut errors = Vec::new();
-        assert_eq!(Page::from_values(None, None, &mut errors), Page::default());
-        assert_eq!(
-            Page::default(),
-            Page {
-                limit: 100,
-                offset: 0
-            }
-        );
-        let page = Page::from_values(Some(&json!(1)), Some(&json!(1)), &mut errors);
+        let none = |_: &str| None;
+        assert_eq!(Page::from_values(none, &mut errors), Page::default());
+        assert_eq!((Page::default().limit, Page::default().offset), (100, 0));
+        let one = |name: &str| ["limit", "offset"].contains(&name).then(|| json!(1));
+        let page = Page::from_values(one, &mut errors);
         assert!(errors.is_empty());
         let all = customers();
         let (data, total) = page.apply(all.iter());
         assert_eq!(total, 3);
         assert_eq!(data, [Value::Object(all[1].clone())]);
-        Page::from_values(Some(&json!(0)), Some(&json!(1.5)), &mut errors);
-        assert_eq!(errors.len(), 2);
         let query = HashMap::from([("limit".to_string(), "x".to_string())]);
         assert!(Page::from_query(&query).is_err());
+        let query = HashMap::from([("limit".to_string(), "0".to_string())]);
+        assert!(Page::from_query(&query).is_err());
         let query = HashMap::from([("offset".to_string(), "2".to_string())]);
-        assert_eq!(
-            Page::from_query(&query),
-            Ok(Page {
-                limit: 100,
-                offset: 2
-            })
-        );
+        assert_eq!(Page::from_query(&query).map(|p| p.offset), Ok(2));
+        let query = HashMap::from([("sort".to_string(), "customers.name".to_string())]);
+        assert!(Page::from_query(&query).is_err());
     }
 }

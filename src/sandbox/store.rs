@@ -4,6 +4,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use std::time::{Duration, Instant};
+
+use super::PatchCollections;
+use super::index::Index;
 use super::search::{Page, Search};
 use super::validate::{FIELDS, FieldError, Fields};
 
@@ -19,20 +23,33 @@ pub(crate) enum StoreError {
 /// How an update treats the fields it does not send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Update {
-    /// `PATCH`: they keep their values.
-    Merge,
+    /// `PATCH`: they keep their values; the `tags` and `customData` it sends replace or
+    /// merge with the customer's.
+    Patch(PatchCollections),
     /// `PUT`: they become null.
     Replace,
+}
+
+/// What the tag endpoints do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagChange {
+    Add,
+    Remove,
 }
 
 /// Customers by id, each the full object the API answers with.
 #[derive(Debug)]
 pub(crate) struct Store {
     next_id: u64,
-    customers: BTreeMap<u64, Map<String, Value>>,
-    /// `userId` → id, so the duplicate check stays cheap with many contacts.
+    customers: BTreeMap<u64, Customer>,
+    /// `userId` → id, so the duplicate check stays cheap with many contacts (and immediate,
+    /// like a database constraint, whatever the search delay).
     by_user_id: HashMap<String, u64>,
+    /// With a search delay: what search sees, lagging the writes.
+    index: Option<Index>,
 }
+
+type Customer = Map<String, Value>;
 
 impl Default for Store {
     fn default() -> Store {
@@ -40,11 +57,18 @@ impl Default for Store {
             next_id: FIRST_ID,
             customers: BTreeMap::new(),
             by_user_id: HashMap::new(),
+            index: None,
         }
     }
 }
 
 impl Store {
+    /// From now on, writes show up in search `delay` after they are made (at once for
+    /// zero).
+    pub(crate) fn lag_search(&mut self, delay: Duration) {
+        self.index = (!delay.is_zero()).then(|| Index::new(delay));
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.customers.len()
     }
@@ -72,31 +96,24 @@ impl Store {
         self.next_id += 1;
         let mut customer = Map::new();
         customer.insert("id".into(), id.into());
-        for field in FIELDS {
-            customer.insert(field.into(), Value::Null);
+        for (field, _) in FIELDS {
+            customer.insert(field.into(), default_of(field));
         }
-        customer.extend(fields);
-        for (key, value) in [
-            ("lastSeen", Value::Null),
-            (
-                "location",
-                json!({"regionCode": null, "countryCode": null, "city": null}),
-            ),
-            (
-                "device",
-                json!({"platform": null, "os": null, "browser": null, "userAgent": null}),
-            ),
-            ("unsubscribed", Value::Bool(false)),
-            ("blocked", Value::Bool(false)),
-            ("referer", Value::Null),
-            ("lastPage", Value::Null),
-            ("createdFrom", json!("api")),
-            ("integrationId", Value::Null),
-        ] {
-            customer.insert(key.into(), value);
-        }
+        // A null sent on create is the same as the field not sent.
+        customer.extend(fields.into_iter().filter(|(_, value)| !value.is_null()));
+        customer.insert(
+            "location".into(),
+            json!({"regionCode": null, "countryCode": null, "city": null}),
+        );
+        customer.insert(
+            "device".into(),
+            json!({"id": null, "ip": null, "timezone": null, "platform": null, "userAgent": null}),
+        );
         if let Some(user_id) = user_id {
             self.by_user_id.insert(user_id, id);
+        }
+        if let Some(index) = &mut self.index {
+            index.written(id, None, &customer, Instant::now());
         }
         self.customers.insert(id, customer.clone());
         Ok(Value::Object(customer))
@@ -113,7 +130,7 @@ impl Store {
         };
         let new_user_id = match (mode, fields.get("userId")) {
             (_, Some(value)) => value.as_str().map(str::to_string),
-            (Update::Merge, None) => user_id_of(customer),
+            (Update::Patch(_), None) => user_id_of(customer),
             (Update::Replace, None) => None,
         };
         if let Some(user_id) = &new_user_id {
@@ -185,10 +202,37 @@ impl Store {
             .collect())
     }
 
+    /// `PUT` / `DELETE /customers/{id}/tags`: adds the tags the customer does not carry
+    /// yet (never removing one), or removes those named (one it does not carry is no error).
+    pub(crate) fn change_tags(
+        &mut self,
+        id: u64,
+        tags: Vec<Value>,
+        change: TagChange,
+    ) -> Result<Value, StoreError> {
+        self.write(id, |customer| {
+            let mut carried = match customer.remove("tags") {
+                Some(Value::Array(tags)) => tags,
+                _ => Vec::new(),
+            };
+            match change {
+                TagChange::Add => add_tags(&mut carried, tags),
+                TagChange::Remove => {
+                    carried.retain(|held| !tags.iter().any(|tag| same_name(tag, held)));
+                }
+            }
+            customer.insert("tags".into(), Value::Array(carried));
+        })
+        .ok_or(StoreError::NotFound(id))
+    }
+
     pub(crate) fn delete(&mut self, id: u64) -> Result<(), StoreError> {
         let customer = self.customers.remove(&id).ok_or(StoreError::NotFound(id))?;
         if let Some(user_id) = user_id_of(&customer) {
             self.by_user_id.remove(&user_id);
+        }
+        if let Some(index) = &mut self.index {
+            index.remove(id);
         }
         Ok(())
     }
@@ -197,10 +241,21 @@ impl Store {
         page.apply(self.customers.values())
     }
 
-    pub(crate) fn search(&self, search: &Search) -> (Vec<Value>, usize) {
-        search
-            .page
-            .apply(self.customers.values().filter(|c| search.matches(c)))
+    /// The customers search selects, matched on the version search sees (with a delay, what
+    /// they were before their latest writes) and answered as they are.
+    pub(crate) fn search(&mut self, search: &Search) -> (Vec<Value>, usize) {
+        if let Some(index) = &mut self.index {
+            index.settle(Instant::now());
+        }
+        let index = self.index.as_ref();
+        let selected = self.customers.iter().filter(|&(&id, stored)| {
+            let seen = match index {
+                Some(index) => index.view(id, stored),
+                None => Some(stored),
+            };
+            seen.is_some_and(|customer| search.matches(customer))
+        });
+        search.page.apply(selected.map(|(_, customer)| customer))
     }
 
     /// Writes an update whose `userId` (`new_user_id`) was already checked to be free.
@@ -211,20 +266,93 @@ impl Store {
         mode: Update,
         new_user_id: Option<String>,
     ) -> Option<Value> {
-        let customer = self.customers.get_mut(&id)?;
-        if let Some(old) = user_id_of(customer) {
+        if let Some(old) = self.customers.get(&id).and_then(user_id_of) {
             self.by_user_id.remove(&old);
         }
-        if mode == Update::Replace {
-            for field in FIELDS {
-                customer.insert(field.into(), Value::Null);
+        let written = self.write(id, |customer| match mode {
+            Update::Replace => {
+                for (field, _) in FIELDS {
+                    customer.insert(field.into(), Value::Null);
+                }
+                customer.extend(fields);
             }
-        }
-        customer.extend(fields);
+            Update::Patch(collections) => {
+                for (field, sent) in fields {
+                    let value = patched(&field, customer.remove(&field), sent, collections);
+                    customer.insert(field, value);
+                }
+            }
+        })?;
         if let Some(user_id) = new_user_id {
             self.by_user_id.insert(user_id, id);
         }
+        Some(written)
+    }
+
+    /// Changes customer `id` in place and answers it as it now is. With a search delay,
+    /// search goes on seeing it as it was until the delay has passed.
+    fn write(&mut self, id: u64, change: impl FnOnce(&mut Customer)) -> Option<Value> {
+        let before = self
+            .index
+            .as_ref()
+            .and_then(|_| self.customers.get(&id).cloned());
+        let customer = self.customers.get_mut(&id)?;
+        change(customer);
+        if let Some(index) = &mut self.index {
+            index.written(id, before.as_ref(), customer, Instant::now());
+        }
         Some(Value::Object(customer.clone()))
+    }
+}
+
+/// What a PATCH that sends `sent` for `field` leaves in it, the customer holding `current`:
+/// `sent` itself, but for `tags` (merged by name) and `customData` (merged by property)
+/// under `PatchCollections::Merge`. A null clears the field in either mode.
+fn patched(
+    field: &str,
+    current: Option<Value>,
+    sent: Value,
+    collections: PatchCollections,
+) -> Value {
+    match (collections, field, current, sent) {
+        (PatchCollections::Merge, "tags", Some(Value::Array(mut carried)), Value::Array(tags)) => {
+            add_tags(&mut carried, tags);
+            Value::Array(carried)
+        }
+        (
+            PatchCollections::Merge,
+            "customData",
+            Some(Value::Object(mut data)),
+            Value::Object(sent),
+        ) => {
+            data.extend(sent);
+            Value::Object(data)
+        }
+        (_, _, _, sent) => sent,
+    }
+}
+
+/// Adds to `carried` each of `tags` whose name it does not hold yet; a tag it holds stays
+/// once, as it was.
+pub(crate) fn add_tags(carried: &mut Vec<Value>, tags: Vec<Value>) {
+    for tag in tags {
+        if !carried.iter().any(|held| same_name(held, &tag)) {
+            carried.push(tag);
+        }
+    }
+}
+
+/// Tag names are case-sensitive.
+fn same_name(a: &Value, b: &Value) -> bool {
+    a.get("name") == b.get("name")
+}
+
+/// What a created contact holds in `field` when the create did not send it.
+fn default_of(field: &str) -> Value {
+    match field {
+        "unsubscribed" | "blocked" => Value::Bool(false),
+        "createdFrom" => json!("api"),
+        _ => Value::Null,
     }
 }
 
@@ -272,20 +400,134 @@ mod tests {
             .create(fields(json!({"userId": "u1", "name": "Ann", "phone": "1"})))
             .expect("create");
         let merged = store
-            .update(1_000_001, fields(json!({"name": "Anna"})), Update::Merge)
+            .update(
+                1_000_001,
+                fields(json!({"name": "Anna"})),
+                Update::Patch(PatchCollections::Replace),
+            )
             .expect("merge");
         assert_eq!(
             (&merged["name"], &merged["userId"]),
             (&json!("Anna"), &json!("u1"))
+        );
+        let cleared = store
+            .update(
+                1_000_001,
+                fields(json!({"phone": null})),
+                Update::Patch(PatchCollections::Replace),
+            )
+            .expect("merge a null");
+        assert_eq!(
+            (&cleared["phone"], &cleared["name"]),
+            (&Value::Null, &json!("Anna"))
         );
         let replaced = store
             .update(1_000_001, fields(json!({"phone": "2"})), Update::Replace)
             .expect("replace");
         assert_eq!(replaced["name"], Value::Null);
         assert_eq!(replaced["userId"], Value::Null);
-        assert_eq!(replaced["createdFrom"], json!("api"));
+        // Every writable field not sent becomes null, the created defaults too.
+        assert_eq!(replaced["unsubscribed"], Value::Null);
+        assert_eq!(replaced["createdFrom"], Value::Null);
+        assert_eq!(replaced["location"]["city"], Value::Null);
         // The replace released "u1".
         assert!(store.create(fields(json!({"userId": "u1"}))).is_ok());
+    }
+
+    #[test]
+    fn a_create_fills_what_it_did_not_send_with_the_defaults() {
+        let mut store = Store::default();
+        let created = store
+            .create(fields(
+                json!({"name": "Ann", "unsubscribed": null, "blocked": true}),
+            ))
+            .expect("create");
+        assert_eq!(created["unsubscribed"], json!(false));
+        assert_eq!(created["blocked"], json!(true));
+        assert_eq!(created["createdFrom"], json!("api"));
+        assert_eq!(created["lastSeen"], Value::Null);
+        let sent = store
+            .create(fields(
+                json!({"createdFrom": "crm", "lastSeen": "1603885746"}),
+            ))
+            .expect("create");
+        assert_eq!(sent["createdFrom"], json!("crm"));
+        assert_eq!(sent["lastSeen"], json!("1603885746"));
+    }
+
+    #[test]
+    fn patch_replaces_or_merges_tags_and_custom_data() {
+        use PatchCollections::{Merge, Replace};
+        let tags = json!([{"name": "agent", "color": "red"}, {"name": "vip", "color": "red"}]);
+        let sent_tags = json!([{"name": "vip", "color": "blue"}, {"name": "new", "color": "blue"}]);
+        let data = json!({"plan": "free", "seats": 1});
+        let sent_data = json!({"plan": "pro", "region": "eu"});
+        let patch = |field, current: &Value, sent: &Value, mode| {
+            patched(field, Some(current.clone()), sent.clone(), mode)
+        };
+        assert_eq!(patch("tags", &tags, &sent_tags, Replace), sent_tags);
+        assert_eq!(
+            patch("tags", &tags, &sent_tags, Merge),
+            json!([
+                {"name": "agent", "color": "red"},
+                {"name": "vip", "color": "red"},
+                {"name": "new", "color": "blue"}
+            ])
+        );
+        assert_eq!(patch("customData", &data, &sent_data, Replace), sent_data);
+        assert_eq!(
+            patch("customData", &data, &sent_data, Merge),
+            json!({"plan": "pro", "seats": 1, "region": "eu"})
+        );
+        for mode in [Replace, Merge] {
+            // A null clears; a customer that had none takes what was sent; other fields
+            // are plain values.
+            assert_eq!(patch("tags", &tags, &Value::Null, mode), Value::Null);
+            assert_eq!(patch("customData", &data, &Value::Null, mode), Value::Null);
+            assert_eq!(patch("tags", &Value::Null, &sent_tags, mode), sent_tags);
+            assert_eq!(
+                patched("customData", None, sent_data.clone(), mode),
+                sent_data
+            );
+            assert_eq!(patch("name", &json!("a"), &json!("b"), mode), json!("b"));
+        }
+    }
+
+    #[test]
+    fn tags_are_added_once_and_removed_by_name() {
+        let tag = |name: &str, color: &str| json!({"name": name, "color": color});
+        let mut store = Store::default();
+        store
+            .create(fields(json!({"tags": [tag("vip", "red")]})))
+            .expect("create");
+        store.create(Fields::new()).expect("no tags");
+        let add = vec![tag("vip", "blue"), tag("new", "#fff"), tag("VIP", "#000")];
+        let added = store
+            .change_tags(1_000_001, add, TagChange::Add)
+            .expect("add");
+        assert_eq!(
+            added["tags"],
+            json!([tag("vip", "red"), tag("new", "#fff"), tag("VIP", "#000")])
+        );
+        let remove = vec![tag("vip", "#c377e0"), tag("gone", "#fff")];
+        let removed = store
+            .change_tags(1_000_001, remove, TagChange::Remove)
+            .expect("remove");
+        assert_eq!(
+            removed["tags"],
+            json!([tag("new", "#fff"), tag("VIP", "#000")])
+        );
+        // A customer with no tags at all gets a list.
+        let first = store
+            .change_tags(1_000_002, vec![tag("a", "#fff")], TagChange::Add)
+            .expect("add");
+        assert_eq!(first["tags"], json!([tag("a", "#fff")]));
+        for change in [TagChange::Add, TagChange::Remove] {
+            assert_eq!(
+                store.change_tags(7, vec![], change),
+                Err(StoreError::NotFound(7))
+            );
+        }
     }
 
     #[test]
@@ -295,12 +537,16 @@ mod tests {
         store.create(fields(json!({"userId": "u2"}))).expect("b");
         let take = fields(json!({"userId": "u1"}));
         assert_eq!(
-            store.update(1_000_002, take.clone(), Update::Merge),
+            store.update(
+                1_000_002,
+                take.clone(),
+                Update::Patch(PatchCollections::Replace)
+            ),
             Err(StoreError::DuplicateUserId)
         );
         assert!(store.update(1_000_001, take, Update::Replace).is_ok());
         assert_eq!(
-            store.update(7, Fields::new(), Update::Merge),
+            store.update(7, Fields::new(), Update::Patch(PatchCollections::Replace)),
             Err(StoreError::NotFound(7))
         );
     }

@@ -3,9 +3,13 @@
 //! A valid body becomes the map of fields it sets, already in the form the API answers
 //! with: `customData` as a `{property: value}` map and every tag with its color.
 
+use std::collections::HashSet;
+
 use email_address::{EmailAddress, Options};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use super::UnknownAttribute;
 
 /// One entry of an answer's `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,32 +27,96 @@ impl FieldError {
     }
 }
 
-/// The fields a customer body may carry, in the order the docs list them.
-pub(crate) const FIELDS: [&str; 11] = [
-    "name",
-    "email",
-    "userId",
-    "company",
-    "phone",
-    "firstSeen",
-    "source",
-    "locale",
-    "notes",
-    "tags",
-    "customData",
+/// How a customer field's value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Text,
+    Email,
+    Locale,
+    /// A string holding a UNIX timestamp.
+    Date,
+    Bool,
+    Tags,
+    CustomData,
+}
+
+/// The fields a customer body may write, in the order the docs list them.
+pub(crate) const FIELDS: [(&str, Kind); 18] = [
+    ("name", Kind::Text),
+    ("email", Kind::Email),
+    ("userId", Kind::Text),
+    ("company", Kind::Text),
+    ("phone", Kind::Text),
+    ("firstSeen", Kind::Date),
+    ("lastSeen", Kind::Date),
+    ("source", Kind::Text),
+    ("locale", Kind::Locale),
+    ("notes", Kind::Text),
+    ("unsubscribed", Kind::Bool),
+    ("blocked", Kind::Bool),
+    ("referer", Kind::Text),
+    ("lastPage", Kind::Text),
+    ("createdFrom", Kind::Text),
+    ("integrationId", Kind::Text),
+    ("tags", Kind::Tags),
+    ("customData", Kind::CustomData),
 ];
+
+/// The customData attributes an account has (Settings → Contacts → Custom attributes), and
+/// what a body's property that is none of them meets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attributes {
+    /// None: every attribute exists.
+    known: Option<HashSet<String>>,
+    unknown: UnknownAttribute,
+}
+
+impl Attributes {
+    pub(crate) fn new(known: Option<&[String]>, unknown: UnknownAttribute) -> Attributes {
+        Attributes {
+            known: known.map(|names| names.iter().cloned().collect()),
+            unknown,
+        }
+    }
+
+    /// Applies the rule to a checked `{property: value}` map at `path`: an unknown property
+    /// stays, goes in silence, or is refused with the code `<path>.<property>`.
+    fn apply(&self, data: &mut Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
+        let Some(known) = &self.known else {
+            return;
+        };
+        match self.unknown {
+            UnknownAttribute::Accept => {}
+            UnknownAttribute::Drop => data.retain(|property, _| known.contains(property)),
+            UnknownAttribute::Reject => {
+                for property in data.keys().filter(|p| !known.contains(*p)) {
+                    errors.push(FieldError::new(
+                        format!("{path}.{property}"),
+                        format!(
+                            "attribute {property:?} does not exist: create it under \
+                             Settings → Contacts → Custom attributes"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
 
 /// The color HelpCrunch gives a tag sent without one.
 const DEFAULT_TAG_COLOR: &str = "#c377e0";
 
-/// Fields set by a valid body, keyed by their API name. `null` values are left out: the
-/// API takes them as absent.
+/// Fields set by a valid body, keyed by their API name. A `null` is kept: PATCH clears the
+/// field with it, and create and PUT take it as absent.
 pub(crate) type Fields = Map<String, Value>;
 
 /// Checks a whole request body, which must be a JSON object of customer fields.
-pub(crate) fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
+pub(crate) fn customer_body(
+    body: &Value,
+    attributes: &Attributes,
+) -> Result<Fields, Vec<FieldError>> {
     match body {
-        Value::Object(object) => customer_object(object, ""),
+        Value::Object(object) => customer_object(object, "", attributes),
         _ => Err(vec![FieldError::new("body", "must be a JSON object")]),
     }
 }
@@ -58,22 +126,24 @@ pub(crate) fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
 pub(crate) fn customer_object(
     object: &Map<String, Value>,
     prefix: &str,
+    attributes: &Attributes,
 ) -> Result<Fields, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut fields = Fields::new();
     for (name, value) in object {
         let path = format!("{prefix}{name}");
-        if !FIELDS.contains(&name.as_str()) {
+        let Some(&(_, kind)) = FIELDS.iter().find(|(known, _)| known == name) else {
             errors.push(FieldError::new(path, "unknown field"));
             continue;
-        }
-        if value.is_null() {
-            continue;
-        }
-        let checked = match name.as_str() {
-            "tags" => tags(value, &path, &mut errors),
-            "customData" => custom_data(value, &path, &mut errors),
-            _ => string_field(name, value, &path, &mut errors),
+        };
+        let checked = match kind {
+            _ if value.is_null() => Some(Value::Null),
+            Kind::Tags => tags(value, &path, &mut errors),
+            Kind::CustomData => custom_data(value, &path, attributes, &mut errors),
+            Kind::Bool => boolean(value, &path, &mut errors),
+            Kind::Text | Kind::Email | Kind::Locale | Kind::Date => {
+                string_field(kind, value, &path, &mut errors)
+            }
         };
         if let Some(checked) = checked {
             fields.insert(name.clone(), checked);
@@ -86,14 +156,43 @@ pub(crate) fn customer_object(
     }
 }
 
+/// Checks the body of `PUT` / `DELETE /customers/{id}/tags`: `{"tags": [{name, color?}]}`.
+/// Answers the tags, each with its color.
+pub(crate) fn tags_body(body: &Value) -> Result<Vec<Value>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let Some(object) = body.as_object() else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    check_known_keys(object, &["tags"], "", &mut errors);
+    let tags = match object.get("tags") {
+        Some(value) => tags(value, "tags", &mut errors),
+        None => {
+            errors.push(FieldError::new("tags", "is required"));
+            None
+        }
+    };
+    match tags {
+        Some(Value::Array(tags)) if errors.is_empty() => Ok(tags),
+        _ => Err(errors),
+    }
+}
+
+fn boolean(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
+    if value.is_boolean() {
+        return Some(value.clone());
+    }
+    errors.push(FieldError::new(path, "must be a boolean"));
+    None
+}
+
 fn string_field(
-    name: &str,
+    kind: Kind,
     value: &Value,
     path: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<Value> {
     let Some(text) = value.as_str() else {
-        let message = if name == "firstSeen" {
+        let message = if kind == Kind::Date {
             "must be a string holding a UNIX timestamp"
         } else {
             "must be a string"
@@ -101,10 +200,10 @@ fn string_field(
         errors.push(FieldError::new(path, message));
         return None;
     };
-    let problem = match name {
-        "email" => (!is_email(text)).then_some("is not a valid email address"),
-        "locale" => (!is_locale(text)).then_some("must be an ISO 639-1 code such as \"en\""),
-        "firstSeen" => {
+    let problem = match kind {
+        Kind::Email => (!is_email(text)).then_some("is not a valid email address"),
+        Kind::Locale => (!is_locale(text)).then_some("must be an ISO 639-1 code such as \"en\""),
+        Kind::Date => {
             (!is_timestamp(text)).then_some("must be a UNIX timestamp such as \"1603885746\"")
         }
         _ => None,
@@ -183,7 +282,12 @@ fn tags(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value
     (errors.len() == before).then_some(Value::Array(tags))
 }
 
-fn custom_data(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Value> {
+fn custom_data(
+    value: &Value,
+    path: &str,
+    attributes: &Attributes,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
     let Some(items) = value.as_array() else {
         errors.push(FieldError::new(
             path,
@@ -229,6 +333,7 @@ fn custom_data(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Optio
             }
         }
     }
+    attributes.apply(&mut data, path, errors);
     (errors.len() == before).then_some(Value::Object(data))
 }
 
@@ -239,7 +344,12 @@ fn check_known_keys(
     errors: &mut Vec<FieldError>,
 ) {
     for key in object.keys().filter(|key| !known.contains(&key.as_str())) {
-        errors.push(FieldError::new(format!("{path}.{key}"), "unknown field"));
+        let path = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        errors.push(FieldError::new(path, "unknown field"));
     }
 }
 
@@ -270,6 +380,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn customer_body(body: &Value) -> Result<Fields, Vec<FieldError>> {
+        super::customer_body(body, &Attributes::default())
+    }
+
     fn codes(body: Value) -> Vec<String> {
         match customer_body(&body) {
             Ok(fields) => panic!("expected errors, got {fields:?}"),
@@ -293,6 +407,13 @@ mod tests {
         });
         let fields = customer_body(&body).expect("valid");
         assert_eq!(fields.len(), 11);
+        let more = json!({
+            "unsubscribed": true, "blocked": false, "lastSeen": "1603885800",
+            "referer": "https://ref.example", "lastPage": "/pricing", "createdFrom": "crm",
+            "integrationId": "int-1"
+        });
+        let others = customer_body(&more).expect("the other writable fields are valid");
+        assert_eq!(Value::Object(others), more);
         assert_eq!(
             fields["tags"],
             json!([{"name": "vip", "color": "#ff0000"}, {"name": "new", "color": "#c377e0"}])
@@ -305,9 +426,18 @@ mod tests {
     }
 
     #[test]
-    fn null_fields_count_as_absent() {
-        let fields = customer_body(&json!({"name": null, "email": null, "tags": null}));
-        assert_eq!(fields, Ok(Fields::new()));
+    fn null_fields_are_kept_unchecked_for_patch_to_clear() {
+        let body = json!({"email": null, "unsubscribed": null, "tags": null, "lastSeen": null});
+        let fields = customer_body(&body).map(Value::Object);
+        assert_eq!(fields, Ok(body));
+    }
+
+    #[test]
+    fn booleans_must_be_json_booleans() {
+        assert_eq!(
+            codes(json!({"unsubscribed": "true", "blocked": 1})),
+            ["blocked", "unsubscribed"]
+        );
     }
 
     #[test]
@@ -324,8 +454,20 @@ mod tests {
     #[test]
     fn string_fields_must_be_strings() {
         assert_eq!(
-            codes(json!({"name": 1, "userId": 7, "phone": true, "notes": []})),
-            ["name", "notes", "phone", "userId"]
+            codes(
+                json!({"name": 1, "userId": 7, "phone": true, "notes": [], "referer": 1,
+                "lastPage": {}, "createdFrom": false, "integrationId": 2})
+            ),
+            [
+                "createdFrom",
+                "integrationId",
+                "lastPage",
+                "name",
+                "notes",
+                "phone",
+                "referer",
+                "userId"
+            ]
         );
     }
 
@@ -357,6 +499,18 @@ mod tests {
             assert!(!is_locale(bad), "{bad}");
         }
         assert_eq!(codes(json!({"locale": "English"})), ["locale"]);
+    }
+
+    #[test]
+    fn last_seen_is_checked_like_first_seen() {
+        assert_eq!(
+            customer_body(&json!({"lastSeen": 1603885746})),
+            Err(vec![FieldError::new(
+                "lastSeen",
+                "must be a string holding a UNIX timestamp"
+            )])
+        );
+        assert_eq!(codes(json!({"lastSeen": "2020-10-28"})), ["lastSeen"]);
     }
 
     #[test]
@@ -404,6 +558,63 @@ mod tests {
                 "tags[7].name"
             ]
         );
+    }
+
+    #[test]
+    fn a_tags_body_holds_only_documented_tags() {
+        assert_eq!(
+            tags_body(&json!({"tags": [{"name": "vip"}, {"name": "b", "color": "red"}]})),
+            Ok(vec![
+                json!({"name": "vip", "color": "#c377e0"}),
+                json!({"name": "b", "color": "red"})
+            ])
+        );
+        let codes = |body| tags_body(&body).map_err(|e| e.into_iter().map(|e| e.code).collect());
+        assert_eq!(codes(json!({})), Err(vec!["tags".to_string()]));
+        assert_eq!(codes(json!({"tags": null})), Err(vec!["tags".to_string()]));
+        assert_eq!(codes(json!([])), Err(vec!["body".to_string()]));
+        assert_eq!(
+            codes(json!({"tags": [{"name": ""}], "x": 1})),
+            Err(vec!["x".to_string(), "tags[0].name".to_string()])
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_are_accepted_dropped_or_refused_by_name() {
+        let known = ["plan".to_string(), "Seats Used".to_string()];
+        let body = json!({"name": "Ann", "customData": [
+            {"property": "plan", "value": "pro"},
+            {"property": "ghost", "value": 1},
+            {"property": "Seats Used", "value": 3},
+            {"property": "other", "value": true}
+        ]});
+        let check = |unknown| {
+            super::customer_body(&body, &Attributes::new(Some(&known), unknown))
+                .map(|fields| fields["customData"].clone())
+        };
+        assert_eq!(
+            check(UnknownAttribute::Accept),
+            Ok(json!({"plan": "pro", "ghost": 1, "Seats Used": 3, "other": true}))
+        );
+        assert_eq!(
+            check(UnknownAttribute::Drop),
+            Ok(json!({"plan": "pro", "Seats Used": 3}))
+        );
+        let errors = check(UnknownAttribute::Reject).expect_err("refused");
+        let codes: Vec<_> = errors.iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(codes, ["customData.ghost", "customData.other"]);
+        assert!(
+            errors[0].message.contains("\"ghost\" does not exist"),
+            "{errors:?}"
+        );
+        // Without a list every attribute exists, whatever the rule.
+        let all = Attributes::new(None, UnknownAttribute::Reject);
+        assert!(super::customer_body(&body, &all).is_ok());
+        // In a batch the item's prefix comes first.
+        let object = body.as_object().cloned().unwrap_or_default();
+        let refuse = Attributes::new(Some(&known), UnknownAttribute::Reject);
+        let errors = customer_object(&object, "[2].", &refuse).expect_err("refused");
+        assert_eq!(errors[0].code, "[2].customData.ghost");
     }
 
     #[test]
