@@ -3,15 +3,17 @@
 //!
 //! The guessing is pure ([`guess`], [`render`]); [`init`] only reads the sample.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::dates::parse_timestamp;
+use crate::dates::{EXCEL, UNIX_MS, parse_timestamp};
 use crate::error::RunError;
+use crate::invisible::clean_name;
 use crate::record::Cells;
-use crate::source::{Delimiter, Input, Rows, TextOptions};
+use crate::source::{Delimiter, Input, Rows, TextEncoding, TextOptions};
 
 /// Rows read to guess types and date formats.
 pub const DEFAULT_SAMPLE_ROWS: usize = 200;
@@ -98,6 +100,9 @@ const DATE_FORMATS: [&str; 16] = [
     "%b %d, %Y",
 ];
 
+/// Bytes of a file looked at to tell whether it is UTF-8.
+const SNIFFED_BYTES: u64 = 1 << 20;
+
 /// A header name reduced for matching: lowercase letters and digits only.
 fn squash(name: &str) -> String {
     name.chars()
@@ -110,9 +115,10 @@ fn squash(name: &str) -> String {
 pub fn field_for(name: &str) -> Option<Role> {
     let field = |key| Some(Role::Field { key, format: None });
     let squashed = squash(name);
+    if let Some((key, _)) = contact_point(&squashed) {
+        return field(key);
+    }
     match squashed.as_str() {
-        "email" | "mail" | "emailaddress" | "primaryemail" | "workemail" | "contactemail"
-        | "emailaddr" => field("email"),
         "firstname" | "givenname" | "first" | "forename" => Some(Role::FirstName),
         "lastname" | "surname" | "familyname" | "last" => Some(Role::LastName),
         "name" | "fullname" | "contactname" | "customername" | "displayname" | "clientname" => {
@@ -122,8 +128,6 @@ pub fn field_for(name: &str) -> Option<Role> {
         | "memberid" | "externaluserid" | "customerno" | "customernumber" => field("userId"),
         "company" | "companyname" | "organization" | "organisation" | "org" | "business"
         | "employer" | "accountname" => field("company"),
-        "phone" | "phone1" | "phonenumber" | "mobile" | "mobilephone" | "tel" | "telephone"
-        | "cell" | "cellphone" | "primaryphone" => field("phone"),
         "firstseen" | "createdat" | "created" | "createddate" | "datecreated" | "signupdate"
         | "signedup" | "signedupat" | "registered" | "registeredat" | "registrationdate"
         | "subscriptiondate" | "joined" | "joindate" | "customersince" | "since" | "signup"
@@ -138,15 +142,74 @@ pub fn field_for(name: &str) -> Option<Role> {
     }
 }
 
+/// Email and phone columns come several to a file: `Email`, `Email 1`, `Primary Email`,
+/// `Work Email`, `E-mail Address 2`, `Mobile`, `Home Phone`. The field a (squashed) name
+/// is for, and how surely it is the contact's own: 0 for the plain name, 1 for primary
+/// or number 1, 2 for work, 3 for any other; the surest column becomes the field, the
+/// others customData.
+fn contact_point(squashed: &str) -> Option<(&'static str, u8)> {
+    const PHONES: [&str; 9] = [
+        "phonenumber",
+        "telephone",
+        "mobilephone",
+        "mobilenumber",
+        "cellphone",
+        "phone",
+        "mobile",
+        "cell",
+        "tel",
+    ];
+    let unnumbered = squashed.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number: Option<u32> = squashed
+        .get(unnumbered.len()..)
+        .and_then(|n| n.parse().ok());
+    let address = unnumbered
+        .strip_suffix("address")
+        .or_else(|| unnumbered.strip_suffix("addr"))
+        .unwrap_or(unnumbered);
+    let (key, prefix) = match address
+        .strip_suffix("email")
+        .or_else(|| address.strip_suffix("mail"))
+    {
+        Some(prefix) => ("email", prefix),
+        None => (
+            "phone",
+            PHONES
+                .iter()
+                .find_map(|core| unnumbered.strip_suffix(core))?,
+        ),
+    };
+    let first = matches!(number, None | Some(1));
+    let tier = match prefix {
+        "" if number.is_none() => 0,
+        "" | "primary" | "main" | "default" if first => 1,
+        "work" | "business" | "office" | "company" | "contact" if first => 2,
+        "" | "primary" | "main" | "default" | "work" | "business" | "office" | "company"
+        | "contact" | "personal" | "home" | "private" | "other" | "secondary" | "alternate"
+        | "alt" | "mobile" => 3,
+        _ => return None,
+    };
+    Some((key, tier))
+}
+
 /// The date format every value fits: `Some(None)` for what needs none (UNIX seconds,
-/// ISO 8601), `Some(Some(format))`, or None when no format fits them all. The second
-/// value is another format that fits too (day and month ambiguous).
+/// ISO 8601), `Some(Some(format))` (Excel serial days and UNIX milliseconds included),
+/// or None when no format fits them all. The second value is another format that fits
+/// too (day and month ambiguous).
 pub fn date_format(values: &[String]) -> Option<(Option<String>, Option<&'static str>)> {
     if values.is_empty() {
         return None;
     }
     if values.iter().all(|v| parse_timestamp(v, None).is_ok()) {
         return Some((None, None));
+    }
+    for format in [EXCEL, UNIX_MS] {
+        if values
+            .iter()
+            .all(|v| parse_timestamp(v, Some(format)).is_ok())
+        {
+            return Some((Some(format.to_string()), None));
+        }
     }
     let mut fitting = DATE_FORMATS.iter().filter(|format| {
         values
@@ -183,6 +246,14 @@ pub fn value_kind(values: &[String], name: &str) -> Kind {
     if all(&|v| word(v) || bit(v)) && (lower.iter().any(|v| word(v)) || flag_name) {
         return Kind::Boolean;
     }
+    // Serial days in a column named like a date: Excel wrote the dates as numbers.
+    if names_a_date(name)
+        && values
+            .iter()
+            .all(|v| parse_timestamp(v, Some(EXCEL)).is_ok())
+    {
+        return Kind::Date;
+    }
     // A leading zero (a zip code, a phone number) must be kept: text.
     let leading_zero = |v: &str| {
         let unsigned = v.trim_start_matches(['-', '+']);
@@ -209,10 +280,39 @@ pub fn value_kind(values: &[String], name: &str) -> Kind {
     Kind::String
 }
 
+/// A column name that says it holds dates: `Created Date`, `Signup Time`, `Birthday`,
+/// `Last Seen`, `Updated At`.
+fn names_a_date(name: &str) -> bool {
+    let squashed = squash(name);
+    [
+        "date", "time", "day", "since", "created", "updated", "seen", "joined",
+    ]
+    .iter()
+    .any(|word| squashed.contains(word))
+        || squashed.ends_with("at")
+        || matches!(
+            field_for(name),
+            Some(Role::Field {
+                key: "firstSeen",
+                ..
+            })
+        )
+}
+
 /// Guesses every column's role from its name and its sample values (`samples[i]` holds
 /// the non-empty values of `header[i]`).
 pub fn guess(header: &[String], samples: &[Vec<String>]) -> Vec<Column> {
     let mut taken: HashSet<&'static str> = HashSet::new();
+    // The surest email and phone columns, by field: (how sure, position).
+    let mut surest: HashMap<&'static str, (u8, usize)> = HashMap::new();
+    for (i, name) in header.iter().enumerate() {
+        if let Some((key, tier)) = contact_point(&squash(name)).filter(|_| !name.starts_with('_')) {
+            let best = surest.entry(key).or_insert((tier, i));
+            if tier < best.0 {
+                *best = (tier, i);
+            }
+        }
+    }
     let mut columns = Vec::with_capacity(header.len());
     for (i, name) in header.iter().enumerate() {
         let values = samples.get(i).map(Vec::as_slice).unwrap_or_default();
@@ -221,7 +321,18 @@ pub fn guess(header: &[String], samples: &[Vec<String>]) -> Vec<Column> {
             .take(EXAMPLES)
             .map(|v| shorten(v))
             .collect::<Vec<_>>();
-        let (role, reason) = role_for(name, values, &mut taken);
+        let another = contact_point(&squash(name)).and_then(|(key, _)| {
+            let (_, at) = surest.get(key).filter(|(_, at)| *at != i)?;
+            Some((key, header.get(*at)?))
+        });
+        let (role, reason) = match another {
+            Some((key, surest)) if !name.starts_with('_') => custom(
+                name,
+                values,
+                &format!("another {key} column; the contact's {key} is {surest:?}"),
+            ),
+            _ => role_for(name, values, &mut taken),
+        };
         columns.push(Column {
             name: name.clone(),
             role,
@@ -312,6 +423,10 @@ fn custom(name: &str, values: &[String], why: &str) -> (Role, String) {
 fn date_reason(format: Option<&str>, also: Option<&str>) -> String {
     match (format, also) {
         (None, _) => "dates (UNIX seconds or ISO 8601: no format needed)".into(),
+        (Some(EXCEL), _) => {
+            "dates as Excel serial days (44197 is 2021-01-01; a fraction is the time of day)".into()
+        }
+        (Some(UNIX_MS), _) => "dates as UNIX milliseconds".into(),
         (Some(format), None) => format!("dates in the format {format}"),
         (Some(format), Some(also)) => {
             format!("dates in the format {format}; CHECK: every sampled value also fits {also}")
@@ -381,8 +496,15 @@ pub fn property_name(column: &str) -> String {
     }
 }
 
-/// The config text for `columns` of `file`.
-pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column]) -> String {
+/// The config text for `columns` of `file`. `sniffed`: why the encoding was guessed,
+/// when the user did not give it.
+pub fn render(
+    file: &str,
+    sampled: usize,
+    text: TextOptions,
+    sniffed: Option<&str>,
+    columns: &[Column],
+) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "# Mapping for {file}, guessed by `helpcrunch-import init` from its header and\n\
@@ -402,8 +524,30 @@ pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column])
             crate::source::TextEncoding::Latin1 => "latin1",
         };
         out.push_str(&format!("encoding = \"{name}\"\n"));
+        if let Some(why) = sniffed {
+            out.push_str(&format!(
+                "# The file is not UTF-8 ({why}): it seems to be Windows-1252, what Excel\n\
+                 # writes for \"CSV\" in western locales. Check the examples below read right.\n"
+            ));
+        }
     }
     out.push_str("\n[mapping]\n");
+    let identifies = columns.iter().any(|column| {
+        matches!(
+            column.role,
+            Role::Field {
+                key: "email" | "userId",
+                ..
+            }
+        )
+    });
+    if !identifies {
+        out.push_str(
+            "# CHECK: no column was recognised as email or userId. Contacts without either\n\
+             # cannot be looked up, de-duplicated, updated later or settled when a request\n\
+             # is in doubt: map one if the file has it.\n",
+        );
+    }
     let comment = |column: &Column| {
         let examples = if column.examples.is_empty() {
             String::new()
@@ -493,30 +637,80 @@ pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column])
     out
 }
 
+/// Why `input` (a file, read as UTF-8 since no encoding was given) seems not to be
+/// UTF-8: its first byte that is not, and on which line. None when its first bytes are
+/// UTF-8, or it is stdin (which cannot be read twice).
+fn not_utf8(input: &Input) -> Result<Option<String>, RunError> {
+    if input.text.encoding.is_some() || input.path.is_none() {
+        return Ok(None);
+    }
+    let mut head = Vec::new();
+    input
+        .open_bytes(Arc::default())?
+        .take(SNIFFED_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|e| input.io_error(e))?;
+    // UTF-16 with a byte-order mark is read as it is.
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return Ok(None);
+    }
+    Ok(match std::str::from_utf8(&head) {
+        // A character cut at the end of the sample is no sign.
+        Err(e) if e.error_len().is_some() => {
+            let at = e.valid_up_to();
+            let before = head.get(..at).unwrap_or_default();
+            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+            let byte = head.get(at).copied().unwrap_or_default();
+            Some(format!("line {line} has the byte 0x{byte:02X}"))
+        }
+        _ => None,
+    })
+}
+
 /// Reads `input`'s header (or, for NDJSON, the keys of its first objects) and up to
-/// `rows` rows, and returns the config text.
+/// `rows` rows, and returns the config text. A file given no encoding whose first bytes
+/// are not UTF-8 is read as Windows-1252, and the config says so.
 pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
+    let sniffed = not_utf8(input)?;
+    let mut input = input.clone();
+    if let Some(why) = &sniffed {
+        tracing::warn!(
+            "{}: not UTF-8 ({why}); reading it as Windows-1252, and the config says so",
+            input.name
+        );
+        input.text.encoding = Some(TextEncoding::Windows1252);
+    }
+    let input = &input;
     let mut source = Rows::open(input, Arc::default())?;
     let mut text = input.text;
+    // Names as the mapping matches them; columns with no name at the end (Excel's) left
+    // out.
     let mut header: Vec<String> = match &source {
         Rows::Csv(csv) => {
             text.delimiter = Some(csv.delimiter());
-            csv.header().to_vec()
+            let mut names: Vec<String> = csv
+                .header()
+                .iter()
+                .map(|name| clean_name(name).into_owned())
+                .collect();
+            let named = names
+                .iter()
+                .rposition(|name| !name.is_empty())
+                .map_or(0, |last| last + 1);
+            names.truncate(named);
+            names
         }
         Rows::Ndjson(_) => Vec::new(),
     };
     if let Rows::Csv(csv) = &source {
-        crate::mapping::Mapper::new(None)
-            .and_then(|mapper| mapper.plan(csv.header()).map(drop))
-            .or_else(|error| match error {
-                crate::mapping::MappingError::EmptyColumnName { .. }
-                | crate::mapping::MappingError::DuplicateColumn { .. } => Err(error),
-                _ => Ok(()),
-            })
-            .map_err(|error| RunError::Header {
+        let plan = crate::mapping::Mapper::new(None).and_then(|mapper| mapper.plan(csv.header()));
+        if let Err(error @ crate::mapping::MappingError::EmptyColumnName { .. }) = plan {
+            return Err(RunError::Header {
                 file: input.name.clone(),
+                line: csv.header().line(),
                 error,
-            })?;
+            });
+        }
     }
     let mut samples: Vec<Vec<String>> = vec![Vec::new(); header.len()];
     let mut nested: HashSet<String> = HashSet::new();
@@ -568,7 +762,19 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
                          cannot (map its parts in a preprocessing step)"
             .into();
     }
-    Ok(render(&input.name, sampled, text, &columns))
+    let times = |name: &String| header.iter().filter(|other| *other == name).count();
+    for column in &mut columns {
+        let n = times(&column.name);
+        if n > 1 {
+            column.role = Role::Skip;
+            column.reason = format!(
+                "is the name of {n} columns, which the mapping cannot tell apart (rename them \
+                 to import them)"
+            );
+        }
+    }
+    let sniffed = sniffed.as_deref();
+    Ok(render(&input.name, sampled, text, sniffed, &columns))
 }
 
 #[cfg(test)]
@@ -688,7 +894,7 @@ mod tests {
             delimiter: Some(Delimiter(b';')),
             encoding: None,
         };
-        let config = render("crm.csv", 1, text, &columns);
+        let config = render("crm.csv", 1, text, None, &columns);
         assert!(
             config.contains("name = \"{First Name} {Last Name}\"\n"),
             "{config}"
@@ -717,7 +923,7 @@ mod tests {
             reason: "holds objects".into(),
             examples: vec![],
         }];
-        let config = render("x.ndjson", 1, TextOptions::default(), &columns);
+        let config = render("x.ndjson", 1, TextOptions::default(), None, &columns);
         assert!(
             config.ends_with("\n# Not imported: \"meta\" holds objects\n"),
             "{config}"

@@ -23,7 +23,7 @@
 //! task records every outcome in the ledger as it writes the result files, and the run
 //! checks at the end that the two agree.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -38,13 +38,13 @@ use crate::dedupe::{Keyer, Keys, Names, Seen};
 use crate::deliver::{Sender, Start};
 use crate::error::{Ending, Fatal, RunError};
 use crate::ledger::{Claim, Ledger, LedgerError};
-use crate::mapping::{HeaderPlan, Mapper};
+use crate::mapping::{HeaderPlan, Mapper, SURVEYED_ROWS};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
 use crate::progress::Counters;
-use crate::record::{Cells, Record, RowError};
+use crate::record::{Cells, Origin, Record, RowError, Warning, Warnings};
 use crate::report::{ResultFiles, Summary};
-use crate::source::{Format, Input, Rows, SourceError};
+use crate::source::{Input, Rows, SourceError};
 
 /// Valid rows buffered between the mapper and the workers. Small: it bounds memory, and
 /// a slow API must slow the reader, not fill memory.
@@ -65,6 +65,7 @@ const FAILURES_LOGGED: u64 = 20;
 pub struct Job {
     pub record: Record,
     pub payload: CreateCustomer,
+    pub warnings: Warnings,
 }
 
 /// How the run shows itself while it goes.
@@ -96,20 +97,31 @@ pub struct Run {
 }
 
 /// Checks every file's header against the mapping before anything is sent: a column
-/// the mapping needs but a file lacks stops the run here, not halfway through.
+/// the mapping needs but a file lacks stops the run here, not halfway through. Warns of
+/// what each header leaves out, and of files whose first rows are contacts that cannot
+/// be identified; refuses a file that cannot be read as rows (a JSON document).
 pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
-    for input in inputs
-        .iter()
-        .filter(|i| i.path.is_some() && i.format == Format::Csv)
-    {
-        if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
-            let plan = mapper
-                .plan(rows.header())
-                .map_err(|error| RunError::Header {
+    for input in inputs.iter().filter(|i| i.path.is_some()) {
+        let mut rows = Rows::open(input, Arc::default())?;
+        let plan = match &rows {
+            Rows::Csv(csv) => {
+                let header = csv.header();
+                let plan = mapper.plan(header).map_err(|error| RunError::Header {
                     file: input.name.clone(),
+                    line: header.line(),
                     error,
                 })?;
-            warn_unmapped(&input.name, &plan);
+                log_notes(&input.name, &plan);
+                Some(plan)
+            }
+            Rows::Ndjson(_) => None,
+        };
+        let sample = rows
+            .by_ref()
+            .take(SURVEYED_ROWS)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(warning) = mapper.survey(plan.as_ref(), &sample) {
+            tracing::warn!("{}: {warning}", input.name);
         }
     }
     Ok(())
@@ -131,12 +143,7 @@ impl Run {
             resume_command,
             max_failures,
         } = self;
-        let ndjson: HashSet<Arc<str>> = inputs
-            .iter()
-            .filter(|i| i.format == Format::Ndjson)
-            .map(|i| i.name.clone())
-            .collect();
-        let files = ResultFiles::create(&out_dir, sender.is_none(), ndjson).map_err(|source| {
+        let files = ResultFiles::create(&out_dir, sender.is_none(), &inputs).map_err(|source| {
             RunError::Output {
                 dir: out_dir.clone(),
                 source,
@@ -195,10 +202,15 @@ impl Run {
         tracker.close();
 
         await_reader(reader, &stop, &fatal).await;
-        let repeated_emails = mapper.await.map_or(0, |seen| seen.repeated_emails());
+        let (repeated_emails, notes) = mapper.await.map_or((0, Vec::new()), |(seen, notes)| {
+            (seen.repeated_emails(), notes)
+        });
         let (mut files, written) = collector
             .await
             .map_err(|e| RunError::Config(format!("the results task failed: {e}")))?;
+        for (origin, notes) in &notes {
+            files.count_notes(origin, notes);
+        }
         progress_done.cancel();
         tracker.wait().await;
 
@@ -311,13 +323,10 @@ async fn await_reader(
     }
 }
 
-fn warn_unmapped(file: &str, plan: &HeaderPlan) {
-    let unmapped = plan.unmapped_columns();
-    if !unmapped.is_empty() {
-        tracing::warn!(
-            "{file}: columns not imported: {} (name them in [mapping], or call them customData.NAME)",
-            unmapped.join(", ")
-        );
+/// What reading a header changed or left out (columns not imported, …), in the log.
+fn log_notes(file: &str, plan: &HeaderPlan) {
+    for note in plan.notes() {
+        tracing::warn!("{file}:{}: {}", plan.line(), note.message);
     }
 }
 
@@ -382,9 +391,11 @@ async fn map_rows(
     outcomes: mpsc::Sender<Vec<RowOutcome>>,
     stop: CancellationToken,
     fatal: Fatal,
-) -> Seen {
+) -> (Seen, Vec<(Origin, Vec<Warning>)>) {
     let mapper = Arc::new(mapper);
     let mut plan: Option<Arc<HeaderPlan>> = None;
+    // Each header's notes, for the report.
+    let mut notes = Vec::new();
     let mut seen = Seen::default();
     let keyer = seen.keyer();
     // Batches being mapped, oldest first: settled in this order, so results keep the
@@ -421,7 +432,7 @@ async fn map_rows(
                 };
                 // A dry run keeps only a row's keys: a repeat's message maps it again.
                 let names = |record: &Record| {
-                    mapper.map(plan.as_deref(), record).map_or_else(
+                    mapper.map(plan.as_deref(), record, &mut Warnings::default()).map_or_else(
                         |_| (None, None),
                         |payload| (payload.user_id, payload.email),
                     )
@@ -436,7 +447,7 @@ async fn map_rows(
                     continue;
                 };
                 if !stop.is_cancelled() {
-                    replan(&mapper, &mut plan, &batch, &stop, &fatal);
+                    replan(&mapper, &mut plan, &batch, &stop, &fatal, &mut notes);
                 }
                 let expected = total_bytes.take().and_then(|bytes| rows_in(bytes, &batch));
                 let (mapper, plan, keyer) = (mapper.clone(), plan.clone(), keyer.clone());
@@ -452,7 +463,7 @@ async fn map_rows(
             }
         }
     }
-    seen
+    (seen, notes)
 }
 
 /// About how many rows `bytes` of input hold, judged by the first batch's CSV records;
@@ -492,6 +503,7 @@ struct Valid {
     /// Boxed, so that it moves cheaply from stage to stage. None when nothing is sent:
     /// a dry run frees it where it was made, which costs far less than on another thread.
     payload: Option<Box<CreateCustomer>>,
+    warnings: Warnings,
 }
 
 /// Pure work, run on the blocking pool so that a batch never holds up the runtime.
@@ -514,16 +526,20 @@ fn map_batch(
         .into_iter()
         .map(|record| {
             let map = || {
+                let mut warnings = Warnings::default();
                 if sending {
-                    mapper.map(plan, &record).map(|payload| Valid {
+                    let mapped = mapper.map(plan, &record, &mut warnings);
+                    mapped.map(|payload| Valid {
                         keys: keys(&payload),
                         payload: Some(Box::new(payload)),
+                        warnings,
                     })
                 } else {
-                    let mapped = mapper.map_into(plan, &record, &mut checked);
+                    let mapped = mapper.map_into(plan, &record, &mut checked, &mut warnings);
                     mapped.map(|()| Valid {
                         keys: keys(&checked),
                         payload: None,
+                        warnings,
                     })
                 }
             };
@@ -554,6 +570,7 @@ fn replan(
     batch: &[Record],
     stop: &CancellationToken,
     fatal: &Fatal,
+    notes: &mut Vec<(Origin, Vec<Warning>)>,
 ) {
     let first_csv = batch.iter().find_map(|record| match &record.cells {
         Cells::Csv { header, .. } => Some((record, header)),
@@ -568,11 +585,17 @@ fn replan(
     match mapper.plan(header) {
         Ok(new_plan) => {
             warn_on_stdin(record, &new_plan);
+            let origin = Origin {
+                file: record.origin.file.clone(),
+                line: new_plan.line(),
+            };
+            notes.push((origin, new_plan.notes().to_vec()));
             *plan = Some(Arc::new(new_plan));
         }
         Err(error) => {
             let file = record.origin.file.clone();
-            fatal.set(RunError::Header { file, error });
+            let line = header.line();
+            fatal.set(RunError::Header { file, line, error });
             stop.cancel();
         }
     }
@@ -598,31 +621,43 @@ async fn settle_batch(
             settled.push(not_sent(record));
             continue;
         }
-        let checked = mapped.and_then(|Valid { keys, payload }| {
-            let names = || match &payload {
-                Some(payload) => (payload.user_id.clone(), payload.email.clone()),
-                None => names(&record),
-            };
-            match seen.check(&record.origin, &keys, names) {
-                Ok(()) => Ok(payload),
-                Err(repeat) => Err(vec![repeat]),
-            }
-        });
+        let checked = mapped.and_then(
+            |Valid {
+                 keys,
+                 payload,
+                 warnings,
+             }| {
+                let names = || match &payload {
+                    Some(payload) => (payload.user_id.clone(), payload.email.clone()),
+                    None => names(&record),
+                };
+                match seen.check(&record.origin, &keys, names) {
+                    Ok(()) => Ok((payload, warnings)),
+                    Err(repeat) => Err(vec![repeat]),
+                }
+            },
+        );
         match (checked, jobs) {
-            (Ok(Some(payload)), Some(jobs)) => {
+            (Ok((Some(payload), warnings)), Some(jobs)) => {
                 let payload = *payload;
-                if jobs.send(Job { record, payload }).await.is_err() {
+                let job = Job {
+                    record,
+                    payload,
+                    warnings,
+                };
+                if jobs.send(job).await.is_err() {
                     return false;
                 }
             }
-            (Ok(_), None) => settled.push(RowOutcome {
+            (Ok((_, warnings)), None) => settled.push(RowOutcome {
                 user_id: None,
                 email: None,
                 record,
                 result: RowResult::Valid,
+                warnings,
             }),
             // Never: a row to send keeps its payload (see `map_batch`).
-            (Ok(None), Some(_)) => settled.push(not_sent(record)),
+            (Ok((None, _)), Some(_)) => settled.push(not_sent(record)),
             (Err(errors), _) => settled.push(RowOutcome {
                 record,
                 user_id: None,
@@ -631,6 +666,7 @@ async fn settle_batch(
                     status: FailStatus::Invalid,
                     errors: errors.into_iter().map(|e| e.message).collect(),
                 },
+                warnings: Warnings::default(),
             }),
         }
     }
@@ -640,7 +676,7 @@ async fn settle_batch(
 /// Stdin's header is first seen here (files were checked in preflight).
 fn warn_on_stdin(record: &Record, plan: &HeaderPlan) {
     if &*record.origin.file == "<stdin>" {
-        warn_unmapped(&record.origin.file, plan);
+        log_notes(&record.origin.file, plan);
     }
 }
 
@@ -651,6 +687,7 @@ fn not_sent(record: Record) -> RowOutcome {
         user_id: None,
         email: None,
         result: crate::deliver::stopped(0),
+        warnings: Warnings::default(),
     }
 }
 
@@ -662,7 +699,12 @@ async fn work(
 ) {
     loop {
         let job = jobs.lock().await.recv().await;
-        let Some(Job { record, payload }) = job else {
+        let Some(Job {
+            record,
+            payload,
+            warnings,
+        }) = job
+        else {
             return;
         };
         let result = settle(&sender, &record, &payload).await;
@@ -671,6 +713,7 @@ async fn work(
             user_id: payload.user_id,
             email: payload.email,
             result,
+            warnings,
         };
         if outcomes.send(vec![outcome]).await.is_err() {
             return;

@@ -14,11 +14,10 @@
 //! within the input, and empty or ragged rows.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use helpcrunch_import::mapping::{HeaderPlan, Mapper};
-use helpcrunch_import::record::{Cells, Header, Origin, Record, RowError};
+use helpcrunch_import::record::{Cells, Header, Origin, Record, RowError, Warnings};
 use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
 use helpcrunch_import::validate::validate;
 use proptest::prelude::*;
@@ -116,7 +115,9 @@ fn dates() -> impl Strategy<Value = Value> {
             "",
         ])
         .prop_map(Value::from),
-        (0i64..5_000_000_000).prop_map(|n| Value::from(n.to_string())),
+        // From the second day of 1970: smaller bare numbers are refused as likely Excel
+        // serial days, the importer's own rule (the API takes any seconds).
+        (86_400i64..5_000_000_000).prop_map(|n| Value::from(n.to_string())),
         Just(json!(1603885746)),
         Just(json!(1.5)),
         Just(json!(false)),
@@ -376,11 +377,12 @@ impl Checker {
         plan: Option<&HeaderPlan>,
         raw: impl Fn(&str) -> Option<Value>,
     ) -> Result<(), TestCaseError> {
-        let (payload, mut errors) = match self.mapper.convert(plan, record) {
-            Ok(converted) => converted,
-            // A row-level failure ("the row is empty") is the importer's own rule.
-            Err(_) => return Ok(()),
-        };
+        let (payload, mut errors) =
+            match self.mapper.convert(plan, record, &mut Warnings::default()) {
+                Ok(converted) => converted,
+                // A row-level failure ("the row is empty") is the importer's own rule.
+                Err(_) => return Ok(()),
+            };
         let converted = serde_json::to_value(&payload).expect("a payload serialises");
         let conversion_failed: Vec<String> = errors
             .iter()
@@ -480,7 +482,7 @@ fn csv_rows_validate_accepts_the_sandbox_accepts_and_refusals_agree_by_field() {
         let record = Record {
             origin: origin(),
             cells: Cells::Csv {
-                header: Arc::clone(&header),
+                header: header.clone(),
                 values: values.iter().collect(),
             },
         };

@@ -376,7 +376,7 @@ mod tests {
             valid: 0,
             failed: 3,
             failed_by_status: BTreeMap::from([(FailStatus::Rejected, 1), (FailStatus::NotSent, 2)]),
-            errors_by_kind: BTreeMap::new(),
+            ..Tally::default()
         };
         assert_eq!(counts.disagreement(&tally), None);
         tally.exists = 0;

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::record::Origin;
+use crate::record::{Origin, Warnings};
 
 fn origin() -> Origin {
     Origin {
@@ -54,7 +54,7 @@ fn conventions() -> Mapper {
 
 /// The payload JSON of a record that must map.
 fn ok(mapper: &Mapper, record: &Record) -> Value {
-    match mapper.map(None, record) {
+    match mapper.map(None, record, &mut Warnings::default()) {
         Ok(payload) => serde_json::to_value(payload).unwrap(),
         Err(errors) => panic!("unexpected errors: {errors:?}"),
     }
@@ -62,7 +62,7 @@ fn ok(mapper: &Mapper, record: &Record) -> Value {
 
 /// The (field, message) pairs of a record that must fail.
 fn errors(mapper: &Mapper, record: &Record) -> Vec<(Option<String>, String)> {
-    match mapper.map(None, record) {
+    match mapper.map(None, record, &mut Warnings::default()) {
         Ok(payload) => panic!("unexpected payload: {payload:?}"),
         Err(errors) => errors.into_iter().map(|e| (e.field, e.message)).collect(),
     }
@@ -167,7 +167,7 @@ fn failed_csv_reimports_as_it_is() {
     );
     assert_eq!(
         conventions()
-            .map(Some(&plan), &record)
+            .map(Some(&plan), &record, &mut Warnings::default())
             .map(|p| serde_json::to_value(p).unwrap()),
         Ok(json!({"name": "Ann", "email": "ann@example.com"}))
     );
@@ -262,7 +262,8 @@ fn ragged_and_unreadable_rows() {
     let unreadable = Record {
         origin: origin(),
         cells: Cells::Unreadable {
-            raw: vec!["{oops".into()],
+            header: None,
+            raw: vec![b"{oops".to_vec()],
             error: "the line is not a JSON object".into(),
         },
     };
@@ -307,7 +308,9 @@ fn a_plan_for_another_header_is_not_used() {
     let mapper = conventions();
     let plan = mapper.plan(&header(&["email", "name"])).unwrap();
     let record = csv(&["name", "email"], &["Ann", "ann@example.com"]);
-    let payload = mapper.map(Some(&plan), &record).unwrap();
+    let payload = mapper
+        .map(Some(&plan), &record, &mut Warnings::default())
+        .unwrap();
     assert_eq!(payload.email.as_deref(), Some("ann@example.com"));
 }
 
@@ -767,7 +770,7 @@ fn example_config_maps_every_fixture_row() {
                 values: row.unwrap().iter().map(str::to_owned).collect(),
             },
         };
-        match mapper.map(Some(&plan), &record) {
+        match mapper.map(Some(&plan), &record, &mut Warnings::default()) {
             Ok(payload) => payloads.push(serde_json::to_value(payload).unwrap()),
             Err(errors) => panic!("{}: {errors:?}", record.origin),
         }
@@ -906,7 +909,7 @@ proptest! {
         let Cells::Csv { header, .. } = &record.cells else { unreachable!() };
         for mapper in mappers() {
             let plan = mapper.plan(header).ok();
-            if let Err(errors) = mapper.map(plan.as_ref(), &record) {
+            if let Err(errors) = mapper.map(plan.as_ref(), &record, &mut Warnings::default()) {
                 prop_assert!(!errors.is_empty());
                 prop_assert!(errors.iter().all(|e| !e.message.is_empty()));
             }
@@ -917,7 +920,7 @@ proptest! {
     fn map_never_panics_on_json(object in prop::collection::btree_map(json_key(), json_value(), 0..8)) {
         let record = ndjson(Value::Object(object.into_iter().collect()));
         for mapper in mappers() {
-            if let Err(errors) = mapper.map(None, &record) {
+            if let Err(errors) = mapper.map(None, &record, &mut Warnings::default()) {
                 prop_assert!(!errors.is_empty());
             }
         }
@@ -927,7 +930,7 @@ proptest! {
     fn payloads_hold_no_empty_or_untrimmed_text(values in prop::collection::vec(cell(), 6)) {
         let names = ["name", "email", "firstSeen", "locale", "tags", "customData.c"];
         let record = csv(&names, &values.iter().map(String::as_str).collect::<Vec<_>>());
-        if let Ok(payload) = conventions().map(None, &record) {
+        if let Ok(payload) = conventions().map(None, &record, &mut Warnings::default()) {
             let json = serde_json::to_value(&payload).unwrap();
             let mut texts = Vec::new();
             collect_strings(&json, &mut texts);
@@ -975,8 +978,8 @@ proptest! {
             let plan = mapper.plan(&header).ok();
             let mut reused = CreateCustomer::default();
             for record in &records {
-                let fresh = mapper.map(plan.as_ref(), record);
-                let into = mapper.map_into(plan.as_ref(), record, &mut reused);
+                let fresh = mapper.map(plan.as_ref(), record, &mut Warnings::default());
+                let into = mapper.map_into(plan.as_ref(), record, &mut reused, &mut Warnings::default());
                 match (fresh, into) {
                     (Ok(fresh), Ok(())) => prop_assert_eq!(&fresh, &reused),
                     (Err(fresh), Err(into)) => prop_assert_eq!(fresh, into),
