@@ -815,6 +815,95 @@ mod tests {
     }
 
     #[test]
+    fn email_and_phone_columns_are_ranked() {
+        let rank = |name: &str| contact_point(&squash(name));
+        for (name, expected) in [
+            ("Email", Some(("email", 0))),
+            ("E-mail Address", Some(("email", 0))),
+            ("Email 1", Some(("email", 1))),
+            ("E-mail Address 1", Some(("email", 1))),
+            ("Primary Email", Some(("email", 1))),
+            ("Work Email", Some(("email", 2))),
+            ("Email 2", Some(("email", 3))),
+            ("Home E-mail", Some(("email", 3))),
+            ("Phone", Some(("phone", 0))),
+            ("Mobile", Some(("phone", 0))),
+            ("Phone 1", Some(("phone", 1))),
+            ("Phone Number 2", Some(("phone", 3))),
+            ("Home Phone", Some(("phone", 3))),
+            ("Voicemail", None),
+            ("Email Opt-In", None),
+            ("Hotel", None),
+            ("Mailing Address", None),
+        ] {
+            assert_eq!(rank(name), expected, "{name}");
+        }
+        let header = strings(&["Phone 2", "Email 2", "Work Email", "Email 1", "Mobile"]);
+        let samples = vec![vec![]; header.len()];
+        let columns = guess(&header, &samples);
+        let roles: Vec<Option<&str>> = columns
+            .iter()
+            .map(|c| match &c.role {
+                Role::Field { key, .. } => Some(*key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(roles, [None, None, None, Some("email"), Some("phone")]);
+        assert_eq!(
+            columns[1].reason,
+            "text (no values in the sample) (another email column; the contact's email is \"Email 1\")"
+        );
+    }
+
+    #[test]
+    fn excel_serial_columns_are_dates() {
+        assert_eq!(
+            date_format(&strings(&["44197", "45383.5"])),
+            Some((Some("excel".into()), None))
+        );
+        assert_eq!(
+            date_format(&strings(&["1609459200000", "1711929600000"])),
+            Some((Some("unix_ms".into()), None))
+        );
+        assert_eq!(date_format(&strings(&["1609459200"])), Some((None, None)));
+        let kind = |values: &[&str], name: &str| value_kind(&strings(values), name);
+        assert_eq!(kind(&["44197", "45383"], "Renewal Date"), Kind::Date);
+        assert_eq!(kind(&["44197", "45383"], "Updated At"), Kind::Date);
+        assert_eq!(kind(&["44197", "45383"], "Order Number"), Kind::Integer);
+        assert_eq!(kind(&["3", "12"], "Visits"), Kind::Integer);
+        let columns = guess(&strings(&["Created Date"]), &[strings(&["44197"])]);
+        assert_eq!(
+            columns[0].role,
+            Role::Field {
+                key: "firstSeen",
+                format: Some("excel".into())
+            }
+        );
+    }
+
+    #[test]
+    fn the_config_says_what_the_guess_rests_on() {
+        let columns = guess(&strings(&["Name", "Phone"]), &[vec![], vec![]]);
+        let text = TextOptions {
+            delimiter: None,
+            encoding: Some(TextEncoding::Windows1252),
+        };
+        let config = render("x.csv", 2, text, Some("line 3 has the byte 0xEB"), &columns);
+        assert!(
+            config.contains(
+                "encoding = \"windows-1252\"\n# The file is not UTF-8 (line 3 has the byte 0xEB)"
+            ),
+            "{config}"
+        );
+        assert!(
+            config.contains("# CHECK: no column was recognised as email or userId."),
+            "{config}"
+        );
+        let parsed = crate::config::parse_file_config(&config).expect("the config parses");
+        assert!(parsed.mapping.is_some());
+    }
+
+    #[test]
     fn date_formats_are_guessed() {
         assert_eq!(
             date_format(&strings(&["2021-03-04", "1603885746"])),

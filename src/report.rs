@@ -736,6 +736,27 @@ mod tests {
                 "customData.phone2 \"…\" is not an integer",
             ),
             ("unclosed \"quote", "unclosed \"…\""),
+            // Numbers that are part of a word or a code are the message's own words.
+            (
+                r#"locale "xx" is not an ISO 639-1 language code"#,
+                r#"locale "…" is not an ISO 639-1 language code"#,
+            ),
+            (
+                r#"userId "u\u{200b}1" contains U+200B ZERO WIDTH SPACE, an invisible character"#,
+                r#"userId "…" contains U+200B ZERO WIDTH SPACE, an invisible character"#,
+            ),
+            (
+                "column 3 has no name in the header but holds \"x\"",
+                "column N has no name in the header but holds \"…\"",
+            ),
+            (
+                r#"firstSeen "44197" is not a date: as an Excel serial day it is "2021-01-01" (map it with format = "excel")"#,
+                r#"firstSeen "…" is not a date: as an Excel serial day it is "…" (map it with format = "excel")"#,
+            ),
+            (
+                "a 2nd try at 10am, over 3 MiB",
+                "a 2nd try at 10am, over N MiB",
+            ),
         ] {
             assert_eq!(error_kind(message), kind, "{message}");
         }
@@ -773,14 +794,118 @@ mod tests {
             r#"c.csv:2: email "a@@x.io" is not a valid email address"#
         );
         let summary = Summary {
-            command: "validate",
-            inputs: vec!["c.csv".into()],
-            out_dir: "out".into(),
             result_files: vec!["failed.csv".into(), "summary.json".into()],
+            repeated_emails: 2,
+            ..summary(files.tally().clone())
+        };
+        assert_eq!(
+            summary.human(),
+            "4 rows read: 1 valid, 3 failed (3 invalid)\n\
+             \x20      3 × email \"…\" is not a valid email address\n\
+             \x20        first: c.csv:2: email \"a@@x.io\" is not a valid email address\n\
+             warning: 2 rows repeat the email of an earlier row (the API allows it; see the log)\n\
+             results in out: failed.csv, summary.json\n"
+        );
+    }
+
+    fn warned(file: &str, line: u64, warnings: &[(&str, &str)]) -> RowOutcome {
+        let header: Header = vec!["email".to_string()].into();
+        let mut outcome = outcome(
+            file,
+            line,
+            csv_cells(&header, &["a@x.io"]),
+            RowResult::Valid,
+        );
+        for (kind, message) in warnings {
+            outcome.warnings.push(*kind, *message);
+        }
+        outcome
+    }
+
+    #[test]
+    fn warnings_are_counted_by_kind_with_their_first_example() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = ResultFiles::create(dir.path(), true, &[]).expect("create");
+        let zwsp = "email: invisible U+200B ZERO WIDTH SPACE removed";
+        for (line, warnings) in [
+            (2, vec![(zwsp, "email \"\\u{200b}a@x.io\": removed it")]),
+            (3, vec![]),
+            (
+                4,
+                vec![
+                    (zwsp, "email \"b\\u{200b}@x.io\": removed it"),
+                    ("phone in scientific notation", "phone \"1E+11\""),
+                ],
+            ),
+        ] {
+            files
+                .write(&warned("a.csv", line, &warnings))
+                .expect("write");
+        }
+        let origin = Origin {
+            file: "a.csv".into(),
+            line: 1,
+        };
+        let note = Warning {
+            kind: "columns not imported: \"Fax\"".into(),
+            message: "columns not imported: \"Fax\" (hint)".into(),
+        };
+        files.count_notes(&origin, std::slice::from_ref(&note));
+        let kinds = &files.tally().warnings_by_kind;
+        assert_eq!(kinds.len(), 3);
+        assert_eq!(kinds[zwsp].count, 2);
+        assert_eq!(
+            kinds[zwsp].first,
+            "a.csv:2: email \"\\u{200b}a@x.io\": removed it"
+        );
+        assert_eq!(
+            kinds[&note.kind].first,
+            "a.csv:1: columns not imported: \"Fax\" (hint)"
+        );
+        // Valid rows stay valid; summary.json has the same shape as errors_by_kind.
+        assert_eq!((files.tally().valid, files.tally().failed), (3, 0));
+        let json = serde_json::to_value(files.tally()).expect("JSON");
+        assert_eq!(json["warnings_by_kind"][zwsp]["warnings"], 2);
+        assert_eq!(
+            json["warnings_by_kind"][zwsp]["first"],
+            "a.csv:2: email \"\\u{200b}a@x.io\": removed it"
+        );
+        let human = summary(files.tally().clone()).human();
+        assert!(
+            human.contains(&format!(
+                "4 warnings:\n\
+                 \x20      2 × {zwsp}\n\
+                 \x20        first: a.csv:2: email \"\\u{{200b}}a@x.io\": removed it\n"
+            )),
+            "{human}"
+        );
+        let mut tally = Tally::default();
+        for i in 0..200 {
+            tally.count_warning(
+                &origin,
+                &Warning {
+                    kind: format!("k{i}"),
+                    message: "m".into(),
+                },
+            );
+        }
+        assert_eq!(tally.warnings_by_kind.len(), MAX_KINDS + 1);
+        assert_eq!(
+            tally.warnings_by_kind[OTHER_WARNINGS].count,
+            200 - MAX_KINDS as u64
+        );
+    }
+
+    fn summary(tally: Tally) -> Summary {
+        Summary {
+            command: "validate",
+            inputs: vec!["a.csv".into()],
+            out_dir: "out".into(),
+            result_files: vec!["summary.json".into()],
             ending: "finished",
             stopped_by: None,
-            tally: files.tally().clone(),
-            repeated_emails: 2,
+            tally,
+            repeated_emails: 0,
             requests: 0,
             rate_limited: 0,
             retries: 0,
@@ -793,15 +918,56 @@ mod tests {
             lookups: 0,
             pass: None,
             resume_command: None,
+        }
+    }
+
+    #[test]
+    fn failed_files_give_back_the_bytes_and_the_header_of_unreadable_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files =
+            ResultFiles::create(dir.path(), true, &inputs(&["b.ndjson"])).expect("create");
+        let header: Header = vec!["name".to_string(), "email".to_string()].into();
+        let unreadable = Cells::Unreadable {
+            header: Some(header),
+            raw: vec![b"Zo\xEB Ng".to_vec(), b"zoe@example.com".to_vec()],
+            error: "column 1 is not valid UTF-8".into(),
         };
+        let invalid = RowResult::failed(FailStatus::Invalid, "column 1 is not valid UTF-8");
+        files
+            .write(&outcome("a.csv", 2, unreadable, invalid.clone()))
+            .expect("write");
+        let line = Cells::Unreadable {
+            header: None,
+            raw: vec![b"{\"name\":\"Zo\xEB\"}".to_vec()],
+            error: "not valid UTF-8".into(),
+        };
+        files
+            .write(&outcome("b.ndjson", 1, line, invalid))
+            .expect("write");
+        files.flush().expect("flush");
+        let csv = std::fs::read(dir.path().join("failed.csv")).expect("failed.csv");
         assert_eq!(
-            summary.human(),
-            "4 rows read: 1 valid, 3 failed (3 invalid)\n\
-             \x20      3 × email \"…\" is not a valid email address\n\
-             \x20        first: c.csv:2: email \"a@@x.io\" is not a valid email address\n\
-             warning: 2 rows repeat the email of an earlier row (the API allows it; see the log)\n\
-             results in out: failed.csv, summary.json\n"
+            csv,
+            b"_file,_line,_status,_errors,name,email\n\
+              a.csv,2,invalid,column 1 is not valid UTF-8,Zo\xEB Ng,zoe@example.com\n"
         );
+        let ndjson = std::fs::read_to_string(dir.path().join("failed.ndjson")).expect("ndjson");
+        let row: Value = serde_json::from_str(ndjson.trim()).expect("JSON");
+        assert_eq!(row["_raw"], "{\"name\":\"Zoë\"}");
+        // With --encoding, the failed files start with a byte-order mark.
+        let transcoded = tempfile::tempdir().expect("tempdir");
+        let mut input = inputs(&["c.csv"]).remove(0);
+        input.format = Format::Csv;
+        input.text.encoding = Some(crate::source::TextEncoding::Windows1252);
+        let mut files = ResultFiles::create(transcoded.path(), true, &[input]).expect("create");
+        let header: Header = vec!["name".to_string()].into();
+        let failed = RowResult::failed(FailStatus::Invalid, "bad");
+        files
+            .write(&outcome("c.csv", 2, csv_cells(&header, &["Zoë"]), failed))
+            .expect("write");
+        files.flush().expect("flush");
+        let csv = std::fs::read(transcoded.path().join("failed.csv")).expect("failed.csv");
+        assert!(csv.starts_with(b"\xEF\xBB\xBF_file,"), "{csv:?}");
     }
 
     #[test]

@@ -177,7 +177,16 @@ fn colors() -> impl Strategy<Value = String> {
 }
 
 fn tags() -> impl Strategy<Value = Value> {
-    let name = pick(vec!["vip", "new", "  ", "", " padded ", "vip"]);
+    let name = pick(vec![
+        "vip",
+        "new",
+        "  ",
+        "",
+        " padded ",
+        "vip",
+        "café",
+        "🏳\u{FE0F}\u{200D}🌈",
+    ]);
     let tag = prop_oneof![
         name.clone().prop_map(Value::from),
         name.clone().prop_map(|n| json!({ "name": n })),
@@ -225,6 +234,18 @@ fn custom_data() -> impl Strategy<Value = Value> {
 fn texts() -> impl Strategy<Value = Value> {
     prop_oneof![
         "[ a-zA-Z0-9+()-]{0,12}".prop_map(Value::from),
+        // Text as exports hold it, with no artefact of issue 11: validate must take it
+        // as it did before those checks, and the sandbox agrees.
+        pick(vec![
+            "Zoë Ng",
+            "José Müller",
+            "李雷",
+            "Ada 👩\u{200D}💻",
+            "می\u{200C}خواهم",
+            "\u{200F}שלום\u{200F}",
+            "Łódź, Ærø",
+        ])
+        .prop_map(Value::from),
         any::<i16>().prop_map(Value::from),
         Just(json!(true)),
         Just(json!(["x"])),
@@ -293,7 +314,10 @@ fn csv_rows() -> impl Strategy<Value = Vec<String>> {
                 .prop_map(String::from)
                 .boxed(),
         ),
-        "[ a-z0-9]{0,6}",
+        prop_oneof![
+            "[ a-z0-9]{0,6}",
+            pick(vec!["São Paulo", "Köln", "東京"]).prop_map(String::from)
+        ],
         maybe(pick(vec!["3", "x", "1.5"]).prop_map(String::from).boxed()),
     )
         .prop_map(|(email, locale, date, tags, city, seats)| {

@@ -13,7 +13,7 @@ use helpcrunch_import::source::{Delimiter, Format, Input, Rows, TextEncoding, Te
 use proptest::prelude::*;
 
 /// Pieces that make the readers and the mapper take their rarer paths.
-const TOKENS: [&[u8]; 34] = [
+const TOKENS: [&[u8]; 42] = [
     b",",
     b";",
     b"\t",
@@ -48,6 +48,15 @@ const TOKENS: [&[u8]; 34] = [
     b"\"tags\":[{\"name\":\"\"}]",
     b"_line",
     b"9999999999",
+    // Issue 11's artefacts: invisible characters, U+FFFD, Excel's lines and numbers.
+    b"\xE2\x80\x8B",
+    b"\xE2\x80\x8D",
+    b"\xEF\xBF\xBD",
+    b"\xE3\x85\xA4",
+    b"sep=;\n",
+    b"4.47712E+11",
+    b"44197",
+    b"},",
 ];
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
