@@ -59,9 +59,11 @@ pub fn parse_timestamp(text: &str, format: Option<&str>) -> Result<i64, String> 
                 return Err(serial_not_seconds(text));
             }
             Some(seconds) => seconds,
-            None if excel_serial(text).is_some() => return Err(serial_not_seconds(text)),
-            None => iso_8601(text)
-                .ok_or_else(|| format!("{text:?} is not a date (expected {ISO_HINT})"))?,
+            None => match iso_8601(text) {
+                Some(seconds) => seconds,
+                None if excel_serial(text).is_some() => return Err(serial_not_seconds(text)),
+                None => return Err(format!("{text:?} is not a date (expected {ISO_HINT})")),
+            },
         },
     };
     if seconds < 0 {

@@ -20,6 +20,19 @@ use unicode_general_category::{GeneralCategory, get_general_category};
 /// gone.
 pub const REPLACEMENT: char = '\u{FFFD}';
 
+/// Whether `text` may hold a format character or U+FFFD: whether it has a byte that
+/// starts one's UTF-8 form (U+00AD, U+0600–U+08FF, U+1800–U+2FFF, U+F000–U+FFFF, and
+/// beyond U+FFFF). One pass over the bytes, and no for the accented Latin, Cyrillic,
+/// Greek or CJK text of most names, which then need no look at their characters.
+pub fn may_hide(text: &str) -> bool {
+    // ASCII first, word by word; then every byte without stopping early, which the
+    // compiler turns into vector instructions: cells are short.
+    !text.is_ascii()
+        && text.bytes().fold(false, |found, b| {
+            found | matches!(b, 0xC2 | 0xD8..=0xDF | 0xE0..=0xE2 | 0xEF..=0xF4)
+        })
+}
+
 /// A format character (Cf): invisible, and meaning something only to text layout.
 pub fn is_format(c: char) -> bool {
     // Below U+0600 (Latin, Greek, Cyrillic, the common accented letters) the one format
@@ -258,6 +271,16 @@ mod tests {
             'a', 'é', 'Ж', 'ß', '\u{A0}', '\u{3164}', '😀', '\u{FFFD}', ' ',
         ] {
             assert!(!is_format(c), "{}", describe(c));
+        }
+    }
+
+    proptest! {
+        /// The byte test never misses a character the checks look for.
+        #[test]
+        fn may_hide_misses_nothing(c in any::<char>()) {
+            if is_format(c) || c == REPLACEMENT {
+                prop_assert!(may_hide(&c.to_string()), "{}", describe(c));
+            }
         }
     }
 

@@ -15,12 +15,14 @@
 //!   store `Zo� Ng`.
 //! - A phone in scientific notation is sent as it is, with a warning.
 //!
-//! Only a value with a non-ASCII byte is looked at for invisible characters.
+//! Only a value with a byte that may start a format character (or U+FFFD) is looked at
+//! character by character: not ASCII, nor the accented letters of most names.
 
 use std::borrow::Cow;
 
 use crate::invisible::{
-    REPLACEMENT, describe, describe_all, is_format, is_joiner, is_junk, is_stray_joiner, strip,
+    REPLACEMENT, describe, describe_all, is_format, is_joiner, is_junk, is_stray_joiner, may_hide,
+    strip,
 };
 use crate::record::Warnings;
 
@@ -74,7 +76,7 @@ pub(crate) fn inspect<'a>(
             );
         }
     }
-    if text.is_ascii() {
+    if !may_hide(&text) {
         return Ok(text);
     }
     if text.contains(REPLACEMENT) {

@@ -99,6 +99,12 @@ fn custom_rule(column: &str, spec: &str) -> Result<CustomRule, MappingError> {
             column: column.to_owned(),
         });
     }
+    // The one place a header name is sent: never with text a decoding lost.
+    if property.contains(crate::invisible::REPLACEMENT) {
+        return Err(MappingError::LostProperty {
+            column: column.to_owned(),
+        });
+    }
     Ok(CustomRule {
         property: property.into(),
         source: Source::Column(column.into()),
@@ -205,6 +211,13 @@ mod tests {
             );
         }
         assert!(conventions(&header(&["customData."])).is_err());
+        assert_eq!(
+            conventions(&header(&["customData.Sta\u{FFFD}t"]))
+                .unwrap_err()
+                .to_string(),
+            "column \"customData.Sta\u{FFFD}t\" names a customData property with U+FFFD \
+             REPLACEMENT CHARACTER in it: text lost to a wrong decoding would be sent"
+        );
         assert!(conventions(&header(&["é", "customDataé"])).is_ok());
     }
 }

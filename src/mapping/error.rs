@@ -72,6 +72,11 @@ pub enum MappingError {
     UnknownColumnType { column: String, name: String },
     #[error("column {column:?} names no customData property")]
     EmptyProperty { column: String },
+    #[error(
+        "column {column:?} names a customData property with U+FFFD REPLACEMENT CHARACTER in \
+         it: text lost to a wrong decoding would be sent"
+    )]
+    LostProperty { column: String },
 }
 
 /// A column the mapping names that a header lacks.

@@ -10,10 +10,13 @@
 use std::borrow::Cow;
 
 use crate::invisible::{clean_name, describe_all, hidden_in_name, quoted};
-use crate::record::{Header, Warning};
+use crate::record::{CsvValues, Header, Warning};
 
 use super::ColumnIndex;
 use super::error::MappingError;
+
+/// Names read without invisible characters noted one by one, at most.
+const NAMES_NOTED: usize = 10;
 
 /// A header read for matching.
 pub(crate) struct Columns {
@@ -48,8 +51,11 @@ impl Columns {
         let mut notes = Vec::new();
         let mut index = ColumnIndex::default();
         let mut repeated: Vec<(String, Vec<usize>)> = Vec::new();
+        // Bounded: a header of ten thousand such names is one story, not ten thousand.
+        let mut cleaned_names = 0;
         for (position, (raw, name)) in header.iter().zip(&cleaned).take(named).enumerate() {
-            if raw != name {
+            if raw != name && cleaned_names < NAMES_NOTED {
+                cleaned_names += 1;
                 notes.push(Warning {
                     kind: "header names with invisible characters, matched without them".into(),
                     message: format!(
@@ -121,16 +127,11 @@ impl Columns {
 }
 
 /// The cells of a row beyond `named`, in Excel's unnamed columns: the first that holds a
-/// value, as an error naming its column.
-pub(crate) fn unnamed_value<'a>(
-    named: usize,
-    values: impl Iterator<Item = &'a str>,
-) -> Option<(usize, &'a str)> {
-    values
-        .enumerate()
-        .skip(named)
+/// value, with its column (1-based).
+pub(crate) fn unnamed_value(named: usize, values: &CsvValues) -> Option<(usize, &str)> {
+    (named..values.len())
+        .filter_map(|i| Some((i + 1, values.get(i)?)))
         .find(|(_, value)| !value.trim().is_empty())
-        .map(|(position, value)| (position + 1, value))
 }
 
 #[cfg(test)]
@@ -188,11 +189,11 @@ mod tests {
             read(&["", ""]).err().as_deref(),
             Some("header column 1 has no name")
         );
-        assert_eq!(
-            unnamed_value(2, ["a", "b", " ", "x"].into_iter()),
-            Some((4, "x"))
-        );
-        assert_eq!(unnamed_value(2, ["a", "b", "", " "].into_iter()), None);
+        let values: CsvValues = ["a", "b", " ", "x"].into_iter().collect();
+        assert_eq!(unnamed_value(2, &values), Some((4, "x")));
+        let values: CsvValues = ["a", "b", "", " "].into_iter().collect();
+        assert_eq!(unnamed_value(2, &values), None);
+        assert_eq!(unnamed_value(4, &values), None);
     }
 
     #[test]

@@ -200,6 +200,14 @@ fn custom_data(
         let property = clean_key(property, warnings);
         let property = property.as_ref();
         let field = format!("customData.{property}");
+        if property.contains(crate::invisible::REPLACEMENT) {
+            let message = format!(
+                "customData property {property:?} contains U+FFFD REPLACEMENT CHARACTER: text \
+                 lost to a wrong decoding would be sent"
+            );
+            errors.push(RowError::new(field.as_str(), message));
+            continue;
+        }
         let checked = match scalar(value) {
             Ok(Some(CustomValue::Text(text))) => {
                 let named = || format!("{field} ");

@@ -371,7 +371,7 @@ impl Mapper {
                 &planned
             }
         };
-        if let Some((column, value)) = header::unnamed_value(plan.named, values.iter()) {
+        if let Some((column, value)) = header::unnamed_value(plan.named, values) {
             return Err(RowError::new(
                 format!("column {column}"),
                 format!(
