@@ -116,10 +116,7 @@ pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
             }
             Rows::Ndjson(_) => None,
         };
-        let sample = rows
-            .by_ref()
-            .take(SURVEYED_ROWS)
-            .collect::<Result<Vec<_>, _>>()?;
+        let sample = rows.sample(SURVEYED_ROWS)?;
         if let Some(warning) = mapper.survey(plan.as_ref(), &sample) {
             tracing::warn!("{}: {warning}", input.name);
         }

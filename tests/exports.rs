@@ -939,3 +939,18 @@ async fn error_kinds_mask_values_not_words_example() {
     );
     assert_eq!(dir.summary()["errors_by_kind"][kind]["errors"], 3);
 }
+
+/// The look before a run (kind 7) reads a file's first rows; a file that stops at a bad
+/// quote still has the rows before it in the results, as the README promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_look_before_a_run_keeps_the_rows_before_an_unterminated_quote() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "quote.csv",
+        "email,name\na@example.com,Ann\nb@example.com,\"Bob\nc@example.com,Cy\n",
+    );
+    let result = validate(&dir, &file, &[]).await;
+    assert_eq!(result.code, 2, "{}", result.all_output());
+    assert_eq!(dir.summary()["rows_read"], 1);
+    assert_eq!(failures(&dir)[0].0, "2");
+}
