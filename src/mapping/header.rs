@@ -17,6 +17,8 @@ use super::error::MappingError;
 
 /// Names read without invisible characters noted one by one, at most.
 const NAMES_NOTED: usize = 10;
+/// Names listed in a note at most; the log has the note too.
+const NAMES_LISTED: usize = 10;
 
 /// A header read for matching.
 pub(crate) struct Columns {
@@ -103,6 +105,36 @@ impl Columns {
         })
     }
 
+    /// The notes for the repeated names (which nothing reads, or the plan was refused):
+    /// the columns of each are neither imported nor dropped from failed.csv. The
+    /// importer's own `_` columns repeat when a failed.csv's failed.csv is read: no note.
+    pub(crate) fn repeated_notes(self) -> Vec<Warning> {
+        let mut notes = self.notes;
+        for (name, positions) in self
+            .repeated
+            .iter()
+            .filter(|(name, _)| !name.starts_with('_'))
+        {
+            let mut places: Vec<String> = positions.iter().map(|p| (p + 1).to_string()).collect();
+            let last = places.pop().unwrap_or_default();
+            let (both, none) = if places.len() == 1 {
+                ("both", "neither")
+            } else {
+                ("all", "none")
+            };
+            notes.push(Warning {
+                kind: "columns with a repeated name, not imported".into(),
+                message: format!(
+                    "columns {} and {last} are {both} named {}: {none} is imported (nothing \
+                     reads them), and failed.csv keeps them as they are",
+                    places.join(", "),
+                    quoted(name)
+                ),
+            });
+        }
+        notes
+    }
+
     /// The error for a repeated name a rule reads: the name as the header has it, or, when
     /// the columns differ only by invisible characters, both.
     pub(crate) fn ambiguous(&self, header: &Header, name: &str) -> MappingError {
@@ -124,6 +156,27 @@ impl Columns {
             },
         }
     }
+}
+
+/// The note listing the columns not imported (as the header names them, quoted so that
+/// invisible characters show), with `hint` on what to do; None when there is none.
+pub(crate) fn not_imported(unmapped: &[String], hint: &str) -> Option<Warning> {
+    if unmapped.is_empty() {
+        return None;
+    }
+    let mut listed: Vec<String> = unmapped
+        .iter()
+        .take(NAMES_LISTED)
+        .map(|name| quoted(name))
+        .collect();
+    if unmapped.len() > NAMES_LISTED {
+        listed.push(format!("and {} more", unmapped.len() - NAMES_LISTED));
+    }
+    let kind = format!("columns not imported: {}", listed.join(", "));
+    Some(Warning {
+        message: format!("{kind} ({hint})"),
+        kind,
+    })
 }
 
 /// The cells of a row beyond `named`, in Excel's unnamed columns: the first that holds a

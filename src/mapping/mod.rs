@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::{Map, Value};
 
-use crate::invisible::{clean_name, lookalike_name, quoted};
+use crate::invisible::{clean_name, lookalike_name};
 use crate::payload::CreateCustomer;
 use crate::record::{Cells, CsvValues, Header, Record, RowError, Warning, Warnings};
 use crate::validate::validate;
@@ -27,7 +27,6 @@ use crate::validate::validate;
 use apply::{CsvRow, JsonRow, apply_into};
 pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec};
 pub use error::{MappingError, MissingColumn};
-use field::Field;
 use header::Columns;
 use rules::Rules;
 
@@ -36,8 +35,6 @@ use rules::Rules;
 /// and a few thousand names at most, so flooding is no concern).
 pub(crate) type ColumnIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
 
-/// Names listed in a note at most; the log has the note too.
-const NAMES_LISTED: usize = 10;
 /// A file's first rows, mapped before a run to warn of contacts that cannot be
 /// identified.
 pub const SURVEYED_ROWS: usize = 1000;
@@ -213,59 +210,22 @@ impl Mapper {
             }
             unmapped.push(raw);
         }
-        let mut notes = columns.notes;
-        // The importer's own `_` columns repeat when a failed.csv's failed.csv is read.
-        for (name, positions) in columns
-            .repeated
-            .iter()
-            .filter(|(name, _)| !name.starts_with('_'))
-        {
-            let mut places: Vec<String> = positions.iter().map(|p| (p + 1).to_string()).collect();
-            let last = places.pop().unwrap_or_default();
-            let (both, none) = if places.len() == 1 {
-                ("both", "neither")
-            } else {
-                ("all", "none")
-            };
-            notes.push(Warning {
-                kind: "columns with a repeated name, not imported".into(),
-                message: format!(
-                    "columns {} and {last} are {both} named {}: {none} is imported (nothing \
-                     reads them), and failed.csv keeps them as they are",
-                    places.join(", "),
-                    quoted(name)
-                ),
-            });
-        }
-        if !unmapped.is_empty() {
-            let mut listed: Vec<String> = unmapped
-                .iter()
-                .take(NAMES_LISTED)
-                .map(|name| quoted(name))
-                .collect();
-            if unmapped.len() > NAMES_LISTED {
-                listed.push(format!("and {} more", unmapped.len() - NAMES_LISTED));
+        let named = columns.names.len();
+        let mut notes = columns.repeated_notes();
+        let hint = match self.rules {
+            None => {
+                "name them like the API's fields, call them customData.NAME, or map them in [mapping]"
             }
-            let kind = format!("columns not imported: {}", listed.join(", "));
-            let hint = match self.rules {
-                None => {
-                    "name them like the API's fields, call them customData.NAME, or map them in [mapping]"
-                }
-                Some(_) => "the [mapping] does not name them",
-            };
-            notes.push(Warning {
-                message: format!("{kind} ({hint})"),
-                kind,
-            });
-        }
-        let identifies = |field| rules.fields.iter().any(|rule| rule.field == field);
-        if !identifies(Field::Email) && !identifies(Field::UserId) {
+            Some(_) => "the [mapping] does not name them",
+        };
+        notes.extend(header::not_imported(&unmapped, hint));
+        if !rules.identifies() {
             notes.push(no_identifier("no column gives email or userId"));
         }
         Ok(HeaderPlan {
             header: header.clone(),
             rules,
-            named: columns.names.len(),
+            named,
             unmapped,
             notes,
         })
@@ -415,13 +375,7 @@ impl Mapper {
     /// de-duplicated, updated later or settled when in doubt. None when the header has
     /// no column for either (its note says so already).
     pub fn survey(&self, plan: Option<&HeaderPlan>, records: &[Record]) -> Option<String> {
-        let identifies = |plan: &HeaderPlan| {
-            plan.rules
-                .fields
-                .iter()
-                .any(|rule| matches!(rule.field, Field::Email | Field::UserId))
-        };
-        if plan.is_some_and(|plan| !identifies(plan)) {
+        if plan.is_some_and(|plan| !plan.rules.identifies()) {
             return None;
         }
         let (mut valid, mut unidentified) = (0u64, 0u64);

@@ -155,6 +155,14 @@ impl Rules {
         }
     }
 
+    /// Whether the rules give email or userId: without either, a contact cannot be looked
+    /// up, de-duplicated, updated later or settled when in doubt.
+    pub(crate) fn identifies(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|rule| matches!(rule.field, Field::Email | Field::UserId))
+    }
+
     /// The positions of the columns the rules read, once resolved.
     pub(crate) fn positions(&self) -> impl Iterator<Item = usize> {
         let sources = self
