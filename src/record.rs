@@ -150,6 +150,11 @@ impl CsvValues {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
+
+    /// Every cell's text, one after another.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 impl<S: AsRef<str>> FromIterator<S> for CsvValues {

@@ -15,14 +15,36 @@ use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 pub(crate) trait Row {
     /// The trimmed text of `column`; `None` when it is empty or absent.
     fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String>;
+
+    /// Whether a cell may hold an invisible character or U+FFFD, so that each must be
+    /// looked at (see [`crate::invisible::may_hide`]).
+    fn may_hide(&self) -> bool {
+        true
+    }
 }
 
 /// A CSV record read through a plan, whose rules know each column's position.
 pub(crate) struct CsvRow<'a> {
-    pub(crate) values: &'a CsvValues,
+    values: &'a CsvValues,
+    /// Asked once for the whole record: nearly every row's answer is no, and then no
+    /// cell of it needs a look.
+    may_hide: bool,
+}
+
+impl<'a> CsvRow<'a> {
+    pub(crate) fn new(values: &'a CsvValues) -> CsvRow<'a> {
+        CsvRow {
+            values,
+            may_hide: crate::invisible::may_hide(values.text()),
+        }
+    }
 }
 
 impl Row for CsvRow<'_> {
+    fn may_hide(&self) -> bool {
+        self.may_hide
+    }
+
     fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
         let value = column.position.and_then(|i| self.values.get(i));
         Ok(value.and_then(present).map(Cow::Borrowed))
@@ -73,6 +95,7 @@ pub(crate) fn apply_into(
     warnings: &mut Warnings,
 ) -> Vec<RowError> {
     let mut errors = Vec::new();
+    let may_hide = row.may_hide();
     let mut written = [false; Field::ALL.len()];
     for rule in &rules.fields {
         written[rule.field as usize] = true;
@@ -82,7 +105,7 @@ pub(crate) fn apply_into(
         value.clear();
         let named = || subject(key, &rule.source);
         let converted = evaluate(&rule.source, row)
-            .and_then(|text| clean(Target::Field(rule.field), &named, text, warnings))
+            .and_then(|text| clean(Target::Field(rule.field), &named, text, may_hide, warnings))
             .and_then(|text| match text {
                 Some(text) => rule
                     .field
@@ -123,7 +146,7 @@ pub(crate) fn apply_into(
             text: rule.kind == ValueKind::Text,
         };
         let converted = evaluate(&rule.source, row)
-            .and_then(|text| clean(target, &named, text, warnings))
+            .and_then(|text| clean(target, &named, text, may_hide, warnings))
             .and_then(|text| match text {
                 Some(text) => rule
                     .kind
@@ -148,17 +171,20 @@ pub(crate) fn apply_into(
 }
 
 /// A present value as [`inspect`] leaves it: None when nothing but invisible
-/// characters was there.
+/// characters was there. `may_hide`: the row's answer; without it only a number Excel
+/// may have shortened needs a look.
+#[inline]
 fn clean<'a>(
     target: Target,
     named: &dyn Fn() -> String,
     text: Option<Cow<'a, str>>,
+    may_hide: bool,
     warnings: &mut Warnings,
 ) -> Result<Option<Cow<'a, str>>, String> {
     match text {
-        Some(text) => inspect(target, named, text, warnings)
+        Some(text) if may_hide || target.counts_digits() => inspect(target, named, text, warnings)
             .map(|text| Some(text).filter(|text| !text.is_empty())),
-        None => Ok(None),
+        text => Ok(text),
     }
 }
 
@@ -222,7 +248,13 @@ fn tags(
     let cell = match &rule.column {
         Some(column) => {
             let named = || column_subject("tags", column);
-            clean(Target::Tags, &named, row.cell(column)?, warnings)?
+            clean(
+                Target::Tags,
+                &named,
+                row.cell(column)?,
+                row.may_hide(),
+                warnings,
+            )?
         }
         None => None,
     };

@@ -41,6 +41,11 @@ pub(crate) enum Target {
 }
 
 impl Target {
+    /// A value whose digits Excel may have shortened: a userId or a phone.
+    pub(crate) fn counts_digits(self) -> bool {
+        matches!(self, Target::Field(Field::UserId | Field::Phone))
+    }
+
     /// How warnings name the values of this target, for their kind.
     fn key(self) -> &'static str {
         match self {
@@ -54,9 +59,34 @@ impl Target {
 /// `text` as it may be converted and sent, trimmed again if characters were removed
 /// (empty when nothing else was there), or why the row cannot be sent. `subject` puts
 /// the field or column in front of a message (`email `, `column "Work Email": `).
+///
+/// Every mapped cell of every row comes here, and nearly all are clean: that answer is
+/// given inline, from two passes over the bytes, and the rest is out of line.
+#[inline]
 pub(crate) fn inspect<'a>(
     target: Target,
     subject: impl Fn() -> String,
+    text: Cow<'a, str>,
+    warnings: &mut Warnings,
+) -> Result<Cow<'a, str>, String> {
+    let suspect = may_hide(&text) || (target.counts_digits() && may_be_scientific(&text));
+    if !suspect {
+        return Ok(text);
+    }
+    inspect_closely(target, &subject, text, warnings)
+}
+
+/// A number Excel may have written in scientific notation: an `E` or `e`, and a `+`.
+fn may_be_scientific(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() >= 4 && memchr::memchr2(b'E', b'e', bytes).is_some() && bytes.contains(&b'+')
+}
+
+/// [`inspect`] for a value that may hold something.
+#[cold]
+fn inspect_closely<'a>(
+    target: Target,
+    subject: &dyn Fn() -> String,
     text: Cow<'a, str>,
     warnings: &mut Warnings,
 ) -> Result<Cow<'a, str>, String> {

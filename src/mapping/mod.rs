@@ -340,7 +340,7 @@ impl Mapper {
                 ),
             ));
         }
-        let row = CsvRow { values };
+        let row = CsvRow::new(values);
         Ok(apply_into(&plan.rules, &row, payload, warnings))
     }
 
