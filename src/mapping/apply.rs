@@ -173,7 +173,9 @@ pub(crate) fn apply_into(
 /// A present value as [`inspect`] leaves it: None when nothing but invisible
 /// characters was there. `may_hide`: the row's answer; without it only a number Excel
 /// may have shortened needs a look.
-#[inline]
+// Always inlined: called for every mapped cell, and nearly always only to hand the
+// value back.
+#[inline(always)]
 fn clean<'a>(
     target: Target,
     named: &dyn Fn() -> String,

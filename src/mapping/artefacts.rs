@@ -78,8 +78,9 @@ pub(crate) fn inspect<'a>(
 
 /// A number Excel may have written in scientific notation: an `E` or `e`, and a `+`.
 fn may_be_scientific(text: &str) -> bool {
+    // By hand: these values are a dozen bytes, too few for memchr to pay its way.
     let bytes = text.as_bytes();
-    bytes.len() >= 4 && memchr::memchr2(b'E', b'e', bytes).is_some() && bytes.contains(&b'+')
+    bytes.len() >= 4 && bytes.iter().any(|&b| b | 0x20 == b'e') && bytes.contains(&b'+')
 }
 
 /// [`inspect`] for a value that may hold something.
