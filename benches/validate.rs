@@ -12,7 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use helpcrunch_import::dedupe::Seen;
 use helpcrunch_import::mapping::Mapper;
 use helpcrunch_import::payload::CreateCustomer;
-use helpcrunch_import::record::{Cells, Record};
+use helpcrunch_import::record::{Cells, Record, Warnings};
 use helpcrunch_import::source::{Format, Rows, TextOptions};
 
 const ROWS: usize = 10_000;
@@ -88,17 +88,22 @@ fn stages(c: &mut Criterion) {
     // As a dry run does: every row into one payload, reusing its buffers.
     group.bench_function("map + validate", |b| {
         let mut payload = CreateCustomer::default();
+        let mut warnings = Warnings::default();
         b.iter(|| {
             records
                 .iter()
-                .filter(|r| mapper.map_into(Some(&plan), r, &mut payload).is_ok())
+                .filter(|r| {
+                    mapper
+                        .map_into(Some(&plan), r, &mut payload, &mut warnings)
+                        .is_ok()
+                })
                 .count()
         })
     });
     group.bench_function("repeat detector", |b| {
         let keys: Vec<_> = records
             .iter()
-            .filter_map(|r| mapper.map(Some(&plan), r).ok())
+            .filter_map(|r| mapper.map(Some(&plan), r, &mut Warnings::default()).ok())
             .map(|p| (p.user_id, p.email))
             .collect();
         b.iter(|| {
@@ -129,10 +134,11 @@ fn stages(c: &mut Criterion) {
             let mut seen = Seen::default();
             let keyer = seen.keyer();
             let mut p = CreateCustomer::default();
+            let mut w = Warnings::default();
             rows(&bytes)
                 .filter_map(Result::ok)
                 .filter(|r| {
-                    mapper.map_into(Some(&plan), r, &mut p).is_ok() && {
+                    mapper.map_into(Some(&plan), r, &mut p, &mut w).is_ok() && {
                         let (u, e) = (p.user_id.as_deref(), p.email.as_deref());
                         let names = || (p.user_id.clone(), p.email.clone());
                         seen.check(&r.origin, &keyer.keys(u, e), names).is_ok()

@@ -44,8 +44,10 @@ pub enum Command {
     /// Read, map and check every row, with no network; report what the API would refuse.
     ///
     /// Exit codes: 0 every row is valid (or the file has a header and no rows), 1 some rows
-    /// are invalid (see failed.csv), 2 a file cannot be read (missing, empty, binary, an
-    /// unterminated quote, a header with a duplicate or empty name).
+    /// are invalid (see failed.csv), 2 a file cannot be read (missing, empty, binary, a JSON
+    /// document rather than NDJSON, an unterminated quote, a header with an unnamed column
+    /// between named ones or a repeated name the mapping reads). Warnings (values changed
+    /// or doubted, columns not imported) are counted in the report and summary.json.
     Validate(InputArgs),
     /// Run the built-in HelpCrunch emulator in the foreground.
     Sandbox(SandboxArgs),
@@ -100,13 +102,15 @@ pub struct TextArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// CSV field delimiter: one character, or "tab" [default: from the header line:
-    /// ",", or ";" or tab when the header has more of them].
+    /// CSV field delimiter: one character, or "tab" [default: Excel's first line `sep=;`
+    /// if the file has one, else from the header line: ",", or ";" or tab when the header
+    /// has more of them].
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<Delimiter>,
 
     /// Read the input in this encoding instead of UTF-8 (UTF-16 with a byte-order mark is
-    /// detected by itself).
+    /// detected by itself). Without it, `init` takes a file that is not UTF-8 for
+    /// windows-1252 and says so.
     #[arg(long, value_enum, value_name = "ENCODING")]
     pub encoding: Option<TextEncoding>,
 }

@@ -19,9 +19,11 @@ pub enum RunError {
     #[error("mapping: {0}")]
     Mapping(#[from] MappingError),
     /// A CSV header the mapping cannot use (a duplicate or empty name, a missing column).
-    #[error("{file}: line 1: {error}")]
+    #[error("{file}: line {line}: {error}")]
     Header {
         file: std::sync::Arc<str>,
+        /// The header's line: 1, or 2 below Excel's `sep=;` line.
+        line: u64,
         error: MappingError,
     },
     #[error(transparent)]

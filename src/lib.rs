@@ -24,6 +24,7 @@
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`init`]: `init FILE`, a mapping config guessed from a file's header and rows.
+//! - [`invisible`]: invisible characters (Unicode format characters) in names and values.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
 //! - [`error`]: run-level errors and the one place they become exit codes.
 
@@ -37,6 +38,7 @@ pub mod dedupe;
 pub mod deliver;
 pub mod error;
 pub mod init;
+pub mod invisible;
 pub mod ledger;
 pub mod limiter;
 pub mod locale;

@@ -1,6 +1,6 @@
 //! What became of each row: the one message workers send to the results task.
 
-use crate::record::Record;
+use crate::record::{Record, Warnings};
 
 /// Why a row is in `failed.csv` (its `_status` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -82,13 +82,15 @@ impl RowResult {
 }
 
 /// One row's end: the record as read (so `failed.csv` can hold its original cells), the
-/// identifiers `created.csv` reports, and the result.
+/// identifiers `created.csv` reports, the result, and what mapping the row found worth
+/// a warning (counted by kind in the report).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowOutcome {
     pub record: Record,
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub result: RowResult,
+    pub warnings: Warnings,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! task records every outcome in the ledger as it writes the result files, and the run
 //! checks at the end that the two agree.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -39,14 +39,14 @@ use crate::dedupe::{Keyer, Keys, Names, Seen};
 use crate::deliver::Courier;
 use crate::error::{Ending, RunError};
 use crate::ledger::{Ledger, LedgerError};
-use crate::mapping::{HeaderPlan, Mapper};
+use crate::mapping::{HeaderPlan, Mapper, SURVEYED_ROWS};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
 use crate::progress::Counters;
-use crate::record::{Cells, Record, RowError};
+use crate::record::{Cells, Origin, Record, RowError, Warning, Warnings};
 use crate::report::{ResultFiles, RunEnd, RunFacts, RunKind, Summary};
 use crate::shutdown::Shutdown;
-use crate::source::{Format, Input, Rows, SourceError};
+use crate::source::{Input, Rows, SourceError};
 
 /// Valid rows buffered between the mapper and the workers. Small: it bounds memory, and
 /// a slow API must slow the reader, not fill memory.
@@ -67,6 +67,7 @@ const FAILURES_LOGGED: u64 = 20;
 pub struct Job {
     pub record: Record,
     pub payload: CreateCustomer,
+    pub warnings: Warnings,
 }
 
 /// How the run shows itself while it goes.
@@ -97,20 +98,28 @@ pub struct Run {
 }
 
 /// Checks every file's header against the mapping before anything is sent: a column
-/// the mapping needs but a file lacks stops the run here, not halfway through.
+/// the mapping needs but a file lacks stops the run here, not halfway through. Warns of
+/// what each header leaves out, and of files whose first rows are contacts that cannot
+/// be identified; refuses a file that cannot be read as rows (a JSON document).
 pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
-    for input in inputs
-        .iter()
-        .filter(|i| i.path.is_some() && i.format == Format::Csv)
-    {
-        if let Rows::Csv(rows) = Rows::open(input, Arc::default())? {
-            let plan = mapper
-                .plan(rows.header())
-                .map_err(|error| RunError::Header {
+    for input in inputs.iter().filter(|i| i.path.is_some()) {
+        let mut rows = Rows::open(input, Arc::default())?;
+        let plan = match &rows {
+            Rows::Csv(csv) => {
+                let header = csv.header();
+                let plan = mapper.plan(header).map_err(|error| RunError::Header {
                     file: input.name.clone(),
+                    line: header.line(),
                     error,
                 })?;
-            warn_unmapped(&input.name, &plan);
+                log_notes(&input.name, &plan);
+                Some(plan)
+            }
+            Rows::Ndjson(_) => None,
+        };
+        let sample = rows.sample(SURVEYED_ROWS)?;
+        if let Some(warning) = mapper.survey(plan.as_ref(), &sample) {
+            tracing::warn!("{}: {warning}", input.name);
         }
     }
     Ok(())
@@ -131,17 +140,13 @@ impl Run {
             resume_command,
             max_failures,
         } = self;
-        let ndjson: HashSet<Arc<str>> = inputs
-            .iter()
-            .filter(|i| i.format == Format::Ndjson)
-            .map(|i| i.name.clone())
-            .collect();
-        let files = ResultFiles::create(&out_dir, courier.is_none(), ndjson).map_err(|source| {
-            RunError::Output {
-                dir: out_dir.clone(),
-                source,
-            }
-        })?;
+        let files =
+            ResultFiles::create(&out_dir, courier.is_none(), &inputs).map_err(|source| {
+                RunError::Output {
+                    dir: out_dir.clone(),
+                    source,
+                }
+            })?;
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
         let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(BATCHES_QUEUED);
@@ -196,10 +201,15 @@ impl Run {
         tracker.close();
 
         await_reader(reader, &shutdown).await;
-        let repeated_emails = mapper.await.map_or(0, |seen| seen.repeated_emails());
+        let (repeated_emails, notes) = mapper.await.map_or((0, Vec::new()), |(seen, notes)| {
+            (seen.repeated_emails(), notes)
+        });
         let (mut files, written) = collector
             .await
             .map_err(|e| RunError::Internal(format!("the results task failed: {e}")))?;
+        for (origin, notes) in &notes {
+            files.count_notes(origin, notes);
+        }
         progress_done.cancel();
         tracker.wait().await;
 
@@ -289,13 +299,10 @@ async fn await_reader(
     }
 }
 
-fn warn_unmapped(file: &str, plan: &HeaderPlan) {
-    let unmapped = plan.unmapped_columns();
-    if !unmapped.is_empty() {
-        tracing::warn!(
-            "{file}: columns not imported: {} (name them in [mapping], or call them customData.NAME)",
-            unmapped.join(", ")
-        );
+/// What reading a header changed or left out (columns not imported, …), in the log.
+fn log_notes(file: &str, plan: &HeaderPlan) {
+    for note in plan.notes() {
+        tracing::warn!("{file}:{}: {}", plan.line(), note.message);
     }
 }
 
@@ -359,9 +366,11 @@ async fn map_rows(
     jobs: Option<mpsc::Sender<Job>>,
     outcomes: mpsc::Sender<Vec<RowOutcome>>,
     shutdown: Shutdown,
-) -> Seen {
+) -> (Seen, Vec<(Origin, Vec<Warning>)>) {
     let mapper = Arc::new(mapper);
     let mut plan: Option<Arc<HeaderPlan>> = None;
+    // Each header's notes, for the report.
+    let mut notes = Vec::new();
     let mut seen = Seen::default();
     let keyer = seen.keyer();
     // Batches being mapped, oldest first: settled in this order, so results keep the
@@ -397,7 +406,7 @@ async fn map_rows(
                 };
                 // A dry run keeps only a row's keys: a repeat's message maps it again.
                 let names = |record: &Record| {
-                    mapper.map(plan.as_deref(), record).map_or_else(
+                    mapper.map(plan.as_deref(), record, &mut Warnings::default()).map_or_else(
                         |_| (None, None),
                         |payload| (payload.user_id, payload.email),
                     )
@@ -412,7 +421,7 @@ async fn map_rows(
                     continue;
                 };
                 if !shutdown.is_stopping() {
-                    replan(&mapper, &mut plan, &batch, &shutdown);
+                    replan(&mapper, &mut plan, &batch, &shutdown, &mut notes);
                 }
                 let expected = total_bytes.take().and_then(|bytes| rows_in(bytes, &batch));
                 let (mapper, plan, keyer) = (mapper.clone(), plan.clone(), keyer.clone());
@@ -428,7 +437,7 @@ async fn map_rows(
             }
         }
     }
-    seen
+    (seen, notes)
 }
 
 /// About how many rows `bytes` of input hold, judged by the first batch's CSV records;
@@ -468,6 +477,7 @@ struct Valid {
     /// Boxed, so that it moves cheaply from stage to stage. None when nothing is sent:
     /// a dry run frees it where it was made, which costs far less than on another thread.
     payload: Option<Box<CreateCustomer>>,
+    warnings: Warnings,
 }
 
 /// Pure work, run on the blocking pool so that a batch never holds up the runtime.
@@ -490,16 +500,20 @@ fn map_batch(
         .into_iter()
         .map(|record| {
             let map = || {
+                let mut warnings = Warnings::default();
                 if sending {
-                    mapper.map(plan, &record).map(|payload| Valid {
+                    let mapped = mapper.map(plan, &record, &mut warnings);
+                    mapped.map(|payload| Valid {
                         keys: keys(&payload),
                         payload: Some(Box::new(payload)),
+                        warnings,
                     })
                 } else {
-                    let mapped = mapper.map_into(plan, &record, &mut checked);
+                    let mapped = mapper.map_into(plan, &record, &mut checked, &mut warnings);
                     mapped.map(|()| Valid {
                         keys: keys(&checked),
                         payload: None,
+                        warnings,
                     })
                 }
             };
@@ -529,6 +543,7 @@ fn replan(
     plan: &mut Option<Arc<HeaderPlan>>,
     batch: &[Record],
     shutdown: &Shutdown,
+    notes: &mut Vec<(Origin, Vec<Warning>)>,
 ) {
     let first_csv = batch.iter().find_map(|record| match &record.cells {
         Cells::Csv { header, .. } => Some((record, header)),
@@ -543,11 +558,17 @@ fn replan(
     match mapper.plan(header) {
         Ok(new_plan) => {
             warn_on_stdin(record, &new_plan);
+            let origin = Origin {
+                file: record.origin.file.clone(),
+                line: new_plan.line(),
+            };
+            notes.push((origin, new_plan.notes().to_vec()));
             *plan = Some(Arc::new(new_plan));
         }
         Err(error) => {
             let file = record.origin.file.clone();
-            shutdown.fail(RunError::Header { file, error });
+            let line = header.line();
+            shutdown.fail(RunError::Header { file, line, error });
         }
     }
 }
@@ -572,31 +593,43 @@ async fn settle_batch(
             settled.push(not_sent(record));
             continue;
         }
-        let checked = mapped.and_then(|Valid { keys, payload }| {
-            let names = || match &payload {
-                Some(payload) => (payload.user_id.clone(), payload.email.clone()),
-                None => names(&record),
-            };
-            match seen.check(&record.origin, &keys, names) {
-                Ok(()) => Ok(payload),
-                Err(repeat) => Err(vec![repeat]),
-            }
-        });
+        let checked = mapped.and_then(
+            |Valid {
+                 keys,
+                 payload,
+                 warnings,
+             }| {
+                let names = || match &payload {
+                    Some(payload) => (payload.user_id.clone(), payload.email.clone()),
+                    None => names(&record),
+                };
+                match seen.check(&record.origin, &keys, names) {
+                    Ok(()) => Ok((payload, warnings)),
+                    Err(repeat) => Err(vec![repeat]),
+                }
+            },
+        );
         match (checked, jobs) {
-            (Ok(Some(payload)), Some(jobs)) => {
+            (Ok((Some(payload), warnings)), Some(jobs)) => {
                 let payload = *payload;
-                if jobs.send(Job { record, payload }).await.is_err() {
+                let job = Job {
+                    record,
+                    payload,
+                    warnings,
+                };
+                if jobs.send(job).await.is_err() {
                     return false;
                 }
             }
-            (Ok(_), None) => settled.push(RowOutcome {
+            (Ok((_, warnings)), None) => settled.push(RowOutcome {
                 user_id: None,
                 email: None,
                 record,
                 result: RowResult::Valid,
+                warnings,
             }),
             // Never: a row to send keeps its payload (see `map_batch`).
-            (Ok(None), Some(_)) => settled.push(not_sent(record)),
+            (Ok((None, _)), Some(_)) => settled.push(not_sent(record)),
             (Err(errors), _) => settled.push(RowOutcome {
                 record,
                 user_id: None,
@@ -605,6 +638,7 @@ async fn settle_batch(
                     status: FailStatus::Invalid,
                     errors: errors.into_iter().map(|e| e.message).collect(),
                 },
+                warnings: Warnings::default(),
             }),
         }
     }
@@ -614,7 +648,7 @@ async fn settle_batch(
 /// Stdin's header is first seen here (files were checked in preflight).
 fn warn_on_stdin(record: &Record, plan: &HeaderPlan) {
     if &*record.origin.file == "<stdin>" {
-        warn_unmapped(&record.origin.file, plan);
+        log_notes(&record.origin.file, plan);
     }
 }
 
@@ -625,6 +659,7 @@ fn not_sent(record: Record) -> RowOutcome {
         user_id: None,
         email: None,
         result: crate::deliver::stopped(0),
+        warnings: Warnings::default(),
     }
 }
 
@@ -636,7 +671,12 @@ async fn work(
 ) {
     loop {
         let job = jobs.lock().await.recv().await;
-        let Some(Job { record, payload }) = job else {
+        let Some(Job {
+            record,
+            payload,
+            warnings,
+        }) = job
+        else {
             return;
         };
         let result = courier.deliver(&record, &payload).await;
@@ -645,6 +685,7 @@ async fn work(
             user_id: payload.user_id,
             email: payload.email,
             result,
+            warnings,
         };
         if outcomes.send(vec![outcome]).await.is_err() {
             return;

@@ -19,8 +19,58 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A CSV file's header: names trimmed, BOM stripped. Shared by every record of the file.
-pub type Header = Arc<[String]>;
+/// A CSV file's header: its names as the file has them (trimmed, the byte-order mark
+/// stripped) and the physical line they are on: 1, or 2 below Excel's `sep=;` line.
+/// Shared by every record of the file; cloning it copies a pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header(Arc<HeaderLine>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct HeaderLine {
+    names: Box<[String]>,
+    line: u64,
+}
+
+impl Header {
+    pub fn new(names: Vec<String>, line: u64) -> Header {
+        Header(Arc::new(HeaderLine {
+            names: names.into_boxed_slice(),
+            line,
+        }))
+    }
+
+    /// The physical line the header is on, for messages about it.
+    pub fn line(&self) -> u64 {
+        self.0.line
+    }
+
+    /// Whether both are the same file's header (the same allocation), without comparing
+    /// names: every record of a file shares its header.
+    pub fn ptr_eq(&self, other: &Header) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for Header {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0.names
+    }
+}
+
+/// A header on line 1.
+impl From<Vec<String>> for Header {
+    fn from(names: Vec<String>) -> Header {
+        Header::new(names, 1)
+    }
+}
+
+impl FromIterator<String> for Header {
+    fn from_iter<I: IntoIterator<Item = String>>(names: I) -> Header {
+        Header::from(names.into_iter().collect::<Vec<_>>())
+    }
+}
 
 /// The cells of one row, in the shape its format gives them.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,9 +80,15 @@ pub enum Cells {
     Csv { header: Header, values: CsvValues },
     /// One NDJSON line parsed into a JSON object.
     Json(Map<String, Value>),
-    /// A row the reader could not parse (bad UTF-8, a line that is not a JSON object, a
-    /// malformed CSV record). `raw` keeps what could be recovered for `failed.csv`.
-    Unreadable { raw: Vec<String>, error: String },
+    /// A row the reader could not parse (bad UTF-8, a NUL byte, a line that is not a
+    /// JSON object). `raw` keeps its bytes exactly as read (a CSV record's cells, or an
+    /// NDJSON line), so that `failed.csv` gives them back as they were; `header` is the
+    /// CSV file's, so that `failed.csv` starts with it even when such a row is first.
+    Unreadable {
+        header: Option<Header>,
+        raw: Vec<Vec<u8>>,
+        error: String,
+    },
 }
 
 /// A CSV record's cells, held in one buffer: two allocations a row instead of one a
@@ -94,6 +150,11 @@ impl CsvValues {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
+
+    /// Every cell's text, one after another.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 impl<S: AsRef<str>> FromIterator<S> for CsvValues {
@@ -135,6 +196,49 @@ impl RowError {
             field: None,
             message: message.into(),
         }
+    }
+}
+
+/// Something worth saying about a row that is still sent (or valid): a value the
+/// importer changed (an invisible character removed) or doubts (a phone in scientific
+/// notation). Nothing changes in silence: each is counted by `kind` in the report,
+/// `summary.json` and the log, with its first `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// What the report counts it under, the same for every warning of its kind
+    /// (`email: invisible U+200B ZERO WIDTH SPACE removed`).
+    pub kind: String,
+    /// The sentence for this row, naming the field and the value.
+    pub message: String,
+}
+
+/// A row's warnings: at most [`Warnings::MAX`], so that a row of ten thousand columns,
+/// each with an invisible character, stays small. Allocates nothing while empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Warnings(Vec<Warning>);
+
+impl Warnings {
+    pub const MAX: usize = 16;
+
+    pub fn push(&mut self, kind: impl Into<String>, message: impl Into<String>) {
+        if self.0.len() < Warnings::MAX {
+            self.0.push(Warning {
+                kind: kind.into(),
+                message: message.into(),
+            });
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl std::ops::Deref for Warnings {
+    type Target = [Warning];
+
+    fn deref(&self) -> &[Warning] {
+        &self.0
     }
 }
 

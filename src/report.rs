@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -19,12 +20,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::adaptive::Shape;
-use crate::ledger::Counts;
+use crate::ledger::Counts as LedgerCounts;
 use crate::limiter::LimiterReport;
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::progress::Counters;
-use crate::record::{Cells, Header};
-use crate::source::Input;
+use crate::record::{Cells, Header, Origin, Warning};
+use crate::source::{Format, Input};
 
 /// Columns added in front of the original ones in `failed.csv`. They start with `_`,
 /// which the importer ignores, so a fixed `failed.csv` imports as it is.
@@ -69,7 +70,13 @@ pub struct ResultFiles {
     failed_ndjson: Option<BufWriter<File>>,
     /// Inputs read as NDJSON: their failed rows go to `failed.ndjson`, as JSON objects.
     ndjson_inputs: HashSet<Arc<str>>,
+    /// The inputs were transcoded (`--encoding`): the failed files start with a UTF-8
+    /// byte-order mark, so that reading them again with the same `--encoding` reads them
+    /// as the UTF-8 they are (a byte-order mark overrides the flag), giving back the text.
+    transcoded: bool,
     tally: Tally,
+    /// Row warnings logged so far, one by one up to [`WARNINGS_LOGGED`].
+    warnings_logged: u64,
 }
 
 /// Counts of row results, by kind.
@@ -89,26 +96,93 @@ pub struct Tally {
     /// Errors of the failed rows by kind (the message with its values masked, see
     /// [`error_kind`]), each with its first example.
     pub errors_by_kind: BTreeMap<String, KindCount>,
+    /// What rows were sent (or found valid) with, and what reading a header changed or
+    /// left out, by kind, each with its first example: nothing changes in silence.
+    pub warnings_by_kind: BTreeMap<String, WarningCount>,
 }
 
-/// How often one kind of error occurred, and where first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KindCount {
-    pub errors: u64,
+/// How often one kind of error (or, as [`WarningCount`], of warning) occurred, and where
+/// first: `{"errors": 3, "first": "a.csv:2: …"}`, `"warnings"` for warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCount<Of = Errors> {
+    pub count: u64,
     /// `FILE:LINE: message` of the first one.
     pub first: String,
+    of: PhantomData<Of>,
+}
+
+/// How often one kind of warning occurred, and where first.
+pub type WarningCount = KindCount<Warnings>;
+
+/// What a [`KindCount`] counts, as `summary.json` names it.
+pub trait Counts {
+    const NAME: &'static str;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Errors;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warnings;
+
+impl Counts for Errors {
+    const NAME: &'static str = "errors";
+}
+
+impl Counts for Warnings {
+    const NAME: &'static str = "warnings";
+}
+
+impl<Of> KindCount<Of> {
+    fn first_of(first: String) -> Self {
+        KindCount {
+            count: 0,
+            first,
+            of: PhantomData,
+        }
+    }
+}
+
+impl<Of: Counts> Serialize for KindCount<Of> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut count = serializer.serialize_struct("KindCount", 2)?;
+        count.serialize_field(Of::NAME, &self.count)?;
+        count.serialize_field("first", &self.first)?;
+        count.end()
+    }
 }
 
 /// Kinds counted apart; the rest are counted together, so a hostile file cannot grow
 /// the summary without bound.
 const MAX_KINDS: usize = 50;
 const OTHER_KIND: &str = "(other errors)";
+const OTHER_WARNINGS: &str = "(other warnings)";
+/// Warnings logged one by one before the log only counts them.
+const WARNINGS_LOGGED: u64 = 20;
+
+/// Counts one more of `kind` (or of `other`, once `kinds` holds [`MAX_KINDS`]),
+/// remembering `first` if it is the first.
+fn count_kind<Of>(
+    kinds: &mut BTreeMap<String, KindCount<Of>>,
+    mut kind: String,
+    other: &str,
+    first: impl FnOnce() -> String,
+) {
+    if kinds.len() >= MAX_KINDS && !kinds.contains_key(&kind) {
+        kind = other.to_string();
+    }
+    kinds
+        .entry(kind)
+        .or_insert_with(|| KindCount::first_of(first()))
+        .count += 1;
+}
 
 impl Tally {
     /// How the ledger's counts of this pass differ from this tally; None when they
     /// agree. Rows the run stopped before sending are in the tally (as `not_sent`) but
     /// not in the ledger, which keeps them pending.
-    pub fn disagreement(&self, ledger: &Counts) -> Option<String> {
+    pub fn disagreement(&self, ledger: &LedgerCounts) -> Option<String> {
         let mut failed = self.failed_by_status.clone();
         failed.remove(&FailStatus::NotSent);
         let recorded = (
@@ -134,28 +208,33 @@ impl Tally {
         })
     }
 
-    fn count_errors(&mut self, origin: &crate::record::Origin, errors: &[String]) {
+    fn count_errors(&mut self, origin: &Origin, errors: &[String]) {
         for message in errors {
-            let mut kind = error_kind(message);
-            if self.errors_by_kind.len() >= MAX_KINDS && !self.errors_by_kind.contains_key(&kind) {
-                kind = OTHER_KIND.to_string();
-            }
-            self.errors_by_kind
-                .entry(kind)
-                .or_insert_with(|| KindCount {
-                    errors: 0,
-                    first: format!("{origin}: {message}"),
-                })
-                .errors += 1;
+            let first = || format!("{origin}: {message}");
+            count_kind(
+                &mut self.errors_by_kind,
+                error_kind(message),
+                OTHER_KIND,
+                first,
+            );
         }
+    }
+
+    /// Counts a warning about the row (or header) at `origin`.
+    pub fn count_warning(&mut self, origin: &Origin, warning: &Warning) {
+        let first = || format!("{origin}: {}", warning.message);
+        let kind = warning.kind.clone();
+        count_kind(&mut self.warnings_by_kind, kind, OTHER_WARNINGS, first);
     }
 }
 
 /// The kind of an error: its message with the values masked, so that
 /// `email "a@@x.io" is not a valid email address` and `email "b@" is not …` count
 /// together. Quoted values become `"…"`, except names of columns, fields and properties
-/// (`column "Signup Date": "2021-13-45" is not a date` keeps `"Signup Date"`); numbers
-/// become `N`, except HTTP statuses, digits inside words and numbers in parentheses.
+/// (`column "Signup Date": "2021-13-45" is not a date` keeps `"Signup Date"`) and
+/// formats (`format = "excel"`); numbers become `N`, except HTTP statuses, numbers in
+/// parentheses, and numbers that are part of a word or a code on either side
+/// (`ISO 639-1`, `U+200B`, `UTF-8`, `windows-1252`).
 pub fn error_kind(message: &str) -> String {
     let mut kind = String::with_capacity(message.len());
     let mut chars = message.char_indices().peekable();
@@ -184,7 +263,7 @@ pub fn error_kind(message: &str) -> String {
                 }
                 let before = message[..at]
                     .trim_end_matches(|c: char| c == ' ' || c == '(' || c.is_ascii_digit());
-                let names = ["column", "field", "property"];
+                let names = ["column", "field", "property", "format ="];
                 if names.iter().any(|name| before.ends_with(name)) {
                     kind.push_str(&quoted);
                 } else {
@@ -192,16 +271,21 @@ pub fn error_kind(message: &str) -> String {
                 }
             }
             c if c.is_ascii_digit() => {
-                let in_word = kind
-                    .chars()
-                    .last()
-                    .is_some_and(|p| p.is_alphanumeric() || matches!(p, '_' | '.' | '-'));
+                let joined = |c: &char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '+');
+                let in_word = kind.chars().last().is_some_and(|p| joined(&p));
                 let mut digits = String::from(c);
                 while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
                     digits.push(d);
                     chars.next();
                 }
-                if in_word || depth > 0 || kind.ends_with("HTTP ") {
+                // A number that runs on into a letter, or into `-` and more (`639-1`).
+                let mut ahead = chars.clone().map(|(_, c)| c);
+                let runs_on = match ahead.next() {
+                    Some(next) if next.is_alphabetic() => true,
+                    Some('-') => ahead.next().is_some_and(|c| c.is_alphanumeric()),
+                    _ => false,
+                };
+                if in_word || runs_on || depth > 0 || kind.ends_with("HTTP ") {
                     kind.push_str(&digits);
                 } else {
                     kind.push('N');
@@ -213,12 +297,18 @@ pub fn error_kind(message: &str) -> String {
     kind
 }
 
+/// A UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 impl ResultFiles {
-    pub fn create(
-        dir: &Path,
-        dry_run: bool,
-        ndjson_inputs: HashSet<Arc<str>>,
-    ) -> io::Result<ResultFiles> {
+    /// The result files of a run reading `inputs` into `dir`.
+    pub fn create(dir: &Path, dry_run: bool, inputs: &[Input]) -> io::Result<ResultFiles> {
+        let ndjson_inputs = inputs
+            .iter()
+            .filter(|input| input.format == Format::Ndjson)
+            .map(|input| input.name.clone())
+            .collect();
+        let transcoded = inputs.iter().any(|input| input.text.encoding.is_some());
         std::fs::create_dir_all(dir)?;
         remove_old_results(dir)?;
         let created = if dry_run {
@@ -235,8 +325,40 @@ impl ResultFiles {
             failed_csv: Vec::new(),
             failed_ndjson: None,
             ndjson_inputs,
+            transcoded,
             tally: Tally::default(),
+            warnings_logged: 0,
         })
+    }
+
+    /// Counts warnings about a header at `origin` (its file and line), logged when the
+    /// header was read.
+    pub fn count_notes(&mut self, origin: &Origin, notes: &[Warning]) {
+        for note in notes {
+            self.tally.count_warning(origin, note);
+        }
+    }
+
+    /// Counts a row's warnings, and logs the first ones.
+    fn count_warnings(&mut self, origin: &Origin, warnings: &[Warning]) {
+        for warning in warnings {
+            self.tally.count_warning(origin, warning);
+            self.warnings_logged += 1;
+            if self.warnings_logged <= WARNINGS_LOGGED {
+                tracing::warn!("{origin}: {}", warning.message);
+            } else if self.warnings_logged == WARNINGS_LOGGED + 1 {
+                tracing::warn!("more warnings: the summary counts them by kind");
+            }
+        }
+    }
+
+    /// A new failed file, starting with a byte-order mark when the inputs were transcoded.
+    fn create_failed(&self, name: &str) -> io::Result<BufWriter<File>> {
+        let mut file = BufWriter::new(File::create(self.dir.join(name))?);
+        if self.transcoded {
+            file.write_all(BOM)?;
+        }
+        Ok(file)
     }
 
     pub fn tally(&self) -> &Tally {
@@ -258,6 +380,9 @@ impl ResultFiles {
 
     pub fn write(&mut self, outcome: &RowOutcome) -> io::Result<()> {
         self.tally.rows_read += 1;
+        if !outcome.warnings.is_empty() {
+            self.count_warnings(&outcome.record.origin, &outcome.warnings);
+        }
         match &outcome.result {
             RowResult::Created { id } => {
                 self.tally.created += 1;
@@ -330,7 +455,7 @@ impl ResultFiles {
                     row.extend(object.iter().map(|(k, v)| (k.clone(), v.clone())))
                 }
                 Cells::Unreadable { raw, .. } => {
-                    row.insert("_raw".into(), Value::String(raw.join("")));
+                    row.insert("_raw".into(), Value::String(raw_text(&raw.concat())));
                 }
                 Cells::Csv { values, .. } => {
                     row.insert("_raw".into(), Value::String(values.iter().collect()));
@@ -338,9 +463,14 @@ impl ResultFiles {
             }
             return self.write_failed_json(&Value::Object(row));
         }
-        let (header, cells): (_, Box<dyn Iterator<Item = &str>>) = match &outcome.record.cells {
-            Cells::Csv { header, values } => (Some(header), Box::new(values.iter())),
-            Cells::Unreadable { raw, .. } => (None, Box::new(raw.iter().map(String::as_str))),
+        let meta = meta.map(str::as_bytes);
+        let (header, cells): (_, Box<dyn Iterator<Item = &[u8]>>) = match &outcome.record.cells {
+            Cells::Csv { header, values } => {
+                (Some(header), Box::new(values.iter().map(str::as_bytes)))
+            }
+            Cells::Unreadable { header, raw, .. } => {
+                (header.as_ref(), Box::new(raw.iter().map(Vec::as_slice)))
+            }
             Cells::Json(_) => (None, Box::new(std::iter::empty())),
         };
         let writer = self.failed_csv_for(header)?;
@@ -351,9 +481,7 @@ impl ResultFiles {
 
     fn write_failed_json(&mut self, row: &Value) -> io::Result<()> {
         if self.failed_ndjson.is_none() {
-            self.failed_ndjson = Some(BufWriter::new(File::create(
-                self.dir.join("failed.ndjson"),
-            )?));
+            self.failed_ndjson = Some(self.create_failed("failed.ndjson")?);
         }
         if let Some(writer) = &mut self.failed_ndjson {
             serde_json::to_writer(&mut *writer, row)?;
@@ -379,10 +507,8 @@ impl ResultFiles {
         let index = match index {
             Some(index) => index,
             None => {
-                let path = self.dir.join(failed_csv_name(self.failed_csv.len()));
-                let mut writer = csv::WriterBuilder::new()
-                    .flexible(true)
-                    .from_writer(BufWriter::new(File::create(path)?));
+                let file = self.create_failed(&failed_csv_name(self.failed_csv.len()))?;
+                let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
                 let columns = header
                     .map(|h| h.iter().map(String::as_str).collect::<Vec<_>>())
                     .unwrap_or_default();
@@ -412,6 +538,19 @@ impl ResultFiles {
     }
 }
 
+/// An NDJSON line that could not be read, as JSON text: as it is when it is UTF-8, else
+/// read as Windows-1252, which maps every byte to one character and back, so that the
+/// bytes stay recoverable (JSON text cannot hold bytes that are not UTF-8).
+fn raw_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+    }
+}
+
 fn remove_old_results(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -426,20 +565,20 @@ fn remove_old_results(dir: &Path) -> io::Result<()> {
 /// Kinds shown in the closing lines; summary.json has them all.
 const KINDS_SHOWN: usize = 10;
 
-/// The most frequent kinds of error, each with its first example.
-fn errors_by_kind(kinds: &BTreeMap<String, KindCount>) -> String {
-    let mut sorted: Vec<(&String, &KindCount)> = kinds.iter().collect();
-    sorted.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(b.0)));
+/// The most frequent kinds of error (or warning: `noun`), each with its first example.
+fn by_kind<Of>(kinds: &BTreeMap<String, KindCount<Of>>, noun: &str) -> String {
+    let mut sorted: Vec<(&String, &KindCount<Of>)> = kinds.iter().collect();
+    sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
     let mut text = String::new();
     for (kind, count) in sorted.iter().take(KINDS_SHOWN) {
         text.push_str(&format!(
             "  {:>6} × {kind}\n         first: {}\n",
-            count.errors, count.first
+            count.count, count.first
         ));
     }
     if sorted.len() > KINDS_SHOWN {
         text.push_str(&format!(
-            "  … and {} more kinds of error (summary.json lists them all)\n",
+            "  … and {} more kinds of {noun} (summary.json lists them all)\n",
             sorted.len() - KINDS_SHOWN
         ));
     }
@@ -648,7 +787,13 @@ impl Summary {
             text.push_str(&format!(" ({})", parts.join(", ")));
         }
         text.push('\n');
-        text.push_str(&errors_by_kind(&t.errors_by_kind));
+        text.push_str(&by_kind(&t.errors_by_kind, "error"));
+        if !t.warnings_by_kind.is_empty() {
+            let total: u64 = t.warnings_by_kind.values().map(|kind| kind.count).sum();
+            let plural = if total == 1 { "" } else { "s" };
+            text.push_str(&format!("{total} warning{plural}:\n"));
+            text.push_str(&by_kind(&t.warnings_by_kind, "warning"));
+        }
         if self.repeated_emails > 0 {
             text.push_str(&format!(
                 "warning: {} rows repeat the email of an earlier row (the API allows it; see the log)\n",
@@ -707,8 +852,21 @@ mod tests {
     use super::*;
     use crate::record::{Origin, Record};
 
+    fn inputs(ndjson: &[&str]) -> Vec<Input> {
+        ndjson
+            .iter()
+            .map(|name| Input {
+                name: (*name).into(),
+                path: None,
+                format: Format::Ndjson,
+                text: crate::source::TextOptions::default(),
+            })
+            .collect()
+    }
+
     fn outcome(file: &str, line: u64, cells: Cells, result: RowResult) -> RowOutcome {
         RowOutcome {
+            warnings: crate::record::Warnings::default(),
             record: Record {
                 origin: Origin {
                     file: file.into(),
@@ -764,6 +922,27 @@ mod tests {
                 "customData.phone2 \"…\" is not an integer",
             ),
             ("unclosed \"quote", "unclosed \"…\""),
+            // Numbers that are part of a word or a code are the message's own words.
+            (
+                r#"locale "xx" is not an ISO 639-1 language code"#,
+                r#"locale "…" is not an ISO 639-1 language code"#,
+            ),
+            (
+                r#"userId "u\u{200b}1" contains U+200B ZERO WIDTH SPACE, an invisible character"#,
+                r#"userId "…" contains U+200B ZERO WIDTH SPACE, an invisible character"#,
+            ),
+            (
+                "column 3 has no name in the header but holds \"x\"",
+                "column N has no name in the header but holds \"…\"",
+            ),
+            (
+                r#"firstSeen "44197" is not a date: as an Excel serial day it is "2021-01-01" (map it with format = "excel")"#,
+                r#"firstSeen "…" is not a date: as an Excel serial day it is "…" (map it with format = "excel")"#,
+            ),
+            (
+                "a 2nd try at 10am, over 3 MiB",
+                "a 2nd try at 10am, over N MiB",
+            ),
         ] {
             assert_eq!(error_kind(message), kind, "{message}");
         }
@@ -772,7 +951,7 @@ mod tests {
     #[test]
     fn the_report_counts_kinds_with_a_first_example() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut files = ResultFiles::create(dir.path(), true, HashSet::new()).expect("create");
+        let mut files = ResultFiles::create(dir.path(), true, &[]).expect("create");
         let header: Header = vec!["email".to_string()].into();
         for (line, email) in [(2, "a@@x.io"), (3, "ok@x.io"), (4, "b@"), (5, "c@")] {
             let result = if email == "ok@x.io" {
@@ -795,20 +974,124 @@ mod tests {
         let kinds = &files.tally().errors_by_kind;
         assert_eq!(kinds.len(), 1);
         let count = &kinds[r#"email "…" is not a valid email address"#];
-        assert_eq!(count.errors, 3);
+        assert_eq!(count.count, 3);
         assert_eq!(
             count.first,
             r#"c.csv:2: email "a@@x.io" is not a valid email address"#
         );
         let summary = Summary {
-            command: RunKind::Validate,
-            inputs: vec!["c.csv".into()],
-            out_dir: "out".into(),
             result_files: vec!["failed.csv".into(), "summary.json".into()],
+            repeated_emails: 2,
+            ..summary(files.tally().clone())
+        };
+        assert_eq!(
+            summary.human(),
+            "4 rows read: 1 valid, 3 failed (3 invalid)\n\
+             \x20      3 × email \"…\" is not a valid email address\n\
+             \x20        first: c.csv:2: email \"a@@x.io\" is not a valid email address\n\
+             warning: 2 rows repeat the email of an earlier row (the API allows it; see the log)\n\
+             results in out: failed.csv, summary.json\n"
+        );
+    }
+
+    fn warned(file: &str, line: u64, warnings: &[(&str, &str)]) -> RowOutcome {
+        let header: Header = vec!["email".to_string()].into();
+        let mut outcome = outcome(
+            file,
+            line,
+            csv_cells(&header, &["a@x.io"]),
+            RowResult::Valid,
+        );
+        for (kind, message) in warnings {
+            outcome.warnings.push(*kind, *message);
+        }
+        outcome
+    }
+
+    #[test]
+    fn warnings_are_counted_by_kind_with_their_first_example() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = ResultFiles::create(dir.path(), true, &[]).expect("create");
+        let zwsp = "email: invisible U+200B ZERO WIDTH SPACE removed";
+        for (line, warnings) in [
+            (2, vec![(zwsp, "email \"\\u{200b}a@x.io\": removed it")]),
+            (3, vec![]),
+            (
+                4,
+                vec![
+                    (zwsp, "email \"b\\u{200b}@x.io\": removed it"),
+                    ("phone in scientific notation", "phone \"1E+11\""),
+                ],
+            ),
+        ] {
+            files
+                .write(&warned("a.csv", line, &warnings))
+                .expect("write");
+        }
+        let origin = Origin {
+            file: "a.csv".into(),
+            line: 1,
+        };
+        let note = Warning {
+            kind: "columns not imported: \"Fax\"".into(),
+            message: "columns not imported: \"Fax\" (hint)".into(),
+        };
+        files.count_notes(&origin, std::slice::from_ref(&note));
+        let kinds = &files.tally().warnings_by_kind;
+        assert_eq!(kinds.len(), 3);
+        assert_eq!(kinds[zwsp].count, 2);
+        assert_eq!(
+            kinds[zwsp].first,
+            "a.csv:2: email \"\\u{200b}a@x.io\": removed it"
+        );
+        assert_eq!(
+            kinds[&note.kind].first,
+            "a.csv:1: columns not imported: \"Fax\" (hint)"
+        );
+        // Valid rows stay valid; summary.json has the same shape as errors_by_kind.
+        assert_eq!((files.tally().valid, files.tally().failed), (3, 0));
+        let json = serde_json::to_value(files.tally()).expect("JSON");
+        assert_eq!(json["warnings_by_kind"][zwsp]["warnings"], 2);
+        assert_eq!(
+            json["warnings_by_kind"][zwsp]["first"],
+            "a.csv:2: email \"\\u{200b}a@x.io\": removed it"
+        );
+        let human = summary(files.tally().clone()).human();
+        assert!(
+            human.contains(&format!(
+                "4 warnings:\n\
+                 \x20      2 × {zwsp}\n\
+                 \x20        first: a.csv:2: email \"\\u{{200b}}a@x.io\": removed it\n"
+            )),
+            "{human}"
+        );
+        let mut tally = Tally::default();
+        for i in 0..200 {
+            tally.count_warning(
+                &origin,
+                &Warning {
+                    kind: format!("k{i}"),
+                    message: "m".into(),
+                },
+            );
+        }
+        assert_eq!(tally.warnings_by_kind.len(), MAX_KINDS + 1);
+        assert_eq!(
+            tally.warnings_by_kind[OTHER_WARNINGS].count,
+            200 - MAX_KINDS as u64
+        );
+    }
+
+    fn summary(tally: Tally) -> Summary {
+        Summary {
+            command: RunKind::Validate,
+            inputs: vec!["a.csv".into()],
+            out_dir: "out".into(),
+            result_files: vec!["summary.json".into()],
             ending: RunEnd::Finished,
             stopped_by: None,
-            tally: files.tally().clone(),
-            repeated_emails: 2,
+            tally,
+            repeated_emails: 0,
             requests: 0,
             rate_limited: 0,
             retries: 0,
@@ -825,15 +1108,56 @@ mod tests {
             verify_requests: 0,
             pass: None,
             resume_command: None,
+        }
+    }
+
+    #[test]
+    fn failed_files_give_back_the_bytes_and_the_header_of_unreadable_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files =
+            ResultFiles::create(dir.path(), true, &inputs(&["b.ndjson"])).expect("create");
+        let header: Header = vec!["name".to_string(), "email".to_string()].into();
+        let unreadable = Cells::Unreadable {
+            header: Some(header),
+            raw: vec![b"Zo\xEB Ng".to_vec(), b"zoe@example.com".to_vec()],
+            error: "column 1 is not valid UTF-8".into(),
         };
+        let invalid = RowResult::failed(FailStatus::Invalid, "column 1 is not valid UTF-8");
+        files
+            .write(&outcome("a.csv", 2, unreadable, invalid.clone()))
+            .expect("write");
+        let line = Cells::Unreadable {
+            header: None,
+            raw: vec![b"{\"name\":\"Zo\xEB\"}".to_vec()],
+            error: "not valid UTF-8".into(),
+        };
+        files
+            .write(&outcome("b.ndjson", 1, line, invalid))
+            .expect("write");
+        files.flush().expect("flush");
+        let csv = std::fs::read(dir.path().join("failed.csv")).expect("failed.csv");
         assert_eq!(
-            summary.human(),
-            "4 rows read: 1 valid, 3 failed (3 invalid)\n\
-             \x20      3 × email \"…\" is not a valid email address\n\
-             \x20        first: c.csv:2: email \"a@@x.io\" is not a valid email address\n\
-             warning: 2 rows repeat the email of an earlier row (the API allows it; see the log)\n\
-             results in out: failed.csv, summary.json\n"
+            csv,
+            b"_file,_line,_status,_errors,name,email\n\
+              a.csv,2,invalid,column 1 is not valid UTF-8,Zo\xEB Ng,zoe@example.com\n"
         );
+        let ndjson = std::fs::read_to_string(dir.path().join("failed.ndjson")).expect("ndjson");
+        let row: Value = serde_json::from_str(ndjson.trim()).expect("JSON");
+        assert_eq!(row["_raw"], "{\"name\":\"Zoë\"}");
+        // With --encoding, the failed files start with a byte-order mark.
+        let transcoded = tempfile::tempdir().expect("tempdir");
+        let mut input = inputs(&["c.csv"]).remove(0);
+        input.format = Format::Csv;
+        input.text.encoding = Some(crate::source::TextEncoding::Windows1252);
+        let mut files = ResultFiles::create(transcoded.path(), true, &[input]).expect("create");
+        let header: Header = vec!["name".to_string()].into();
+        let failed = RowResult::failed(FailStatus::Invalid, "bad");
+        files
+            .write(&outcome("c.csv", 2, csv_cells(&header, &["Zoë"]), failed))
+            .expect("write");
+        files.flush().expect("flush");
+        let csv = std::fs::read(transcoded.path().join("failed.csv")).expect("failed.csv");
+        assert!(csv.starts_with(b"\xEF\xBB\xBF_file,"), "{csv:?}");
     }
 
     #[test]
@@ -848,7 +1172,7 @@ mod tests {
         }
         assert_eq!(tally.errors_by_kind.len(), MAX_KINDS + 1);
         assert_eq!(
-            tally.errors_by_kind[OTHER_KIND].errors,
+            tally.errors_by_kind[OTHER_KIND].count,
             200 - MAX_KINDS as u64
         );
     }
@@ -861,8 +1185,8 @@ mod tests {
             std::fs::write(dir.path().join(stale), "old").expect("write");
         }
         std::fs::write(dir.path().join("failed-x.csv"), "mine").expect("write");
-        let mut files = ResultFiles::create(dir.path(), false, HashSet::from(["b.ndjson".into()]))
-            .expect("create");
+        let mut files =
+            ResultFiles::create(dir.path(), false, &inputs(&["b.ndjson"])).expect("create");
         let header: Header = vec!["email".to_string(), "name".to_string()].into();
         let other: Header = vec!["userId".to_string()].into();
         let rejected = RowResult::failed(FailStatus::Rejected, "HTTP 400 email: bad");
@@ -907,7 +1231,8 @@ mod tests {
                 "b.ndjson",
                 6,
                 Cells::Unreadable {
-                    raw: vec!["{oops".into()],
+                    header: None,
+                    raw: vec![b"{oops".to_vec()],
                     error: "invalid JSON".into(),
                 },
                 RowResult::failed(FailStatus::Invalid, "invalid JSON"),
@@ -953,7 +1278,7 @@ mod tests {
 
     #[test]
     fn the_ledger_agrees_with_a_tally_that_also_holds_rows_not_sent() {
-        let counts = Counts {
+        let counts = LedgerCounts {
             rows: 3,
             sent: 0,
             created: 1,
@@ -978,7 +1303,7 @@ mod tests {
         tally.exists = 0;
         tally.created = 2;
         assert!(tally.disagreement(&counts).is_some());
-        let in_doubt = Counts {
+        let in_doubt = LedgerCounts {
             sent: 1,
             ..counts.clone()
         };

@@ -205,7 +205,8 @@ fn timestamp_string(text: &str) -> Result<(), String> {
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{text:?} is not a UNIX timestamp"));
     }
-    parse_timestamp(text, None).map(|_| ())
+    // Seconds already: a small number here was read so on purpose (`format = "unix"`).
+    parse_timestamp(text, Some(crate::dates::UNIX)).map(|_| ())
 }
 
 #[cfg(test)]

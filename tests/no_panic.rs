@@ -2,19 +2,18 @@
 //! go through the readers, the mapping (conventions and a config), validation, the
 //! repeat detector and the result files. Every row read must end in exactly one result.
 
-use std::collections::HashSet;
 use std::io::BufRead;
-use std::sync::Arc;
 
 use helpcrunch_import::dedupe::Seen;
 use helpcrunch_import::mapping::{Mapper, MappingConfig};
 use helpcrunch_import::outcome::{FailStatus, RowOutcome, RowResult};
+use helpcrunch_import::record::Warnings;
 use helpcrunch_import::report::{ResultFiles, error_kind};
-use helpcrunch_import::source::{Delimiter, Format, Rows, TextEncoding, TextOptions};
+use helpcrunch_import::source::{Delimiter, Format, Input, Rows, TextEncoding, TextOptions};
 use proptest::prelude::*;
 
 /// Pieces that make the readers and the mapper take their rarer paths.
-const TOKENS: [&[u8]; 34] = [
+const TOKENS: [&[u8]; 42] = [
     b",",
     b";",
     b"\t",
@@ -49,6 +48,15 @@ const TOKENS: [&[u8]; 34] = [
     b"\"tags\":[{\"name\":\"\"}]",
     b"_line",
     b"9999999999",
+    // Issue 11's artefacts: invisible characters, U+FFFD, Excel's lines and numbers.
+    b"\xE2\x80\x8B",
+    b"\xE2\x80\x8D",
+    b"\xEF\xBF\xBD",
+    b"\xE3\x85\xA4",
+    b"sep=;\n",
+    b"4.47712E+11",
+    b"44197",
+    b"},",
 ];
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -116,21 +124,22 @@ fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: 
     if matches!(rows, Rows::Csv(_)) && header_plan.is_none() {
         return; // refused up front, as the run does
     }
-    let ndjson = HashSet::from([Arc::<str>::from("fuzz")]);
-    let ndjson = if format == Format::Ndjson {
-        ndjson
-    } else {
-        HashSet::new()
+    let input = Input {
+        name: "fuzz".into(),
+        path: None,
+        format,
+        text,
     };
-    let mut files = ResultFiles::create(out, true, ndjson).expect("result files");
+    let mut files = ResultFiles::create(out, true, &[input]).expect("result files");
     let mut seen = Seen::default();
     let mut read = 0u64;
     for row in rows {
         let Ok(record) = row else { break };
         read += 1;
         let keyer = seen.keyer();
+        let mut warnings = Warnings::default();
         let mapped = mapper
-            .map(header_plan.as_ref(), &record)
+            .map(header_plan.as_ref(), &record, &mut warnings)
             .and_then(|payload| {
                 let (user_id, email) = (payload.user_id.as_deref(), payload.email.as_deref());
                 let keys = keyer.keys(user_id, email);
@@ -158,6 +167,7 @@ fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: 
             user_id: None,
             email: None,
             result,
+            warnings,
         };
         files.write(&outcome).expect("a result is written");
     }

@@ -5,23 +5,46 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
-use crate::record::{CsvValues, RowError};
+use crate::record::{CsvValues, RowError, Warnings};
 
-use super::field::Field;
+use super::artefacts::{Target, inspect};
+use super::field::{Field, ValueKind};
 use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
 pub(crate) trait Row {
     /// The trimmed text of `column`; `None` when it is empty or absent.
     fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String>;
+
+    /// Whether a cell may hold an invisible character or U+FFFD, so that each must be
+    /// looked at (see [`crate::invisible::may_hide`]).
+    fn may_hide(&self) -> bool {
+        true
+    }
 }
 
 /// A CSV record read through a plan, whose rules know each column's position.
 pub(crate) struct CsvRow<'a> {
-    pub(crate) values: &'a CsvValues,
+    values: &'a CsvValues,
+    /// Asked once for the whole record: nearly every row's answer is no, and then no
+    /// cell of it needs a look.
+    may_hide: bool,
+}
+
+impl<'a> CsvRow<'a> {
+    pub(crate) fn new(values: &'a CsvValues) -> CsvRow<'a> {
+        CsvRow {
+            values,
+            may_hide: crate::invisible::may_hide(values.text()),
+        }
+    }
 }
 
 impl Row for CsvRow<'_> {
+    fn may_hide(&self) -> bool {
+        self.may_hide
+    }
+
     fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
         let value = column.position.and_then(|i| self.values.get(i));
         Ok(value.and_then(present).map(Cow::Borrowed))
@@ -59,8 +82,8 @@ pub(crate) fn present(text: &str) -> Option<&str> {
 }
 
 /// Makes `payload` the one the rules make of `row`, and returns every problem met on
-/// the way. A value that fails is left out of the payload, so `validate` does not
-/// report it again.
+/// the way; what is sent anyway goes to `warnings` (see [`super::artefacts`]). A value
+/// that fails is left out of the payload, so `validate` does not report it again.
 ///
 /// Whatever `payload` held before is overwritten, but its buffers are reused: a dry
 /// run maps every row into one payload only to check it, and allocating a dozen
@@ -69,8 +92,10 @@ pub(crate) fn apply_into(
     rules: &Rules,
     row: &impl Row,
     payload: &mut CreateCustomer,
+    warnings: &mut Warnings,
 ) -> Vec<RowError> {
     let mut errors = Vec::new();
+    let may_hide = row.may_hide();
     let mut written = [false; Field::ALL.len()];
     for rule in &rules.fields {
         written[rule.field as usize] = true;
@@ -78,14 +103,17 @@ pub(crate) fn apply_into(
         let slot = rule.field.slot(payload);
         let mut value = slot.take().unwrap_or_default();
         value.clear();
-        let converted = evaluate(&rule.source, row).and_then(|text| match text {
-            Some(text) => rule
-                .field
-                .convert_into(&text, rule.format.as_deref(), &mut value)
-                .map(|()| Some(value))
-                .map_err(|problem| format!("{}{problem}", subject(key, &rule.source))),
-            None => Ok(None),
-        });
+        let named = || subject(key, &rule.source);
+        let converted = evaluate(&rule.source, row)
+            .and_then(|text| clean(Target::Field(rule.field), &named, text, may_hide, warnings))
+            .and_then(|text| match text {
+                Some(text) => rule
+                    .field
+                    .convert_into(&text, rule.format.as_deref(), &mut value)
+                    .map(|()| Some(value))
+                    .map_err(|problem| format!("{}{problem}", named())),
+                None => Ok(None),
+            });
         match converted {
             Ok(value) => *slot = value,
             Err(message) => errors.push(RowError::new(key, message)),
@@ -98,7 +126,7 @@ pub(crate) fn apply_into(
     }
     payload.tags.clear();
     if let Some(rule) = &rules.tags {
-        if let Err(message) = tags(rule, row, &mut payload.tags) {
+        if let Err(message) = tags(rule, row, &mut payload.tags, warnings) {
             errors.push(RowError::new("tags", message));
         }
     }
@@ -113,14 +141,20 @@ pub(crate) fn apply_into(
             });
         }
         let datum = &mut payload.custom_data[custom];
-        let converted = evaluate(&rule.source, row).and_then(|text| match text {
-            Some(text) => rule
-                .kind
-                .convert_into(&text, &mut datum.value)
-                .map(|()| true)
-                .map_err(|problem| format!("{}{problem}", subject(&key(), &rule.source))),
-            None => Ok(false),
-        });
+        let named = || subject(&key(), &rule.source);
+        let target = Target::Custom {
+            text: rule.kind == ValueKind::Text,
+        };
+        let converted = evaluate(&rule.source, row)
+            .and_then(|text| clean(target, &named, text, may_hide, warnings))
+            .and_then(|text| match text {
+                Some(text) => rule
+                    .kind
+                    .convert_into(&text, &mut datum.value)
+                    .map(|()| true)
+                    .map_err(|problem| format!("{}{problem}", named())),
+                None => Ok(false),
+            });
         match converted {
             Ok(true) => {
                 if !std::sync::Arc::ptr_eq(&datum.property, &rule.property) {
@@ -136,14 +170,40 @@ pub(crate) fn apply_into(
     errors
 }
 
+/// A present value as [`inspect`] leaves it: None when nothing but invisible
+/// characters was there. `may_hide`: the row's answer; without it only a number Excel
+/// may have shortened needs a look.
+// Always inlined: called for every mapped cell, and nearly always only to hand the
+// value back.
+#[inline(always)]
+fn clean<'a>(
+    target: Target,
+    named: &dyn Fn() -> String,
+    text: Option<Cow<'a, str>>,
+    may_hide: bool,
+    warnings: &mut Warnings,
+) -> Result<Option<Cow<'a, str>>, String> {
+    match text {
+        Some(text) if may_hide || target.counts_digits() => inspect(target, named, text, warnings)
+            .map(|text| Some(text).filter(|text| !text.is_empty())),
+        text => Ok(text),
+    }
+}
+
 /// Names the column when it is not simply the field's own name, so the message points
 /// at what to fix in the file.
 fn subject(key: &str, source: &Source) -> String {
     match source {
-        Source::Column(column) if !column.eq_ignore_ascii_case(key) => {
-            format!("column {column:?}: ")
-        }
+        Source::Column(column) => column_subject(key, column),
         _ => format!("{key} "),
+    }
+}
+
+fn column_subject(key: &str, column: &str) -> String {
+    if column.eq_ignore_ascii_case(key) {
+        format!("{key} ")
+    } else {
+        format!("column {column:?}: ")
     }
 }
 
@@ -181,13 +241,28 @@ fn evaluate<'a>(source: &'a Source, row: &'a impl Row) -> Result<Option<Cow<'a, 
 }
 
 /// The rule's tags, into `tags`.
-fn tags(rule: &TagRule, row: &impl Row, tags: &mut Vec<Tag>) -> Result<(), String> {
+fn tags(
+    rule: &TagRule,
+    row: &impl Row,
+    tags: &mut Vec<Tag>,
+    warnings: &mut Warnings,
+) -> Result<(), String> {
     let cell = match &rule.column {
-        Some(column) => row.cell(column)?,
+        Some(column) => {
+            let named = || column_subject("tags", column);
+            clean(
+                Target::Tags,
+                &named,
+                row.cell(column)?,
+                row.may_hide(),
+                warnings,
+            )?
+        }
         None => None,
     };
     let color = rule.color.as_deref();
     if let Some(cell) = &cell {
+        warn_unsplit(cell, &rule.separator, warnings);
         // A one-character separator splits by `char`: a string pattern's searcher costs
         // more to set up than the split itself.
         let mut chars = rule.separator.chars();
@@ -204,6 +279,33 @@ fn tags(rule: &TagRule, row: &impl Row, tags: &mut Vec<Tag>) -> Result<(), Strin
         push_tag(tags, name, color);
     }
     Ok(())
+}
+
+/// Separators tags are split on in exports, besides the one in use.
+const USUAL_SEPARATORS: [&str; 3] = [",", ";", "|"];
+
+/// A warning for a tags cell that holds none of `separator` but another usual one:
+/// `vip, newsletter` split on `;` is one tag named `vip, newsletter`, rarely what was
+/// meant.
+pub(crate) fn warn_unsplit(cell: &str, separator: &str, warnings: &mut Warnings) {
+    // Nearly every cell holds its separator or none of these: one pass over its bytes.
+    let usual = |b: &u8| matches!(b, b',' | b';' | b'|');
+    if !cell.as_bytes().iter().any(usual) || cell.contains(separator) {
+        return;
+    }
+    let Some(other) = USUAL_SEPARATORS
+        .into_iter()
+        .find(|other| *other != separator && cell.contains(other))
+    else {
+        return;
+    };
+    warnings.push(
+        format!("tags hold {other:?} but are split on {separator:?}"),
+        format!(
+            "tags {cell:?} hold {other:?} but no {separator:?}, the separator: sent as one tag \
+             (to split on {other:?}, set separator = {other:?} in [mapping.tags])"
+        ),
+    );
 }
 
 /// Adds a tag trimmed, unless it is empty or already there (the first one wins).

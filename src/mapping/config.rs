@@ -40,7 +40,7 @@ pub struct FieldTable {
     pub template: Option<String>,
     #[serde(default, deserialize_with = "scalar")]
     pub value: Option<String>,
-    /// chrono strftime format; only for `firstSeen`.
+    /// `excel`, `unix`, `unix_ms` or a chrono strftime format; only for `firstSeen`.
     pub format: Option<String>,
 }
 
@@ -69,7 +69,7 @@ pub struct CustomDataSpec {
     /// so that a typo is reported with the entry it is in.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// chrono strftime format; only with `type = "date"`.
+    /// `excel`, `unix`, `unix_ms` or a chrono strftime format; only with `type = "date"`.
     pub format: Option<String>,
 }
 

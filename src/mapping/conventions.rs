@@ -8,18 +8,17 @@ use super::rules::{CustomRule, FieldRule, Rules, Source, TagRule};
 
 const CUSTOM_PREFIX: &str = "customData.";
 
-/// Rules for a header that follows the conventions, and the columns they leave unread.
+/// Rules for a header that follows the conventions (its names cleaned, each once).
 ///
 /// Field names match case-insensitively; `tags` is split on `;`; `customData.<property>`
 /// is text and `customData.<property>:<type>` typed; `_`-prefixed columns are ignored
-/// silently (the importer's own `failed.csv` columns); others are unmapped.
-pub(crate) fn conventions(header: &[String]) -> Result<(Rules, Vec<String>), MappingError> {
+/// silently (the importer's own `failed.csv` columns); others are left unread.
+pub(crate) fn conventions(header: &[String]) -> Result<Rules, MappingError> {
     let mut rules = Rules {
         fields: Vec::new(),
         tags: None,
         custom: Vec::new(),
     };
-    let mut unmapped = Vec::new();
     // Payload target → the column that fills it, to refuse two columns for one target.
     let mut targets: HashMap<String, &str> = HashMap::new();
     for name in header {
@@ -47,7 +46,6 @@ pub(crate) fn conventions(header: &[String]) -> Result<(Rules, Vec<String>), Map
             rules.custom.push(CustomRule { source, ..rule });
             target
         } else {
-            unmapped.push(name.clone());
             continue;
         };
         if let Some(first) = targets.insert(target.clone(), name) {
@@ -58,7 +56,28 @@ pub(crate) fn conventions(header: &[String]) -> Result<(Rules, Vec<String>), Map
             });
         }
     }
-    Ok((rules, unmapped))
+    Ok(rules)
+}
+
+/// Whether the conventions read a column of this (cleaned) name.
+pub(crate) fn reads(name: &str) -> bool {
+    !name.starts_with('_')
+        && (Field::from_header(name).is_some()
+            || name.eq_ignore_ascii_case("tags")
+            || strip_prefix_ignore_case(name, CUSTOM_PREFIX).is_some())
+}
+
+/// The name the conventions would read a column by, when only characters that show as
+/// nothing (a Hangul filler, a combining grapheme joiner) keep them from it.
+pub(crate) fn looks_like(name: &str) -> Option<String> {
+    let lookalike = crate::invisible::lookalike_name(name);
+    if reads(name) || !reads(&lookalike) {
+        return None;
+    }
+    Some(match Field::from_header(&lookalike) {
+        Some(field) => field.key().to_owned(),
+        None => lookalike,
+    })
 }
 
 /// `property` or `property:type` (the type after the last colon).
@@ -77,6 +96,12 @@ fn custom_rule(column: &str, spec: &str) -> Result<CustomRule, MappingError> {
     let property = property.trim();
     if property.is_empty() {
         return Err(MappingError::EmptyProperty {
+            column: column.to_owned(),
+        });
+    }
+    // The one place a header name is sent: never with text a decoding lost.
+    if property.contains(crate::invisible::REPLACEMENT) {
+        return Err(MappingError::LostProperty {
             column: column.to_owned(),
         });
     }
@@ -106,7 +131,7 @@ mod tests {
 
     #[test]
     fn recognises_every_convention() {
-        let (rules, unmapped) = conventions(&header(&[
+        let rules = conventions(&header(&[
             "EMAIL",
             "userid",
             "tags",
@@ -147,7 +172,12 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(unmapped, ["Website"]);
+        assert!(reads("EMAIL") && reads("Tags") && reads("customdata.x"));
+        assert!(!reads("Website") && !reads("_email"));
+        assert_eq!(looks_like("e\u{3164}mail").as_deref(), Some("email"));
+        assert_eq!(looks_like("\u{3164}Tags").as_deref(), Some("tags"));
+        assert_eq!(looks_like("email"), None);
+        assert_eq!(looks_like("Website\u{3164}"), None);
     }
 
     #[test]
@@ -181,6 +211,13 @@ mod tests {
             );
         }
         assert!(conventions(&header(&["customData."])).is_err());
+        assert_eq!(
+            conventions(&header(&["customData.Sta\u{FFFD}t"]))
+                .unwrap_err()
+                .to_string(),
+            "column \"customData.Sta\u{FFFD}t\" names a customData property with U+FFFD \
+             REPLACEMENT CHARACTER in it: text lost to a wrong decoding would be sent"
+        );
         assert!(conventions(&header(&["é", "customDataé"])).is_ok());
     }
 }

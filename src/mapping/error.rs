@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::invisible::quoted;
+
 const TYPES: &str = "string, integer, float, boolean or date";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,8 +37,29 @@ pub enum MappingError {
     NoTags,
     #[error("header column {position} has no name")]
     EmptyColumnName { position: usize },
-    #[error("the header has two columns named {name:?}")]
+    #[error("the header has two columns named {}", quoted(.name))]
     DuplicateColumn { name: String },
+    #[error(
+        "columns {} and {} are both {} once invisible characters are removed",
+        quoted(.first),
+        quoted(.second),
+        quoted(.name)
+    )]
+    LookAlikeColumns {
+        first: String,
+        second: String,
+        name: String,
+    },
+    #[error(
+        "column {} looks like {name:?} but holds invisible characters ({hidden}), so it \
+         would not be imported: rename it {name:?}",
+        quoted(.column)
+    )]
+    HiddenName {
+        column: String,
+        name: String,
+        hidden: String,
+    },
     #[error("the header lacks {}", MissingList(.0))]
     MissingColumns(Vec<MissingColumn>),
     #[error("columns {first:?} and {second:?} both map to {target}")]
@@ -49,6 +72,11 @@ pub enum MappingError {
     UnknownColumnType { column: String, name: String },
     #[error("column {column:?} names no customData property")]
     EmptyProperty { column: String },
+    #[error(
+        "column {column:?} names a customData property with U+FFFD REPLACEMENT CHARACTER in \
+         it: text lost to a wrong decoding would be sent"
+    )]
+    LostProperty { column: String },
 }
 
 /// A column the mapping names that a header lacks.

@@ -3,40 +3,61 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
-use crate::record::{RowError, json_kind};
+use std::borrow::Cow;
 
-use super::apply::push_tag;
+use crate::invisible::{clean_name, describe_all, hidden_in_name, quoted};
+use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
+use crate::record::{RowError, Warnings, json_kind};
+
+use super::apply::{push_tag, warn_unsplit};
+use super::artefacts::{Target, inspect};
 use super::field::Field;
 
-/// The payload in `object`, and every problem in it. Keys starting with `_` are ignored;
-/// any other key the request does not have is an error.
-pub(crate) fn passthrough(object: &Map<String, Value>) -> (CreateCustomer, Vec<RowError>) {
+/// The payload in `object`, and every problem in it; what is sent anyway goes to
+/// `warnings`. Keys starting with `_` are ignored; a key is matched without invisible
+/// characters (with a warning); any other key the request does not have is an error.
+pub(crate) fn passthrough(
+    object: &Map<String, Value>,
+    warnings: &mut Warnings,
+) -> (CreateCustomer, Vec<RowError>) {
     let mut payload = CreateCustomer::default();
     let mut errors = Vec::new();
-    for (key, value) in object {
+    for (raw_key, value) in object {
+        let key = clean_key(raw_key, warnings);
+        let key = key.as_ref();
         if key.starts_with('_') {
             continue;
         }
         if let Some(field) = Field::from_key(key) {
+            let named = || format!("{key} ");
             let converted = text(value)
-                .and_then(|text| text.map(|text| field.convert(&text, None)).transpose())
-                .map_err(|problem| RowError::new(key.as_str(), format!("{key} {problem}")));
+                .map_err(|problem| format!("{key} {problem}"))
+                .and_then(|text| match text {
+                    Some(text) => inspect(Target::Field(field), named, text.into(), warnings),
+                    None => Ok(Cow::Borrowed("")),
+                })
+                .and_then(|text| {
+                    let text = Some(text).filter(|text| !text.is_empty());
+                    text.map(|text| field.convert(&text, None))
+                        .transpose()
+                        .map_err(|problem| format!("{key} {problem}"))
+                })
+                .map_err(|message| RowError::new(key, message));
             match converted {
                 Ok(converted) => *field.slot(&mut payload) = converted,
                 Err(error) => errors.push(error),
             }
         } else if key == "tags" {
-            match tags(value) {
+            match tags(value, warnings) {
                 Ok(tags) => payload.tags = tags,
                 Err(message) => errors.push(RowError::new("tags", message)),
             }
         } else if key == "customData" {
-            custom_data(value, &mut payload.custom_data, &mut errors);
+            custom_data(value, &mut payload.custom_data, &mut errors, warnings);
         } else {
             errors.push(RowError::new(
-                key.as_str(),
-                format!("unknown field {key:?}"),
+                raw_key.as_str(),
+                format!("unknown field {raw_key:?}"),
             ));
         }
     }
@@ -58,14 +79,43 @@ fn text(value: &Value) -> Result<Option<String>, String> {
     }
 }
 
+/// An object key without invisible characters, with a warning when it had some.
+fn clean_key<'a>(key: &'a str, warnings: &mut Warnings) -> Cow<'a, str> {
+    if key.is_ascii() {
+        return Cow::Borrowed(key);
+    }
+    let clean = clean_name(key);
+    if clean != key {
+        warnings.push(
+            "keys with invisible characters, matched without them",
+            format!(
+                "key {} is read as {}, ignoring {}",
+                quoted(key),
+                quoted(&clean),
+                describe_all(&hidden_in_name(key))
+            ),
+        );
+    }
+    clean
+}
+
+/// A tag name as [`inspect`] leaves it.
+fn tag_name<'a>(name: &'a str, warnings: &mut Warnings) -> Result<Cow<'a, str>, String> {
+    inspect(Target::Tags, || "tags ".to_owned(), name.into(), warnings)
+}
+
 /// An array of `{name, color}` objects or of names, or one `;`-separated string.
-fn tags(value: &Value) -> Result<Vec<Tag>, String> {
+fn tags(value: &Value, warnings: &mut Warnings) -> Result<Vec<Tag>, String> {
     let mut tags = Vec::new();
     match value {
         Value::Null => {}
-        Value::String(names) => names
-            .split(';')
-            .for_each(|name| push_tag(&mut tags, name, None)),
+        Value::String(names) => {
+            let names = tag_name(names, warnings)?;
+            warn_unsplit(&names, ";", warnings);
+            names
+                .split(';')
+                .for_each(|name| push_tag(&mut tags, name, None));
+        }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 match item {
@@ -73,9 +123,9 @@ fn tags(value: &Value) -> Result<Vec<Tag>, String> {
                     Value::Object(tag) => {
                         let (name, color) =
                             tag_object(tag).map_err(|problem| format!("tags[{i}] {problem}"))?;
-                        push_tag(&mut tags, &name, color.as_deref());
+                        push_tag(&mut tags, &tag_name(&name, warnings)?, color.as_deref());
                     }
-                    Value::String(name) => push_tag(&mut tags, name, None),
+                    Value::String(name) => push_tag(&mut tags, &tag_name(name, warnings)?, None),
                     Value::Number(name) => push_tag(&mut tags, &name.to_string(), None),
                     other => {
                         return Err(format!(
@@ -111,7 +161,12 @@ fn tag_object(tag: &Map<String, Value>) -> Result<(String, Option<String>), Stri
 }
 
 /// The documented array of `{property, value}`, or an object `{property: value}`.
-fn custom_data(value: &Value, data: &mut Vec<CustomDatum>, errors: &mut Vec<RowError>) {
+fn custom_data(
+    value: &Value,
+    data: &mut Vec<CustomDatum>,
+    errors: &mut Vec<RowError>,
+    warnings: &mut Warnings,
+) {
     let entries: Vec<(&str, &Value)> = match value {
         Value::Null => Vec::new(),
         Value::Object(map) => map
@@ -142,16 +197,36 @@ fn custom_data(value: &Value, data: &mut Vec<CustomDatum>, errors: &mut Vec<RowE
         }
     };
     for (property, value) in entries {
+        let property = clean_key(property, warnings);
+        let property = property.as_ref();
         let field = format!("customData.{property}");
-        match scalar(value) {
+        if property.contains(crate::invisible::REPLACEMENT) {
+            let message = format!(
+                "customData property {property:?} contains U+FFFD REPLACEMENT CHARACTER: text \
+                 lost to a wrong decoding would be sent"
+            );
+            errors.push(RowError::new(field.as_str(), message));
+            continue;
+        }
+        let checked = match scalar(value) {
+            Ok(Some(CustomValue::Text(text))) => {
+                let named = || format!("{field} ");
+                inspect(Target::Custom { text: true }, named, text.into(), warnings).map(|text| {
+                    Some(text.into_owned())
+                        .filter(|text| !text.is_empty())
+                        .map(CustomValue::Text)
+                })
+            }
+            Ok(other) => Ok(other),
+            Err(problem) => Err(format!("{field} {problem}")),
+        };
+        match checked {
             Ok(Some(value)) => data.push(CustomDatum {
                 property: property.into(),
                 value,
             }),
             Ok(None) => {}
-            Err(problem) => {
-                errors.push(RowError::new(field.as_str(), format!("{field} {problem}")))
-            }
+            Err(message) => errors.push(RowError::new(field.as_str(), message)),
         }
     }
 }

@@ -155,6 +155,27 @@ impl Rules {
         }
     }
 
+    /// Whether the rules give email or userId: without either, a contact cannot be looked
+    /// up, de-duplicated, updated later or settled when in doubt.
+    pub(crate) fn identifies(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|rule| matches!(rule.field, Field::Email | Field::UserId))
+    }
+
+    /// The positions of the columns the rules read, once resolved.
+    pub(crate) fn positions(&self) -> impl Iterator<Item = usize> {
+        let sources = self
+            .fields
+            .iter()
+            .map(|rule| &rule.source)
+            .chain(self.custom.iter().map(|rule| &rule.source));
+        sources
+            .flat_map(Source::refs)
+            .chain(self.tags.iter().filter_map(|tags| tags.column.as_ref()))
+            .filter_map(|column| column.position)
+    }
+
     /// Every column the rules read, with the config key that names it.
     pub(crate) fn columns(&self) -> Vec<(&str, String)> {
         let mut columns = Vec::new();
@@ -176,15 +197,19 @@ impl Rules {
 
 impl Source {
     fn columns(&self) -> impl Iterator<Item = &str> {
+        self.refs().map(|column| &**column)
+    }
+
+    fn refs(&self) -> impl Iterator<Item = &ColumnRef> {
         let (single, pieces) = match self {
-            Source::Column(column) => (Some(&**column), &[][..]),
+            Source::Column(column) => (Some(column), &[][..]),
             Source::Template(pieces) => (None, pieces.as_slice()),
             Source::Value(_) => (None, &[][..]),
         };
         single
             .into_iter()
             .chain(pieces.iter().filter_map(|piece| match piece {
-                Piece::Column(column) => Some(&**column),
+                Piece::Column(column) => Some(column),
                 Piece::Text(_) => None,
             }))
     }
@@ -522,7 +547,7 @@ mod tests {
                     })),
                     ..Default::default()
                 },
-                r#"mapping.firstSeen: "%Y-%Q" is not a valid chrono strftime format"#,
+                r#"mapping.firstSeen: "%Y-%Q" is not a valid chrono strftime format (nor "excel", "unix" or "unix_ms")"#,
             ),
             (
                 MappingConfig {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::record::Origin;
+use crate::record::{Origin, Warnings};
 
 fn origin() -> Origin {
     Origin {
@@ -54,7 +54,7 @@ fn conventions() -> Mapper {
 
 /// The payload JSON of a record that must map.
 fn ok(mapper: &Mapper, record: &Record) -> Value {
-    match mapper.map(None, record) {
+    match mapper.map(None, record, &mut Warnings::default()) {
         Ok(payload) => serde_json::to_value(payload).unwrap(),
         Err(errors) => panic!("unexpected errors: {errors:?}"),
     }
@@ -62,7 +62,7 @@ fn ok(mapper: &Mapper, record: &Record) -> Value {
 
 /// The (field, message) pairs of a record that must fail.
 fn errors(mapper: &Mapper, record: &Record) -> Vec<(Option<String>, String)> {
-    match mapper.map(None, record) {
+    match mapper.map(None, record, &mut Warnings::default()) {
         Ok(payload) => panic!("unexpected payload: {payload:?}"),
         Err(errors) => errors.into_iter().map(|e| (e.field, e.message)).collect(),
     }
@@ -167,7 +167,7 @@ fn failed_csv_reimports_as_it_is() {
     );
     assert_eq!(
         conventions()
-            .map(Some(&plan), &record)
+            .map(Some(&plan), &record, &mut Warnings::default())
             .map(|p| serde_json::to_value(p).unwrap()),
         Ok(json!({"name": "Ann", "email": "ann@example.com"}))
     );
@@ -262,7 +262,8 @@ fn ragged_and_unreadable_rows() {
     let unreadable = Record {
         origin: origin(),
         cells: Cells::Unreadable {
-            raw: vec!["{oops".into()],
+            header: None,
+            raw: vec![b"{oops".to_vec()],
             error: "the line is not a JSON object".into(),
         },
     };
@@ -307,7 +308,9 @@ fn a_plan_for_another_header_is_not_used() {
     let mapper = conventions();
     let plan = mapper.plan(&header(&["email", "name"])).unwrap();
     let record = csv(&["name", "email"], &["Ann", "ann@example.com"]);
-    let payload = mapper.map(Some(&plan), &record).unwrap();
+    let payload = mapper
+        .map(Some(&plan), &record, &mut Warnings::default())
+        .unwrap();
     assert_eq!(payload.email.as_deref(), Some("ann@example.com"));
 }
 
@@ -767,7 +770,7 @@ fn example_config_maps_every_fixture_row() {
                 values: row.unwrap().iter().map(str::to_owned).collect(),
             },
         };
-        match mapper.map(Some(&plan), &record) {
+        match mapper.map(Some(&plan), &record, &mut Warnings::default()) {
             Ok(payload) => payloads.push(serde_json::to_value(payload).unwrap()),
             Err(errors) => panic!("{}: {errors:?}", record.origin),
         }
@@ -906,7 +909,7 @@ proptest! {
         let Cells::Csv { header, .. } = &record.cells else { unreachable!() };
         for mapper in mappers() {
             let plan = mapper.plan(header).ok();
-            if let Err(errors) = mapper.map(plan.as_ref(), &record) {
+            if let Err(errors) = mapper.map(plan.as_ref(), &record, &mut Warnings::default()) {
                 prop_assert!(!errors.is_empty());
                 prop_assert!(errors.iter().all(|e| !e.message.is_empty()));
             }
@@ -917,7 +920,7 @@ proptest! {
     fn map_never_panics_on_json(object in prop::collection::btree_map(json_key(), json_value(), 0..8)) {
         let record = ndjson(Value::Object(object.into_iter().collect()));
         for mapper in mappers() {
-            if let Err(errors) = mapper.map(None, &record) {
+            if let Err(errors) = mapper.map(None, &record, &mut Warnings::default()) {
                 prop_assert!(!errors.is_empty());
             }
         }
@@ -927,7 +930,7 @@ proptest! {
     fn payloads_hold_no_empty_or_untrimmed_text(values in prop::collection::vec(cell(), 6)) {
         let names = ["name", "email", "firstSeen", "locale", "tags", "customData.c"];
         let record = csv(&names, &values.iter().map(String::as_str).collect::<Vec<_>>());
-        if let Ok(payload) = conventions().map(None, &record) {
+        if let Ok(payload) = conventions().map(None, &record, &mut Warnings::default()) {
             let json = serde_json::to_value(&payload).unwrap();
             let mut texts = Vec::new();
             collect_strings(&json, &mut texts);
@@ -974,9 +977,12 @@ proptest! {
         for mapper in mappers() {
             let plan = mapper.plan(&header).ok();
             let mut reused = CreateCustomer::default();
+            let mut reused_warnings = Warnings::default();
             for record in &records {
-                let fresh = mapper.map(plan.as_ref(), record);
-                let into = mapper.map_into(plan.as_ref(), record, &mut reused);
+                let mut warnings = Warnings::default();
+                let fresh = mapper.map(plan.as_ref(), record, &mut warnings);
+                let into = mapper.map_into(plan.as_ref(), record, &mut reused, &mut reused_warnings);
+                prop_assert_eq!(&warnings, &reused_warnings);
                 match (fresh, into) {
                     (Ok(fresh), Ok(())) => prop_assert_eq!(&fresh, &reused),
                     (Err(fresh), Err(into)) => prop_assert_eq!(fresh, into),
@@ -993,5 +999,334 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
         Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
         _ => {}
+    }
+}
+
+// --- Export artefacts (issue 11) ---------------------------------------------------------
+
+/// The payload JSON and the warnings' kinds of a record that must map.
+fn ok_warned(mapper: &Mapper, record: &Record) -> (Value, Vec<String>) {
+    let mut warnings = Warnings::default();
+    match mapper.map(None, record, &mut warnings) {
+        Ok(payload) => (
+            serde_json::to_value(payload).unwrap(),
+            warnings.iter().map(|w| w.kind.clone()).collect(),
+        ),
+        Err(errors) => panic!("unexpected errors: {errors:?}"),
+    }
+}
+
+fn notes(mapper: &Mapper, names: &[&str]) -> Vec<String> {
+    let plan = mapper.plan(&header(names)).unwrap();
+    plan.notes()
+        .iter()
+        .map(|note| note.message.clone())
+        .collect()
+}
+
+#[test]
+fn invisible_characters_header_names_match_without_them() {
+    let record = csv(
+        &["\u{FEFF}userId", "E\u{200B}mail", "first\u{200B}Seen\u{A0}"],
+        &["u1", "a@example.com", "2021-03-04"],
+    );
+    let (payload, _) = ok_warned(&conventions(), &record);
+    assert_eq!(
+        payload,
+        json!({"userId": "u1", "email": "a@example.com", "firstSeen": "1614816000"})
+    );
+    // A mapping names the columns as they look.
+    let mapper = mapper("[mapping]\nemail = \"E-mail\"\nuserId = \"Customer Id\"\n");
+    let record = csv(
+        &["Customer\u{200E} Id", "\u{200B}E-mail"],
+        &["c1", "a@example.com"],
+    );
+    assert_eq!(
+        ok_warned(&mapper, &record).0,
+        json!({"userId": "c1", "email": "a@example.com"})
+    );
+    assert_eq!(
+        notes(&conventions(), &["\u{200B}email", "name"]),
+        [r#"column 1 "\u{200b}email" is read as "email", ignoring U+200B ZERO WIDTH SPACE"#]
+    );
+}
+
+#[test]
+fn invisible_characters_hidden_field_names_and_look_alike_columns_are_refused() {
+    let error = |names: &[&str]| conventions().plan(&header(names)).unwrap_err().to_string();
+    assert_eq!(
+        error(&["name", "e\u{3164}mail"]),
+        r#"column "e\u{3164}mail" looks like "email" but holds invisible characters (U+3164 HANGUL FILLER), so it would not be imported: rename it "email""#
+    );
+    assert!(error(&["user\u{034F}Id"]).contains(r#"looks like "userId""#));
+    assert!(error(&["\u{3164}customData.plan"]).contains(r#"looks like "customdata.plan""#));
+    assert_eq!(
+        error(&["email", "\u{200B}email"]),
+        r#"columns "email" and "\u{200b}email" are both "email" once invisible characters are removed"#
+    );
+    // With a mapping, such a column is only not imported; a missing one is named with it.
+    let mapped = mapper("[mapping]\nname = \"Name\"\n");
+    assert!(mapped.plan(&header(&["Name", "e\u{3164}mail"])).is_ok());
+    let mapped = mapper("[mapping]\nemail = \"Email\"\n");
+    let missing = mapped
+        .plan(&header(&["E\u{3164}mail"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("the header has \"E\u{3164}mail\""),
+        "{missing}"
+    );
+}
+
+#[test]
+fn columns_not_imported_are_a_note_with_their_names_quoted() {
+    assert_eq!(
+        notes(&conventions(), &["email", "Web\u{2800}site", "_x", "Fax"]),
+        [
+            r#"columns not imported: "Web\u{2800}site", "Fax" (name them like the API's fields, call them customData.NAME, or map them in [mapping])"#
+        ]
+    );
+    let many: Vec<String> = (1..=12).map(|i| format!("c{i}")).collect();
+    let mut names: Vec<&str> = many.iter().map(String::as_str).collect();
+    names.push("email");
+    let listed = notes(&conventions(), &names);
+    assert!(listed[0].contains(r#""c10", and 2 more ("#), "{listed:?}");
+    assert_eq!(
+        notes(&mapper("[mapping]\nemail = \"email\"\n"), &["email", "Fax"]),
+        [r#"columns not imported: "Fax" (the [mapping] does not name them)"#]
+    );
+}
+
+#[test]
+fn excel_csv_artefacts_unnamed_trailing_columns_and_repeated_names() {
+    let record = csv(&["name", "email", "", ""], &["A", "a@example.com", "", " "]);
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"name": "A", "email": "a@example.com"})
+    );
+    let record = csv(&["name", "email", "", ""], &["A", "a@example.com", "", "x"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [error(
+            Some("column 4"),
+            r#"column 4 has no name in the header but holds "x" (name the column, or empty its cells)"#
+        )]
+    );
+    // A repeated name nobody reads is a note; the columns stay in the row as they are.
+    let mapper = mapper("[mapping]\nname = \"Name\"\nemail = \"Email\"\n");
+    let names = ["Name", "Email", "Phone", "Phone", "Phone"];
+    assert_eq!(
+        notes(&mapper, &names),
+        [
+            r#"columns 3, 4 and 5 are all named "Phone": none is imported (nothing reads them), and failed.csv keeps them as they are"#
+        ]
+    );
+    let plan = mapper.plan(&header(&names)).unwrap();
+    assert!(plan.unmapped_columns().is_empty());
+    // The importer's own columns repeat in a failed.csv's failed.csv: no note.
+    assert!(notes(&conventions(), &["_file", "email", "_file"]).is_empty());
+}
+
+#[test]
+fn contacts_that_cannot_be_identified_warn() {
+    let record = csv(&["name", "phone"], &["Ann", "+1 202 555 0143"]);
+    let (_, kinds) = ok_warned(&conventions(), &record);
+    assert_eq!(kinds, ["the contact has neither email nor userId"]);
+    assert_eq!(
+        notes(&conventions(), &["name", "phone"]),
+        [
+            "no column gives email or userId: such contacts cannot be looked up, de-duplicated or updated later, nor settled if a request is in doubt"
+        ]
+    );
+    // A userId alone, or an email alone, identifies.
+    assert!(
+        ok_warned(&conventions(), &csv(&["userId"], &["u1"]))
+            .1
+            .is_empty()
+    );
+    assert!(
+        ok_warned(&conventions(), &ndjson(json!({"email": "a@example.com"})))
+            .1
+            .is_empty()
+    );
+    // Before a run: a file's first rows.
+    let mapper = conventions();
+    let names = ["name", "email"];
+    let plan = mapper.plan(&header(&names)).unwrap();
+    let rows: Vec<Record> = [("A", "a@example.com"), ("B", ""), ("C", "")]
+        .iter()
+        .map(|(name, email)| csv(&names, &[name, email]))
+        .collect();
+    assert_eq!(
+        mapper.survey(Some(&plan), &rows).as_deref(),
+        Some(
+            "2 of the first 3 valid rows have neither email nor userId: such contacts cannot be looked up, de-duplicated or updated later, nor settled if a request is in doubt"
+        )
+    );
+    assert_eq!(mapper.survey(Some(&plan), &rows[..1]), None);
+    let anonymous = mapper.plan(&header(&["name"])).unwrap();
+    assert_eq!(
+        mapper.survey(Some(&anonymous), &rows),
+        None,
+        "the header's note says it"
+    );
+}
+
+#[test]
+fn tags_split_on_the_wrong_character_warn() {
+    let kinds = |record: &Record, mapper: &Mapper| ok_warned(mapper, record).1;
+    let record = csv(&["email", "tags"], &["a@example.com", "vip, newsletter"]);
+    assert_eq!(
+        kinds(&record, &conventions()),
+        [r#"tags hold "," but are split on ";""#]
+    );
+    let record = csv(&["email", "tags"], &["a@example.com", "vip; news, letter"]);
+    assert!(kinds(&record, &conventions()).is_empty());
+    let commas = mapper(
+        "[mapping]\nemail = \"email\"\n[mapping.tags]\ncolumn = \"tags\"\nseparator = \",\"\n",
+    );
+    let record = csv(&["email", "tags"], &["a@example.com", "vip;news"]);
+    assert_eq!(
+        kinds(&record, &commas),
+        [r#"tags hold ";" but are split on ",""#]
+    );
+    let record = ndjson(json!({"email": "a@example.com", "tags": "a|b"}));
+    assert_eq!(
+        kinds(&record, &conventions()),
+        [r#"tags hold "|" but are split on ";""#]
+    );
+    // An array of tags has no separator to get wrong.
+    let record = ndjson(json!({"email": "a@example.com", "tags": ["a, b"]}));
+    assert!(kinds(&record, &conventions()).is_empty());
+}
+
+#[test]
+fn json_keys_and_values_lose_invisible_characters_like_cells() {
+    let record = ndjson(json!({
+        "\u{200B}email": "\u{FEFF}a@example.com",
+        "userId": "u1",
+        "tags": ["vip\u{200B}", {"name": "\u{200E}new"}],
+        "customData": {"\u{200B}plan": "pro\u{2060}", "n": 3},
+    }));
+    let (payload, kinds) = ok_warned(&conventions(), &record);
+    assert_eq!(
+        payload,
+        json!({
+            "email": "a@example.com",
+            "userId": "u1",
+            "tags": [{"name": "vip"}, {"name": "new"}],
+            "customData": [{"property": "n", "value": 3}, {"property": "plan", "value": "pro"}],
+        })
+    );
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
+    assert_eq!(
+        errors(&conventions(), &ndjson(json!({"userId": "u\u{200B}1"}))),
+        [error(
+            Some("userId"),
+            r#"userId "u\u{200b}1" contains U+200B ZERO WIDTH SPACE, an invisible character: an identifier is sent exactly as it is, so remove it from the file"#
+        )]
+    );
+    assert_eq!(
+        errors(&conventions(), &ndjson(json!({"\u{200B}mail": "x"}))),
+        [error(
+            Some("\u{200B}mail"),
+            r#"unknown field "\u{200b}mail""#
+        )]
+    );
+}
+
+/// Cells an export may hold that carry none of issue 11's artefacts: accented and
+/// non-Latin letters, emoji joined by ZWJ, Persian joined by ZWNJ, right-to-left text
+/// with its marks, digits and punctuation.
+fn clean_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[ a-zA-Z0-9.'()/&+-]{1,8}",
+        prop::sample::select(vec![
+            "Zoë",
+            "José",
+            "Müller",
+            "São Paulo",
+            "Łódź",
+            "Ærø",
+            "İstanbul",
+            "Владимир",
+            "李雷",
+            "山田太郎",
+            "👩\u{200D}💻",
+            "🏳\u{FE0F}\u{200D}🌈",
+            "می\u{200C}خواهم",
+            "\u{200F}שלום\u{200F}",
+            "नमस्ते",
+            "Ω≈ç√",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    prop::collection::vec(piece, 1..4).prop_map(|pieces| pieces.join(" "))
+}
+
+fn clean_email() -> impl Strategy<Value = String> {
+    (
+        "[a-z][a-z0-9.+_-]{0,10}[a-z0-9]",
+        "[a-z]{1,8}\\.(com|org|de|co\\.uk)",
+    )
+        .prop_map(|(local, domain)| format!("{local}@{domain}"))
+        .prop_filter("no double dots", |email| !email.contains(".."))
+}
+
+proptest! {
+    /// Rows without these artefacts map as they did before them: valid, with no
+    /// warning, every value as its cell holds it (trimmed), nothing removed or refused.
+    #[test]
+    fn rows_without_artefacts_map_as_they_read(
+        name in clean_text(),
+        email in clean_email(),
+        user_id in "[A-Za-z0-9_-]{1,12}|[0-9]{1,15}",
+        company in clean_text(),
+        phone in "\\+?[0-9][0-9 ()-]{5,14}[0-9]",
+        notes_text in clean_text(),
+        // A tag name is an identifier: bidi marks are not its text (joiners in emoji are).
+        tags in prop::collection::vec(
+            clean_text().prop_filter("one tag, no bidi mark", |t| {
+                !t.contains([';', ',', '|'])
+                    && !t.chars().any(|c| crate::invisible::is_format(c) && !crate::invisible::is_joiner(c))
+            }),
+            1..3,
+        ),
+        city in clean_text(),
+        seconds in 86_400i64..4_133_980_799,
+    ) {
+        let names = [
+            "name", "email", "userId", "company", "phone", "notes", "tags", "customData.city",
+            "firstSeen",
+        ];
+        let tag_cell = tags.join(";");
+        let seconds_text = seconds.to_string();
+        let values = [
+            name.as_str(), &email, &user_id, &company, &phone, &notes_text, &tag_cell, &city,
+            &seconds_text,
+        ];
+        let record = csv(&names, &values);
+        let mut warnings = Warnings::default();
+        let payload = conventions().map(None, &record, &mut warnings);
+        prop_assert!(payload.is_ok(), "{:?}: {:?}", values, payload);
+        prop_assert!(warnings.is_empty(), "{:?}: {:?}", values, warnings);
+        let payload = payload.unwrap_or_default();
+        let trimmed = |text: &str| Some(text.trim().to_string()).filter(|text| !text.is_empty());
+        prop_assert_eq!(payload.name, trimmed(&name));
+        prop_assert_eq!(payload.email, trimmed(&email));
+        prop_assert_eq!(payload.user_id, trimmed(&user_id));
+        prop_assert_eq!(payload.company, trimmed(&company));
+        prop_assert_eq!(payload.phone, trimmed(&phone));
+        prop_assert_eq!(payload.notes, trimmed(&notes_text));
+        prop_assert_eq!(payload.first_seen, Some(seconds_text));
+        let tag_names: Vec<String> = payload.tags.iter().map(|t| t.name.clone()).collect();
+        let mut expected: Vec<String> = Vec::new();
+        for tag in &tags {
+            let tag = tag.trim().to_string();
+            if !tag.is_empty() && !expected.contains(&tag) {
+                expected.push(tag);
+            }
+        }
+        prop_assert_eq!(tag_names, expected);
     }
 }

@@ -36,21 +36,37 @@ pub struct CsvRows {
 }
 
 impl CsvRows {
-    /// Reads the header. `delimiter`: None detects it from the header line.
+    /// Reads the header. `delimiter`: None takes it from Excel's `sep=;` line if the file
+    /// starts with one, else detects it from the header line.
     pub fn new(
         file: Arc<str>,
         mut bytes: Box<dyn BufRead + Send>,
         delimiter: Option<Delimiter>,
     ) -> Result<CsvRows, SourceError> {
-        let delimiter = match delimiter {
-            Some(delimiter) => delimiter,
-            None => {
-                let head = bytes.fill_buf().map_err(|source| SourceError::Io {
-                    file: file.clone(),
-                    source,
-                })?;
-                sniff_delimiter(head.strip_prefix(BOM).unwrap_or(head))
+        let io_error = |source| SourceError::Io {
+            file: file.clone(),
+            source,
+        };
+        let head = bytes.fill_buf().map_err(io_error)?;
+        let sep_line = excel_sep_line(head);
+        let delimiter = match (delimiter, sep_line) {
+            (Some(given), Some((sep, _))) if given != sep => {
+                tracing::warn!(
+                    "{file}: line 1 says sep={sep}, but the delimiter {given} was given: using {given}"
+                );
+                given
             }
+            (Some(given), _) => given,
+            (None, Some((sep, _))) => sep,
+            (None, None) => sniff_delimiter(head.strip_prefix(BOM).unwrap_or(head)),
+        };
+        // The `sep=` line is not the header: the header is on line 2.
+        let header_line = match sep_line {
+            Some((_, length)) => {
+                bytes.consume(length);
+                2
+            }
+            None => 1,
         };
         let mut reader = ReaderBuilder::new()
             .has_headers(false)
@@ -58,7 +74,7 @@ impl CsvRows {
             .delimiter(delimiter.0)
             .from_reader(LineCounting {
                 inner: bytes,
-                index: LineIndex::new(delimiter.0),
+                index: LineIndex::starting_at(delimiter.0, header_line),
             });
         let mut first = ByteRecord::new();
         let invalid = |message: String| SourceError::Invalid {
@@ -71,6 +87,7 @@ impl CsvRows {
         if !has_header {
             return Err(invalid("the file is empty: expected a header line".into()));
         }
+        let header_line = reader.get_mut().index.line_from(0).unwrap_or(header_line);
         let mut header = Vec::with_capacity(first.len());
         for (i, raw) in first.iter().enumerate() {
             let raw = if i == 0 {
@@ -80,8 +97,8 @@ impl CsvRows {
             };
             let name = std::str::from_utf8(raw).map_err(|_| {
                 invalid(format!(
-                    "line 1: header column {} is not valid UTF-8 (is the file in another \
-                     encoding? try --encoding windows-1252)",
+                    "line {header_line}: header column {} is not valid UTF-8 (is the file in \
+                     another encoding? try --encoding windows-1252)",
                     i + 1
                 ))
             })?;
@@ -89,7 +106,7 @@ impl CsvRows {
         }
         Ok(CsvRows {
             file,
-            header: header.into(),
+            header: Header::new(header, header_line),
             reader,
             record: ByteRecord::new(),
             delimiter,
@@ -137,26 +154,25 @@ impl CsvRows {
                 }
             }
         }
-        let bytes = self.record.as_slice().len();
-        let mut values = CsvValues::with_capacity(self.record.len(), bytes);
-        let mut bad_column = None;
-        for (i, raw) in self.record.iter().enumerate() {
-            match std::str::from_utf8(raw) {
-                Ok(text) if !raw.contains(&0) => values.push(text),
-                Ok(text) => {
-                    bad_column.get_or_insert((i, NUL));
-                    values.push(&text.replace('\0', ""));
-                }
-                Err(_) => {
-                    bad_column.get_or_insert((i, NOT_UTF8));
-                    values.push(&String::from_utf8_lossy(raw));
-                }
+        let bad_column = self.record.iter().enumerate().find_map(|(i, raw)| {
+            if std::str::from_utf8(raw).is_err() {
+                Some((i, NOT_UTF8))
+            } else if raw.contains(&0) {
+                Some((i, NUL))
+            } else {
+                None
             }
-        }
+        });
         match bad_column {
+            // Never, in fact: a record whose every cell is UTF-8 without a NUL took the
+            // path above.
             None => Cells::Csv {
                 header: self.header.clone(),
-                values,
+                values: self
+                    .record
+                    .iter()
+                    .filter_map(|raw| std::str::from_utf8(raw).ok())
+                    .collect(),
             },
             Some((i, problem)) => {
                 let column = match self.header.get(i) {
@@ -164,7 +180,8 @@ impl CsvRows {
                     None => format!("column {}", i + 1),
                 };
                 Cells::Unreadable {
-                    raw: values.iter().map(str::to_owned).collect(),
+                    header: Some(self.header.clone()),
+                    raw: self.record.iter().map(<[u8]>::to_vec).collect(),
                     error: format!("{column} {problem}"),
                 }
             }
@@ -200,6 +217,32 @@ impl Iterator for CsvRows {
             Err(e) => Some(Err(csv_error(&self.file, e))),
         }
     }
+}
+
+/// Excel's first line `sep=;` (written by its "CSV" of some locales, and read by it as
+/// the delimiter to use, not as data): the delimiter it names and the line's length with
+/// its line break (and a byte-order mark before it), or None when `head` starts otherwise.
+fn excel_sep_line(head: &[u8]) -> Option<(Delimiter, usize)> {
+    let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
+    let line = head.get(bom..)?;
+    let rest = line
+        .strip_prefix(b"sep=")
+        .or_else(|| line.strip_prefix(b"SEP="))?;
+    let (&byte, after) = rest.split_first()?;
+    let ending = match after {
+        [] => 0,
+        [b'\r', b'\n', ..] => 2,
+        [b'\r' | b'\n', ..] => 1,
+        _ => return None,
+    };
+    let delimiter = match byte {
+        b'\t' => "tab".parse(),
+        byte => std::str::from_utf8(&[byte])
+            .map_err(|e| e.to_string())
+            .and_then(str::parse),
+    }
+    .ok()?;
+    Some((delimiter, bom + 4 + 1 + ending))
 }
 
 fn csv_error(file: &Arc<str>, error: csv::Error) -> SourceError {
@@ -285,13 +328,18 @@ mod tests {
         let (_, records) = read(b"name,city\nok,fine\nJos\xE9,Paris\n").expect("reads");
         assert!(matches!(records[0].cells, Cells::Csv { .. }));
         match &records[1].cells {
-            Cells::Unreadable { raw, error } => {
+            Cells::Unreadable { header, raw, error } => {
                 assert_eq!(
                     error,
                     "column 1 (\"name\") is not valid UTF-8 (is the file in another encoding? \
                      try --encoding windows-1252)"
                 );
-                assert_eq!(raw[1], "Paris");
+                // Its bytes as they were, and the header, for failed.csv.
+                assert_eq!(raw, &[b"Jos\xE9".to_vec(), b"Paris".to_vec()]);
+                assert_eq!(
+                    header.as_deref().map(|h| h.to_vec()),
+                    Some(vec!["name".to_string(), "city".to_string()])
+                );
             }
             other => panic!("expected an unreadable row, got {other:?}"),
         }
@@ -306,6 +354,65 @@ mod tests {
         let (header, records) = read(b"email\tname\na@x.io\tAnn;B\n").expect("reads");
         assert_eq!(&header[..], ["email", "name"]);
         assert_eq!(values(&records[0]), ["a@x.io", "Ann;B"]);
+    }
+
+    #[test]
+    fn excel_sep_line_sets_the_delimiter_and_is_not_the_header() {
+        for text in [
+            &b"sep=;\nname;email\nA;a@example.com\n"[..],
+            b"sep=;\r\nname;email\r\nA;a@example.com\r\n",
+            b"\xEF\xBB\xBFsep=;\rname;email\rA;a@example.com\r",
+        ] {
+            let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+            let rows = CsvRows::new("t.csv".into(), bytes, None).expect("reads");
+            assert_eq!(rows.delimiter(), Delimiter(b';'));
+            let header = rows.header().clone();
+            assert_eq!(&header[..], ["name", "email"]);
+            assert_eq!(header.line(), 2, "{:?}", String::from_utf8_lossy(text));
+            let records = rows.collect::<Result<Vec<_>, _>>().expect("reads");
+            assert_eq!(values(&records[0]), ["A", "a@example.com"]);
+            // Line numbers stay physical.
+            assert_eq!(records[0].origin.line, 3);
+        }
+        // A given delimiter wins over the line, which is still not the header.
+        let bytes: Box<dyn BufRead + Send> =
+            Box::new(std::io::Cursor::new(b"sep=,\nname;email\nA;a\n".to_vec()));
+        let rows = CsvRows::new("t.csv".into(), bytes, Some(Delimiter(b';'))).expect("reads");
+        assert_eq!(&rows.header()[..], ["name", "email"]);
+        assert_eq!(excel_sep_line(b"sep=\t\n"), Some((Delimiter(b'\t'), 6)));
+        assert_eq!(excel_sep_line(b"sep=|"), Some((Delimiter(b'|'), 5)));
+        for not_sep in [
+            &b"sep=;;\n"[..],
+            b"sep=\n",
+            b"separator\n",
+            b"sep=\"\n",
+            b"name,sep=;",
+        ] {
+            assert_eq!(
+                excel_sep_line(not_sep),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not_sep)
+            );
+        }
+        // A file that is only the sep line is empty.
+        let error = read(b"sep=;\r\n").err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("t.csv: the file is empty: expected a header line")
+        );
+    }
+
+    #[test]
+    fn the_header_line_is_where_the_header_starts() {
+        let (header, records) = read(b"\n\nemail\na@x.io\n").expect("reads");
+        assert_eq!(header.line(), 3);
+        assert_eq!(records[0].origin.line, 4);
+        let error = read(b"sep=;\nname;\xE9\n").err().map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.starts_with("t.csv: line 2: header column 2 is not valid UTF-8")),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -372,12 +479,12 @@ mod tests {
     fn a_nul_byte_fails_its_row_naming_the_column() {
         let (_, records) = read(b"email,name\na@x.io,A\0nn\nb@x.io,Bo\n").expect("reads");
         match &records[0].cells {
-            Cells::Unreadable { raw, error } => {
+            Cells::Unreadable { raw, error, .. } => {
                 assert_eq!(
                     error,
                     "column 2 (\"name\") holds a NUL byte (binary data in a text file?)"
                 );
-                assert_eq!(raw[1], "Ann");
+                assert_eq!(raw[1], b"A\0nn");
             }
             other => panic!("expected an unreadable row, got {other:?}"),
         }

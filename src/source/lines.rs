@@ -55,9 +55,11 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
-    pub fn new(delimiter: u8) -> LineIndex {
+    /// An index whose first byte is on `line`: the bytes before it were read apart
+    /// (Excel's `sep=;` line), and line numbers stay those of the file.
+    pub fn starting_at(delimiter: u8, line: u64) -> LineIndex {
         LineIndex {
-            line: 1,
+            line,
             at_line_start: true,
             delimiter,
             ..LineIndex::default()
@@ -230,7 +232,7 @@ mod tests {
     use super::*;
 
     fn index(text: &[u8]) -> LineIndex {
-        let mut index = LineIndex::new(b',');
+        let mut index = LineIndex::starting_at(b',', 1);
         // In odd-sized chunks, so a CRLF split across reads is covered.
         for chunk in text.chunks(3) {
             index.observe(chunk).expect("short records");
@@ -239,7 +241,7 @@ mod tests {
     }
 
     fn quoting(text: &[u8]) -> Result<(), String> {
-        let mut index = LineIndex::new(b',');
+        let mut index = LineIndex::starting_at(b',', 1);
         index.observe(text)?;
         index.finish()
     }
@@ -309,8 +311,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn runs_and_single_steps_agree(text in "[a,;\"\r\n]{0,80}", chunk in 1usize..9) {
-            let mut by_runs = LineIndex::new(b',');
-            let mut by_bytes = LineIndex::new(b',');
+            let mut by_runs = LineIndex::starting_at(b',', 1);
+            let mut by_bytes = LineIndex::starting_at(b',', 1);
             for piece in text.as_bytes().chunks(chunk) {
                 by_runs.observe(piece).expect("short");
                 for &byte in piece {

@@ -77,6 +77,22 @@ impl Rows {
 }
 
 impl Rows {
+    /// Up to `n` first records, for a look before the run. An error before any record is
+    /// the file's (a JSON document, an empty file) and is returned; one after some ends
+    /// the sample, and the run meets it where it is, with the rows before it in the
+    /// results.
+    pub fn sample(&mut self, n: usize) -> Result<Vec<Record>, SourceError> {
+        let mut records = Vec::new();
+        for row in self.by_ref().take(n) {
+            match row {
+                Ok(record) => records.push(record),
+                Err(error) if records.is_empty() => return Err(error),
+                Err(_) => break,
+            }
+        }
+        Ok(records)
+    }
+
     /// Takes back a record the run is done with, so that the next ones reuse its buffers
     /// on this, the reader's, thread.
     pub fn recycle(&mut self, record: Record) {

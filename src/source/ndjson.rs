@@ -20,6 +20,8 @@ pub struct NdjsonRows {
     buf: Vec<u8>,
     /// Whether a record was yielded (or the file reported empty).
     any: bool,
+    /// The file was refused as a whole: nothing more is read.
+    refused: bool,
 }
 
 impl NdjsonRows {
@@ -30,6 +32,7 @@ impl NdjsonRows {
             line: 0,
             buf: Vec::new(),
             any: false,
+            refused: false,
         }
     }
 
@@ -71,7 +74,8 @@ impl NdjsonRows {
 
     fn cells(&self) -> Cells {
         let unreadable = |error: String| Cells::Unreadable {
-            raw: vec![String::from_utf8_lossy(&self.buf).into_owned()],
+            header: None,
+            raw: vec![self.buf.clone()],
             error,
         };
         let text = match std::str::from_utf8(&self.buf) {
@@ -90,15 +94,54 @@ impl NdjsonRows {
                 "expected a JSON object, found {}",
                 json_kind(&other)
             )),
+            Err(_) if is_object_and_comma(text) => unreadable(
+                "a trailing comma after the object (NDJSON holds one object per line, no commas)"
+                    .into(),
+            ),
             Err(e) => unreadable(format!("invalid JSON at column {}: {e}", e.column())),
         }
     }
+}
+
+/// `{...},`: an object with the comma that separated it from the next one in a JSON
+/// array, left when the array's brackets were cut off.
+fn is_object_and_comma(line: &str) -> bool {
+    line.trim_end()
+        .strip_suffix(',')
+        .is_some_and(|object| matches!(serde_json::from_str(object), Ok(Value::Object(_))))
+}
+
+/// Why a file whose first line is `line` is one JSON document rather than NDJSON, if it
+/// is: an array, or an object that goes on past its line (pretty-printed). Such a file
+/// is refused as a whole, before any row, so that no part of one document is imported.
+/// (Reading JSON arrays is for later: this is the one place that refuses them.)
+fn json_document(line: &[u8], number: u64) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?.trim();
+    let form = if text.starts_with('[') {
+        format!("a JSON array (\"[\" on line {number})")
+    } else {
+        match serde_json::from_str::<Value>(text) {
+            Err(e) if text.starts_with('{') && e.is_eof() => format!(
+                "one JSON object spread over several lines (line {number} opens it and does \
+                 not close it)"
+            ),
+            _ => return None,
+        }
+    };
+    Some(format!(
+        "this is {form}, not NDJSON (one object per line): reading a whole JSON document is \
+         not supported yet, and none of it was imported; convert it first, e.g. with \
+         jq -c '.[]' for an array, or jq -c . for objects"
+    ))
 }
 
 impl Iterator for NdjsonRows {
     type Item = Result<Record, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.refused {
+            return None;
+        }
         loop {
             let cells = match self.read_line() {
                 Err(source) => {
@@ -116,11 +159,23 @@ impl Iterator for NdjsonRows {
                     }));
                 }
                 Ok(Some(Err(len))) => Cells::Unreadable {
+                    header: None,
                     raw: vec![],
                     error: format!("line is {len} bytes long, over the limit of {MAX_LINE_BYTES}"),
                 },
                 Ok(Some(Ok(()))) if self.buf.iter().all(u8::is_ascii_whitespace) => continue,
-                Ok(Some(Ok(()))) => self.cells(),
+                Ok(Some(Ok(()))) => {
+                    let document = json_document(&self.buf, self.line).filter(|_| !self.any);
+                    if let Some(message) = document {
+                        self.any = true;
+                        self.refused = true;
+                        return Some(Err(SourceError::Invalid {
+                            file: self.file.clone(),
+                            message,
+                        }));
+                    }
+                    self.cells()
+                }
             };
             self.any = true;
             return Some(Ok(Record {
@@ -192,6 +247,66 @@ mod tests {
         );
         assert!(matches!(records[4].cells, Cells::Json(_)));
         assert_eq!(records[4].origin.line, 5);
+    }
+
+    fn refusal(text: &[u8]) -> Option<String> {
+        let bytes: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+        let mut rows = NdjsonRows::new("t.ndjson".into(), bytes);
+        let first = rows.next().map(|r| r.map_err(|e| e.to_string()));
+        assert!(rows.next().is_none(), "nothing is read after a refusal");
+        first?.err()
+    }
+
+    #[test]
+    fn json_documents_are_refused_as_a_whole() {
+        let array = b"[\n {\"name\":\"A\",\"email\":\"a@example.com\"},\n {\"name\":\"B\"}\n]\n";
+        let error = refusal(array).expect("refused");
+        assert!(
+            error.starts_with("t.ndjson: this is a JSON array (\"[\" on line 1), not NDJSON"),
+            "{error}"
+        );
+        assert!(error.contains("none of it was imported"), "{error}");
+        let one_line = refusal(b"\n[{\"name\":\"A\"},{\"name\":\"B\"}]").expect("refused");
+        assert!(
+            one_line.contains("a JSON array (\"[\" on line 2)"),
+            "{one_line}"
+        );
+        let pretty = refusal(b"{\n  \"name\": \"A\"\n}\n").expect("refused");
+        assert!(
+            pretty.contains("one JSON object spread over several lines (line 1 opens it"),
+            "{pretty}"
+        );
+        let pretty =
+            refusal(b"{\"name\": \"A\",\n  \"email\": \"a@example.com\"}\n").expect("refused");
+        assert!(pretty.contains("spread over several lines"), "{pretty}");
+    }
+
+    #[test]
+    fn a_trailing_comma_is_named_as_such() {
+        let records =
+            read(b"{\"name\":\"A\"},\n{\"name\":\"B\"}  ,  \n{\"name\":\"C\"}\n{\"a\":1} x\n");
+        let expected =
+            "a trailing comma after the object (NDJSON holds one object per line, no commas)";
+        assert_eq!(error_of(&records[0]), expected);
+        assert_eq!(error_of(&records[1]), expected);
+        assert!(matches!(records[2].cells, Cells::Json(_)));
+        assert!(error_of(&records[3]).starts_with("invalid JSON at column"));
+        // Later lines that open an array or an object are that line's failure only.
+        let records = read(b"{\"a\":1}\n[1,\n{\"b\":\n");
+        assert_eq!(records.len(), 3);
+        assert!(matches!(records[0].cells, Cells::Json(_)));
+    }
+
+    #[test]
+    fn an_unreadable_line_keeps_its_bytes() {
+        let records = read(b"{\"name\":\"Zo\xEB\"}\n");
+        match &records[0].cells {
+            Cells::Unreadable { raw, header, .. } => {
+                assert_eq!(raw, &[b"{\"name\":\"Zo\xEB\"}".to_vec()]);
+                assert_eq!(header, &None);
+            }
+            other => panic!("expected an unreadable row, got {other:?}"),
+        }
     }
 
     #[test]

@@ -122,8 +122,8 @@ fn format_from_extension(arg: &str) -> Option<Format> {
 }
 
 /// Without `--format` or a known extension: a file whose first non-blank byte is `{`
-/// is NDJSON, anything else CSV. Stdin cannot be peeked without consuming it, so it
-/// defaults to CSV.
+/// (or `[`, a JSON array, which the NDJSON reader then refuses by name) is NDJSON,
+/// anything else CSV. Stdin cannot be peeked without consuming it, so it defaults to CSV.
 fn sniff_format(name: &Arc<str>, path: Option<&PathBuf>) -> Result<Format, SourceError> {
     let Some(path) = path else {
         return Ok(Format::Csv);
@@ -142,7 +142,7 @@ fn sniff_format(name: &Arc<str>, path: Option<&PathBuf>) -> Result<Format, Sourc
         .map_err(|e| input.io_error(e))?;
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    Ok(if first == Some(&b'{') {
+    Ok(if matches!(first, Some(b'{' | b'[')) {
         Format::Ndjson
     } else {
         Format::Csv

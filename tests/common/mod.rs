@@ -58,24 +58,27 @@ impl Dir {
         serde_json::from_str(&self.read_out("summary.json")).expect("summary.json is JSON")
     }
 
-    /// Rows of a result CSV as header → value maps.
+    /// Rows of a result CSV as header → value maps (bytes that are not UTF-8, which a
+    /// failed row keeps as it had them, shown as U+FFFD; see [`Dir::read_out_bytes`]).
     pub fn csv_rows(&self, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_path(self.out().join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let header = reader.headers().expect("header").clone();
+        let text = |field: &[u8]| String::from_utf8_lossy(field).into_owned();
+        let header = reader.byte_headers().expect("header").clone();
         reader
-            .records()
+            .byte_records()
             .map(|r| {
                 let r = r.expect("record");
-                header
-                    .iter()
-                    .map(String::from)
-                    .zip(r.iter().map(String::from))
-                    .collect()
+                header.iter().map(text).zip(r.iter().map(text)).collect()
             })
             .collect()
+    }
+
+    /// A result file's bytes, exactly.
+    pub fn read_out_bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.out().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 }
 

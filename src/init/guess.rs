@@ -1,20 +1,10 @@
-//! `init FILE`: a commented `[mapping]` config guessed from a file's header and first rows,
-//! ready to edit and pass as `--config`.
-//!
-//! The guessing is pure ([`guess`], [`render`]); [`init`] only reads the sample.
+//! The guessing of `init`, pure: what each column is, from its name and its sampled
+//! values.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+use crate::dates::{EXCEL, UNIX_MS, parse_timestamp};
 
-use crate::dates::parse_timestamp;
-use crate::error::RunError;
-use crate::record::Cells;
-use crate::source::{Delimiter, Input, Rows, TextOptions};
-
-/// Rows read to guess types and date formats.
-pub const DEFAULT_SAMPLE_ROWS: usize = 200;
 /// Example values quoted in a comment.
 const EXAMPLES: usize = 2;
 /// Longest example value quoted, in characters.
@@ -55,7 +45,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
             Kind::Integer => "integer",
@@ -110,9 +100,10 @@ fn squash(name: &str) -> String {
 pub fn field_for(name: &str) -> Option<Role> {
     let field = |key| Some(Role::Field { key, format: None });
     let squashed = squash(name);
+    if let Some((key, _)) = contact_point(&squashed) {
+        return field(key);
+    }
     match squashed.as_str() {
-        "email" | "mail" | "emailaddress" | "primaryemail" | "workemail" | "contactemail"
-        | "emailaddr" => field("email"),
         "firstname" | "givenname" | "first" | "forename" => Some(Role::FirstName),
         "lastname" | "surname" | "familyname" | "last" => Some(Role::LastName),
         "name" | "fullname" | "contactname" | "customername" | "displayname" | "clientname" => {
@@ -122,8 +113,6 @@ pub fn field_for(name: &str) -> Option<Role> {
         | "memberid" | "externaluserid" | "customerno" | "customernumber" => field("userId"),
         "company" | "companyname" | "organization" | "organisation" | "org" | "business"
         | "employer" | "accountname" => field("company"),
-        "phone" | "phone1" | "phonenumber" | "mobile" | "mobilephone" | "tel" | "telephone"
-        | "cell" | "cellphone" | "primaryphone" => field("phone"),
         "firstseen" | "createdat" | "created" | "createddate" | "datecreated" | "signupdate"
         | "signedup" | "signedupat" | "registered" | "registeredat" | "registrationdate"
         | "subscriptiondate" | "joined" | "joindate" | "customersince" | "since" | "signup"
@@ -138,15 +127,74 @@ pub fn field_for(name: &str) -> Option<Role> {
     }
 }
 
+/// Email and phone columns come several to a file: `Email`, `Email 1`, `Primary Email`,
+/// `Work Email`, `E-mail Address 2`, `Mobile`, `Home Phone`. The field a (squashed) name
+/// is for, and how surely it is the contact's own: 0 for the plain name, 1 for primary
+/// or number 1, 2 for work, 3 for any other; the surest column becomes the field, the
+/// others customData.
+fn contact_point(squashed: &str) -> Option<(&'static str, u8)> {
+    const PHONES: [&str; 9] = [
+        "phonenumber",
+        "telephone",
+        "mobilephone",
+        "mobilenumber",
+        "cellphone",
+        "phone",
+        "mobile",
+        "cell",
+        "tel",
+    ];
+    let unnumbered = squashed.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number: Option<u32> = squashed
+        .get(unnumbered.len()..)
+        .and_then(|n| n.parse().ok());
+    let address = unnumbered
+        .strip_suffix("address")
+        .or_else(|| unnumbered.strip_suffix("addr"))
+        .unwrap_or(unnumbered);
+    let (key, prefix) = match address
+        .strip_suffix("email")
+        .or_else(|| address.strip_suffix("mail"))
+    {
+        Some(prefix) => ("email", prefix),
+        None => (
+            "phone",
+            PHONES
+                .iter()
+                .find_map(|core| unnumbered.strip_suffix(core))?,
+        ),
+    };
+    let first = matches!(number, None | Some(1));
+    let tier = match prefix {
+        "" if number.is_none() => 0,
+        "" | "primary" | "main" | "default" if first => 1,
+        "work" | "business" | "office" | "company" | "contact" if first => 2,
+        "" | "primary" | "main" | "default" | "work" | "business" | "office" | "company"
+        | "contact" | "personal" | "home" | "private" | "other" | "secondary" | "alternate"
+        | "alt" | "mobile" => 3,
+        _ => return None,
+    };
+    Some((key, tier))
+}
+
 /// The date format every value fits: `Some(None)` for what needs none (UNIX seconds,
-/// ISO 8601), `Some(Some(format))`, or None when no format fits them all. The second
-/// value is another format that fits too (day and month ambiguous).
+/// ISO 8601), `Some(Some(format))` (Excel serial days and UNIX milliseconds included),
+/// or None when no format fits them all. The second value is another format that fits
+/// too (day and month ambiguous).
 pub fn date_format(values: &[String]) -> Option<(Option<String>, Option<&'static str>)> {
     if values.is_empty() {
         return None;
     }
     if values.iter().all(|v| parse_timestamp(v, None).is_ok()) {
         return Some((None, None));
+    }
+    for format in [EXCEL, UNIX_MS] {
+        if values
+            .iter()
+            .all(|v| parse_timestamp(v, Some(format)).is_ok())
+        {
+            return Some((Some(format.to_string()), None));
+        }
     }
     let mut fitting = DATE_FORMATS.iter().filter(|format| {
         values
@@ -183,6 +231,14 @@ pub fn value_kind(values: &[String], name: &str) -> Kind {
     if all(&|v| word(v) || bit(v)) && (lower.iter().any(|v| word(v)) || flag_name) {
         return Kind::Boolean;
     }
+    // Serial days in a column named like a date: Excel wrote the dates as numbers.
+    if names_a_date(name)
+        && values
+            .iter()
+            .all(|v| parse_timestamp(v, Some(EXCEL)).is_ok())
+    {
+        return Kind::Date;
+    }
     // A leading zero (a zip code, a phone number) must be kept: text.
     let leading_zero = |v: &str| {
         let unsigned = v.trim_start_matches(['-', '+']);
@@ -209,10 +265,39 @@ pub fn value_kind(values: &[String], name: &str) -> Kind {
     Kind::String
 }
 
+/// A column name that says it holds dates: `Created Date`, `Signup Time`, `Birthday`,
+/// `Last Seen`, `Updated At`.
+fn names_a_date(name: &str) -> bool {
+    let squashed = squash(name);
+    [
+        "date", "time", "day", "since", "created", "updated", "seen", "joined",
+    ]
+    .iter()
+    .any(|word| squashed.contains(word))
+        || squashed.ends_with("at")
+        || matches!(
+            field_for(name),
+            Some(Role::Field {
+                key: "firstSeen",
+                ..
+            })
+        )
+}
+
 /// Guesses every column's role from its name and its sample values (`samples[i]` holds
 /// the non-empty values of `header[i]`).
 pub fn guess(header: &[String], samples: &[Vec<String>]) -> Vec<Column> {
     let mut taken: HashSet<&'static str> = HashSet::new();
+    // The surest email and phone columns, by field: (how sure, position).
+    let mut surest: HashMap<&'static str, (u8, usize)> = HashMap::new();
+    for (i, name) in header.iter().enumerate() {
+        if let Some((key, tier)) = contact_point(&squash(name)).filter(|_| !name.starts_with('_')) {
+            let best = surest.entry(key).or_insert((tier, i));
+            if tier < best.0 {
+                *best = (tier, i);
+            }
+        }
+    }
     let mut columns = Vec::with_capacity(header.len());
     for (i, name) in header.iter().enumerate() {
         let values = samples.get(i).map(Vec::as_slice).unwrap_or_default();
@@ -221,7 +306,18 @@ pub fn guess(header: &[String], samples: &[Vec<String>]) -> Vec<Column> {
             .take(EXAMPLES)
             .map(|v| shorten(v))
             .collect::<Vec<_>>();
-        let (role, reason) = role_for(name, values, &mut taken);
+        let another = contact_point(&squash(name)).and_then(|(key, _)| {
+            let (_, at) = surest.get(key).filter(|(_, at)| *at != i)?;
+            Some((key, header.get(*at)?))
+        });
+        let (role, reason) = match another {
+            Some((key, surest)) if !name.starts_with('_') => custom(
+                name,
+                values,
+                &format!("another {key} column; the contact's {key} is {surest:?}"),
+            ),
+            _ => role_for(name, values, &mut taken),
+        };
         columns.push(Column {
             name: name.clone(),
             role,
@@ -312,6 +408,10 @@ fn custom(name: &str, values: &[String], why: &str) -> (Role, String) {
 fn date_reason(format: Option<&str>, also: Option<&str>) -> String {
     match (format, also) {
         (None, _) => "dates (UNIX seconds or ISO 8601: no format needed)".into(),
+        (Some(EXCEL), _) => {
+            "dates as Excel serial days (44197 is 2021-01-01; a fraction is the time of day)".into()
+        }
+        (Some(UNIX_MS), _) => "dates as UNIX milliseconds".into(),
         (Some(format), None) => format!("dates in the format {format}"),
         (Some(format), Some(also)) => {
             format!("dates in the format {format}; CHECK: every sampled value also fits {also}")
@@ -339,236 +439,6 @@ fn shorten(value: &str) -> String {
     } else {
         value.to_string()
     }
-}
-
-/// A TOML string literal.
-fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
-}
-
-/// A column reference: a plain string, or `{ column = ... }` when the name has braces
-/// (which would make the string a template).
-fn column_ref(name: &str) -> String {
-    if name.contains(['{', '}']) {
-        format!("{{ column = {} }}", toml_string(name))
-    } else {
-        toml_string(name)
-    }
-}
-
-/// `Phone 2` → `phone2`, `Subscription Date` → `subscriptionDate`.
-pub fn property_name(column: &str) -> String {
-    let mut property = String::new();
-    for (i, word) in column
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .enumerate()
-    {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            if i == 0 {
-                property.extend(first.to_lowercase());
-            } else {
-                property.extend(first.to_uppercase());
-            }
-            property.push_str(chars.as_str());
-        }
-    }
-    if property.is_empty() {
-        column.trim().to_string()
-    } else {
-        property
-    }
-}
-
-/// The config text for `columns` of `file`.
-pub fn render(file: &str, sampled: usize, text: TextOptions, columns: &[Column]) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
-        "# Mapping for {file}, guessed by `helpcrunch-import init` from its header and\n\
-         # first {sampled} rows. Check every line, then try it with\n\
-         #   helpcrunch-import validate {file} --config THIS_FILE\n\
-         # Keys are documented in config.example.toml.\n"
-    ));
-    if let Some(delimiter) = text.delimiter.filter(|d| *d != Delimiter(b',')) {
-        out.push_str(&format!(
-            "delimiter = {}   # the file's field separator\n",
-            toml_string(&delimiter.to_string())
-        ));
-    }
-    if let Some(encoding) = text.encoding {
-        let name = match encoding {
-            crate::source::TextEncoding::Windows1252 => "windows-1252",
-            crate::source::TextEncoding::Latin1 => "latin1",
-        };
-        out.push_str(&format!("encoding = \"{name}\"\n"));
-    }
-    out.push_str("\n[mapping]\n");
-    let comment = |column: &Column| {
-        let examples = if column.examples.is_empty() {
-            String::new()
-        } else {
-            let quoted: Vec<String> = column.examples.iter().map(|e| format!("{e:?}")).collect();
-            format!(", e.g. {}", quoted.join(", "))
-        };
-        format!("# {:?}: {}{examples}\n", column.name, column.reason)
-    };
-    let first = columns.iter().find(|c| c.role == Role::FirstName);
-    let last = columns.iter().find(|c| c.role == Role::LastName);
-    if let (Some(first), Some(last)) = (first, last) {
-        out.push_str(&comment(first));
-        out.push_str(&comment(last));
-        if first.name.contains(['{', '}']) || last.name.contains(['{', '}']) {
-            out.push_str("# (a name template cannot name columns with braces: map it by hand)\n");
-        } else {
-            let template = format!("{{{}}} {{{}}}", first.name, last.name);
-            out.push_str(&format!("name = {}\n", toml_string(&template)));
-        }
-    }
-    for column in columns {
-        if let Role::Field { key, format } = &column.role {
-            out.push_str(&comment(column));
-            match format {
-                None => out.push_str(&format!("{key} = {}\n", column_ref(&column.name))),
-                Some(format) => out.push_str(&format!(
-                    "{key} = {{ column = {}, format = {} }}\n",
-                    toml_string(&column.name),
-                    toml_string(format)
-                )),
-            }
-        }
-    }
-    let mut unmapped = Vec::new();
-    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. })) {
-        if let Role::Tags { separator } = &column.role {
-            out.push_str(&format!(
-                "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
-                comment(column),
-                toml_string(&column.name),
-                toml_string(separator)
-            ));
-        }
-    }
-    let mut properties = HashSet::new();
-    for column in columns {
-        let Role::Custom { kind, format } = &column.role else {
-            continue;
-        };
-        if column.name.starts_with('_') {
-            unmapped.push(column.name.clone());
-            continue;
-        }
-        let base = property_name(&column.name);
-        let mut property = base.clone();
-        let mut n = 2;
-        while !properties.insert(property.clone()) {
-            property = format!("{base}{n}");
-            n += 1;
-        }
-        out.push_str(&format!(
-            "\n[[mapping.customData]]\n{}property = {}\ncolumn = {}\n",
-            comment(column),
-            toml_string(&property),
-            toml_string(&column.name)
-        ));
-        if *kind != Kind::String {
-            out.push_str(&format!("type = \"{}\"\n", kind.name()));
-        }
-        if let Some(format) = format {
-            out.push_str(&format!("format = {}\n", toml_string(format)));
-        }
-    }
-    if !unmapped.is_empty() {
-        out.push_str(&format!(
-            "\n# Not imported (columns starting with \"_\"): {}\n",
-            unmapped.join(", ")
-        ));
-    }
-    for column in columns.iter().filter(|c| c.role == Role::Skip) {
-        out.push_str(&format!(
-            "\n# Not imported: {:?} {}\n",
-            column.name, column.reason
-        ));
-    }
-    out
-}
-
-/// Reads `input`'s header (or, for NDJSON, the keys of its first objects) and up to
-/// `rows` rows, and returns the config text.
-pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
-    let mut source = Rows::open(input, Arc::default())?;
-    let mut text = input.text;
-    let mut header: Vec<String> = match &source {
-        Rows::Csv(csv) => {
-            text.delimiter = Some(csv.delimiter());
-            csv.header().to_vec()
-        }
-        Rows::Ndjson(_) => Vec::new(),
-    };
-    if let Rows::Csv(csv) = &source {
-        crate::mapping::Mapper::new(None)
-            .and_then(|mapper| mapper.plan(csv.header()).map(drop))
-            .or_else(|error| match error {
-                crate::mapping::MappingError::EmptyColumnName { .. }
-                | crate::mapping::MappingError::DuplicateColumn { .. } => Err(error),
-                _ => Ok(()),
-            })
-            .map_err(|error| RunError::Header {
-                file: input.name.clone(),
-                error,
-            })?;
-    }
-    let mut samples: Vec<Vec<String>> = vec![Vec::new(); header.len()];
-    let mut nested: HashSet<String> = HashSet::new();
-    let mut sampled = 0;
-    for row in source.by_ref().take(rows) {
-        let record = row?;
-        sampled += 1;
-        match &record.cells {
-            Cells::Csv { values, .. } => {
-                for (i, value) in values.iter().enumerate().take(header.len()) {
-                    let value = value.trim();
-                    if !value.is_empty() {
-                        samples[i].push(value.to_string());
-                    }
-                }
-            }
-            Cells::Json(object) => {
-                for (key, value) in object {
-                    let i = match header.iter().position(|h| h == key) {
-                        Some(i) => i,
-                        None => {
-                            header.push(key.clone());
-                            samples.push(Vec::new());
-                            header.len() - 1
-                        }
-                    };
-                    let text = match value {
-                        Value::String(s) => s.trim().to_string(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Array(_) | Value::Object(_) => {
-                            nested.insert(key.clone());
-                            String::new()
-                        }
-                        Value::Null => String::new(),
-                    };
-                    if !text.is_empty() {
-                        samples[i].push(text);
-                    }
-                }
-            }
-            Cells::Unreadable { .. } => {}
-        }
-    }
-    let mut columns = guess(&header, &samples);
-    for column in columns.iter_mut().filter(|c| nested.contains(&c.name)) {
-        column.role = Role::Skip;
-        column.reason = "holds objects or arrays, which a contact field or customData \
-                         cannot (map its parts in a preprocessing step)"
-            .into();
-    }
-    Ok(render(&input.name, sampled, text, &columns))
 }
 
 #[cfg(test)]
@@ -606,6 +476,73 @@ mod tests {
         assert_eq!(field_for("Surname"), Some(Role::LastName));
         assert!(matches!(field_for("Labels"), Some(Role::Tags { .. })));
         assert_eq!(field_for("City"), None);
+    }
+
+    #[test]
+    fn email_and_phone_columns_are_ranked() {
+        let rank = |name: &str| contact_point(&squash(name));
+        for (name, expected) in [
+            ("Email", Some(("email", 0))),
+            ("E-mail Address", Some(("email", 0))),
+            ("Email 1", Some(("email", 1))),
+            ("E-mail Address 1", Some(("email", 1))),
+            ("Primary Email", Some(("email", 1))),
+            ("Work Email", Some(("email", 2))),
+            ("Email 2", Some(("email", 3))),
+            ("Home E-mail", Some(("email", 3))),
+            ("Phone", Some(("phone", 0))),
+            ("Mobile", Some(("phone", 0))),
+            ("Phone 1", Some(("phone", 1))),
+            ("Phone Number 2", Some(("phone", 3))),
+            ("Home Phone", Some(("phone", 3))),
+            ("Voicemail", None),
+            ("Email Opt-In", None),
+            ("Hotel", None),
+            ("Mailing Address", None),
+        ] {
+            assert_eq!(rank(name), expected, "{name}");
+        }
+        let header = strings(&["Phone 2", "Email 2", "Work Email", "Email 1", "Mobile"]);
+        let samples = vec![vec![]; header.len()];
+        let columns = guess(&header, &samples);
+        let roles: Vec<Option<&str>> = columns
+            .iter()
+            .map(|c| match &c.role {
+                Role::Field { key, .. } => Some(*key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(roles, [None, None, None, Some("email"), Some("phone")]);
+        assert_eq!(
+            columns[1].reason,
+            "text (no values in the sample) (another email column; the contact's email is \"Email 1\")"
+        );
+    }
+
+    #[test]
+    fn excel_serial_columns_are_dates() {
+        assert_eq!(
+            date_format(&strings(&["44197", "45383.5"])),
+            Some((Some("excel".into()), None))
+        );
+        assert_eq!(
+            date_format(&strings(&["1609459200000", "1711929600000"])),
+            Some((Some("unix_ms".into()), None))
+        );
+        assert_eq!(date_format(&strings(&["1609459200"])), Some((None, None)));
+        let kind = |values: &[&str], name: &str| value_kind(&strings(values), name);
+        assert_eq!(kind(&["44197", "45383"], "Renewal Date"), Kind::Date);
+        assert_eq!(kind(&["44197", "45383"], "Updated At"), Kind::Date);
+        assert_eq!(kind(&["44197", "45383"], "Order Number"), Kind::Integer);
+        assert_eq!(kind(&["3", "12"], "Visits"), Kind::Integer);
+        let columns = guess(&strings(&["Created Date"]), &[strings(&["44197"])]);
+        assert_eq!(
+            columns[0].role,
+            Role::Field {
+                key: "firstSeen",
+                format: Some("excel".into())
+            }
+        );
     }
 
     #[test]
@@ -648,80 +585,6 @@ mod tests {
         assert_eq!(kind(&["Berlin"], "City"), Kind::String);
         assert_eq!(kind(&["inf"], "Ratio"), Kind::String);
         assert_eq!(kind(&[], "Anything"), Kind::String);
-    }
-
-    #[test]
-    fn property_names_are_camel_case() {
-        assert_eq!(property_name("Phone 2"), "phone2");
-        assert_eq!(property_name("Subscription Date"), "subscriptionDate");
-        assert_eq!(property_name("city"), "city");
-        assert_eq!(property_name("Ville (FR)"), "villeFR");
-        assert_eq!(property_name("¿?"), "¿?");
-    }
-
-    #[test]
-    fn a_whole_guess_renders_a_config_that_parses() {
-        let header = strings(&[
-            "Customer Id",
-            "First Name",
-            "Last Name",
-            "E-mail",
-            "Signed Up",
-            "Segments",
-            "Visits",
-            "Zip {code}",
-            "_line",
-        ]);
-        let samples = vec![
-            strings(&["c1"]),
-            strings(&["Ann"]),
-            strings(&["Lee"]),
-            strings(&["ann@example.com"]),
-            strings(&["31/12/2020"]),
-            strings(&["vip, new"]),
-            strings(&["3"]),
-            strings(&["01234"]),
-            strings(&["2"]),
-        ];
-        let columns = guess(&header, &samples);
-        let text = TextOptions {
-            delimiter: Some(Delimiter(b';')),
-            encoding: None,
-        };
-        let config = render("crm.csv", 1, text, &columns);
-        assert!(
-            config.contains("name = \"{First Name} {Last Name}\"\n"),
-            "{config}"
-        );
-        assert!(config.contains("userId = \"Customer Id\"\n"), "{config}");
-        assert!(config.contains("email = \"E-mail\"\n"), "{config}");
-        assert!(
-            config.contains("firstSeen = { column = \"Signed Up\", format = \"%d/%m/%Y\" }"),
-            "{config}"
-        );
-        assert!(config.contains("separator = \",\""), "{config}");
-        assert!(config.contains("delimiter = \";\""), "{config}");
-        let parsed = crate::config::parse_file_config(&config).expect("the config parses");
-        let mapping = parsed.mapping.expect("a [mapping]");
-        assert_eq!(mapping.custom_data.len(), 2);
-        assert_eq!(mapping.custom_data[0].kind.as_deref(), Some("integer"));
-        assert_eq!(mapping.custom_data[1].property, "zipCode");
-        crate::mapping::Mapper::new(Some(&mapping)).expect("the mapping is valid");
-    }
-
-    #[test]
-    fn skipped_columns_are_only_a_comment() {
-        let columns = vec![Column {
-            name: "meta".into(),
-            role: Role::Skip,
-            reason: "holds objects".into(),
-            examples: vec![],
-        }];
-        let config = render("x.ndjson", 1, TextOptions::default(), &columns);
-        assert!(
-            config.ends_with("\n# Not imported: \"meta\" holds objects\n"),
-            "{config}"
-        );
     }
 
     #[test]
