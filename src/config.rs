@@ -495,6 +495,45 @@ mod tests {
     }
 
     #[test]
+    fn verify_fail_fast_and_update_rules_come_from_flags_then_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = temp_file(dir.path(), "a.csv", "email\n");
+        let config_path = temp_file(
+            dir.path(),
+            "c.toml",
+            "verify = \"sample:10\"\nfail_fast = 5\n[update]\ntags = \"replace\"\n",
+        );
+        let env = FakeEnv(HashMap::from([(API_KEY_ENV, "k")]));
+        let resolve = |extra: &[&str]| {
+            let mut args = vec![input.as_str(), "--config", config_path.as_str()];
+            args.extend_from_slice(extra);
+            Config::for_import(&import_args(&args), &env)
+                .expect("resolves")
+                .send
+                .expect("import sends")
+        };
+        let from_file = resolve(&[]);
+        assert_eq!(
+            from_file.verify,
+            Verify::Sample(std::num::NonZeroU64::new(10).expect("not zero"))
+        );
+        assert_eq!(from_file.fail_fast, 5);
+        assert!(from_file.collections.replace_tags);
+        assert!(!from_file.collections.replace_custom_data);
+        let flags = resolve(&["--verify", "off", "--fail-fast", "0"]);
+        assert_eq!((flags.verify, flags.fail_fast), (Verify::Off, 0));
+        let defaults = Config::for_import(&import_args(&[&input]), &env)
+            .expect("resolves")
+            .send
+            .expect("import sends");
+        assert_eq!(
+            (defaults.verify, defaults.fail_fast),
+            (Verify::First, DEFAULT_FAIL_FAST)
+        );
+        assert_eq!(defaults.collections, Collections::default());
+    }
+
+    #[test]
     fn a_missing_key_names_the_variable() {
         let dir = tempfile::tempdir().expect("tempdir");
         let input = temp_file(dir.path(), "a.csv", "email\n");
@@ -545,6 +584,11 @@ mod tests {
         assert_eq!(config.mode, Some(Mode::Create));
         assert!(config.state.is_some());
         assert_eq!(config.max_failures, Some(CountOrText::Count(0)));
+        assert_eq!(config.verify.as_deref(), Some("first"));
+        assert_eq!(config.fail_fast, Some(DEFAULT_FAIL_FAST));
+        assert_eq!(config.update.tags, Some(TagsUpdate::Add));
+        assert_eq!(config.update.custom_data, Some(CustomDataUpdate::Check));
+        assert_eq!(config.retry.settle_secs, Some(15));
         for (text, limit) in [
             ("max_failures = 10", CountOrText::Count(10)),
             ("max_failures = \"1.5%\"", CountOrText::Text("1.5%".into())),
