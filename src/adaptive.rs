@@ -70,9 +70,10 @@ const FAR_BELOW: f64 = 0.9;
 const HEADROOM: f64 = 0.98;
 /// Successes in a row before an event that make it a window's budget, not a bucket's burst.
 const WINDOW_RUN: u64 = 10;
-/// Probes refused in one event that make its refusal a window's rest, not a bucket's
-/// next token.
-const WINDOW_PROBES: u32 = 2;
+/// Probes refused in one event that make its refusal a window's rest, not a bucket's next
+/// token. The first probe waits two pacing intervals: after a long run (a bucket only
+/// barely outpaced), a bucket's next token comes within one.
+const WINDOW_PROBES: u32 = 1;
 /// A Retry-After longer than this (and than four intervals) is a window's rest: servers
 /// round a bucket's wait up to a whole second.
 const WINDOW_TOLD: Duration = Duration::from_secs(1);
@@ -137,6 +138,8 @@ pub struct AdaptiveRate {
     /// it (None: nothing to climb to).
     climb_to: Option<f64>,
     shape: Shape,
+    /// See [`AdaptiveRate::window_rest`].
+    window_rest: Option<Duration>,
     /// The event open now.
     event: Option<Event>,
     /// When the last event closed (a reset, for a window), or the run started: a 429 for
@@ -168,6 +171,7 @@ impl AdaptiveRate {
             estimated_limit: None,
             climb_to: None,
             shape: Shape::Unknown,
+            window_rest: None,
             event: None,
             cycle_start: now,
             cycle_earliest: now,
@@ -190,6 +194,13 @@ impl AdaptiveRate {
     /// Whether a 429 event is open: the limiter holds every request but its probe.
     pub fn exhausted(&self) -> bool {
         self.event.is_some()
+    }
+
+    /// How long the last window-like event's limit stayed known spent after its first
+    /// refusal: a window spent again likely stays spent about as long, so probing it can
+    /// start halfway through (None: no window seen).
+    pub fn window_rest(&self) -> Option<Duration> {
+        self.window_rest
     }
 
     /// A request sent at `sent_at` got an answer other than 429 at `now`. The first such
@@ -257,6 +268,11 @@ impl AdaptiveRate {
                 .told
                 .is_some_and(|told| told > WINDOW_TOLD && told > interval * 4);
         let window = event.run >= WINDOW_RUN && long_refusal;
+        if window {
+            let spent_by = event.spent_until.min(now);
+            self.window_rest = Some(spent_by.saturating_duration_since(event.opened));
+        }
+        let spent_by = event.spent_until.min(now);
         let previous_close = self.cycle_start;
         let earliest = self.cycle_earliest;
         let budget = self.cycle_successes;
@@ -268,6 +284,8 @@ impl AdaptiveRate {
             // A known window, spent again: it let through what was sent before the share
             // of it that was refused.
             Shape::FixedWindow { period, .. } => {
+                // The reset came between the last refusal and the close: taken halfway.
+                let refusal = (spent_by.saturating_duration_since(event.opened) + refusal) / 2;
                 let share = (refusal.as_secs_f64() / period.as_secs_f64()).min(1.0);
                 let accepted = event.rate * (1.0 - share);
                 self.lower_to(accepted, accepted)
@@ -277,7 +295,6 @@ impl AdaptiveRate {
             // period can be, and free to rise towards the shortest.
             _ if window && complete => {
                 let longest = now.saturating_duration_since(earliest);
-                let spent_by = event.spent_until.min(now);
                 let shortest = spent_by.saturating_duration_since(previous_close).max(
                     Duration::from_secs_f64(budget as f64 / event.rate.max(1e-9)),
                 );
@@ -561,8 +578,9 @@ mod tests {
         let at_event = rate.current();
         assert!(rate.on_throttle(secs(t0, 13.9), secs(t0, 13.9), None, false));
         let change = rate.on_success(secs(t0, 15.0), secs(t0, 15.0));
-        // Refused for 1.1 s of the 5.1 s the window is taken to last.
-        let accepted = at_event * (1.0 - 1.1 / 5.1);
+        // Its reset came within the 1.1 s to the close (no probe was refused before): taken
+        // halfway, 0.55 s of the 5.1 s the window is taken to last.
+        let accepted = at_event * (1.0 - 0.55 / 5.1);
         assert!(
             matches!(change, Some(Change::Lowered { measured: Some(m), .. }) if (m - accepted).abs() < 1e-6),
             "{change:?}"

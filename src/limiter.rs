@@ -12,7 +12,8 @@
 //! A 429 holds every worker, since the limit is the organization's: for its Retry-After
 //! when the server gives one; else (HelpCrunch documents none) one request at a time
 //! probes the limit, 2, 4, 8 … pacing intervals apart (at least 50 ms, at most 2 s), until
-//! one goes through: for a fixed window, that marks its reset. The answers feed the
+//! one goes through: for a fixed window, that marks its reset. A window spent again is
+//! first probed halfway through the time the last one stayed spent. The answers feed the
 //! adaptive rule ([`crate::adaptive`]), which learns the limit's shape and may lower the
 //! rate; quiet spells raise it back, never above the configured rate. Time comes from
 //! tokio's clock, so tests under `tokio::time::pause()` are deterministic.
@@ -272,9 +273,16 @@ impl Limiter {
             None if opened => {
                 let interval = Duration::from_secs_f64(1.0 / state.adaptive.current().max(1e-9));
                 let backoff = (interval * PROBE_INTERVALS).clamp(PROBE_MIN, PROBE_MAX);
+                // A window spent again likely stays spent about as long as the last one:
+                // probes in the first half of that would only be refused, and starting
+                // the doubling there puts the finest probes near the reset.
+                let first = state
+                    .adaptive
+                    .window_rest()
+                    .map_or(backoff, |rest| backoff.max(rest / 2));
                 state.probing = Some(Probing {
                     since: now,
-                    at: now + backoff,
+                    at: now + first,
                     backoff,
                     out: None,
                 });
