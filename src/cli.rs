@@ -144,6 +144,11 @@ pub struct ImportArgs {
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
 
+    /// With --sandbox: contacts the emulator holds before the rehearsal starts, as NDJSON
+    /// (one customer a line), so a first sync into a used account can be rehearsed.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub seed_contacts: Option<PathBuf>,
+
     /// Go on with the stopped run whose results are in --out: rows it finished are kept,
     /// rows it may have sent without an answer are looked up before anything is re-sent.
     /// Refused if an input changed since the run began.
@@ -159,9 +164,10 @@ pub struct ImportArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     pub mode: Option<crate::state::Mode>,
 
-    /// With --mode upsert|update: the state kept across runs (each contact's id and the
-    /// hash of the last payload sent to it), locked while a run uses it
-    /// [default: .helpcrunch-import/state.db].
+    /// The state kept across runs (each contact's id and the hash of the last payload sent
+    /// to it, and the account index), locked while a run uses it. With --mode create, only
+    /// where given, for the account index [default with upsert|update:
+    /// .helpcrunch-import/state.db].
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 
@@ -180,6 +186,13 @@ pub struct ImportArgs {
     /// would be too; 0 never stops [default: 20].
     #[arg(long, value_name = "N")]
     pub fail_fast: Option<u64>,
+
+    /// List the account's contacts into the --state (100 a request) before sending, so a
+    /// row HelpCrunch already holds costs no lookup, and one it holds as it is no request
+    /// at all: auto when the state has no index yet and listing is cheaper than the lookups
+    /// it replaces; always; never [default: auto].
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub index: Option<crate::deliver::IndexPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

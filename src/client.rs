@@ -92,6 +92,12 @@ pub enum Success {
     Found { ids: Vec<i64> },
     /// `GET /customers/{id}`: the contact as HelpCrunch stores it.
     Fetched { customer: Map<String, Value> },
+    /// `GET /customers?limit=&offset=`: a page of contacts, and how many the account holds
+    /// (None when the answer does not say).
+    Page {
+        customers: Vec<Map<String, Value>>,
+        total: Option<u64>,
+    },
 }
 
 /// One request of an operation, as [`Client::send`] sends it.
@@ -112,7 +118,13 @@ pub enum Request<'a> {
     AddTags { id: i64, tags: &'a [Tag] },
     /// `GET /customers/{id}`: what HelpCrunch stores, to check that what was sent stuck.
     Get { id: i64 },
+    /// `GET /customers?limit=100&offset=N`: a page of the account's contacts, to index it.
+    List { offset: u64 },
 }
+
+/// Contacts a listing page asks for: the most the API serves (`helpcrunch-api.md`, "List,
+/// get, delete").
+pub const PAGE_SIZE: u64 = 100;
 
 /// Which endpoint a request goes to: it decides how a success is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +134,7 @@ pub enum Endpoint {
     Update,
     AddTags,
     Get,
+    List,
 }
 
 impl Request<'_> {
@@ -132,6 +145,7 @@ impl Request<'_> {
             Request::Update { .. } => Endpoint::Update,
             Request::AddTags { .. } => Endpoint::AddTags,
             Request::Get { .. } => Endpoint::Get,
+            Request::List { .. } => Endpoint::List,
         }
     }
 
@@ -157,6 +171,7 @@ impl Request<'_> {
             Request::Update { .. } => transient("update"),
             Request::AddTags { .. } => transient("tagging"),
             Request::Get { .. } => transient("read-back"),
+            Request::List { .. } => transient("listing"),
         }
     }
 }
@@ -261,6 +276,10 @@ impl Client {
                 .put(format!("{}/{id}/tags", self.customers_url))
                 .json(&serde_json::json!({ "tags": tags })),
             Request::Get { id } => self.http.get(format!("{}/{id}", self.customers_url)),
+            Request::List { offset } => self.http.get(format!(
+                "{}?limit={PAGE_SIZE}&offset={offset}",
+                self.customers_url
+            )),
         };
         let sent = builder
             .header(AUTHORIZATION, self.authorization.clone())
@@ -401,6 +420,20 @@ fn success(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Answer {
             Ok(customer) => Answer::Ok(Success::Fetched { customer }),
             Err(e) => unreadable("a contact", e),
         },
+        Endpoint::List => {
+            #[derive(Deserialize)]
+            struct Page {
+                data: Vec<Map<String, Value>>,
+                total: Option<u64>,
+            }
+            match serde_json::from_slice::<Page>(body) {
+                Ok(page) => Answer::Ok(Success::Page {
+                    customers: page.data,
+                    total: page.total,
+                }),
+                Err(e) => unreadable("a page of contacts", e),
+            }
+        }
     }
 }
 
@@ -740,6 +773,19 @@ mod tests {
             answer(Endpoint::AddTags, 200, r#"{"id":7}"#),
             Answer::Ok(Success::Updated)
         );
+        let page = answer(
+            Endpoint::List,
+            200,
+            r#"{"data":[{"id":7,"email":"a@x.io"},{"id":8}],"total":1042}"#,
+        );
+        assert!(matches!(
+            page,
+            Answer::Ok(Success::Page { customers, total: Some(1042) }) if customers.len() == 2
+        ));
+        assert!(matches!(
+            answer(Endpoint::List, 200, r#"{"total":3}"#),
+            Answer::Transient { .. }
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, LimitKind, SandboxArgs};
 use crate::client::{ApiKey, Client};
 use crate::config::{Config, ProcessEnv, SendConfig, Target};
-use crate::deliver::{Courier, Refusals, Sync, Verifier};
+use crate::deliver::{Courier, IndexPolicy, IndexReport, Refusals, Sync, Verifier};
 use crate::error::{Ending, RunError};
 use crate::ledger::{Begin, Ledger};
 use crate::limiter::Limiter;
@@ -21,7 +21,7 @@ use crate::report::RunKind;
 use crate::resume::ResumeHint;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
 use crate::shutdown::Shutdown;
-use crate::source::{Input, TextOptions};
+use crate::source::{Input, TextOptions, count_rows};
 use crate::state::State;
 
 /// How often progress is logged when there is no bar.
@@ -120,6 +120,7 @@ async fn import(
         .unwrap_or_default();
     let mut rehearsal = None;
     let mut ledger = None;
+    let mut index = None;
     let courier = match &config.send {
         None => None,
         Some(send) => {
@@ -130,14 +131,14 @@ async fn import(
             ledger = Some(opened.clone());
             let (base_url, key) = match &send.target {
                 Target::Api { base_url, key } => (base_url.clone(), key.clone()),
-                Target::Sandbox => {
-                    let sandbox = start_rehearsal().await?;
+                Target::Sandbox { seed } => {
+                    let sandbox = start_rehearsal(seed.as_deref()).await?;
                     let url = sandbox.base_url();
                     rehearsal = Some(sandbox);
                     (url, ApiKey::new("sandbox").map_err(RunError::Config)?)
                 }
             };
-            let courier = courier(
+            let mut courier = courier(
                 send,
                 &base_url,
                 &key,
@@ -146,6 +147,7 @@ async fn import(
                 opened,
                 sync,
             )?;
+            index = prepare_index(&mut courier, send, &config.inputs).await?;
             Some(Arc::new(courier))
         }
     };
@@ -160,6 +162,7 @@ async fn import(
         ledger,
         resume_command: resume.command().map(String::from),
         max_failures,
+        index,
     };
     let ending = run.execute(kind).await;
     if let Some(sandbox) = rehearsal {
@@ -219,6 +222,35 @@ fn courier(
     })
 }
 
+/// Lists the account into the state's index, or takes the one it holds, as `--index`
+/// says; the courier's sync then uses it. None without a state.
+async fn prepare_index(
+    courier: &mut Courier,
+    send: &SendConfig,
+    inputs: &[Input],
+) -> Result<Option<IndexReport>, RunError> {
+    let Some(sync) = &courier.sync else {
+        return Ok(None);
+    };
+    let unknown_rows = if send.index == IndexPolicy::Auto {
+        let counted = inputs.to_vec();
+        let rows = tokio::task::spawn_blocking(move || count_rows(&counted))
+            .await
+            .map_err(|e| RunError::Internal(format!("counting the rows failed: {e}")))?;
+        let known = sync.state.contacts().await?;
+        rows.map(|rows| rows.saturating_sub(known))
+    } else {
+        None
+    };
+    let report = courier
+        .prepare_index(&sync.state, send.index, unknown_rows)
+        .await?;
+    if let Some(sync) = &mut courier.sync {
+        sync.index = matches!(report.index, "listed" | "used");
+    }
+    Ok(Some(report))
+}
+
 /// Opens and locks the sync state of `--mode upsert|update`, off the async threads.
 async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
     let Some(path) = send.state.clone() else {
@@ -232,12 +264,18 @@ async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
         mode: send.mode,
         state,
         collections: send.collections,
+        index: false,
     }))
 }
 
-async fn start_rehearsal() -> Result<Sandbox, RunError> {
+async fn start_rehearsal(seed: Option<&std::path::Path>) -> Result<Sandbox, RunError> {
+    let seed_contacts = match seed {
+        Some(path) => crate::sandbox::read_seed(path).map_err(RunError::Sandbox)?,
+        None => Vec::new(),
+    };
     let config = SandboxConfig {
         limit: Some(REHEARSAL_LIMIT),
+        seed_contacts,
         ..SandboxConfig::default()
     };
     let sandbox = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))

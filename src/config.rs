@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::cli::{ImportArgs, InputArgs};
 use crate::client::{ApiKey, Timeouts};
-use crate::deliver::{RetryPolicy, Verify};
+use crate::deliver::{IndexPolicy, RetryPolicy, Verify};
 use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
@@ -43,6 +43,7 @@ pub struct FileConfig {
     pub encoding: Option<TextEncoding>,
     pub verify: Option<String>,
     pub fail_fast: Option<u64>,
+    pub index: Option<IndexPolicy>,
     #[serde(default)]
     pub update: UpdateSection,
     #[serde(default)]
@@ -115,8 +116,11 @@ pub enum Target {
         base_url: String,
         key: ApiKey,
     },
-    /// The built-in emulator, started in-process for this run.
-    Sandbox,
+    /// The built-in emulator, started in-process for this run, holding the contacts of
+    /// `seed` (NDJSON) first.
+    Sandbox {
+        seed: Option<PathBuf>,
+    },
 }
 
 /// Everything needed to send: absent in a dry run.
@@ -130,8 +134,11 @@ pub struct SendConfig {
     /// A new run, or `--resume` of the one in the results directory.
     pub begin: Begin,
     pub mode: Mode,
-    /// The sync state's file; None with `--mode create`, which keeps none.
+    /// The sync state's file; None with `--mode create` unless one is given for the
+    /// account index.
     pub state: Option<PathBuf>,
+    /// Whether to list the account into the state's index before sending (`--index`).
+    pub index: IndexPolicy,
     pub max_failures: FailureLimit,
     /// Which written contacts are read back (`--verify`).
     pub verify: Verify,
@@ -147,7 +154,7 @@ impl Target {
     pub fn label(&self) -> String {
         match self {
             Target::Api { base_url, .. } => base_url.trim_end_matches('/').to_string(),
-            Target::Sandbox => "the built-in sandbox (--sandbox)".to_string(),
+            Target::Sandbox { .. } => "the built-in sandbox (--sandbox)".to_string(),
         }
     }
 }
@@ -206,9 +213,17 @@ impl Config {
             )));
         }
         let mode = args.mode.or(file.mode).unwrap_or_default();
-        if mode == Mode::Create && args.state.is_some() {
+        let index = args.index.or(file.index).unwrap_or_default();
+        let state = match mode {
+            // A create run keeps a state only to hold the account index, where one is given.
+            Mode::Create => args.state.clone().or(file.state.clone()),
+            _ => Some(crate::state::path_or_default(
+                args.state.clone().or(file.state.clone()),
+            )),
+        };
+        if mode == Mode::Create && state.is_none() && index == IndexPolicy::Always {
             return Err(RunError::Config(
-                "--state is for --mode upsert or update: --mode create keeps no state".into(),
+                "--index always needs a --state to hold the account index (--mode create keeps none of its own)".into(),
             ));
         }
         let max_failures = match (args.max_failures, &file.max_failures) {
@@ -231,7 +246,9 @@ impl Config {
             replace_custom_data: file.update.custom_data == Some(CustomDataUpdate::Replace),
         };
         let target = if args.sandbox {
-            Target::Sandbox
+            Target::Sandbox {
+                seed: args.seed_contacts.clone(),
+            }
         } else {
             let base_url = args
                 .base_url
@@ -265,8 +282,8 @@ impl Config {
                 Begin::Fresh
             },
             mode,
-            state: (mode != Mode::Create)
-                .then(|| crate::state::path_or_default(args.state.clone().or(file.state.clone()))),
+            state,
+            index,
             max_failures,
             verify,
             fail_fast: args
@@ -551,7 +568,7 @@ mod tests {
             Config::for_import(&import_args(&[&input, "--sandbox"]), &env).expect("resolves");
         assert!(matches!(
             sandbox.send.map(|s| s.target),
-            Some(Target::Sandbox)
+            Some(Target::Sandbox { .. })
         ));
         let dry = Config::for_import(&import_args(&[&input, "--dry-run"]), &env).expect("resolves");
         assert!(dry.send.is_none());
@@ -608,8 +625,7 @@ mod tests {
         for bad in [
             &["--concurrency", "0"][..],
             &["--base-url", "ftp://x"][..],
-            &["--state", "s.db"][..],
-            &["--mode", "create", "--state", "s.db"][..],
+            &["--mode", "create", "--index", "always"][..],
         ] {
             let mut args = vec![input.as_str()];
             args.extend_from_slice(bad);

@@ -95,6 +95,8 @@ pub struct Run {
     pub resume_command: Option<String>,
     /// Failed rows that still make a finished run a success.
     pub max_failures: crate::error::FailureLimit,
+    /// What came of the account index (None: no state, or a dry run).
+    pub index: Option<crate::deliver::IndexReport>,
 }
 
 /// Checks every file's header against the mapping before anything is sent: a column
@@ -139,6 +141,7 @@ impl Run {
             ledger,
             resume_command,
             max_failures,
+            index,
         } = self;
         let files =
             ResultFiles::create(&out_dir, courier.is_none(), &inputs).map_err(|source| {
@@ -241,6 +244,7 @@ impl Run {
             elapsed: started.elapsed(),
             pass,
             resume_command,
+            index,
         });
         let output_error = |source| RunError::Output {
             dir: out_dir.clone(),

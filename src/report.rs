@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::adaptive::Shape;
+use crate::deliver::IndexReport;
 use crate::ledger::Counts as LedgerCounts;
 use crate::limiter::LimiterReport;
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
@@ -644,6 +645,8 @@ pub struct RunFacts<'a> {
     pub pass: Option<u32>,
     /// The command that goes on with the run, shown if it did not finish.
     pub resume_command: Option<String>,
+    /// What came of the account index.
+    pub index: Option<IndexReport>,
 }
 
 /// `summary.json`: the run's figures, for people and for scripts.
@@ -689,6 +692,10 @@ pub struct Summary {
     pub pass: Option<u32>,
     /// The command that goes on with the run, when it did not finish.
     pub resume_command: Option<String>,
+    /// The account index: `listed` by this run, `used` from the state, `skipped`,
+    /// `incomplete` or `none`; the contacts it holds and the listing requests spent (they
+    /// are among `requests`).
+    pub index: Option<IndexReport>,
 }
 
 impl Summary {
@@ -706,6 +713,7 @@ impl Summary {
             elapsed,
             pass,
             resume_command,
+            index,
         } = facts;
         let mut result_files = files.file_names();
         result_files.push("summary.json".into());
@@ -748,6 +756,7 @@ impl Summary {
             window_secs: window.map(|(_, period)| period.as_secs_f64()),
             pass,
             resume_command: resume_command.filter(|_| end != RunEnd::Finished),
+            index,
         }
     }
 
@@ -828,6 +837,17 @@ impl Summary {
                     "paused {:.1}s by 429s; the rate changed {} times, ending at {rate:.1}/min\n",
                     self.paused_secs, self.rate_changes
                 ));
+            }
+            match &self.index {
+                Some(index) if index.index == "listed" => text.push_str(&format!(
+                    "indexed the account: {} contacts in {} requests\n",
+                    index.contacts, index.requests
+                )),
+                Some(index) if index.index == "used" => text.push_str(&format!(
+                    "used the state's account index: {} contacts\n",
+                    index.contacts
+                )),
+                _ => {}
             }
             if let (Some(budget), Some(secs)) = (self.window_budget, self.window_secs) {
                 text.push_str(&format!(
@@ -1108,6 +1128,7 @@ mod tests {
             verify_requests: 0,
             pass: None,
             resume_command: None,
+            index: None,
         }
     }
 

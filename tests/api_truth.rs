@@ -43,12 +43,6 @@ async fn import_with(
     run(&args, Some(KEY)).await
 }
 
-fn summary(dir: &Dir, out: &str) -> Value {
-    let text =
-        std::fs::read_to_string(dir.path().join(out).join("summary.json")).expect("summary.json");
-    serde_json::from_str(&text).expect("summary.json is JSON")
-}
-
 fn endpoint(sandbox: &Sandbox, name: &str) -> u64 {
     sandbox.stats().by_endpoint.get(name).copied().unwrap_or(0)
 }
@@ -106,7 +100,7 @@ async fn an_attribute_dropped_in_silence_stops_the_run_after_the_first_create() 
     // Nothing lost: the created contact is in the results, the rest resumable.
     let created = dir.csv_rows("created.csv");
     assert_eq!(created.len(), 1);
-    let summary = summary(&dir, "out");
+    let summary = dir.summary_of("out");
     assert_eq!(summary["created"], 1);
     assert_eq!(summary["failed_by_status"]["not_sent"], 49);
     assert!(
@@ -136,7 +130,7 @@ async fn an_attribute_refused_with_400_stops_the_run_within_the_first_rows() {
         "{posts} creates sent before the stop"
     );
     assert_eq!(sandbox.customers().len(), 0);
-    let summary = summary(&dir, "out");
+    let summary = dir.summary_of("out");
     let rejected = summary["failed_by_status"]["rejected"]
         .as_u64()
         .unwrap_or(0);
@@ -176,7 +170,7 @@ async fn a_search_that_answers_404_when_empty_is_no_match_for_upserts_and_lookup
     )
     .await;
     assert_eq!(result.code, 0, "{}", result.all_output());
-    let summary = summary(&dir, "out");
+    let summary = dir.summary_of("out");
     assert_eq!(summary["failed"], 0, "{summary}");
     assert_eq!(summary["created"], 20);
     assert_eq!(sandbox.customers().len(), 20, "none created twice");
@@ -271,7 +265,7 @@ async fn an_update_that_would_delete_customdata_it_did_not_send_stops_after_the_
                 "{output}"
             );
             // Stopped after the first update: the second row was not sent.
-            assert_eq!(summary(&dir, "out")["failed_by_status"]["not_sent"], 1);
+            assert_eq!(dir.summary_of("out")["failed_by_status"]["not_sent"], 1);
         }
     }
 
@@ -315,5 +309,5 @@ async fn a_search_that_shows_new_contacts_late_never_duplicates_one() {
     unique.dedup();
     assert_eq!(emails.len(), 100, "{stats:?}");
     assert_eq!(unique.len(), 100, "no contact created twice");
-    assert_eq!(summary(&dir, "out")["created"], 100);
+    assert_eq!(dir.summary_of("out")["created"], 100);
 }

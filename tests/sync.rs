@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    Dir, KEY, READ_BACK_CREATE, READ_BACK_UPDATE, Run, expected_ids, run, sandbox, signal, spawn,
-    stored, user_ids,
+    Dir, KEY, READ_BACK_CREATE, READ_BACK_UPDATE, Run, expected_ids, rows_renamed, run, sandbox,
+    signal, spawn, stored, user_ids,
 };
 use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
 
@@ -53,36 +53,16 @@ fn sync_args(
     args
 }
 
-/// Rows `u1..un`; `renamed` rows (by number) get a new name.
-fn rows(n: usize, renamed: impl Fn(usize) -> bool) -> String {
-    let mut text = String::from("userId,email,name\n");
-    for i in 1..=n {
-        let name = if renamed(i) {
-            format!("Renamed {i}")
-        } else {
-            format!("User {i}")
-        };
-        text.push_str(&format!("u{i},user{i}@example.com,{name}\n"));
-    }
-    text
-}
-
-fn summary(dir: &Dir, out: &str) -> serde_json::Value {
-    let text =
-        std::fs::read_to_string(dir.path().join(out).join("summary.json")).expect("summary.json");
-    serde_json::from_str(&text).expect("summary.json is JSON")
-}
-
 /// `(created, updated, unchanged, exists, failed)` of a run's summary.json.
 fn counts(dir: &Dir, out: &str) -> [u64; 5] {
-    let tally = summary(dir, out);
+    let tally = dir.summary_of(out);
     ["created", "updated", "unchanged", "exists", "failed"]
         .map(|k| tally[k].as_u64().unwrap_or(u64::MAX))
 }
 
 /// Day one: `n` new rows synced into an empty state.
 async fn import_day_one(sandbox: &Sandbox, dir: &Dir, n: usize) {
-    let file = dir.write("day1.csv", rows(n, |_| false));
+    let file = dir.write("day1.csv", rows_renamed(n, |_| false));
     let run = sync(sandbox, dir, &file, "day1", "upsert", &[]).await;
     assert_eq!(run.code, 0, "{}", run.all_output());
 }
@@ -101,15 +81,16 @@ async fn assert_rerun_sends_nothing(sandbox: &Sandbox, dir: &Dir, file: &str, n:
 async fn the_same_file_twice_sends_nothing_the_second_time() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let dir = Dir::new();
-    let file = dir.write("rows.csv", rows(100, |_| false));
+    let file = dir.write("rows.csv", rows_renamed(100, |_| false));
 
+    // No account index: the state then holds keys, ids and hashes only.
     let first = sync(
         &sandbox,
         &dir,
         &file,
         "first",
         "upsert",
-        &["-vv", "--log-format", "json"],
+        &["-vv", "--log-format", "json", "--index", "never"],
     )
     .await;
     assert_eq!(first.code, 0, "{}", first.all_output());
@@ -165,7 +146,7 @@ async fn changed_and_new_rows_cost_one_request_each() {
     let second = sync(
         &sandbox,
         &dir,
-        &dir.write("day2.csv", rows(1020, changed)),
+        &dir.write("day2.csv", rows_renamed(1020, changed)),
         "day2",
         "upsert",
         &[],
@@ -199,53 +180,68 @@ async fn changed_and_new_rows_cost_one_request_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_state_over_existing_contacts_updates_them_without_duplicates() {
-    let sandbox = sandbox(SandboxConfig::default()).await;
-    let dir = Dir::new();
-    // 10 contacts with a userId and 5 known by their email alone, created elsewhere.
-    let mut old = rows(10, |_| false);
-    for i in 1..=5 {
-        old.push_str(&format!(",only{i}@example.com,Only {i}\n"));
-    }
-    let created = sync(
-        &sandbox,
-        &dir,
-        &dir.write("old.csv", old),
-        "elsewhere",
-        "create",
-        &[],
-    )
-    .await;
-    assert_eq!(created.code, 0, "{}", created.all_output());
-    assert!(
-        !dir.path().join("state.db").exists(),
-        "--mode create keeps no state"
-    );
+    // With the account indexed (auto: one page, cheaper than the lookups), each row is
+    // compared with its contact: one PATCH each. Without an index, each is looked up:
+    // a userId row's create is refused as a duplicate, a search finds it, a PATCH updates
+    // it; an email row is searched for, then patched. Either way, no contact twice.
+    for (index, expected) in [("auto", 1 + 15), ("never", 10 * 3 + 5 * 2)] {
+        let sandbox = sandbox(SandboxConfig::default()).await;
+        let dir = Dir::new();
+        // 10 contacts with a userId and 5 known by their email alone, created elsewhere.
+        let mut old = rows_renamed(10, |_| false);
+        for i in 1..=5 {
+            old.push_str(&format!(",only{i}@example.com,Only {i}\n"));
+        }
+        let created = sync(
+            &sandbox,
+            &dir,
+            &dir.write("old.csv", old),
+            "elsewhere",
+            "create",
+            &[],
+        )
+        .await;
+        assert_eq!(created.code, 0, "{}", created.all_output());
+        assert!(
+            !dir.path().join("state.db").exists(),
+            "--mode create keeps no state unless given one"
+        );
 
-    let mut new = rows(10, |_| true);
-    for i in 1..=5 {
-        new.push_str(&format!(",only{i}@example.com,Renamed only {i}\n"));
-    }
-    let file = dir.write("new.csv", new);
-    let before = sandbox.stats().requests;
-    let upsert = sync(&sandbox, &dir, &file, "upsert", "upsert", &[]).await;
-    assert_eq!(upsert.code, 0, "{}", upsert.all_output());
-    // A userId row: its create is refused as a duplicate, a search finds it, a PATCH
-    // updates it. An email row: a search, then a PATCH. The first update is read back.
-    let requests = sandbox.stats().requests - before;
-    assert_eq!(requests, 10 * 3 + 5 * 2 + READ_BACK_UPDATE);
-    eprintln!("figures: fresh state over 15 existing contacts: {requests} requests");
-    assert_eq!(counts(&dir, "upsert"), [0, 15, 0, 0, 0]);
-    assert_eq!(
-        user_ids(&sandbox),
-        expected_ids(10),
-        "no userId created twice"
-    );
-    assert_eq!(sandbox.customers().len(), 15, "no email created twice");
-    let names = stored(&sandbox, "name");
-    assert!(names.iter().all(|n| n.starts_with("Renamed")), "{names:?}");
+        let mut new = rows_renamed(10, |_| true);
+        for i in 1..=5 {
+            new.push_str(&format!(",only{i}@example.com,Renamed only {i}\n"));
+        }
+        let file = dir.write("new.csv", new);
+        let before = sandbox.stats().requests;
+        let upsert = sync(
+            &sandbox,
+            &dir,
+            &file,
+            "upsert",
+            "upsert",
+            &["--index", index],
+        )
+        .await;
+        assert_eq!(upsert.code, 0, "{index}: {}", upsert.all_output());
+        // The first update is read back, before and after.
+        let requests = sandbox.stats().requests - before;
+        assert_eq!(requests, expected + READ_BACK_UPDATE, "{index}");
+        eprintln!(
+            "figures: fresh state over 15 existing contacts, --index {index}: {requests} requests"
+        );
+        assert_eq!(counts(&dir, "upsert"), [0, 15, 0, 0, 0], "{index}");
+        assert_eq!(
+            user_ids(&sandbox),
+            expected_ids(10),
+            "no userId created twice"
+        );
+        assert_eq!(sandbox.customers().len(), 15, "no email created twice");
+        let names = stored(&sandbox, "name");
+        assert!(names.iter().all(|n| n.starts_with("Renamed")), "{names:?}");
 
-    // Recorded: the next run sends nothing.
-    assert_rerun_sends_nothing(&sandbox, &dir, &file, 15).await;
+        // Recorded: the next run sends nothing.
+        assert_rerun_sends_nothing(&sandbox, &dir, &file, 15).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +251,7 @@ async fn update_mode_creates_nothing_and_max_failures_sets_the_exit_code() {
     let first = sync(
         &sandbox,
         &dir,
-        &dir.write("a.csv", rows(4, |_| false)),
+        &dir.write("a.csv", rows_renamed(4, |_| false)),
         "a",
         "upsert",
         &[],
@@ -264,11 +260,11 @@ async fn update_mode_creates_nothing_and_max_failures_sets_the_exit_code() {
     assert_eq!(first.code, 0, "{}", first.all_output());
 
     // u5, u6 do not exist: they fail as not_found, and nothing is created.
-    let file = dir.write("b.csv", rows(6, |i| i == 1));
+    let file = dir.write("b.csv", rows_renamed(6, |i| i == 1));
     let strict = sync(&sandbox, &dir, &file, "strict", "update", &[]).await;
     assert_eq!(strict.code, 1, "{}", strict.all_output());
     assert_eq!(counts(&dir, "strict"), [0, 1, 3, 0, 2]);
-    assert_eq!(summary(&dir, "strict")["failed_by_status"]["not_found"], 2);
+    assert_eq!(dir.summary_of("strict")["failed_by_status"]["not_found"], 2);
     assert_eq!(user_ids(&sandbox), expected_ids(4));
 
     for (limit, code) in [("2", 0), ("1", 1), ("34%", 0), ("33%", 1)] {
@@ -296,7 +292,7 @@ async fn update_mode_creates_nothing_and_max_failures_sets_the_exit_code() {
 async fn a_second_run_on_a_locked_state_refuses_to_start() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let dir = Dir::new();
-    let file = dir.write("rows.csv", rows(400, |_| false));
+    let file = dir.write("rows.csv", rows_renamed(400, |_| false));
     let slow = sync_args(&sandbox, &dir, &file, "slow", "upsert", &["--rate", "40/s"]);
     let slow: Vec<&str> = slow.iter().map(String::as_str).collect();
     let first = spawn(&slow);
@@ -341,7 +337,7 @@ async fn a_sync_killed_mid_run_resumes_without_duplicates_and_records_every_cont
     import_day_one(&sandbox, &dir, 300).await;
 
     // Day 2: every old row changed, 100 new; killed a moment into the run, then resumed.
-    let file = dir.write("day2.csv", rows(400, |i| i <= 300));
+    let file = dir.write("day2.csv", rows_renamed(400, |i| i <= 300));
     let args = sync_args(
         &sandbox,
         &dir,

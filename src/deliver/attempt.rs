@@ -159,8 +159,9 @@ pub trait Operation<'a> {
 }
 
 impl Courier {
-    /// Runs `operation` for the ledger's `row` until it is finished (`Ok`), or the row
-    /// ends without it (`Err`: the run stopped, the budget ran out, or a fatal answer).
+    /// Runs `operation` for the ledger's `row` (None: no row, as a listing page) until it
+    /// is finished (`Ok`), or it ends without (`Err`: the run stopped, the budget ran out,
+    /// or a fatal answer).
     ///
     /// A create's intent goes to disk before the row waits for its turn, not after: the
     /// fsync's varying latency between the slot and the request would bunch requests at
@@ -168,7 +169,7 @@ impl Courier {
     /// withdraws the intent.
     pub(super) async fn attempt<'a, T>(
         &self,
-        row: RowKey,
+        row: Option<RowKey>,
         budget: &mut Budget,
         operation: &mut impl Operation<'a, Output = T>,
     ) -> Result<T, RowResult> {
@@ -179,7 +180,7 @@ impl Courier {
                 Next::Send(request) => request,
                 Next::Done(output) => return Ok(output),
             };
-            if let (Request::Create(payload), false) = (request, intent_recorded) {
+            if let (Request::Create(payload), Some(row), false) = (request, row, intent_recorded) {
                 let recorded = self
                     .ledger
                     .sending(row, payload.user_id.as_deref(), payload.email.as_deref())

@@ -9,6 +9,8 @@
 //!   twice.
 //! - `update`: `--mode upsert|update`: the state's plan for the row, then nothing, a
 //!   `PATCH`, or the create path.
+//! - `verify`: reading written contacts back; `list`: listing the account into the
+//!   state's index before any row is sent.
 //!
 //! A new API operation is a file here implementing `attempt::Operation` (which request
 //! comes next, what an answer means), a variant of [`crate::client::Request`], and its
@@ -16,6 +18,7 @@
 
 mod attempt;
 mod create;
+mod list;
 mod react;
 mod refusals;
 mod update;
@@ -37,6 +40,7 @@ use self::attempt::{Budget, Settle};
 pub use self::attempt::{IN_FLIGHT_GRACE, RetryPolicy};
 use self::create::Create;
 pub use self::create::Start;
+pub use self::list::{IndexPolicy, IndexReport};
 pub use self::react::stopped;
 pub use self::refusals::Refusals;
 pub use self::update::Sync;
@@ -111,7 +115,7 @@ impl Courier {
     ) -> RowResult {
         let settle = Settle::new(&self.retry);
         let result = self
-            .attempt(row, budget, &mut Create::new(payload, start, settle))
+            .attempt(Some(row), budget, &mut Create::new(payload, start, settle))
             .await
             .unwrap_or_else(|ended| ended);
         if let RowResult::Created { id: Some(id) } = result {

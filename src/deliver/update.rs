@@ -20,17 +20,65 @@ use crate::ledger::RowKey;
 use crate::outcome::{FailStatus, RowResult};
 use crate::payload::{CreateCustomer, Tag};
 use crate::readback::Collections;
-use crate::state::plan::{self, Known, Mode, Parts, Plan};
-use crate::state::{State, StateError};
+use crate::state::plan::{self, Found, Hashes, Known, Mode, Parts, Plan};
+use crate::state::{Indexed, State, StateError};
 
 /// What rows are synced against.
 pub struct Sync {
-    /// `Upsert` or `Update` (`Create` keeps no state and never gets here).
+    /// `Upsert` or `Update`; `Create` only with a state for its account index.
     pub mode: Mode,
     /// The persistent state, locked for this run.
     pub state: State,
     /// How updates treat tags and customData (`[update]` in the config).
     pub collections: Collections,
+    /// Whether the state's account index is complete and this run uses it.
+    pub index: bool,
+}
+
+/// What the state and the account index say of a row, before anything is sent.
+pub struct RowPlan {
+    pub plan: Plan,
+    /// The state's key for the row's contact.
+    pub key: Option<String>,
+    pub hashes: Hashes,
+    /// The contact the index holds for it, when the state had not sent to it.
+    pub found: Option<Indexed>,
+}
+
+impl Sync {
+    /// The plan for a row: what it would cost, and what the run does with it.
+    pub async fn plan(&self, payload: &CreateCustomer) -> Result<RowPlan, StateError> {
+        let key = plan::key(payload);
+        let hashes = plan::hashes(payload);
+        let known = match &key {
+            Some(key) => self.state.get(key.clone()).await?,
+            None => None,
+        };
+        let found = match (known, self.index) {
+            (None, true) => {
+                let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
+                self.state.index_lookup(user_id, email).await?
+            }
+            _ => None,
+        };
+        let plan = plan::plan(
+            self.mode,
+            key.as_deref(),
+            known,
+            &hashes,
+            payload.user_id.is_some(),
+            found.as_ref().map(|indexed| Found {
+                id: indexed.id,
+                changes: plan::changes(payload, &indexed.contact),
+            }),
+        );
+        Ok(RowPlan {
+            plan,
+            key,
+            hashes,
+            found,
+        })
+    }
 }
 
 /// One update request, as an [`Operation`]: a PATCH of the row's fields, or its tags added.
@@ -99,24 +147,24 @@ impl Courier {
         payload: &CreateCustomer,
         start: Start,
     ) -> Result<RowResult, StateError> {
-        let key = plan::key(payload);
-        let hashes = plan::hashes(payload);
-        let known = match &key {
-            Some(key) => sync.state.get(key.clone()).await?,
-            None => None,
-        };
+        let RowPlan {
+            plan,
+            key,
+            hashes,
+            found,
+        } = sync.plan(payload).await?;
         let find = Start::Find {
             create: sync.mode == Mode::Upsert,
         };
-        let planned = plan::plan(
-            sync.mode,
-            key.as_deref(),
-            known,
-            &hashes,
-            payload.user_id.is_some(),
-        );
-        let mut result = match (planned, start) {
-            (Plan::Unchanged { id }, _) => return Ok(RowResult::Unchanged { id }),
+        let mut result = match (plan, start) {
+            (Plan::Unchanged { id }, _) => {
+                // Known from the index: the state records it, so the next run need not look.
+                if let (Some(key), Some(_)) = (key, found) {
+                    sync.state.put(key, Known::new(id, hashes)).await?;
+                }
+                return Ok(RowResult::Unchanged { id });
+            }
+            (Plan::Exists { id }, _) => return Ok(RowResult::Exists { id: Some(id) }),
             (Plan::Patch { id, parts }, _) => {
                 match self.update(sync, row, budget, id, payload, parts).await {
                     // Deleted in HelpCrunch since: find it again (or create it, in upsert).
@@ -138,15 +186,20 @@ impl Courier {
                 "not found: the row has no userId or email to find its contact by",
             ),
         };
-        if let RowResult::Exists { id: Some(id) } = result {
+        // A contact found existing is updated, never created twice (`--mode create`
+        // leaves it as it is).
+        if let (RowResult::Exists { id: Some(id) }, true) = (&result, sync.mode != Mode::Create) {
             result = self
-                .update(sync, row, budget, id, payload, Parts::ALL)
+                .update(sync, row, budget, *id, payload, Parts::ALL)
                 .await;
         }
-        if let (Some(key), RowResult::Created { id: Some(id) } | RowResult::Updated { id }) =
-            (key, &result)
-        {
-            sync.state.put(key, Known::new(*id, hashes)).await?;
+        if let RowResult::Created { id: Some(id) } | RowResult::Updated { id } = result {
+            if let Some(key) = key {
+                sync.state.put(key, Known::new(id, hashes)).await?;
+            }
+            if sync.index {
+                sync.state.index_wrote(id, payload).await?;
+            }
         }
         Ok(result)
     }
@@ -201,7 +254,7 @@ impl Courier {
     }
 
     async fn change(&self, row: RowKey, budget: &mut Budget, mut change: Change<'_>) -> RowResult {
-        self.attempt(row, budget, &mut change)
+        self.attempt(Some(row), budget, &mut change)
             .await
             .unwrap_or_else(|ended| ended)
     }

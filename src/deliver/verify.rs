@@ -105,7 +105,7 @@ impl Courier {
     /// warning) when it cannot be read: the check is skipped, the row stands.
     async fn fetch(&self, row: RowKey, budget: &mut Budget, id: i64) -> Option<Map<String, Value>> {
         self.counters.add_verification();
-        match self.attempt(row, budget, &mut Fetch { id }).await {
+        match self.attempt(Some(row), budget, &mut Fetch { id }).await {
             Ok(Ok(customer)) => Some(customer),
             Ok(Err(reason)) => {
                 tracing::warn!(

@@ -76,6 +76,24 @@ impl Rows {
     }
 }
 
+/// How many rows the inputs hold, counted by reading them through (a CSV row is a
+/// record, not a line); None when one is stdin, which can be read only once, or cannot be
+/// read (the run meets that error where it reads it).
+pub fn count_rows(inputs: &[Input]) -> Option<u64> {
+    let mut rows = 0;
+    for input in inputs {
+        input.path.as_ref()?;
+        let records = Rows::open(input, Arc::default()).ok()?;
+        for record in records {
+            match record {
+                Ok(_) => rows += 1,
+                Err(_) => break,
+            }
+        }
+    }
+    Some(rows)
+}
+
 impl Rows {
     /// Up to `n` first records, for a look before the run. An error before any record is
     /// the file's (a JSON document, an empty file) and is returned; one after some ends

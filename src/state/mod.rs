@@ -4,11 +4,15 @@
 //! nothing, and a changed row one PATCH.
 //!
 //! - [`plan`]: the mode's decision for one row (pure).
+//! - [`index`]: the account index, what HelpCrunch holds already, listed once.
 //!
 //! The file is locked for the whole run (SQLite's exclusive locking mode), so two runs on
-//! one state cannot overlap: the second one stops before it sends anything. Only keys,
-//! ids and hashes are stored: never a row's fields, never the API key.
+//! one state cannot overlap: the second one stops before it sends anything. For the
+//! contacts it sent to, only keys, ids and hashes are stored; the account index holds the
+//! fields the importer writes of every contact, as HelpCrunch answered them. Never the
+//! API key.
 
+pub mod index;
 pub mod plan;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use self::index::{IndexStatus, Indexed};
 pub use self::plan::{Hash, Hashes, Known, Mode, Parts, Plan};
 
 /// Where the state lives when `--state` is not given (relative to the working directory).
@@ -110,6 +115,7 @@ impl State {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
             .map_err(error)?;
         transaction.execute_batch(SCHEMA).map_err(error)?;
+        transaction.execute_batch(index::SCHEMA).map_err(error)?;
         add_tags_hash(&transaction).map_err(error)?;
         let recorded: Option<String> = transaction
             .query_row("SELECT value FROM meta WHERE name = 'target'", [], |row| {
@@ -199,7 +205,7 @@ impl State {
         .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StateError> {

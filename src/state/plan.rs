@@ -2,6 +2,8 @@
 
 use sha2::{Digest, Sha256};
 
+use serde_json::{Map, Value};
+
 use crate::payload::CreateCustomer;
 
 /// How rows meet contacts that may exist already.
@@ -92,6 +94,9 @@ pub enum Plan {
     Patch { id: i64, parts: Parts },
     /// POST it. With `--mode upsert`, a taken userId is then looked up and patched.
     Create,
+    /// `--mode create`, and the account index holds a contact with the row's userId or
+    /// email: nothing is sent, the row is `exists`.
+    Exists { id: i64 },
     /// Search for the contact first, then PATCH it; if there is none, create it when
     /// `create`, else the row fails as not found.
     Find { create: bool },
@@ -116,8 +121,27 @@ impl Parts {
     };
 }
 
+/// A contact the account index holds for a row, and what the row would change in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub id: i64,
+    pub changes: Parts,
+}
+
+/// What a row would change in a contact that holds `contact` (its fields as HelpCrunch
+/// answers them): the fields whose values differ or are missing, and the tags it lacks.
+pub fn changes(payload: &CreateCustomer, contact: &Map<String, Value>) -> Parts {
+    let differences = crate::readback::after_create(payload, contact);
+    let tag = |field: &str| field.starts_with("tag ");
+    Parts {
+        fields: differences.iter().any(|d| !tag(&d.field)),
+        tags: differences.iter().any(|d| tag(&d.field)),
+    }
+}
+
 /// The plan for a row: `known` is what the state holds for its key (None when it holds
-/// nothing, or the row has no key), `has_user_id` whether the payload has one.
+/// nothing, or the row has no key), `has_user_id` whether the payload has one, `found`
+/// the contact the account index holds for it (None: none, or no index).
 ///
 /// A new row with a userId is created at once: if the contact exists, the API's
 /// duplicate answer says so, at no extra cost for the new ones. Emails are not unique in
@@ -129,9 +153,13 @@ pub fn plan(
     known: Option<Known>,
     hashes: &Hashes,
     has_user_id: bool,
+    found: Option<Found>,
 ) -> Plan {
     match (mode, key, known) {
-        (Mode::Create, _, _) => Plan::Create,
+        (Mode::Create, ..) => match found {
+            Some(found) => Plan::Exists { id: found.id },
+            None => Plan::Create,
+        },
         (_, Some(_), Some(known)) => {
             let parts = Parts {
                 fields: known.hash != hashes.fields,
@@ -147,6 +175,14 @@ pub fn plan(
                 Plan::Unchanged { id: known.id }
             }
         }
+        // The state has never sent to it, but the index knows it: what it holds decides.
+        (_, Some(_), None) if found.is_some() => match found {
+            Some(Found { id, changes }) if changes.fields || changes.tags => {
+                Plan::Patch { id, parts: changes }
+            }
+            Some(Found { id, .. }) => Plan::Unchanged { id },
+            None => Plan::Create,
+        },
         (Mode::Upsert, Some(_), None) if has_user_id => Plan::Create,
         (Mode::Upsert, Some(_), None) => Plan::Find { create: true },
         // Nothing to know it by: it can only be created, and is not tracked.
@@ -186,11 +222,14 @@ mod tests {
     fn create_mode_always_creates_whatever_the_state_holds() {
         for k in [None, known(H1), known(H2)] {
             assert_eq!(
-                plan(Mode::Create, Some("userId:u"), k, &H1, true),
+                plan(Mode::Create, Some("userId:u"), k, &H1, true, None),
                 Plan::Create
             );
         }
-        assert_eq!(plan(Mode::Create, None, None, &H1, false), Plan::Create);
+        assert_eq!(
+            plan(Mode::Create, None, None, &H1, false, None),
+            Plan::Create
+        );
     }
 
     #[test]
@@ -198,11 +237,11 @@ mod tests {
         for mode in [Mode::Upsert, Mode::Update] {
             for has_user_id in [true, false] {
                 assert_eq!(
-                    plan(mode, Some("k"), known(H1), &H1, has_user_id),
+                    plan(mode, Some("k"), known(H1), &H1, has_user_id, None),
                     Plan::Unchanged { id: 7 }
                 );
                 assert_eq!(
-                    plan(mode, Some("k"), known(H1), &H2, has_user_id),
+                    plan(mode, Some("k"), known(H1), &H2, has_user_id, None),
                     Plan::Patch {
                         id: 7,
                         parts: Parts {
@@ -221,7 +260,8 @@ mod tests {
             fields: [1; 32],
             tags: Some([tags; 32]),
         };
-        let plan = |known, hashes: &Hashes| plan(Mode::Upsert, Some("k"), known, hashes, true);
+        let plan =
+            |known, hashes: &Hashes| plan(Mode::Upsert, Some("k"), known, hashes, true, None);
         assert_eq!(
             plan(known(tagged(5)), &tagged(5)),
             Plan::Unchanged { id: 7 }
@@ -252,25 +292,31 @@ mod tests {
     #[test]
     fn an_unknown_contact_is_created_by_user_id_and_searched_for_by_email() {
         assert_eq!(
-            plan(Mode::Upsert, Some("userId:u"), None, &H1, true),
+            plan(Mode::Upsert, Some("userId:u"), None, &H1, true, None),
             Plan::Create
         );
         assert_eq!(
-            plan(Mode::Upsert, Some("email:a@b.c"), None, &H1, false),
+            plan(Mode::Upsert, Some("email:a@b.c"), None, &H1, false, None),
             Plan::Find { create: true }
         );
-        assert_eq!(plan(Mode::Upsert, None, None, &H1, false), Plan::Create);
+        assert_eq!(
+            plan(Mode::Upsert, None, None, &H1, false, None),
+            Plan::Create
+        );
     }
 
     #[test]
     fn update_mode_never_creates() {
         for has_user_id in [true, false] {
             assert_eq!(
-                plan(Mode::Update, Some("k"), None, &H1, has_user_id),
+                plan(Mode::Update, Some("k"), None, &H1, has_user_id, None),
                 Plan::Find { create: false }
             );
         }
-        assert_eq!(plan(Mode::Update, None, None, &H1, false), Plan::NotFound);
+        assert_eq!(
+            plan(Mode::Update, None, None, &H1, false, None),
+            Plan::NotFound
+        );
     }
 
     #[test]
@@ -304,5 +350,81 @@ mod tests {
         });
         assert_eq!(hashes(&a).fields, hashes(&tagged).fields);
         assert!(hashes(&tagged).tags.is_some());
+    }
+
+    #[test]
+    fn a_contact_the_index_holds_is_left_alone_updated_or_counted_as_existing() {
+        let found = |fields: bool, tags: bool| {
+            Some(Found {
+                id: 42,
+                changes: Parts { fields, tags },
+            })
+        };
+        // --mode create: an indexed contact exists; nothing is sent.
+        assert_eq!(
+            plan(
+                Mode::Create,
+                Some("email:a@b.c"),
+                None,
+                &H1,
+                false,
+                found(true, true)
+            ),
+            Plan::Exists { id: 42 }
+        );
+        for mode in [Mode::Upsert, Mode::Update] {
+            assert_eq!(
+                plan(mode, Some("userId:u"), None, &H1, true, found(false, false)),
+                Plan::Unchanged { id: 42 }
+            );
+            assert_eq!(
+                plan(mode, Some("userId:u"), None, &H1, true, found(false, true)),
+                Plan::Patch {
+                    id: 42,
+                    parts: Parts {
+                        fields: false,
+                        tags: true
+                    }
+                }
+            );
+            // What this state sent last decides over the index.
+            assert_eq!(
+                plan(
+                    mode,
+                    Some("userId:u"),
+                    known(H1),
+                    &H1,
+                    true,
+                    found(true, true)
+                ),
+                Plan::Unchanged { id: 7 }
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_changes_the_fields_that_differ_and_the_tags_that_are_missing() {
+        let parts = |fields, tags| Parts { fields, tags };
+        let contact = serde_json::json!({
+            "name": "Ada", "email": "ADA@b.c", "company": "set by an agent",
+            "tags": [{"name": "vip", "color": "#fff"}, {"name": "agent"}],
+            "customData": {"plan": "pro", "seats": 5}
+        });
+        let contact = contact.as_object().cloned().unwrap_or_default();
+        let mut row = payload(None, Some("ada@b.c"));
+        assert_eq!(changes(&row, &contact), parts(false, false));
+        row.tags.push(crate::payload::Tag {
+            name: "vip".into(),
+            color: None,
+        });
+        assert_eq!(changes(&row, &contact), parts(false, false));
+        row.tags.push(crate::payload::Tag {
+            name: "new".into(),
+            color: None,
+        });
+        assert_eq!(changes(&row, &contact), parts(false, true));
+        row.tags.clear();
+        row.phone = Some("+1 555".into());
+        assert_eq!(changes(&row, &contact), parts(true, false));
     }
 }

@@ -58,6 +58,13 @@ impl Dir {
         serde_json::from_str(&self.read_out("summary.json")).expect("summary.json is JSON")
     }
 
+    /// `summary.json` of the run whose results are in the test's directory `out`.
+    pub fn summary_of(&self, out: &str) -> Value {
+        let path = self.path().join(out).join("summary.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        serde_json::from_str(&text).expect("summary.json is JSON")
+    }
+
     /// Rows of a result CSV as header → value maps (bytes that are not UTF-8, which a
     /// failed row keeps as it had them, shown as U+FFFD; see [`Dir::read_out_bytes`]).
     pub fn csv_rows(&self, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
@@ -162,6 +169,20 @@ pub fn stored(sandbox: &Sandbox, field: &str) -> Vec<String> {
         .collect();
     values.sort();
     values
+}
+
+/// Rows `u1..un` with valid emails; `renamed` rows (by number) get a new name.
+pub fn rows_renamed(n: usize, renamed: impl Fn(usize) -> bool) -> String {
+    let mut text = String::from("userId,email,name\n");
+    for i in 1..=n {
+        let name = if renamed(i) {
+            format!("Renamed {i}")
+        } else {
+            format!("User {i}")
+        };
+        text.push_str(&format!("u{i},user{i}@example.com,{name}\n"));
+    }
+    text
 }
 
 /// `n` CSV rows `u1..un` with valid emails.

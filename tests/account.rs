@@ -1,0 +1,168 @@
+//! End-to-end: knowing the account. A first sync over contacts HelpCrunch already holds,
+//! and a create run into a used account, with the account index listed into the state;
+//! request counts come from the sandbox's own stats.
+
+mod common;
+
+use common::{Dir, KEY, READ_BACK_CREATE, READ_BACK_UPDATE, Run, rows_renamed, run, sandbox};
+use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Map, Value, json};
+
+/// `n` contacts `u1..un` as another tool (the widget, an earlier import) created them.
+fn seeded(n: usize) -> Vec<Map<String, Value>> {
+    (1..=n)
+        .map(|i| {
+            let contact = json!({"userId": format!("u{i}"), "email": format!("user{i}@example.com"), "name": format!("User {i}")});
+            contact.as_object().cloned().unwrap_or_default()
+        })
+        .collect()
+}
+
+async fn sync(sandbox: &Sandbox, dir: &Dir, file: &str, out: &str, extra: &[&str]) -> Run {
+    let base_url = sandbox.base_url();
+    let out = dir.path().join(out).to_string_lossy().into_owned();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let mut args = vec![
+        "import",
+        file,
+        "--base-url",
+        &base_url,
+        "--out",
+        &out,
+        "--rate",
+        "500/s",
+        "--state",
+        &state,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, Some(KEY)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_over_an_account_holding_the_contacts_costs_a_request_per_change() {
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: seeded(1000),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    // 1,020 rows: 1,000 HelpCrunch holds (50 of them changed), 20 new.
+    let file = dir.write("rows.csv", rows_renamed(1020, |i| i % 20 == 0 && i <= 1000));
+    let first = sync(&sandbox, &dir, &file, "first", &["--mode", "upsert"]).await;
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    let stats = sandbox.stats();
+    let first_summary = dir.summary_of("first");
+    let counts = ["created", "updated", "unchanged", "exists", "failed"]
+        .map(|k| first_summary[k].as_u64().unwrap_or(u64::MAX));
+    assert_eq!(counts, [20, 50, 950, 0, 0], "{first_summary}");
+    // 10 pages listed (the answer's total says when it is all), 20 creates, 50 PATCHes,
+    // and the read-backs.
+    let index = &first_summary["index"];
+    assert_eq!(index["index"], "listed", "{first_summary}");
+    assert_eq!(index["requests"], 10, "{first_summary}");
+    assert_eq!(
+        stats.requests,
+        10 + 20 + 50 + READ_BACK_CREATE + READ_BACK_UPDATE,
+        "{stats:?}"
+    );
+    assert!(stats.requests <= 100);
+    assert_eq!(stats.by_endpoint["POST /customers/search"], 0, "no lookups");
+    assert_eq!(sandbox.customers().len(), 1020, "no contact duplicated");
+    let renamed = common::stored(&sandbox, "name")
+        .iter()
+        .filter(|n| n.starts_with("Renamed"))
+        .count();
+    assert_eq!(renamed, 50, "the changes stored");
+    eprintln!(
+        "figures: first sync of 1,020 rows over 1,000 held contacts: {} requests",
+        stats.requests
+    );
+
+    // The same file again: nothing to send.
+    let again = sync(&sandbox, &dir, &file, "again", &["--mode", "upsert"]).await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(sandbox.stats().requests, stats.requests, "0 requests");
+    assert_eq!(dir.summary_of("again")["unchanged"], 1020);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_run_into_a_used_account_records_contacts_it_holds_as_existing() {
+    // 300 of the 1,000 rows' emails are in HelpCrunch already (no userIds).
+    let held: Vec<Map<String, Value>> = (1..=300)
+        .map(|i| {
+            let contact = json!({"email": format!("person{i}@example.com"), "name": "Held"});
+            contact.as_object().cloned().unwrap_or_default()
+        })
+        .collect();
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: held,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let mut text = String::from("email,name\n");
+    for i in 1..=1000 {
+        text.push_str(&format!("Person{i}@example.com,Person {i}\n"));
+    }
+    let file = dir.write("rows.csv", text);
+    let result = sync(
+        &sandbox,
+        &dir,
+        &file,
+        "out",
+        &["--mode", "create", "--index", "always"],
+    )
+    .await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let summary = dir.summary_of("out");
+    assert_eq!(summary["created"], 700, "{summary}");
+    assert_eq!(summary["exists"], 300, "{summary}");
+    let emails = common::stored(&sandbox, "email");
+    let mut unique: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(emails.len(), 1000, "no one duplicated");
+    assert_eq!(unique.len(), 1000);
+    // The existing contacts' ids are in created.csv, with the status `exists`.
+    let created = dir.csv_rows("created.csv");
+    let existing: Vec<_> = created.iter().filter(|r| r["status"] == "exists").collect();
+    assert_eq!(existing.len(), 300);
+    assert!(existing.iter().all(|r| !r["id"].is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_can_start_from_an_account_holding_contacts() {
+    let dir = Dir::new();
+    let seed: String = seeded(5)
+        .into_iter()
+        .map(|contact| format!("{}\n", Value::Object(contact)))
+        .collect();
+    let seed = dir.write("held.ndjson", seed);
+    let file = dir.write("rows.csv", rows_renamed(6, |i| i == 2));
+    let out = dir.path().join("out").to_string_lossy().into_owned();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let result = run(
+        &[
+            "import",
+            &file,
+            "--sandbox",
+            "--seed-contacts",
+            &seed,
+            "--mode",
+            "upsert",
+            "--state",
+            &state,
+            "--out",
+            &out,
+            "--rate",
+            "50/s",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let summary = dir.summary_of("out");
+    let counts = ["created", "updated", "unchanged"].map(|k| summary[k].as_u64());
+    assert_eq!(counts, [Some(1), Some(1), Some(4)], "{summary}");
+    assert_eq!(summary["index"]["contacts"], 5, "{summary}");
+}
