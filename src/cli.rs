@@ -49,6 +49,14 @@ pub enum Command {
     /// between named ones or a repeated name the mapping reads). Warnings (values changed
     /// or doubted, columns not imported) are counted in the report and summary.json.
     Validate(InputArgs),
+    /// What an import would do with every row and what it would cost, sending nothing:
+    /// rows by action (create, update, unchanged, exists, invalid), the requests, and how
+    /// long they take at the rate. Writes plan.json and plan.csv into --out.
+    ///
+    /// It compares every row with the --state and the account index it holds; with
+    /// `--index always` it lists the account first (that needs the API key). Exit codes as
+    /// validate's.
+    Plan(PlanArgs),
     /// Run the built-in HelpCrunch emulator in the foreground.
     Sandbox(SandboxArgs),
     /// Print a commented mapping config guessed from FILE's header and first rows, to
@@ -56,7 +64,7 @@ pub enum Command {
     Init(InitArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct InitArgs {
     /// The file to guess from (CSV or NDJSON, optionally .gz).
     #[arg(value_name = "FILE")]
@@ -71,7 +79,7 @@ pub struct InitArgs {
 }
 
 /// What to read and where to write results: shared by `import` and `validate`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct InputArgs {
     /// Input files (CSV or NDJSON, optionally .gz); `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
@@ -96,7 +104,7 @@ pub struct InputArgs {
 }
 
 /// How to read an input's text: shared by `import`, `validate` and `init`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TextArgs {
     /// Input format [default: from the extension, else from the first byte].
     #[arg(long, value_enum)]
@@ -115,7 +123,7 @@ pub struct TextArgs {
     pub encoding: Option<TextEncoding>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub input: InputArgs,
@@ -195,6 +203,62 @@ pub struct ImportArgs {
     pub index: Option<crate::deliver::IndexPolicy>,
 }
 
+/// `plan`: the import flags that decide what a run does with a row, and costs.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// How rows meet contacts that exist already, as for import [default: create].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<crate::state::Mode>,
+
+    /// The state an import would use [default with upsert|update:
+    /// .helpcrunch-import/state.db].
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Use the account index the state holds (auto, the default), list the account into it
+    /// first (always: needs the API key, and spends its requests now), or neither (never).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub index: Option<crate::deliver::IndexPolicy>,
+
+    /// The rate the import would send at, for how long it takes [default: 120/min].
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<Rate>,
+
+    /// API base URL [default: https://api.helpcrunch.com/v1].
+    #[arg(long, env = "HELPCRUNCH_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Read-backs the import would make (first|sample:N|off) [default: first].
+    #[arg(long, value_name = "first|sample:N|off")]
+    pub verify: Option<crate::deliver::Verify>,
+}
+
+impl PlanArgs {
+    /// The import these flags plan.
+    pub fn import(&self) -> ImportArgs {
+        ImportArgs {
+            input: self.input.clone(),
+            rate: self.rate,
+            concurrency: None,
+            base_url: self.base_url.clone(),
+            dry_run: false,
+            sandbox: false,
+            seed_contacts: None,
+            resume: false,
+            force: false,
+            mode: self.mode,
+            state: self.state.clone(),
+            max_failures: None,
+            verify: self.verify,
+            fail_fast: None,
+            index: self.index,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LimitKind {
     /// A bucket of --burst tokens refilled at --rate.
@@ -203,7 +267,7 @@ pub enum LimitKind {
     FixedWindow,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8080)]

@@ -14,7 +14,8 @@ use crate::error::{Ending, RunError};
 use crate::ledger::{Begin, Ledger};
 use crate::limiter::Limiter;
 use crate::mapping::Mapper;
-use crate::pipeline::{Display, Run, preflight};
+use crate::pipeline::{Display, Run, Sink, preflight};
+use crate::planning::{PlanSummary, Planner, human_duration};
 use crate::progress::Counters;
 use crate::rate::Rate;
 use crate::report::RunKind;
@@ -22,7 +23,7 @@ use crate::resume::ResumeHint;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
 use crate::shutdown::Shutdown;
 use crate::source::{Input, TextOptions, count_rows};
-use crate::state::State;
+use crate::state::{IndexStatus, State};
 
 /// How often progress is logged when there is no bar.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -45,6 +46,8 @@ pub async fn run(
     let display = Display {
         bar,
         log_every: LOG_EVERY,
+        print: true,
+        planned_requests: None,
     };
     match &cli.command {
         Command::Import(args) => {
@@ -56,6 +59,7 @@ pub async fn run(
             }
         }
         Command::Validate(args) => dry_run(Config::for_validate(args)?, display, shutdown).await,
+        Command::Plan(args) => plan(Config::for_plan(args, &ProcessEnv)?, display, shutdown).await,
         Command::Sandbox(args) => sandbox(args, shutdown).await,
         Command::Init(args) => {
             let text = TextOptions {
@@ -113,62 +117,175 @@ async fn import(
     let shutdown = Shutdown::new(&signal);
     let mapper = Mapper::new(config.mapping.as_ref())?;
     preflight(&config.inputs, &mapper)?;
-    let max_failures = config
-        .send
-        .as_ref()
-        .map(|send| send.max_failures)
-        .unwrap_or_default();
-    let mut rehearsal = None;
-    let mut ledger = None;
-    let mut index = None;
-    let courier = match &config.send {
-        None => None,
-        Some(send) => {
-            // The state first: a run that finds it locked stops before it touches anything.
-            let sync = open_state(send).await?;
-            let opened = open_ledger(&config, send).await?;
-            resume.set(&config.out_dir);
-            ledger = Some(opened.clone());
-            let (base_url, key) = match &send.target {
-                Target::Api { base_url, key } => (base_url.clone(), key.clone()),
-                Target::Sandbox { seed } => {
-                    let sandbox = start_rehearsal(seed.as_deref()).await?;
-                    let url = sandbox.base_url();
-                    rehearsal = Some(sandbox);
-                    (url, ApiKey::new("sandbox").map_err(RunError::Config)?)
-                }
-            };
-            let mut courier = courier(
-                send,
-                &base_url,
-                &key,
-                counters.clone(),
-                shutdown.clone(),
-                opened,
-                sync,
-            )?;
-            index = prepare_index(&mut courier, send, &config.inputs).await?;
-            Some(Arc::new(courier))
-        }
+    let Some(send) = config.send.clone() else {
+        return Run::new(config, mapper, Sink::Check, counters, shutdown, display)
+            .execute(kind)
+            .await;
     };
-    let run = Run {
+    let send = &send;
+    // The state first: a run that finds it locked stops before it touches anything.
+    let sync = open_state(send).await?;
+    let ledger = open_ledger(&config, send).await?;
+    resume.set(&config.out_dir);
+    let (target, rehearsal) = connect(&send.target).await?;
+    let mut courier = courier(
+        send,
+        &target,
+        counters.clone(),
+        shutdown.clone(),
+        Some(ledger.clone()),
+        sync,
+    )?;
+    let index = prepare_index(&mut courier, send, &config.inputs).await?;
+    // What the run will do and cost, for the progress bar and the summary: made when the
+    // inputs can be read twice, and the run is not a resume (which skips finished rows).
+    let plannable = send.begin == Begin::Fresh && config.inputs.iter().all(|i| i.path.is_some());
+    let plan = if plannable && !shutdown.is_stopping() {
+        plan_first(&config, send, &mapper, courier.sync.clone(), &shutdown).await?
+    } else {
+        None
+    };
+    let display = Display {
+        planned_requests: plan.as_ref().map(|plan| plan.requests),
+        ..display
+    };
+    let mut run = Run::new(
+        config,
         mapper,
-        inputs: config.inputs,
-        out_dir: config.out_dir,
-        courier,
+        Sink::Send(Arc::new(courier)),
         counters,
         shutdown,
         display,
-        ledger,
-        resume_command: resume.command().map(String::from),
-        max_failures,
-        index,
-    };
+    );
+    run.ledger = Some(ledger);
+    run.resume_command = resume.command().map(String::from);
+    run.max_failures = send.max_failures;
+    run.index = index;
+    run.plan = plan;
     let ending = run.execute(kind).await;
     if let Some(sandbox) = rehearsal {
         sandbox.shutdown().await;
     }
     ending
+}
+
+/// The plan an import makes before it sends: every row compared with the state, nothing
+/// sent. Written as `plan.json` and `plan.csv` into the run's directory.
+async fn plan_first(
+    config: &Config,
+    send: &SendConfig,
+    mapper: &Mapper,
+    sync: Option<Sync>,
+    shutdown: &Shutdown,
+) -> Result<Option<PlanSummary>, RunError> {
+    let planner = Planner {
+        mode: send.mode,
+        sync,
+        verify: send.verify,
+        rate: send.rate,
+        index_requests: 0,
+    };
+    let display = Display {
+        bar: false,
+        log_every: LOG_EVERY,
+        print: false,
+        planned_requests: None,
+    };
+    let planning = Run::new(
+        config.clone(),
+        mapper.clone(),
+        Sink::Plan(Arc::new(planner)),
+        Arc::new(Counters::default()),
+        shutdown.clone(),
+        display,
+    );
+    planning.execute(RunKind::Plan).await?;
+    let plan = PlanSummary::read(&config.out_dir);
+    if let Some(plan) = &plan {
+        tracing::info!(
+            "plan: {} requests, {} at {}",
+            plan.requests,
+            human_duration(plan.duration_secs),
+            plan.rate
+        );
+    }
+    Ok(plan)
+}
+
+/// `plan`: what an import would do with every row, and cost, sending nothing (unless
+/// `--index always` lists the account first).
+async fn plan(
+    config: Config,
+    display: Display,
+    signal: CancellationToken,
+) -> Result<Ending, RunError> {
+    let shutdown = Shutdown::new(&signal);
+    let mapper = Mapper::new(config.mapping.as_ref())?;
+    preflight(&config.inputs, &mapper)?;
+    let Some(send) = &config.send else {
+        return Err(RunError::Internal("a plan needs an import's config".into()));
+    };
+    let mut sync = open_state(send).await?;
+    let mut index_requests = 0;
+    if let Some(sync) = &mut sync {
+        match send.index {
+            IndexPolicy::Never => {}
+            IndexPolicy::Always => {
+                let (target, rehearsal) = connect(&send.target).await?;
+                let counters = Arc::new(Counters::default());
+                let courier = courier(send, &target, counters, shutdown.clone(), None, None)?;
+                let report = courier
+                    .prepare_index(&sync.state, IndexPolicy::Always, None)
+                    .await?;
+                sync.index = report.index == "listed";
+                index_requests = report.requests;
+                if let Some(sandbox) = rehearsal {
+                    sandbox.shutdown().await;
+                }
+            }
+            IndexPolicy::Auto => match sync.state.index_status().await? {
+                IndexStatus::Complete { .. } => sync.index = true,
+                _ => tracing::info!(
+                    "the state holds no account index: an import (--index auto) may list the account first, and find rows HelpCrunch holds already; plan --index always lists it now"
+                ),
+            },
+        }
+    }
+    let planner = Planner {
+        mode: send.mode,
+        sync,
+        verify: send.verify,
+        rate: send.rate,
+        index_requests,
+    };
+    let counters = Arc::new(Counters::default());
+    Run::new(
+        config,
+        mapper,
+        Sink::Plan(Arc::new(planner)),
+        counters,
+        shutdown,
+        display,
+    )
+    .execute(RunKind::Plan)
+    .await
+}
+
+/// Where requests go: the API, or a rehearsal's emulator started now (returned, to be
+/// shut down at the end).
+async fn connect(target: &Target) -> Result<((String, ApiKey), Option<Sandbox>), RunError> {
+    match target {
+        Target::Api { base_url, key } => Ok(((base_url.clone(), key.clone()), None)),
+        Target::Sandbox { seed } => {
+            let sandbox = start_rehearsal(seed.as_deref()).await?;
+            let url = sandbox.base_url();
+            let key = ApiKey::new("sandbox").map_err(RunError::Config)?;
+            Ok(((url, key), Some(sandbox)))
+        }
+        Target::Offline { .. } => Err(RunError::Internal(
+            "an offline plan sends nothing (a bug: please report it)".into(),
+        )),
+    }
 }
 
 /// Opens the run's ledger (fingerprinting every input, which reads them once) off the
@@ -199,11 +316,10 @@ async fn open_ledger(config: &Config, send: &SendConfig) -> Result<Ledger, RunEr
 
 fn courier(
     send: &SendConfig,
-    base_url: &str,
-    key: &ApiKey,
+    (base_url, key): &(String, ApiKey),
     counters: Arc<Counters>,
     shutdown: Shutdown,
-    ledger: Ledger,
+    ledger: Option<Ledger>,
     sync: Option<Sync>,
 ) -> Result<Courier, RunError> {
     counters.set_rate(send.rate.per_second());

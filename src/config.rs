@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{ImportArgs, InputArgs};
+use crate::cli::{ImportArgs, InputArgs, PlanArgs};
 use crate::client::{ApiKey, Timeouts};
 use crate::deliver::{IndexPolicy, RetryPolicy, Verify};
 use crate::error::{FailureLimit, RunError};
@@ -121,6 +121,10 @@ pub enum Target {
     Sandbox {
         seed: Option<PathBuf>,
     },
+    /// `plan` without listing: the API it plans for, sent nothing.
+    Offline {
+        base_url: String,
+    },
 }
 
 /// Everything needed to send: absent in a dry run.
@@ -153,14 +157,16 @@ impl Target {
     /// Never the key.
     pub fn label(&self) -> String {
         match self {
-            Target::Api { base_url, .. } => base_url.trim_end_matches('/').to_string(),
+            Target::Api { base_url, .. } | Target::Offline { base_url } => {
+                base_url.trim_end_matches('/').to_string()
+            }
             Target::Sandbox { .. } => "the built-in sandbox (--sandbox)".to_string(),
         }
     }
 }
 
 /// The resolved run configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub inputs: Vec<Input>,
     pub out_dir: PathBuf,
@@ -192,6 +198,20 @@ impl Config {
 
     /// `import FILE...`.
     pub fn for_import(args: &ImportArgs, env: &dyn Env) -> Result<Config, RunError> {
+        Config::resolve(args, env, true)
+    }
+
+    /// `plan FILE...`: an import's config, sending nothing unless it lists the account
+    /// (`--index always`), so the API key is needed only then. Its `--out` may hold an
+    /// earlier plan (a plan writes no result files).
+    pub fn for_plan(args: &PlanArgs, env: &dyn Env) -> Result<Config, RunError> {
+        let lists = args.index == Some(IndexPolicy::Always);
+        let mut import = args.import();
+        import.input.overwrite = true;
+        Config::resolve(&import, env, lists)
+    }
+
+    fn resolve(args: &ImportArgs, env: &dyn Env, sends: bool) -> Result<Config, RunError> {
         let file = load_file_config(args.input.config.as_deref())?;
         if args.dry_run {
             return resolve_inputs(&args.input, file, None);
@@ -260,12 +280,16 @@ impl Config {
                     "base URL {base_url:?} must start with https:// or http://"
                 )));
             }
-            let key = resolve_key(
-                env,
-                file.api_key_file.as_deref(),
-                args.input.config.as_deref(),
-            )?;
-            Target::Api { base_url, key }
+            if sends {
+                let key = resolve_key(
+                    env,
+                    file.api_key_file.as_deref(),
+                    args.input.config.as_deref(),
+                )?;
+                Target::Api { base_url, key }
+            } else {
+                Target::Offline { base_url }
+            }
         };
         let send = SendConfig {
             target,

@@ -15,6 +15,7 @@
 //!   [`adaptive`]: the rate it paces at, learned from 429s.
 //! - [`deliver`]: sending one row, a file per API operation (create, update) over one
 //!   attempt loop (pacing, retries with backoff, stopping) and pure reactions to answers.
+//! - [`planning`]: what a run would do with each row and cost, from the state alone.
 //! - [`pipeline`]: wires reader → mapper → workers → results; [`shutdown`]: the one stop
 //!   signal every task observes, and why the run stopped.
 //! - [`ledger`]: every row's state in SQLite, so a stopped run resumes without skipping or
@@ -47,6 +48,7 @@ pub mod mapping;
 pub mod outcome;
 pub mod payload;
 pub mod pipeline;
+pub mod planning;
 pub mod progress;
 pub mod rate;
 pub mod readback;

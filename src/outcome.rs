@@ -53,6 +53,42 @@ impl FailStatus {
     }
 }
 
+/// What a run would do with a valid row (`plan.csv`'s `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create a contact (a lookup first, for a row known by its email alone).
+    Create,
+    /// Update the contact: the fields that changed, the tags it lacks.
+    Update,
+    /// Nothing: its contact holds the row's values already.
+    Unchanged,
+    /// Nothing: `--mode create`, and HelpCrunch holds the contact already.
+    Exists,
+    /// `--mode update`, and the row has nothing to find its contact by.
+    NotFound,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Create,
+        Action::Update,
+        Action::Unchanged,
+        Action::Exists,
+        Action::NotFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Unchanged => "unchanged",
+            Action::Exists => "exists",
+            Action::NotFound => "not_found",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowResult {
     /// Created in HelpCrunch; `id` is None only when a 201's body was lost.
@@ -66,6 +102,8 @@ pub enum RowResult {
     Unchanged { id: i64 },
     /// Passed every check (dry run: nothing sent).
     Valid,
+    /// `plan`: what a run would do with the row, and the requests it would spend on it.
+    Planned { action: Action, requests: u32 },
     Failed {
         status: FailStatus,
         errors: Vec<String>,

@@ -42,9 +42,10 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::mapping::{HeaderPlan, Mapper, SURVEYED_ROWS};
 use crate::outcome::{FailStatus, RowOutcome, RowResult};
 use crate::payload::CreateCustomer;
-use crate::progress::Counters;
+use crate::planning::{PLAN_FILE, Planner};
+use crate::progress::{Counters, Goal};
 use crate::record::{Cells, Origin, Record, RowError, Warning, Warnings};
-use crate::report::{ResultFiles, RunEnd, RunFacts, RunKind, Summary};
+use crate::report::{Outputs, ResultFiles, RunEnd, RunFacts, RunKind, Summary};
 use crate::shutdown::Shutdown;
 use crate::source::{Input, Rows, SourceError};
 
@@ -75,6 +76,52 @@ pub struct Job {
 pub struct Display {
     pub bar: bool,
     pub log_every: Duration,
+    /// Whether its closing lines are printed (not for the plan an import makes first).
+    pub print: bool,
+    /// The requests the run is planned to spend, for the progress bar (None: not planned).
+    pub planned_requests: Option<u64>,
+}
+
+/// What becomes of each valid row.
+#[derive(Clone)]
+pub enum Sink {
+    /// `validate`: it is counted valid; nothing is sent.
+    Check,
+    /// `plan`: what a run would do with it, and cost; nothing is sent.
+    Plan(Arc<Planner>),
+    /// `import`: it is sent.
+    Send(Arc<Courier>),
+}
+
+impl Sink {
+    fn outputs(&self) -> Outputs {
+        match self {
+            Sink::Check => Outputs::Check,
+            Sink::Plan(_) => Outputs::Plan,
+            Sink::Send(_) => Outputs::Send,
+        }
+    }
+
+    /// Rows handled at once.
+    fn workers(&self) -> usize {
+        match self {
+            Sink::Check => 0,
+            Sink::Plan(_) => crate::planning::CONCURRENCY,
+            Sink::Send(courier) => courier.concurrency,
+        }
+    }
+
+    /// What becomes of one valid row.
+    async fn handle(&self, record: &Record, payload: &CreateCustomer) -> RowResult {
+        match self {
+            Sink::Check => RowResult::Valid,
+            Sink::Plan(planner) => planner
+                .plan(payload)
+                .await
+                .unwrap_or_else(|error| RowResult::failed(FailStatus::Invalid, error.to_string())),
+            Sink::Send(courier) => courier.deliver(record, payload).await,
+        }
+    }
 }
 
 /// Everything a run needs besides its inputs.
@@ -82,8 +129,8 @@ pub struct Run {
     pub inputs: Vec<Input>,
     pub out_dir: std::path::PathBuf,
     pub mapper: Mapper,
-    /// Sends each row; None: a dry run, nothing is sent.
-    pub courier: Option<Arc<Courier>>,
+    /// What becomes of each valid row.
+    pub sink: Sink,
     pub counters: Arc<Counters>,
     /// Observed by every task: the caller's signal stops the run, and so does a fatal
     /// error, which it records.
@@ -97,6 +144,37 @@ pub struct Run {
     pub max_failures: crate::error::FailureLimit,
     /// What came of the account index (None: no state, or a dry run).
     pub index: Option<crate::deliver::IndexReport>,
+    /// What the run was planned to do and cost, for its summary to compare with.
+    pub plan: Option<crate::planning::PlanSummary>,
+}
+
+impl Run {
+    /// A run of `config`'s inputs into its `--out`, `sink` saying what becomes of each
+    /// valid row: no ledger, no index, no plan, and any failed row fails it, until the
+    /// caller says otherwise.
+    pub fn new(
+        config: crate::config::Config,
+        mapper: Mapper,
+        sink: Sink,
+        counters: Arc<Counters>,
+        shutdown: Shutdown,
+        display: Display,
+    ) -> Run {
+        Run {
+            inputs: config.inputs,
+            out_dir: config.out_dir,
+            mapper,
+            sink,
+            counters,
+            shutdown,
+            display,
+            ledger: None,
+            resume_command: None,
+            max_failures: crate::error::FailureLimit::default(),
+            index: None,
+            plan: None,
+        }
+    }
 }
 
 /// Checks every file's header against the mapping before anything is sent: a column
@@ -134,7 +212,7 @@ impl Run {
             inputs,
             out_dir,
             mapper,
-            courier,
+            sink,
             counters,
             shutdown,
             display,
@@ -142,14 +220,14 @@ impl Run {
             resume_command,
             max_failures,
             index,
+            plan,
         } = self;
-        let files =
-            ResultFiles::create(&out_dir, courier.is_none(), &inputs).map_err(|source| {
-                RunError::Output {
-                    dir: out_dir.clone(),
-                    source,
-                }
-            })?;
+        let files = ResultFiles::create(&out_dir, sink.outputs(), &inputs).map_err(|source| {
+            RunError::Output {
+                dir: out_dir.clone(),
+                source,
+            }
+        })?;
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
         let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(BATCHES_QUEUED);
@@ -163,9 +241,14 @@ impl Run {
 
         let tracker = TaskTracker::new();
         let progress_done = CancellationToken::new();
+        let goal = match (display.planned_requests, total_bytes) {
+            (Some(planned), _) => Goal::Requests(planned),
+            (None, Some(bytes)) => Goal::Bytes(bytes),
+            (None, None) => Goal::Unknown,
+        };
         tracker.spawn(crate::progress::report(
             counters.clone(),
-            total_bytes,
+            goal,
             display.bar,
             display.log_every,
             progress_done.clone(),
@@ -177,7 +260,7 @@ impl Run {
                 read_inputs(&inputs, channels, &shutdown, &counters)
             })
         };
-        let jobs = courier.as_ref().map(|_| job_tx);
+        let jobs = (sink.workers() > 0).then_some(job_tx);
         let mapper = tracker.spawn(map_rows(
             mapper,
             total_bytes,
@@ -186,11 +269,9 @@ impl Run {
             outcome_tx.clone(),
             shutdown.clone(),
         ));
-        if let Some(courier) = &courier {
-            let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
-            for _ in 0..courier.concurrency {
-                tracker.spawn(work(courier.clone(), job_rx.clone(), outcome_tx.clone()));
-            }
+        let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
+        for _ in 0..sink.workers() {
+            tracker.spawn(work(sink.clone(), job_rx.clone(), outcome_tx.clone()));
         }
         drop(outcome_tx);
         let collector = tokio::spawn(collect(
@@ -240,22 +321,38 @@ impl Run {
             stopped_by,
             repeated_emails,
             counters: &counters,
-            limiter: courier.as_ref().map(|c| c.limiter.report()),
+            limiter: match &sink {
+                Sink::Send(courier) => Some(courier.limiter.report()),
+                _ => None,
+            },
             elapsed: started.elapsed(),
             pass,
             resume_command,
             index,
+            plan,
         });
         let output_error = |source| RunError::Output {
             dir: out_dir.clone(),
             source,
         };
-        written
-            .and(flushed)
-            .and_then(|()| summary.write(&out_dir))
-            .map_err(output_error)?;
-        print!("{}", summary.human());
-        tracing::debug!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "run summary");
+        if let Sink::Plan(planner) = &sink {
+            let plan = planner.summary(files.tally());
+            written
+                .and(flushed)
+                .and_then(|()| plan.write(&out_dir))
+                .map_err(output_error)?;
+            if display.print {
+                print!("{}", plan.human());
+                println!("plan in {}: plan.csv, {PLAN_FILE}", out_dir.display());
+            }
+        } else {
+            written
+                .and(flushed)
+                .and_then(|()| summary.write(&out_dir))
+                .map_err(output_error)?;
+            print!("{}", summary.human());
+            tracing::debug!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "run summary");
+        }
 
         if let Some(error) = shutdown.take_error() {
             return Err(error);
@@ -669,7 +766,7 @@ fn not_sent(record: Record) -> RowOutcome {
 
 /// One worker: takes jobs until there are none, delivers each, reports each outcome.
 async fn work(
-    courier: Arc<Courier>,
+    sink: Sink,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     outcomes: mpsc::Sender<Vec<RowOutcome>>,
 ) {
@@ -683,7 +780,7 @@ async fn work(
         else {
             return;
         };
-        let result = courier.deliver(&record, &payload).await;
+        let result = sink.handle(&record, &payload).await;
         let outcome = RowOutcome {
             record,
             user_id: payload.user_id,
@@ -772,7 +869,8 @@ fn is_failure(outcome: &RowOutcome, failures_logged: &mut u64) -> bool {
         | RowResult::Exists { .. }
         | RowResult::Updated { .. }
         | RowResult::Unchanged { .. }
-        | RowResult::Valid => false,
+        | RowResult::Valid
+        | RowResult::Planned { .. } => false,
     }
 }
 

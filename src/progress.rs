@@ -73,11 +73,23 @@ pub fn use_bar(json_logs: bool) -> bool {
     !json_logs && std::io::stderr().is_terminal()
 }
 
+/// What a run's progress is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// The requests the run was planned to spend: the bar fills with requests sent, and
+    /// the ETA is the requests left at the rate in force.
+    Requests(u64),
+    /// The inputs' bytes: the rows to come are estimated from the share read.
+    Bytes(u64),
+    /// Nothing known (stdin): a count, no bar.
+    Unknown,
+}
+
 /// Shows progress until `done` is cancelled: a bar when `bar`, else a log line every
-/// `every`. `total_bytes` (None for stdin) lets it estimate the rows to come, for an ETA.
+/// `every`, measured against `goal`.
 pub async fn report(
     counters: Arc<Counters>,
-    total_bytes: Option<u64>,
+    goal: Goal,
     bar: bool,
     every: Duration,
     done: CancellationToken,
@@ -85,9 +97,12 @@ pub async fn report(
     let start = Instant::now();
     let span = tracing::info_span!("import");
     if bar {
-        let template = match total_bytes {
-            Some(_) => "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ETA {eta} {msg}",
-            None => "{spinner} [{elapsed_precise}] {msg}",
+        let template = match goal {
+            Goal::Requests(_) => "[{elapsed_precise}] {wide_bar} {pos}/{len} requests {msg}",
+            Goal::Bytes(_) => {
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ETA {eta} {msg}"
+            }
+            Goal::Unknown => "{spinner} [{elapsed_precise}] {msg}",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             span.pb_set_style(&style);
@@ -109,24 +124,42 @@ pub async fn report(
         }
         let mut snapshot = Snapshot::take(&counters, start.elapsed());
         snapshot.recent = recent.update(&snapshot);
-        let expected = total_bytes.and_then(|total| {
-            estimated_rows(snapshot.rows, counters.bytes_read.load(Relaxed), total)
-        });
-        if bar {
-            if let Some(expected) = expected {
-                span.pb_set_length(expected);
+        let expected = match goal {
+            Goal::Bytes(total) => {
+                estimated_rows(snapshot.rows, counters.bytes_read.load(Relaxed), total)
             }
-            span.pb_set_position(snapshot.done());
-            span.pb_set_message(&snapshot.line());
+            _ => None,
+        };
+        let eta = match goal {
+            // Requests left at the rate the limiter paces at now.
+            Goal::Requests(planned) => {
+                eta(snapshot.requests, planned, snapshot.rate_per_min / 60.0)
+            }
+            _ => expected.and_then(|rows| eta(snapshot.done(), rows, snapshot.recent.rows_per_sec)),
+        };
+        if bar {
+            match goal {
+                Goal::Requests(planned) => {
+                    span.pb_set_length(planned.max(snapshot.requests));
+                    span.pb_set_position(snapshot.requests);
+                    span.pb_set_message(&snapshot.short_line(eta));
+                }
+                _ => {
+                    if let Some(expected) = expected {
+                        span.pb_set_length(expected);
+                    }
+                    span.pb_set_position(snapshot.done());
+                    span.pb_set_message(&snapshot.line());
+                }
+            }
         } else {
-            let eta =
-                expected.and_then(|rows| eta(snapshot.done(), rows, snapshot.recent.rows_per_sec));
             tracing::info!(
                 rows_read = snapshot.rows,
                 succeeded = snapshot.succeeded,
                 failed = snapshot.failed,
                 retrying = snapshot.retrying,
                 rows_per_sec = format!("{:.1}", snapshot.recent.rows_per_sec),
+                requests = snapshot.requests,
                 requests_per_min = format!("{:.1}", snapshot.recent.requests_per_min),
                 pacing_per_min = format!("{:.1}", snapshot.rate_per_min),
                 eta_secs = eta.map(|d| d.as_secs()),
@@ -215,6 +248,17 @@ impl Snapshot {
         self.succeeded + self.failed
     }
 
+    /// The bar's message beside a planned total: short, so the line fits a terminal.
+    fn short_line(&self, eta: Option<Duration>) -> String {
+        let eta = eta.map_or_else(|| "-".to_string(), |eta| clock(eta.as_secs()));
+        let failed = if self.failed > 0 {
+            format!(", {} failed", self.failed)
+        } else {
+            String::new()
+        };
+        format!("ETA {eta} at {:.0}/min{failed}", self.rate_per_min)
+    }
+
     fn line(&self) -> String {
         let mut line = format!(
             "{} rows read, {} done ({:.1} rows/s), {} ok, {} failed, {} retrying, {:.1} req/min",
@@ -233,7 +277,17 @@ impl Snapshot {
     }
 }
 
-/// Time left for the rows still to do, at the recent pace.
+/// `1:02:03`, `12:05`: hours only when there are some.
+fn clock(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// Time left for what is still to do (rows or requests), at `rows_per_sec` of them.
 fn eta(done: u64, total: u64, rows_per_sec: f64) -> Option<Duration> {
     if rows_per_sec <= 0.0 || !rows_per_sec.is_finite() {
         return None;
@@ -246,6 +300,26 @@ fn eta(done: u64, total: u64, rows_per_sec: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_planned_run_shows_requests_left_at_the_rate_on_one_short_line() {
+        let snapshot = Snapshot {
+            rows: 500,
+            succeeded: 400,
+            failed: 3,
+            retrying: 0,
+            requests: 410,
+            rate_per_min: 120.0,
+            elapsed: Duration::from_secs(205),
+            recent: Rates::default(),
+        };
+        // 1,000 planned, 410 sent: 590 at 2/s.
+        let left = eta(snapshot.requests, 1000, snapshot.rate_per_min / 60.0);
+        assert_eq!(left, Some(Duration::from_secs(295)));
+        assert_eq!(snapshot.short_line(left), "ETA 4:55 at 120/min, 3 failed");
+        assert_eq!(clock(3 * 3600 + 61), "3:01:01");
+        assert!(snapshot.short_line(None).starts_with("ETA -"));
+    }
 
     #[test]
     fn eta_follows_the_recent_pace() {

@@ -23,7 +23,8 @@ use crate::adaptive::Shape;
 use crate::deliver::IndexReport;
 use crate::ledger::Counts as LedgerCounts;
 use crate::limiter::LimiterReport;
-use crate::outcome::{FailStatus, RowOutcome, RowResult};
+use crate::outcome::{Action, FailStatus, RowOutcome, RowResult};
+use crate::planning::PlanSummary;
 use crate::progress::Counters;
 use crate::record::{Cells, Header, Origin, Warning};
 use crate::source::{Format, Input};
@@ -65,6 +66,9 @@ pub struct ResultFiles {
     dir: PathBuf,
     /// None in a dry run: nothing is created.
     created: Option<csv::Writer<BufWriter<File>>>,
+    /// `plan.csv`, in a plan: every row with what a run would do with it (invalid rows
+    /// too, with their errors, instead of the failed files).
+    planned: Option<csv::Writer<BufWriter<File>>>,
     /// One failed CSV per distinct header (`failed.csv`, then `failed-2.csv`, ...), since
     /// inputs of one run may have different columns.
     failed_csv: Vec<(Option<Header>, csv::Writer<BufWriter<File>>)>,
@@ -100,7 +104,30 @@ pub struct Tally {
     /// What rows were sent (or found valid) with, and what reading a header changed or
     /// left out, by kind, each with its first example: nothing changes in silence.
     pub warnings_by_kind: BTreeMap<String, WarningCount>,
+    /// In a plan: valid rows by what a run would do with them, and the requests it would
+    /// spend on them.
+    #[serde(skip)]
+    pub planned: BTreeMap<Action, u64>,
+    #[serde(skip)]
+    pub planned_requests: u64,
 }
+
+/// Which result files a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// `validate`: the failed files.
+    Check,
+    /// `plan`: `plan.csv`, every row with its action.
+    Plan,
+    /// `import`: `created.csv` and the failed files.
+    Send,
+}
+
+/// `plan.csv`'s columns: a row, what a run would do with it, at what cost, and why not
+/// (an invalid row's errors).
+pub const PLAN_COLUMNS: [&str; 7] = [
+    "file", "line", "userId", "email", "action", "requests", "errors",
+];
 
 /// How often one kind of error (or, as [`WarningCount`], of warning) occurred, and where
 /// first: `{"errors": 3, "first": "a.csv:2: …"}`, `"warnings"` for warnings.
@@ -303,7 +330,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl ResultFiles {
     /// The result files of a run reading `inputs` into `dir`.
-    pub fn create(dir: &Path, dry_run: bool, inputs: &[Input]) -> io::Result<ResultFiles> {
+    pub fn create(dir: &Path, outputs: Outputs, inputs: &[Input]) -> io::Result<ResultFiles> {
         let ndjson_inputs = inputs
             .iter()
             .filter(|input| input.format == Format::Ndjson)
@@ -312,17 +339,24 @@ impl ResultFiles {
         let transcoded = inputs.iter().any(|input| input.text.encoding.is_some());
         std::fs::create_dir_all(dir)?;
         remove_old_results(dir)?;
-        let created = if dry_run {
-            None
-        } else {
+        let with_header = |name: &str, columns: &[&str]| -> io::Result<_> {
             let mut writer =
-                csv::Writer::from_writer(BufWriter::new(File::create(dir.join("created.csv"))?));
-            writer.write_record(CREATED_COLUMNS)?;
-            Some(writer)
+                csv::Writer::from_writer(BufWriter::new(File::create(dir.join(name))?));
+            writer.write_record(columns)?;
+            Ok(writer)
+        };
+        let created = match outputs {
+            Outputs::Send => Some(with_header("created.csv", &CREATED_COLUMNS)?),
+            _ => None,
+        };
+        let planned = match outputs {
+            Outputs::Plan => Some(with_header("plan.csv", &PLAN_COLUMNS)?),
+            _ => None,
         };
         Ok(ResultFiles {
             dir: dir.to_path_buf(),
             created,
+            planned,
             failed_csv: Vec::new(),
             failed_ndjson: None,
             ndjson_inputs,
@@ -372,6 +406,9 @@ impl ResultFiles {
         if self.created.is_some() {
             names.push("created.csv".to_string());
         }
+        if self.planned.is_some() {
+            names.push("plan.csv".to_string());
+        }
         names.extend((0..self.failed_csv.len()).map(failed_csv_name));
         if self.failed_ndjson.is_some() {
             names.push("failed.ndjson".to_string());
@@ -402,15 +439,49 @@ impl ResultFiles {
                 self.write_created(outcome, Some(*id), "unchanged")?;
             }
             RowResult::Valid => self.tally.valid += 1,
+            RowResult::Planned { action, requests } => {
+                self.tally.valid += 1;
+                *self.tally.planned.entry(*action).or_default() += 1;
+                self.tally.planned_requests += u64::from(*requests);
+                self.write_planned(outcome, action.as_str(), *requests, "")?;
+            }
             RowResult::Failed { status, errors } => {
                 self.tally.failed += 1;
                 *self.tally.failed_by_status.entry(*status).or_default() += 1;
                 if *status != FailStatus::NotSent {
                     self.tally.count_errors(&outcome.record.origin, errors);
                 }
-                self.write_failed(outcome, *status, &errors.join("; "))?;
+                let errors = errors.join("; ");
+                if self.planned.is_some() {
+                    self.write_planned(outcome, "invalid", 0, &errors)?;
+                } else {
+                    self.write_failed(outcome, *status, &errors)?;
+                }
             }
         }
+        Ok(())
+    }
+
+    fn write_planned(
+        &mut self,
+        outcome: &RowOutcome,
+        action: &str,
+        requests: u32,
+        errors: &str,
+    ) -> io::Result<()> {
+        let Some(writer) = &mut self.planned else {
+            return Ok(());
+        };
+        let line = outcome.record.origin.line.to_string();
+        writer.write_record([
+            &*outcome.record.origin.file,
+            &line,
+            outcome.user_id.as_deref().unwrap_or(""),
+            outcome.email.as_deref().unwrap_or(""),
+            action,
+            &requests.to_string(),
+            errors,
+        ])?;
         Ok(())
     }
 
@@ -529,6 +600,9 @@ impl ResultFiles {
         if let Some(writer) = &mut self.created {
             writer.flush()?;
         }
+        if let Some(writer) = &mut self.planned {
+            writer.flush()?;
+        }
         for (_, writer) in &mut self.failed_csv {
             writer.flush()?;
         }
@@ -602,6 +676,8 @@ pub enum RunKind {
     Import,
     /// `validate` (and `import --dry-run`): rows are read, mapped and checked only.
     Validate,
+    /// `plan` (and the plan an import makes first): rows are compared with the state.
+    Plan,
 }
 
 /// How a run ended.
@@ -647,6 +723,8 @@ pub struct RunFacts<'a> {
     pub resume_command: Option<String>,
     /// What came of the account index.
     pub index: Option<IndexReport>,
+    /// What the run was planned to do and cost.
+    pub plan: Option<PlanSummary>,
 }
 
 /// `summary.json`: the run's figures, for people and for scripts.
@@ -696,6 +774,9 @@ pub struct Summary {
     /// `incomplete` or `none`; the contacts it holds and the listing requests spent (they
     /// are among `requests`).
     pub index: Option<IndexReport>,
+    /// What the run was planned to do and cost, before it sent anything (`plan.json`):
+    /// its `requests` left out the listing, which came before the plan.
+    pub plan: Option<PlanSummary>,
 }
 
 impl Summary {
@@ -714,6 +795,7 @@ impl Summary {
             pass,
             resume_command,
             index,
+            plan,
         } = facts;
         let mut result_files = files.file_names();
         result_files.push("summary.json".into());
@@ -757,6 +839,7 @@ impl Summary {
             pass,
             resume_command: resume_command.filter(|_| end != RunEnd::Finished),
             index,
+            plan,
         }
     }
 
@@ -836,6 +919,18 @@ impl Summary {
                 text.push_str(&format!(
                     "paused {:.1}s by 429s; the rate changed {} times, ending at {rate:.1}/min\n",
                     self.paused_secs, self.rate_changes
+                ));
+            }
+            if let Some(plan) = &self.plan {
+                let listing = self.index.as_ref().map_or(0, |index| index.requests);
+                let sent = self.requests.saturating_sub(listing);
+                text.push_str(&format!(
+                    "planned {} requests ({} create, {} update, {} unchanged, {} exists); sent {sent}\n",
+                    plan.requests,
+                    plan.count("create"),
+                    plan.count("update"),
+                    plan.count("unchanged"),
+                    plan.count("exists"),
                 ));
             }
             match &self.index {
@@ -971,7 +1066,7 @@ mod tests {
     #[test]
     fn the_report_counts_kinds_with_a_first_example() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut files = ResultFiles::create(dir.path(), true, &[]).expect("create");
+        let mut files = ResultFiles::create(dir.path(), Outputs::Check, &[]).expect("create");
         let header: Header = vec!["email".to_string()].into();
         for (line, email) in [(2, "a@@x.io"), (3, "ok@x.io"), (4, "b@"), (5, "c@")] {
             let result = if email == "ok@x.io" {
@@ -1031,7 +1126,7 @@ mod tests {
     #[test]
     fn warnings_are_counted_by_kind_with_their_first_example() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut files = ResultFiles::create(dir.path(), true, &[]).expect("create");
+        let mut files = ResultFiles::create(dir.path(), Outputs::Check, &[]).expect("create");
         let zwsp = "email: invisible U+200B ZERO WIDTH SPACE removed";
         for (line, warnings) in [
             (2, vec![(zwsp, "email \"\\u{200b}a@x.io\": removed it")]),
@@ -1129,14 +1224,15 @@ mod tests {
             pass: None,
             resume_command: None,
             index: None,
+            plan: None,
         }
     }
 
     #[test]
     fn failed_files_give_back_the_bytes_and_the_header_of_unreadable_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut files =
-            ResultFiles::create(dir.path(), true, &inputs(&["b.ndjson"])).expect("create");
+        let mut files = ResultFiles::create(dir.path(), Outputs::Check, &inputs(&["b.ndjson"]))
+            .expect("create");
         let header: Header = vec!["name".to_string(), "email".to_string()].into();
         let unreadable = Cells::Unreadable {
             header: Some(header),
@@ -1170,7 +1266,8 @@ mod tests {
         let mut input = inputs(&["c.csv"]).remove(0);
         input.format = Format::Csv;
         input.text.encoding = Some(crate::source::TextEncoding::Windows1252);
-        let mut files = ResultFiles::create(transcoded.path(), true, &[input]).expect("create");
+        let mut files =
+            ResultFiles::create(transcoded.path(), Outputs::Check, &[input]).expect("create");
         let header: Header = vec!["name".to_string()].into();
         let failed = RowResult::failed(FailStatus::Invalid, "bad");
         files
@@ -1207,7 +1304,7 @@ mod tests {
         }
         std::fs::write(dir.path().join("failed-x.csv"), "mine").expect("write");
         let mut files =
-            ResultFiles::create(dir.path(), false, &inputs(&["b.ndjson"])).expect("create");
+            ResultFiles::create(dir.path(), Outputs::Send, &inputs(&["b.ndjson"])).expect("create");
         let header: Header = vec!["email".to_string(), "name".to_string()].into();
         let other: Header = vec!["userId".to_string()].into();
         let rejected = RowResult::failed(FailStatus::Rejected, "HTTP 400 email: bad");

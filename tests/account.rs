@@ -166,3 +166,86 @@ async fn a_rehearsal_can_start_from_an_account_holding_contacts() {
     assert_eq!(counts, [Some(1), Some(1), Some(4)], "{summary}");
     assert_eq!(summary["index"]["contacts"], 5, "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_predicts_exactly_what_the_import_then_does() {
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: seeded(1000),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let mut text = rows_renamed(1020, |i| i % 20 == 0 && i <= 1000);
+    text.push_str("u9999,not-an-email,Bad\n");
+    let file = dir.write("rows.csv", text);
+    let base_url = sandbox.base_url();
+    let out = dir.path().join("out").to_string_lossy().into_owned();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    // The plan lists the account into the state (10 requests), and sends nothing else.
+    let plan = run(
+        &[
+            "plan",
+            &file,
+            "--mode",
+            "upsert",
+            "--state",
+            &state,
+            "--index",
+            "always",
+            "--base-url",
+            &base_url,
+            "--out",
+            &out,
+        ],
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(plan.code, 1, "one invalid row: {}", plan.all_output());
+    assert!(plan.stdout.contains("requests:"), "{}", plan.stdout);
+    assert_eq!(sandbox.stats().requests, 10, "only the listing");
+    let planned: Value = serde_json::from_str(&dir.read_out("plan.json")).expect("plan.json");
+    assert_eq!(
+        planned["actions"],
+        json!({"create": 20, "update": 50, "unchanged": 950, "exists": 0, "invalid": 1})
+    );
+    assert_eq!(
+        planned["requests"],
+        20 + 50 + READ_BACK_CREATE + READ_BACK_UPDATE
+    );
+    assert_eq!(planned["index_requests"], 10);
+    assert_eq!(planned["duration_secs"], 36, "73 requests at 120/min");
+    let plan_csv = dir.csv_rows("plan.csv");
+    assert_eq!(plan_csv.len(), 1021);
+    assert!(
+        plan_csv
+            .iter()
+            .any(|r| r["action"] == "invalid" && r["errors"].contains("email"))
+    );
+
+    // The import, into the same directory, does what was planned: no listing (the state
+    // holds the index), and the requests planned.
+    let before = sandbox.stats().requests;
+    let import = sync(&sandbox, &dir, &file, "out", &["--mode", "upsert"]).await;
+    assert_eq!(import.code, 1, "{}", import.all_output());
+    let summary = dir.summary_of("out");
+    for (action, count) in [
+        ("create", "created"),
+        ("update", "updated"),
+        ("unchanged", "unchanged"),
+    ] {
+        assert_eq!(
+            planned["actions"][action], summary[count],
+            "{action}: {summary}"
+        );
+    }
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["index"]["index"], "used");
+    assert_eq!(sandbox.stats().requests - before, 73);
+    assert_eq!(summary["requests"], 73);
+    assert_eq!(summary["plan"]["requests"], 73);
+    assert!(
+        import.stdout.contains("planned 73 requests"),
+        "{}",
+        import.stdout
+    );
+}

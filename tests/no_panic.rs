@@ -8,7 +8,7 @@ use helpcrunch_import::dedupe::Seen;
 use helpcrunch_import::mapping::{Mapper, MappingConfig};
 use helpcrunch_import::outcome::{FailStatus, RowOutcome, RowResult};
 use helpcrunch_import::record::Warnings;
-use helpcrunch_import::report::{ResultFiles, error_kind};
+use helpcrunch_import::report::{Outputs, ResultFiles, error_kind};
 use helpcrunch_import::source::{Delimiter, Format, Input, Rows, TextEncoding, TextOptions};
 use proptest::prelude::*;
 
@@ -130,7 +130,7 @@ fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: 
         format,
         text,
     };
-    let mut files = ResultFiles::create(out, true, &[input]).expect("result files");
+    let mut files = ResultFiles::create(out, Outputs::Check, &[input]).expect("result files");
     let mut seen = Seen::default();
     let mut read = 0u64;
     for row in rows {

@@ -180,9 +180,11 @@ impl Courier {
                 Next::Send(request) => request,
                 Next::Done(output) => return Ok(output),
             };
-            if let (Request::Create(payload), Some(row), false) = (request, row, intent_recorded) {
-                let recorded = self
-                    .ledger
+            let ledger = self.ledger.as_ref();
+            if let (Request::Create(payload), Some(row), Some(ledger), false) =
+                (request, row, ledger, intent_recorded)
+            {
+                let recorded = ledger
                     .sending(row, payload.user_id.as_deref(), payload.email.as_deref())
                     .await;
                 if let Err(error) = recorded {

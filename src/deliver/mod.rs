@@ -30,7 +30,7 @@ use crate::client::Client;
 use crate::error::RunError;
 use crate::ledger::{Claim, Ledger, RowKey};
 use crate::limiter::Limiter;
-use crate::outcome::RowResult;
+use crate::outcome::{FailStatus, RowResult};
 use crate::payload::CreateCustomer;
 use crate::progress::Counters;
 use crate::record::Record;
@@ -61,8 +61,9 @@ pub struct Courier {
     /// Observed while waiting for a turn or a retry, so a stop ends the wait; a fatal
     /// answer (a refused key) or a ledger that cannot record stops the run through it.
     pub shutdown: Shutdown,
-    /// Where each row's intent is recorded before its create request leaves.
-    pub ledger: Ledger,
+    /// Where each row's intent is recorded before its create request leaves. None for a
+    /// courier that only lists the account (`plan --index always`), which sends no row.
+    pub ledger: Option<Ledger>,
     /// Picks the written contacts to read back, proving the data stuck (`--verify`).
     pub verifier: Verifier,
     /// Watches the first rows sent, to stop a run that can only fail (`fail_fast`).
@@ -76,8 +77,14 @@ impl Courier {
     /// sending it gives. A ledger that cannot answer stops the run: a row whose fate
     /// cannot be recorded must not be sent.
     pub async fn deliver(&self, record: &Record, payload: &CreateCustomer) -> RowResult {
-        let claimed = match self.ledger.key(&record.origin) {
-            Ok(key) => self.ledger.claim(key).await.map(|claim| (key, claim)),
+        let Some(ledger) = &self.ledger else {
+            return RowResult::failed(
+                FailStatus::NotSent,
+                "not sent: this run keeps no ledger (a bug: please report it)",
+            );
+        };
+        let claimed = match ledger.key(&record.origin) {
+            Ok(key) => ledger.claim(key).await.map(|claim| (key, claim)),
             Err(error) => Err(error),
         };
         let (key, start) = match claimed {

@@ -23,7 +23,8 @@ use crate::readback::Collections;
 use crate::state::plan::{self, Found, Hashes, Known, Mode, Parts, Plan};
 use crate::state::{Indexed, State, StateError};
 
-/// What rows are synced against.
+/// What rows are synced against; cheap to clone (the state is a handle).
+#[derive(Clone)]
 pub struct Sync {
     /// `Upsert` or `Update`; `Create` only with a state for its account index.
     pub mode: Mode,

@@ -50,7 +50,7 @@ pub fn claim(prior: Option<&RowState>) -> Claim {
         | RowResult::Exists { .. }
         | RowResult::Updated { .. }
         | RowResult::Unchanged { .. } => Claim::Finished(result.clone()),
-        RowResult::Valid => Claim::Send,
+        RowResult::Valid | RowResult::Planned { .. } => Claim::Send,
         RowResult::Failed { status, .. } => match status {
             // The API's verdict on the row itself: sending it again changes nothing.
             FailStatus::Rejected | FailStatus::NotFound => Claim::Finished(result.clone()),
@@ -100,6 +100,7 @@ pub(crate) fn encode(result: &RowResult) -> Option<Columns> {
         RowResult::Updated { id } => Some(columns(UPDATED, Some(*id))),
         RowResult::Unchanged { id } => Some(columns(UNCHANGED, Some(*id))),
         RowResult::Valid
+        | RowResult::Planned { .. }
         | RowResult::Failed {
             status: FailStatus::NotSent,
             ..
