@@ -8,7 +8,7 @@ use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
 use crate::record::{CsvValues, RowError, Warnings};
 
 use super::artefacts::{Target, inspect};
-use super::field::{Field, ValueKind};
+use super::field::{Field, Slot, ValueKind, parse_boolean};
 use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
@@ -100,28 +100,39 @@ pub(crate) fn apply_into(
     for rule in &rules.fields {
         written[rule.field as usize] = true;
         let key = rule.field.key();
-        let slot = rule.field.slot(payload);
-        let mut value = slot.take().unwrap_or_default();
-        value.clear();
         let named = || subject(key, &rule.source);
-        let converted = evaluate(&rule.source, row)
-            .and_then(|text| clean(Target::Field(rule.field), &named, text, may_hide, warnings))
-            .and_then(|text| match text {
-                Some(text) => rule
-                    .field
-                    .convert_into(&text, rule.format.as_deref(), &mut value)
-                    .map(|()| Some(value))
-                    .map_err(|problem| format!("{}{problem}", named())),
-                None => Ok(None),
-            });
-        match converted {
-            Ok(value) => *slot = value,
-            Err(message) => errors.push(RowError::new(key, message)),
+        let text = evaluate(&rule.source, row)
+            .and_then(|text| clean(Target::Field(rule.field), &named, text, may_hide, warnings));
+        let converted = match rule.field.slot(payload) {
+            Slot::Text(slot) => {
+                let mut value = slot.take().unwrap_or_default();
+                value.clear();
+                let converted = text.and_then(|text| match text {
+                    Some(text) => rule
+                        .field
+                        .convert_into(&text, rule.format.as_deref(), &mut value)
+                        .map(|()| Some(value))
+                        .map_err(|problem| format!("{}{problem}", named())),
+                    None => Ok(None),
+                });
+                converted.map(|value| *slot = value)
+            }
+            Slot::Flag(slot) => {
+                let converted = text.and_then(|text| {
+                    text.map(|text| parse_boolean(&text))
+                        .transpose()
+                        .map_err(|problem| format!("{}{problem}", named()))
+                });
+                converted.map(|value| *slot = value)
+            }
+        };
+        if let Err(message) = converted {
+            errors.push(RowError::new(key, message));
         }
     }
     for field in Field::ALL {
         if !written[field as usize] {
-            *field.slot(payload) = None;
+            field.clear(payload);
         }
     }
     payload.tags.clear();

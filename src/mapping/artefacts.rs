@@ -5,8 +5,9 @@
 //! What happens depends on what the value is for:
 //! - `userId` is sent exactly, since it is the contact's key: an invisible character or
 //!   scientific notation fails the row, naming what was found.
-//! - `email`, `phone`, `locale`, `firstSeen` and typed customData lose every format
-//!   character, with a warning: none belongs in an address, a number or a code.
+//! - `email`, `phone`, `locale`, dates, booleans, `referer`, `lastPage`, `createdFrom`,
+//!   `integrationId` and typed customData lose every format character, with a warning:
+//!   none belongs in an address, a number, a code or a URL.
 //! - Tag names lose them too, except joiners between visible characters (an emoji tag).
 //! - Free text (`name`, `company`, `notes`, `source`, text customData) loses only what
 //!   carries nothing in any script; joiners between letters or emoji and bidi marks are

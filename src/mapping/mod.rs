@@ -27,6 +27,7 @@ use crate::validate::validate;
 use apply::{CsvRow, JsonRow, apply_into};
 pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec};
 pub use error::{MappingError, MissingColumn};
+pub(crate) use field::parse_boolean;
 use header::Columns;
 use rules::Rules;
 

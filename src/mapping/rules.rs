@@ -536,7 +536,7 @@ mod tests {
                     })),
                     ..Default::default()
                 },
-                r#"mapping.phone: format applies only to dates (firstSeen, or customData with type = "date")"#,
+                r#"mapping.phone: format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
             ),
             (
                 MappingConfig {
@@ -593,11 +593,11 @@ mod tests {
             ),
             (
                 with(vec![custom("a", Some("integer"), Some("%Y"))]),
-                r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+                r#"mapping.customData "a": format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
             ),
             (
                 with(vec![custom("a", None, Some("%Y"))]),
-                r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+                r#"mapping.customData "a": format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
             ),
             (
                 with(vec![custom("a", None, None), custom(" a ", None, None)]),

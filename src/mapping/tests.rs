@@ -135,6 +135,241 @@ fn conventional_csv_row() {
 }
 
 #[test]
+fn every_writable_field_has_a_conventional_column() {
+    let names = [
+        "email",
+        "Unsubscribed",
+        "BLOCKED",
+        "lastSeen",
+        "referer",
+        "lastpage",
+        "createdFrom",
+        "integrationId",
+    ];
+    let values = [
+        "a@example.com",
+        "Yes",
+        "0",
+        "2021-03-04T05:06:07Z",
+        "https://ref.example/?q=1",
+        "/pricing",
+        "crm",
+        "int-7",
+    ];
+    assert_eq!(
+        ok(&conventions(), &csv(&names, &values)),
+        json!({
+            "email": "a@example.com",
+            "unsubscribed": true,
+            "blocked": false,
+            "lastSeen": "1614834367",
+            "referer": "https://ref.example/?q=1",
+            "lastPage": "/pricing",
+            "createdFrom": "crm",
+            "integrationId": "int-7",
+        })
+    );
+}
+
+#[test]
+fn unsubscribed_and_blocked_read_booleans_like_typed_custom_data() {
+    for (text, flag) in [
+        ("true", true),
+        ("TRUE", true),
+        ("yes", true),
+        ("Yes", true),
+        ("1", true),
+        ("false", false),
+        ("False", false),
+        ("NO", false),
+        ("0", false),
+    ] {
+        let record = csv(&["unsubscribed", "blocked"], &[text, text]);
+        assert_eq!(
+            ok(&conventions(), &record),
+            json!({"unsubscribed": flag, "blocked": flag}),
+            "{text}"
+        );
+    }
+    // Nothing in the cell: nothing sent, never false.
+    assert_eq!(
+        ok(
+            &conventions(),
+            &csv(&["email", "unsubscribed"], &["a@example.com", " "])
+        ),
+        json!({"email": "a@example.com"})
+    );
+    let record = csv(&["unsubscribed", "blocked"], &["maybe", "2"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [
+            error(
+                Some("unsubscribed"),
+                r#"unsubscribed "maybe" is not a boolean (expected true/false, yes/no or 1/0)"#
+            ),
+            error(
+                Some("blocked"),
+                r#"blocked "2" is not a boolean (expected true/false, yes/no or 1/0)"#
+            ),
+        ]
+    );
+    let mapper = mapper("[mapping]\nemail = \"Email\"\nunsubscribed = \"Email Opt Out\"\n");
+    let record = csv(&["Email", "Email Opt Out"], &["a@example.com", "opted out"]);
+    assert_eq!(
+        errors(&mapper, &record),
+        [error(
+            Some("unsubscribed"),
+            r#"column "Email Opt Out": "opted out" is not a boolean (expected true/false, yes/no or 1/0)"#
+        )]
+    );
+}
+
+#[test]
+fn last_seen_reads_dates_like_first_seen() {
+    let record = csv(
+        &["firstSeen", "lastSeen"],
+        &["2021-03-04", "2021-03-05 10:00:00+02:00"],
+    );
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"firstSeen": "1614816000", "lastSeen": "1614931200"})
+    );
+    // A serial day is never taken as seconds, for lastSeen as for firstSeen.
+    let record = csv(&["lastSeen"], &["44197"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [error(
+            Some("lastSeen"),
+            "lastSeen \"44197\" is not a date: too small for UNIX seconds; as an Excel serial day \
+             it is \"2021-01-01\" (to read it so, map the column with format = \"excel\"; format = \
+             \"unix\" takes it as seconds)"
+        )]
+    );
+    for (format, cell, seconds) in [
+        ("excel", "44197.5", "1609502400"),
+        ("unix", "44197", "44197"),
+        ("unix_ms", "1609459200999", "1609459200"),
+        ("%d/%m/%Y", "01/02/2021", "1612137600"),
+    ] {
+        let mapper = mapper(&format!(
+            "[mapping]\nlastSeen = {{ column = \"Last Activity\", format = \"{format}\" }}\n"
+        ));
+        assert_eq!(
+            ok(&mapper, &csv(&["Last Activity"], &[cell])),
+            json!({"lastSeen": seconds}),
+            "{format}"
+        );
+    }
+    let record = csv(&["lastSeen"], &["2101-01-01"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [error(
+            Some("lastSeen"),
+            r#"lastSeen "2101-01-01" is after the year 2100"#
+        )]
+    );
+}
+
+#[test]
+fn every_writable_field_has_a_mapping_key() {
+    let mapper = mapper(
+        r#"
+        [mapping]
+        email = "Email"
+        unsubscribed = "Email Opt Out"
+        blocked = { value = true }
+        lastSeen = { column = "Last Activity", format = "%d/%m/%Y" }
+        referer = "Referrer URL"
+        lastPage = { template = "https://example.com{Path}" }
+        createdFrom = { value = "crm-export" }
+        integrationId = "Integration"
+        "#,
+    );
+    let record = csv(
+        &[
+            "Email",
+            "Email Opt Out",
+            "Last Activity",
+            "Referrer URL",
+            "Path",
+            "Integration",
+        ],
+        &[
+            "a@example.com",
+            "no",
+            "31/12/2020",
+            "https://ref.example",
+            "/pricing",
+            "42",
+        ],
+    );
+    assert_eq!(
+        ok(&mapper, &record),
+        json!({
+            "email": "a@example.com",
+            "unsubscribed": false,
+            "blocked": true,
+            "lastSeen": "1609372800",
+            "referer": "https://ref.example",
+            "lastPage": "https://example.com/pricing",
+            "createdFrom": "crm-export",
+            "integrationId": "42",
+        })
+    );
+    // A constant is checked once, when the config is read.
+    let bad = config("[mapping]\nblocked = { value = \"sometimes\" }\n");
+    assert_eq!(
+        Mapper::new(Some(&bad)).unwrap_err().to_string(),
+        r#"mapping.blocked: value "sometimes" is not a boolean (expected true/false, yes/no or 1/0)"#
+    );
+    let bad = config("[mapping]\nunsubscribed = { column = \"X\", format = \"excel\" }\n");
+    assert!(Mapper::new(Some(&bad)).is_err());
+}
+
+#[test]
+fn json_objects_carry_every_writable_field() {
+    let body = json!({
+        "email": "a@example.com",
+        "unsubscribed": true,
+        "blocked": false,
+        "lastSeen": "1603885800",
+        "referer": "https://ref.example",
+        "lastPage": "/pricing",
+        "createdFrom": "crm",
+        "integrationId": "int-7",
+    });
+    assert_eq!(ok(&conventions(), &ndjson(body.clone())), body);
+    // Text and numbers are read as a cell would be.
+    let record = ndjson(json!({"unsubscribed": "Yes", "blocked": 0, "lastSeen": 1603885800}));
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"unsubscribed": true, "blocked": false, "lastSeen": "1603885800"})
+    );
+    let record = ndjson(json!({"unsubscribed": "maybe", "blocked": [true], "lastSeen": "44197"}));
+    let fields: Vec<Option<String>> = errors(&conventions(), &record)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["blocked", "lastSeen", "unsubscribed"].map(|f| Some(f.to_owned()))
+    );
+    assert_eq!(
+        errors(&conventions(), &ndjson(json!({"blocked": {"x": 1}}))),
+        [error(
+            Some("blocked"),
+            "blocked must be a boolean, not an object"
+        )]
+    );
+    // Through a mapping, a JSON boolean is a cell like any other.
+    let mapper = mapper("[mapping]\nunsubscribed = \"optedOut\"\n");
+    assert_eq!(
+        ok(&mapper, &ndjson(json!({"optedOut": true}))),
+        json!({"unsubscribed": true})
+    );
+}
+
+#[test]
 fn empty_cells_are_left_out() {
     let record = csv(
         &["name", "email", "phone", "tags", "customData.city"],
@@ -512,11 +747,11 @@ fn mapper_refuses_bad_configs() {
         ),
         (
             "[[mapping.customData]]\nproperty = \"a\"\ncolumn = \"A\"\nformat = \"%Y\"",
-            r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+            r#"mapping.customData "a": format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
         ),
         (
             "[mapping]\nemail = { column = \"E\", format = \"%Y\" }",
-            r#"mapping.email: format applies only to dates (firstSeen, or customData with type = "date")"#,
+            r#"mapping.email: format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
         ),
         (
             "[mapping]",
@@ -947,6 +1182,7 @@ proptest! {
         names in prop::sample::subsequence(
             vec![
                 "name", "EMAIL", "userId", "firstSeen", "locale", "tags", "customData.a",
+                "unsubscribed", "lastSeen", "Blocked",
                 "customData.b:integer", "customData.c:date", "customData.d:boolean",
                 "customData.e:float", "First Name", "Customer Id",
             ],
