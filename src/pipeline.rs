@@ -104,9 +104,8 @@ pub struct Run {
 pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
     for input in inputs.iter().filter(|i| i.path.is_some()) {
         let mut rows = Rows::open(input, Arc::default())?;
-        let plan = match &rows {
-            Rows::Csv(csv) => {
-                let header = csv.header();
+        let plan = match rows.header() {
+            Some(header) => {
                 let plan = mapper.plan(header).map_err(|error| RunError::Header {
                     file: input.name.clone(),
                     line: header.line(),
@@ -115,7 +114,7 @@ pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
                 log_notes(&input.name, &plan);
                 Some(plan)
             }
-            Rows::Ndjson(_) => None,
+            None => None,
         };
         let sample = rows.sample(SURVEYED_ROWS)?;
         if let Some(warning) = mapper.survey(plan.as_ref(), &sample) {

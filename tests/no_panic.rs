@@ -1,4 +1,5 @@
-//! No input may panic: arbitrary bytes (mostly CSV- and JSON-shaped, some pure noise)
+//! No input may panic: arbitrary bytes (mostly CSV-, NDJSON- and JSON-array-shaped, some
+//! pure noise)
 //! go through the readers, the mapping (conventions and a config), validation, the
 //! repeat detector and the result files. Every row read must end in exactly one result.
 
@@ -13,7 +14,7 @@ use helpcrunch_import::source::{Delimiter, Format, Input, Rows, TextEncoding, Te
 use proptest::prelude::*;
 
 /// Pieces that make the readers and the mapper take their rarer paths.
-const TOKENS: [&[u8]; 42] = [
+const TOKENS: [&[u8]; 45] = [
     b",",
     b";",
     b"\t",
@@ -57,6 +58,10 @@ const TOKENS: [&[u8]; 42] = [
     b"4.47712E+11",
     b"44197",
     b"},",
+    // JSON documents: arrays of objects, and objects wrapping them.
+    b"{\"email\":\"a@example.com\"},\n",
+    b"{\"customers\":[",
+    b"1e999",
 ];
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -66,7 +71,9 @@ fn bytes() -> impl Strategy<Value = Vec<u8>> {
         1 => prop::collection::vec(any::<u8>(), 1..8),
     ];
     prop_oneof![
-        4 => prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat()),
+        4 => prop::collection::vec(piece.clone(), 0..60).prop_map(|pieces| pieces.concat()),
+        // A JSON array's first byte sends the rest down its reader.
+        2 => prop::collection::vec(piece, 0..60).prop_map(|pieces| [&b"[\n"[..], &pieces.concat()].concat()),
         1 => prop::collection::vec(any::<u8>(), 0..400),
     ]
 }
@@ -117,11 +124,8 @@ fn run(bytes: Vec<u8>, format: Format, text: TextOptions, mapper: &Mapper, out: 
     let Ok(rows) = Rows::from_bytes("fuzz".into(), format, text, reader) else {
         return;
     };
-    let header_plan = match &rows {
-        Rows::Csv(csv) => mapper.plan(csv.header()).ok(),
-        Rows::Ndjson(_) => None,
-    };
-    if matches!(rows, Rows::Csv(_)) && header_plan.is_none() {
+    let header_plan = rows.header().and_then(|header| mapper.plan(header).ok());
+    if rows.header().is_some() && header_plan.is_none() {
         return; // refused up front, as the run does
     }
     let input = Input {

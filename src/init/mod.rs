@@ -73,11 +73,10 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
     let mut text = input.text;
     // Names as the mapping matches them; columns with no name at the end (Excel's) left
     // out.
-    let mut header: Vec<String> = match &source {
-        Rows::Csv(csv) => {
-            text.delimiter = Some(csv.delimiter());
-            let mut names: Vec<String> = csv
-                .header()
+    text.delimiter = source.delimiter();
+    let mut header: Vec<String> = match source.header() {
+        Some(header) => {
+            let mut names: Vec<String> = header
                 .iter()
                 .map(|name| clean_name(name).into_owned())
                 .collect();
@@ -88,14 +87,14 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             names.truncate(named);
             names
         }
-        Rows::Ndjson(_) => Vec::new(),
+        None => Vec::new(),
     };
-    if let Rows::Csv(csv) = &source {
-        let plan = crate::mapping::Mapper::new(None).and_then(|mapper| mapper.plan(csv.header()));
+    if let Some(header) = source.header() {
+        let plan = crate::mapping::Mapper::new(None).and_then(|mapper| mapper.plan(header));
         if let Err(error @ crate::mapping::MappingError::EmptyColumnName { .. }) = plan {
             return Err(RunError::Header {
                 file: input.name.clone(),
-                line: csv.header().line(),
+                line: header.line(),
                 error,
             });
         }

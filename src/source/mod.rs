@@ -1,4 +1,5 @@
-//! Streaming readers: CSV and NDJSON, from files or stdin, gzip-compressed or not.
+//! Streaming readers: CSV, NDJSON and JSON arrays, from files or stdin, gzip-compressed
+//! or not.
 //!
 //! Each reader yields [`Record`]s one at a time and holds at most one record (or one
 //! NDJSON line) in memory, so memory stays flat however large the file. A row that cannot
@@ -6,6 +7,7 @@
 //! bytes at all (I/O) stops a reader.
 
 mod csv;
+mod json;
 mod lines;
 mod ndjson;
 mod open;
@@ -15,9 +17,10 @@ use std::io::{self, BufRead};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use crate::record::Record;
+use crate::record::{Header, Record};
 
 pub use self::csv::CsvRows;
+pub use self::json::JsonArrayRows;
 pub use self::lines::MAX_RECORD_BYTES;
 pub use self::ndjson::NdjsonRows;
 pub use self::open::{Format, Input};
@@ -33,10 +36,12 @@ pub enum SourceError {
     Invalid { file: Arc<str>, message: String },
 }
 
-/// The records of one input, in file order.
+/// The records of one input, in file order. Every command reads inputs through it alike:
+/// [`Rows::header`] is the header of a file that has one.
 pub enum Rows {
     Csv(Box<CsvRows>),
     Ndjson(NdjsonRows),
+    JsonArray(Box<JsonArrayRows>),
 }
 
 impl Rows {
@@ -71,10 +76,37 @@ impl Rows {
         }
         Ok(match format {
             Format::Csv => Rows::Csv(Box::new(CsvRows::new(name, reader, options.delimiter)?)),
-            Format::Ndjson => Rows::Ndjson(NdjsonRows::new(name, reader)),
+            Format::Ndjson => {
+                // Blank space before a document is no row of it; the line count goes on.
+                let (lines, first) = json::skip_blank(&mut reader, BLANK_MAX).map_err(io_error)?;
+                if first == Some(b'[') {
+                    Rows::JsonArray(Box::new(JsonArrayRows::new(name, reader, lines)))
+                } else {
+                    Rows::Ndjson(NdjsonRows::starting_after(name, reader, lines))
+                }
+            }
         })
     }
+
+    /// The CSV delimiter in use, given or detected.
+    pub fn delimiter(&self) -> Option<Delimiter> {
+        match self {
+            Rows::Csv(csv) => Some(csv.delimiter()),
+            _ => None,
+        }
+    }
+
+    /// The header of a file that has one (CSV), which the mapping plans once.
+    pub fn header(&self) -> Option<&Header> {
+        match self {
+            Rows::Csv(csv) => Some(csv.header()),
+            Rows::Ndjson(_) | Rows::JsonArray(_) => None,
+        }
+    }
 }
+
+/// Blank space looked through for a JSON document's first value, at most.
+const BLANK_MAX: usize = 1024 * 1024;
 
 impl Rows {
     /// Up to `n` first records, for a look before the run. An error before any record is
@@ -109,6 +141,7 @@ impl Iterator for Rows {
         match self {
             Rows::Csv(rows) => rows.next(),
             Rows::Ndjson(rows) => rows.next(),
+            Rows::JsonArray(rows) => rows.next(),
         }
     }
 }

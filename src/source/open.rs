@@ -17,6 +17,9 @@ use super::text::TextOptions;
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
+    /// JSON objects: one a line (NDJSON), or a JSON array of them (`json`).
+    #[value(alias = "json")]
+    #[serde(alias = "json")]
     Ndjson,
 }
 
@@ -108,8 +111,8 @@ impl Input {
     }
 }
 
-/// `.csv`, `.tsv`, `.txt` → CSV; `.ndjson`, `.jsonl`, `.json` → NDJSON; a trailing `.gz`
-/// is looked through.
+/// `.csv`, `.tsv`, `.txt` → CSV; `.ndjson`, `.jsonl`, `.json` → JSON objects (NDJSON or
+/// an array, told apart by the reader); a trailing `.gz` is looked through.
 fn format_from_extension(arg: &str) -> Option<Format> {
     let lower = arg.to_ascii_lowercase();
     let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
@@ -122,8 +125,7 @@ fn format_from_extension(arg: &str) -> Option<Format> {
 }
 
 /// Without `--format` or a known extension: a file whose first non-blank byte is `{`
-/// (or `[`, a JSON array, which the NDJSON reader then refuses by name) is NDJSON,
-/// anything else CSV. Stdin cannot be peeked without consuming it, so it defaults to CSV.
+/// (NDJSON) or `[` (a JSON array) holds JSON objects, anything else is CSV. Stdin cannot be peeked without consuming it, so it defaults to CSV.
 fn sniff_format(name: &Arc<str>, path: Option<&PathBuf>) -> Result<Format, SourceError> {
     let Some(path) = path else {
         return Ok(Format::Csv);
