@@ -222,10 +222,10 @@ impl Run {
         };
         let stopped_by = shutdown.describe();
         let pass = ledger.as_ref().map(Ledger::pass);
-        if let Some(ledger) = ledger {
-            if let Err(error) = close_ledger(ledger, end, files.tally()).await {
-                shutdown.fail(RunError::Ledger(error));
-            }
+        if let Some(ledger) = ledger
+            && let Err(error) = close_ledger(ledger, end, files.tally()).await
+        {
+            shutdown.fail(RunError::Ledger(error));
         }
         let summary = Summary::new(RunFacts {
             kind,
@@ -712,10 +712,10 @@ async fn collect(
         let mut failed = 0;
         for outcome in &batch {
             failed += u64::from(is_failure(outcome, &mut failures_logged));
-            if written.is_ok() {
-                if let Some(ledger) = &ledger {
-                    written = record(ledger, outcome).await.map_err(std::io::Error::other);
-                }
+            if written.is_ok()
+                && let Some(ledger) = &ledger
+            {
+                written = record(ledger, outcome).await.map_err(std::io::Error::other);
             }
             if written.is_ok() {
                 written = files.write(outcome);

@@ -38,22 +38,22 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
             errors.push(RowError::new(field, format!("{field} is empty")));
         }
     }
-    if let Some(email) = non_empty(&payload.email) {
-        if !is_email(email) {
-            errors.push(RowError::new(
-                "email",
-                format!("email {email:?} is not a valid email address"),
-            ));
-        }
+    if let Some(email) = non_empty(&payload.email)
+        && !is_email(email)
+    {
+        errors.push(RowError::new(
+            "email",
+            format!("email {email:?} is not a valid email address"),
+        ));
     }
     for (field, date) in [
         ("firstSeen", &payload.first_seen),
         ("lastSeen", &payload.last_seen),
     ] {
-        if let Some(date) = non_empty(date) {
-            if let Err(problem) = timestamp_string(date) {
-                errors.push(RowError::new(field, format!("{field} {problem}")));
-            }
+        if let Some(date) = non_empty(date)
+            && let Err(problem) = timestamp_string(date)
+        {
+            errors.push(RowError::new(field, format!("{field} {problem}")));
         }
     }
     if let Some(locale) = non_empty(&payload.locale) {

@@ -145,11 +145,11 @@ fn colors() -> impl Strategy<Value = String> {
     )
         .prop_map(|(name, tokens, separator, slash)| {
             let mut args = tokens.join(separator);
-            if let (Some(slash), Some(last)) = (slash, tokens.last()) {
-                if tokens.len() > 1 {
-                    let body = tokens[..tokens.len() - 1].join(" ");
-                    args = format!("{body}{slash}{last}");
-                }
+            if let (Some(slash), Some(last)) = (slash, tokens.last())
+                && tokens.len() > 1
+            {
+                let body = tokens[..tokens.len() - 1].join(" ");
+                args = format!("{body}{slash}{last}");
             }
             format!("{name}({args})")
         });

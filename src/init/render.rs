@@ -133,15 +133,15 @@ pub fn render(
         }
     }
     let mut unmapped = Vec::new();
-    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. })) {
-        if let Role::Tags { separator } = &column.role {
-            out.push_str(&format!(
-                "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
-                comment(column),
-                toml_string(&column.name),
-                toml_string(separator)
-            ));
-        }
+    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. }))
+        && let Role::Tags { separator } = &column.role
+    {
+        out.push_str(&format!(
+            "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
+            comment(column),
+            toml_string(&column.name),
+            toml_string(separator)
+        ));
     }
     let mut properties = HashSet::new();
     for column in columns {

@@ -136,10 +136,10 @@ pub(crate) fn apply_into(
         }
     }
     payload.tags.clear();
-    if let Some(rule) = &rules.tags {
-        if let Err(message) = tags(rule, row, &mut payload.tags, warnings) {
-            errors.push(RowError::new("tags", message));
-        }
+    if let Some(rule) = &rules.tags
+        && let Err(message) = tags(rule, row, &mut payload.tags, warnings)
+    {
+        errors.push(RowError::new("tags", message));
     }
     let mut custom = 0;
     for rule in &rules.custom {

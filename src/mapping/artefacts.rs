@@ -92,21 +92,21 @@ fn inspect_closely<'a>(
     text: Cow<'a, str>,
     warnings: &mut Warnings,
 ) -> Result<Cow<'a, str>, String> {
-    if let Target::Field(field @ (Field::UserId | Field::Phone)) = target {
-        if is_scientific(&text) {
-            let problem = format!(
-                "{}{text:?} is a number in scientific notation: its last digits were lost \
+    if let Target::Field(field @ (Field::UserId | Field::Phone)) = target
+        && is_scientific(&text)
+    {
+        let problem = format!(
+            "{}{text:?} is a number in scientific notation: its last digits were lost \
                  (Excel shortens long numbers; format the column as text before saving)",
-                subject()
-            );
-            if field == Field::UserId {
-                return Err(problem);
-            }
-            warnings.push(
-                format!("{} in scientific notation", target.key()),
-                format!("{problem}; sent as it is"),
-            );
+            subject()
+        );
+        if field == Field::UserId {
+            return Err(problem);
         }
+        warnings.push(
+            format!("{} in scientific notation", target.key()),
+            format!("{problem}; sent as it is"),
+        );
     }
     if !may_hide(&text) {
         return Ok(text);

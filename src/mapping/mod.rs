@@ -198,16 +198,14 @@ impl Mapper {
                 continue;
             }
             let raw = header.get(position).cloned().unwrap_or_default();
-            if self.rules.is_none() {
-                if let Some(field) = conventions::looks_like(name) {
-                    return Err(MappingError::HiddenName {
-                        hidden: crate::invisible::describe_all(&crate::invisible::hidden_in_name(
-                            &raw,
-                        )),
-                        column: raw,
-                        name: field,
-                    });
-                }
+            if self.rules.is_none()
+                && let Some(field) = conventions::looks_like(name)
+            {
+                return Err(MappingError::HiddenName {
+                    hidden: crate::invisible::describe_all(&crate::invisible::hidden_in_name(&raw)),
+                    column: raw,
+                    name: field,
+                });
             }
             unmapped.push(raw);
         }

@@ -50,13 +50,13 @@ impl Input {
         } else {
             (arg.into(), Some(PathBuf::from(arg)))
         };
-        if let Some(path) = &path {
-            if !path.is_file() {
-                return Err(SourceError::Invalid {
-                    file: name,
-                    message: "no such file".into(),
-                });
-            }
+        if let Some(path) = &path
+            && !path.is_file()
+        {
+            return Err(SourceError::Invalid {
+                file: name,
+                message: "no such file".into(),
+            });
         }
         let format = match format.or_else(|| format_from_extension(arg)) {
             Some(format) => format,
