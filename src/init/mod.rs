@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::RunError;
 use crate::invisible::clean_name;
-use crate::record::Cells;
+use crate::record::{CellType, Cells};
 use crate::source::{Input, Rows, TextEncoding};
 
 pub use guess::{Column, Kind, Role, date_format, field_for, guess, value_kind};
@@ -70,7 +70,7 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
     }
     let input = &input;
     let mut source = Rows::open(input, Arc::default())?;
-    let mut text = input.text;
+    let mut text = input.text.clone();
     // Names as the mapping matches them; columns with no name at the end (Excel's) left
     // out.
     text.delimiter = source.delimiter();
@@ -100,6 +100,8 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
         }
     }
     let mut samples: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+    // A workbook's date cells, by column: read from their type, they need no format.
+    let mut date_cells: Vec<Vec<String>> = vec![Vec::new(); header.len()];
     let mut nested: HashSet<String> = HashSet::new();
     let mut sampled = 0;
     for row in source.by_ref().take(rows) {
@@ -109,7 +111,9 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             Cells::Csv { values, .. } => {
                 for (i, value) in values.iter().enumerate().take(header.len()) {
                     let value = value.trim();
-                    if !value.is_empty() {
+                    if matches!(values.typed(i), Some(CellType::Date(_))) {
+                        date_cells[i].push(value.to_string());
+                    } else if !value.is_empty() {
                         samples[i].push(value.to_string());
                     }
                 }
@@ -142,7 +146,41 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             Cells::Unreadable { .. } => {}
         }
     }
+    // A column of date cells alone is guessed from their ISO 8601 text (no format); in
+    // one that mixes them with text, the format is the text's.
+    let dated: Vec<bool> = date_cells.iter().map(|cells| !cells.is_empty()).collect();
+    for (texts, dates) in samples.iter_mut().zip(date_cells) {
+        if texts.is_empty() {
+            *texts = dates;
+        }
+    }
     let mut columns = guess(&header, &samples);
+    for (column, _) in columns.iter_mut().zip(&dated).filter(|(_, dated)| **dated) {
+        let is_date = matches!(
+            column.role,
+            Role::Field {
+                key: "firstSeen" | "lastSeen",
+                ..
+            } | Role::Custom {
+                kind: Kind::Date,
+                ..
+            }
+        );
+        if is_date {
+            column.reason = format!(
+                "date cells, read from their type: no format needed{}",
+                match &column.role {
+                    Role::Field {
+                        format: Some(f), ..
+                    }
+                    | Role::Custom {
+                        format: Some(f), ..
+                    } => format!(" (the format {f} is for its cells that hold text)"),
+                    _ => String::new(),
+                }
+            );
+        }
+    }
     for column in columns.iter_mut().filter(|c| nested.contains(&c.name)) {
         column.role = Role::Skip;
         column.reason = "holds objects or arrays, which a contact field or customData \
@@ -161,5 +199,5 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
         }
     }
     let sniffed = sniffed.as_deref();
-    Ok(render(&input.name, sampled, text, sniffed, &columns))
+    Ok(render(&input.name, sampled, &text, sniffed, &columns))
 }

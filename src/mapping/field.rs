@@ -268,7 +268,7 @@ impl ValueKind {
 }
 
 /// Makes `value` the text `text`, in its own buffer if it has one.
-fn put_text(value: &mut CustomValue, text: &str) {
+pub(crate) fn put_text(value: &mut CustomValue, text: &str) {
     match value {
         CustomValue::Text(buffer) => {
             buffer.clear();

@@ -262,6 +262,7 @@ impl Mapper {
             .map_err(|error| vec![error])?;
         errors.extend(validate(payload));
         if !errors.is_empty() {
+            self.name_cells(plan, record, &mut errors);
             return Err(errors);
         }
         if payload.email.is_none() && payload.user_id.is_none() {
@@ -269,6 +270,39 @@ impl Mapper {
             warnings.push(warning.kind, warning.message);
         }
         Ok(())
+    }
+
+    /// In a workbook's row, starts each error about a field read from one column with
+    /// the cell's name (`Sheet1!C7: email "x" is not ...`), so the message points at the
+    /// cell to fix.
+    fn name_cells(&self, plan: Option<&HeaderPlan>, record: &Record, errors: &mut [RowError]) {
+        let Cells::Csv { header, .. } = &record.cells else {
+            return;
+        };
+        if header.sheet().is_none() {
+            return;
+        }
+        let planned;
+        let plan = match plan {
+            Some(plan) if plan.is_for(header) || plan.header == *header => plan,
+            _ => match self.plan(header) {
+                Ok(plan) => {
+                    planned = plan;
+                    &planned
+                }
+                Err(_) => return,
+            },
+        };
+        for error in errors {
+            let Some(field) = &error.field else { continue };
+            let cell = plan
+                .rules
+                .column_of(field)
+                .and_then(|index| header.cell(index, record.origin.line));
+            if let Some(cell) = cell {
+                error.message = format!("{cell}: {}", error.message);
+            }
+        }
     }
 
     /// [`Mapper::map`] before [`validate`]: the payload made of the values that converted,

@@ -163,6 +163,24 @@ impl Rules {
             .any(|rule| matches!(rule.field, Field::Email | Field::UserId))
     }
 
+    /// The position of the one column a payload field (`email`, `tags`,
+    /// `customData.plan`) is read from, once resolved; None for a template or a constant.
+    pub(crate) fn column_of(&self, field: &str) -> Option<usize> {
+        let single = |source: &Source| match source {
+            Source::Column(column) => column.position,
+            Source::Template(_) | Source::Value(_) => None,
+        };
+        if field == "tags" {
+            return self.tags.as_ref()?.column.as_ref()?.position;
+        }
+        if let Some(property) = field.strip_prefix("customData.") {
+            let rule = self.custom.iter().find(|r| &*r.property == property)?;
+            return single(&rule.source);
+        }
+        let rule = self.fields.iter().find(|r| r.field.key() == field)?;
+        single(&rule.source)
+    }
+
     /// The positions of the columns the rules read, once resolved.
     pub(crate) fn positions(&self) -> impl Iterator<Item = usize> {
         let sources = self

@@ -1566,3 +1566,145 @@ proptest! {
         prop_assert_eq!(tag_names, expected);
     }
 }
+
+// --- Workbook rows ------------------------------------------------------------------------
+
+/// A workbook row on the sheet's row 7: `cells` are (text, type) under `names`, whose
+/// first column is the sheet's B.
+fn sheet_row(names: &[&str], cells: &[(&str, Option<crate::record::CellType>)]) -> Record {
+    let header = Header::in_sheet(
+        names.iter().map(|name| name.to_string()).collect(),
+        1,
+        crate::record::Sheet {
+            name: "Leads".into(),
+            first_column: 1,
+        },
+    );
+    let mut values = CsvValues::default();
+    for (text, kind) in cells {
+        match kind {
+            Some(kind) => values.push_typed(text, *kind),
+            None => values.push(text),
+        }
+    }
+    Record {
+        origin: Origin {
+            file: Arc::from("contacts.xlsx"),
+            line: 7,
+        },
+        cells: Cells::Csv { header, values },
+    }
+}
+
+#[test]
+fn a_date_cell_is_its_time_whatever_the_format_for_text() {
+    use crate::record::CellType::{Date, Time};
+    let mapper = mapper(
+        r#"
+        [mapping]
+        email = "Email"
+        firstSeen = { column = "Since", format = "%d/%m/%Y" }
+        [[mapping.customData]]
+        property = "renewal"
+        column = "Renewal"
+        type = "date"
+        format = "excel"
+        [[mapping.customData]]
+        property = "note"
+        column = "Renewal"
+        "#,
+    );
+    let names = ["Email", "Since", "Renewal"];
+    let record = sheet_row(
+        &names,
+        &[
+            ("a@example.com", None),
+            ("2021-03-04 05:06:07", Some(Date(1_614_834_367))),
+            ("2021-03-04", Some(Date(1_614_816_000))),
+        ],
+    );
+    assert_eq!(
+        ok(&mapper, &record),
+        json!({
+            "email": "a@example.com",
+            "firstSeen": "1614834367",
+            "customData": [
+                {"property": "renewal", "value": "1614816000"},
+                {"property": "note", "value": "2021-03-04"},
+            ],
+        })
+    );
+    // Text in the same column still follows its format.
+    let record = sheet_row(
+        &names,
+        &[("a@example.com", None), ("04/03/2021", None), ("", None)],
+    );
+    assert_eq!(ok(&mapper, &record)["firstSeen"], "1614816000");
+    // A time of day is no date; a date out of range is refused as text would be.
+    let record = sheet_row(
+        &names,
+        &[
+            ("a@example.com", None),
+            ("6:00:00", Some(Time)),
+            ("1900-02-29", Some(Date(i64::MIN))),
+        ],
+    );
+    assert_eq!(
+        errors(&mapper, &record),
+        [
+            error(
+                Some("firstSeen"),
+                r#"Leads!C7: column "Since": "6:00:00" is a time of day or a duration, not a date"#
+            ),
+            error(
+                Some("customData.renewal"),
+                r#"Leads!D7: column "Renewal": "1900-02-29" is before 1970, which a UNIX timestamp cannot hold"#
+            ),
+        ]
+    );
+}
+
+#[test]
+fn error_cells_and_inexact_numbers_fail_their_row_naming_the_cell() {
+    use crate::record::CellType::{Error, Inexact};
+    let names = ["userId", "email", "phone", "Website"];
+    let record = sheet_row(
+        &names,
+        &[
+            ("9007199254740993", Some(Inexact)),
+            ("#N/A", Some(Error)),
+            ("4477123456789", None),
+            ("#REF!", Some(Error)),
+        ],
+    );
+    assert_eq!(
+        errors(&conventions(), &record),
+        [
+            error(
+                Some("userId"),
+                "Leads!B7: column \"userId\" holds the number 9007199254740993, too long for a \
+                 spreadsheet cell to hold exactly (its last digits are not the ones typed): \
+                 format the column as text in the workbook"
+            ),
+            error(
+                Some("email"),
+                "Leads!C7: column \"email\" holds the error #N/A (a formula that failed in the \
+                 workbook: fix it there)"
+            ),
+        ]
+    );
+    // An error in a column nothing reads loses nothing: the row goes on.
+    let record = sheet_row(
+        &names,
+        &[
+            ("u1", None),
+            ("a@example.com", None),
+            ("", None),
+            ("#REF!", Some(Error)),
+        ],
+    );
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"userId": "u1", "email": "a@example.com"})
+    );
+}
