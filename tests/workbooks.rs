@@ -27,111 +27,23 @@ const HEADER: [&str; 11] = [
     "phone",
 ];
 
-/// `contacts.xlsx`: a sheet "Contacts" (u1 and u2 valid, u3 with `#N/A` in its email
-/// cell), a formatted but empty trailing column, and a sheet "Notes" that holds data.
-fn write_xlsx(path: &str) {
-    let mut book = Workbook::new();
-    let date = Format::new().set_num_format("yyyy-mm-dd");
-    let date_time = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
-    let filled = Format::new().set_background_color("#FFFF00");
-    let sheet = book.add_worksheet();
-    sheet.set_name("Contacts").expect("name");
-    for (column, name) in HEADER.iter().enumerate() {
-        sheet.write_string(0, column as u16, *name).expect("header");
-    }
-    let at = |y, m, d, h, mi, s| {
-        ExcelDateTime::from_ymd(y, m, d)
-            .and_then(|day| day.and_hms(h, mi, s))
-            .expect("a date")
-    };
-    // u1: every type.
-    sheet.write_string(1, 0, "u1").expect("cell");
-    sheet.write_string(1, 1, "Ann Lee").expect("cell");
-    sheet.write_string(1, 2, "ann@example.com").expect("cell");
-    sheet.write_string(1, 3, "01234").expect("cell");
-    sheet.write_number(1, 4, 15.0).expect("cell");
-    sheet.write_number(1, 5, 15.99).expect("cell");
-    sheet.write_boolean(1, 6, true).expect("cell");
-    sheet
-        .write_datetime_with_format(1, 7, at(2021, 3, 4, 5, 6, 7.0), &date_time)
-        .expect("cell");
-    sheet
-        .write_datetime_with_format(1, 8, at(2021, 3, 4, 0, 0, 0.0), &date)
-        .expect("cell");
-    sheet.write_boolean(1, 9, true).expect("cell");
-    sheet.write_number(1, 10, 4477123456789.0).expect("cell");
-    // u2: numbers and booleans the other way, a text phone with its plus.
-    sheet.write_string(2, 0, "u2").expect("cell");
-    sheet.write_string(2, 1, "Bob").expect("cell");
-    sheet.write_string(2, 2, "bob@example.com").expect("cell");
-    sheet.write_string(2, 3, "00501").expect("cell");
-    sheet.write_number(2, 4, 3.0).expect("cell");
-    sheet.write_number(2, 5, 0.5).expect("cell");
-    sheet.write_boolean(2, 6, false).expect("cell");
-    sheet
-        .write_datetime_with_format(2, 7, at(2020, 10, 28, 11, 49, 6.0), &date_time)
-        .expect("cell");
-    sheet
-        .write_datetime_with_format(2, 8, at(2020, 10, 28, 0, 0, 0.0), &date)
-        .expect("cell");
-    sheet.write_boolean(2, 9, false).expect("cell");
-    sheet.write_string(2, 10, "+10233456781").expect("cell");
-    // u3: a formula that failed.
-    sheet.write_string(3, 0, "u3").expect("cell");
-    sheet.write_string(3, 1, "Cid").expect("cell");
-    sheet
-        .write_formula(3, 2, Formula::new("=NA()").set_result("#N/A"))
-        .expect("cell");
-    sheet
-        .write_datetime_with_format(3, 7, at(2021, 3, 4, 5, 6, 7.0), &date_time)
-        .expect("cell");
-    for row in 0..6 {
-        sheet.write_blank(row, 11, &filled).expect("blank");
-    }
-    let notes = book.add_worksheet();
-    notes.set_name("Notes").expect("name");
-    notes.write_string(0, 0, "userId").expect("cell");
-    notes.write_string(1, 0, "n1").expect("cell");
-    book.save(path).expect("the workbook is written");
-}
-
-/// One `table:table-cell` of an .ods, as LibreOffice writes it.
-fn ods_cell(cell: &Cell) -> String {
-    match cell {
-        Cell::Text(text) => format!(
-            r#"<table:table-cell office:value-type="string" calcext:value-type="string"><text:p>{text}</text:p></table:table-cell>"#
-        ),
-        Cell::Number(n) => format!(
-            r#"<table:table-cell office:value-type="float" office:value="{n}" calcext:value-type="float"><text:p>{n}</text:p></table:table-cell>"#
-        ),
-        Cell::Bool(b) => format!(
-            r#"<table:table-cell office:value-type="boolean" office:boolean-value="{b}" calcext:value-type="boolean"><text:p>{}</text:p></table:table-cell>"#,
-            if *b { "TRUE" } else { "FALSE" }
-        ),
-        Cell::Date(iso) => format!(
-            r#"<table:table-cell office:value-type="date" office:date-value="{iso}" calcext:value-type="date"><text:p>{iso}</text:p></table:table-cell>"#
-        ),
-        // How LibreOffice saves a formula that failed.
-        Cell::Error(name) => format!(
-            r#"<table:table-cell table:formula="of:=NA()" office:value-type="string" office:string-value="" calcext:value-type="error"><text:p>{name}</text:p></table:table-cell>"#
-        ),
-        Cell::Empty => "<table:table-cell/>".to_owned(),
-    }
-}
-
+/// A cell of the test workbooks.
 enum Cell {
     Text(&'static str),
     Number(f64),
     Bool(bool),
+    /// ISO 8601: a date, or a date and time (`T`).
     Date(&'static str),
+    /// A formula that failed, by the error's name.
     Error(&'static str),
     Empty,
 }
 
-/// `contacts.ods`: the xlsx's sheet, as LibreOffice saves it.
-fn write_ods(path: &str) {
+/// The "Contacts" sheet of every workbook here: u1 and u2 valid, u3 with `#N/A` in its
+/// email cell, and a last column with no header and no value (formatted in the xlsx).
+fn contacts() -> Vec<Vec<Cell>> {
     use Cell::*;
-    let rows: Vec<Vec<Cell>> = vec![
+    vec![
         HEADER
             .iter()
             .map(|name| Text(name))
@@ -175,8 +87,73 @@ fn write_ods(path: &str) {
             Empty,
             Date("2021-03-04T05:06:07"),
         ],
-    ];
-    let table: String = rows
+    ]
+}
+
+/// `contacts.xlsx`: [`contacts`], and a sheet "Notes" that holds data.
+fn write_xlsx(path: &str) {
+    let mut book = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let date_time = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let filled = Format::new().set_background_color("#FFFF00");
+    let sheet = book.add_worksheet();
+    sheet.set_name("Contacts").expect("name");
+    for (row, cells) in contacts().iter().enumerate() {
+        let row = row as u32;
+        for (column, cell) in cells.iter().enumerate() {
+            let column = column as u16;
+            let written = match cell {
+                Cell::Text(text) => sheet.write_string(row, column, *text),
+                Cell::Number(n) => sheet.write_number(row, column, *n),
+                Cell::Bool(b) => sheet.write_boolean(row, column, *b),
+                Cell::Date(iso) => {
+                    let at = ExcelDateTime::parse_from_str(iso).expect("a date");
+                    let format = if iso.contains('T') { &date_time } else { &date };
+                    sheet.write_datetime_with_format(row, column, at, format)
+                }
+                Cell::Error(name) => {
+                    sheet.write_formula(row, column, Formula::new("=NA()").set_result(*name))
+                }
+                Cell::Empty => sheet.write_blank(row, column, &filled),
+            };
+            written.expect("a cell");
+        }
+    }
+    let notes = book.add_worksheet();
+    notes.set_name("Notes").expect("name");
+    notes.write_string(0, 0, "userId").expect("cell");
+    notes.write_string(1, 0, "n1").expect("cell");
+    book.save(path).expect("the workbook is written");
+}
+
+/// One `table:table-cell` of an .ods, as LibreOffice writes it.
+fn ods_cell(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(text) => format!(
+            r#"<table:table-cell office:value-type="string" calcext:value-type="string"><text:p>{text}</text:p></table:table-cell>"#
+        ),
+        Cell::Number(n) => format!(
+            r#"<table:table-cell office:value-type="float" office:value="{n}" calcext:value-type="float"><text:p>{n}</text:p></table:table-cell>"#
+        ),
+        Cell::Bool(b) => format!(
+            r#"<table:table-cell office:value-type="boolean" office:boolean-value="{b}" calcext:value-type="boolean"><text:p>{}</text:p></table:table-cell>"#,
+            if *b { "TRUE" } else { "FALSE" }
+        ),
+        Cell::Date(iso) => format!(
+            r#"<table:table-cell office:value-type="date" office:date-value="{iso}" calcext:value-type="date"><text:p>{iso}</text:p></table:table-cell>"#
+        ),
+        // How LibreOffice saves a formula that failed.
+        Cell::Error(name) => format!(
+            r#"<table:table-cell table:formula="of:=NA()" office:value-type="string" office:string-value="" calcext:value-type="error"><text:p>{name}</text:p></table:table-cell>"#
+        ),
+        Cell::Empty => "<table:table-cell/>".to_owned(),
+    }
+}
+
+/// `contacts.ods`: [`contacts`] as LibreOffice saves it, and a sheet "Notes" that holds
+/// data.
+fn write_ods(path: &str) {
+    let table: String = contacts()
         .iter()
         .map(|row| {
             let cells: String = row.iter().map(ods_cell).collect();
@@ -186,7 +163,7 @@ fn write_ods(path: &str) {
     let content = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0" office:version="1.3"><office:body><office:spreadsheet><table:table table:name="Contacts">{table}</table:table><table:table table:name="Notes"><table:table-row>{}</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#,
-        ods_cell(&Text("kept apart"))
+        ods_cell(&Cell::Text("kept apart"))
     );
     let manifest = r#"<?xml version="1.0" encoding="UTF-8"?>
 <manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
