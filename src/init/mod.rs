@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::error::RunError;
 use crate::invisible::clean_name;
 use crate::record::{CellType, Cells};
-use crate::source::{Input, Rows, TextEncoding};
+use crate::source::{Format, Input, Rows, TextEncoding};
 
 pub use guess::{Column, Kind, Role, date_format, field_for, guess, value_kind};
 pub use render::{property_name, render};
@@ -27,9 +27,10 @@ const SNIFFED_BYTES: u64 = 1 << 20;
 
 /// Why `input` (a file, read as UTF-8 since no encoding was given) seems not to be
 /// UTF-8: its first byte that is not, and on which line. None when its first bytes are
-/// UTF-8, or it is stdin (which cannot be read twice).
+/// UTF-8, or it is stdin (which cannot be read twice), or a workbook.
 fn not_utf8(input: &Input) -> Result<Option<String>, RunError> {
-    if input.text.encoding.is_some() || input.path.is_none() {
+    // A workbook's bytes are no text: its cells say their own encoding.
+    if input.text.encoding.is_some() || input.path.is_none() || input.format == Format::Workbook {
         return Ok(None);
     }
     let mut head = Vec::new();
