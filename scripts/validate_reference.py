@@ -197,25 +197,19 @@ def map_row(columns, values):
     return payload, errors
 
 
-def main():
-    path, out_dir = sys.argv[1], sys.argv[2]
+def check_rows(path, header, rows, out_dir):
+    """Maps and checks `rows` (pairs of a line number and the row's cells as text, under
+    `header`), writing failed.csv and summary.json into `out_dir` as the importer does."""
     os.makedirs(out_dir, exist_ok=True)
     counts = {"rows_read": 0, "valid": 0, "failed": 0, "repeated_emails": 0}
     kinds = {}
     seen_ids, seen_emails = {}, set()
-    with open(path, newline="", encoding="utf-8-sig") as source, open(
-        os.path.join(out_dir, "failed.csv"), "w", newline="", encoding="utf-8"
-    ) as failed_file:
-        reader = csv.reader(source)
-        header = [name.strip() for name in next(reader)]
-        columns = plan(header)
-        failed = csv.writer(failed_file)
+    columns = plan(header)
+    with open(os.path.join(out_dir, "failed.csv"), "w", newline="", encoding="utf-8") as out:
+        failed = csv.writer(out)
         failed.writerow(["_file", "_line", "_status", "_errors"] + header)
-        for values in reader:
-            if not values:
-                continue
+        for line, values in rows:
             counts["rows_read"] += 1
-            line = reader.line_num
             if len(values) != len(header):
                 errors = [f"expected {len(header)} fields, found {len(values)}"]
             else:
@@ -242,6 +236,15 @@ def main():
     with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as summary:
         json.dump({**counts, "errors_by_kind": kinds}, summary, indent=2)
     print(f"{counts['rows_read']} rows read: {counts['valid']} valid, {counts['failed']} failed")
+
+
+def main():
+    path, out_dir = sys.argv[1], sys.argv[2]
+    with open(path, newline="", encoding="utf-8-sig") as source:
+        reader = csv.reader(source)
+        header = [name.strip() for name in next(reader)]
+        rows = ((reader.line_num, values) for values in reader if values)
+        check_rows(path, header, rows, out_dir)
 
 
 if __name__ == "__main__":

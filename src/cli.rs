@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::rate::Rate;
 use crate::sandbox::{PatchCollections, RetryAfterMode, SearchEmpty, UnknownAttribute};
-use crate::source::{Delimiter, Format, TextEncoding};
+use crate::source::{Delimiter, Format, SheetChoice, TextEncoding, TextOptions};
 
 /// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
 /// without losing or duplicating one.
@@ -66,7 +66,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct InitArgs {
-    /// The file to guess from (CSV or NDJSON, optionally .gz).
+    /// The file to guess from (CSV, NDJSON, a JSON array or a workbook, optionally .gz).
     #[arg(value_name = "FILE")]
     pub file: String,
 
@@ -81,7 +81,8 @@ pub struct InitArgs {
 /// What to read and where to write results: shared by `import` and `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// Input files (CSV or NDJSON, optionally .gz); `-` reads stdin.
+    /// Input files (CSV, NDJSON, a JSON array, or a workbook: xlsx, xlsb, xls, ods;
+    /// optionally .gz); `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
 
@@ -121,6 +122,22 @@ pub struct TextArgs {
     /// windows-1252 and says so.
     #[arg(long, value_enum, value_name = "ENCODING")]
     pub encoding: Option<TextEncoding>,
+
+    /// The sheet of a workbook to read: its name, or its position (1 is the first)
+    /// [default: the first visible sheet; the log names others that hold data].
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<SheetChoice>,
+}
+
+impl TextArgs {
+    /// The options as given on the command line.
+    pub fn options(&self) -> TextOptions {
+        TextOptions {
+            delimiter: self.delimiter,
+            encoding: self.encoding,
+            sheet: self.sheet.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

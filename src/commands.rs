@@ -22,7 +22,7 @@ use crate::report::RunKind;
 use crate::resume::ResumeHint;
 use crate::sandbox::{Limit, Sandbox, SandboxConfig};
 use crate::shutdown::Shutdown;
-use crate::source::{Input, TextOptions, count_rows};
+use crate::source::{Input, count_rows};
 use crate::state::{IndexStatus, State};
 
 /// How often progress is logged when there is no bar.
@@ -62,11 +62,7 @@ pub async fn run(
         Command::Plan(args) => plan(Config::for_plan(args, &ProcessEnv)?, display, shutdown).await,
         Command::Sandbox(args) => sandbox(args, shutdown).await,
         Command::Init(args) => {
-            let text = TextOptions {
-                delimiter: args.text.delimiter,
-                encoding: args.text.encoding,
-            };
-            let input = Input::resolve(&args.file, args.text.format, text)?;
+            let input = Input::resolve(&args.file, args.text.format, args.text.options())?;
             print!("{}", crate::init::init(&input, args.rows.max(1))?);
             Ok(Ending::AllSucceeded)
         }

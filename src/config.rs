@@ -14,7 +14,7 @@ use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
 use crate::rate::Rate;
 use crate::readback::Collections;
-use crate::source::{Delimiter, Format, Input, TextEncoding, TextOptions};
+use crate::source::{Delimiter, Format, Input, SheetChoice, TextEncoding, TextOptions};
 use crate::state::Mode;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub max_failures: Option<CountOrText>,
     pub delimiter: Option<Delimiter>,
     pub encoding: Option<TextEncoding>,
+    /// A workbook's sheet: its name, or its position from 1.
+    pub sheet: Option<SheetChoice>,
     pub verify: Option<String>,
     pub fail_fast: Option<u64>,
     pub index: Option<IndexPolicy>,
@@ -329,11 +331,12 @@ fn resolve_inputs(
     let text = TextOptions {
         delimiter: args.text.delimiter.or(file.delimiter),
         encoding: args.text.encoding.or(file.encoding),
+        sheet: args.text.sheet.clone().or(file.sheet),
     };
     let inputs = args
         .files
         .iter()
-        .map(|arg| Input::resolve(arg, format, text))
+        .map(|arg| Input::resolve(arg, format, text.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     if inputs.iter().filter(|i| i.path.is_none()).count() > 1 {
         return Err(RunError::Config("stdin (-) can be read only once".into()));

@@ -66,6 +66,12 @@ pub fn parse_timestamp(text: &str, format: Option<&str>) -> Result<i64, String> 
             },
         },
     };
+    in_range(seconds, text)
+}
+
+/// `seconds` when it is a date from 1970 to 2100, else why not (`text` is the date as the
+/// file shows it): what every date the importer sends must be.
+pub fn in_range(seconds: i64, text: &str) -> Result<i64, String> {
     if seconds < 0 {
         Err(format!(
             "{text:?} is before 1970, which a UNIX timestamp cannot hold"

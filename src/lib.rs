@@ -1,12 +1,13 @@
-//! helpcrunch-import: move contacts from CSV and NDJSON files into HelpCrunch through
-//! `POST /v1/customers` (and `PATCH /v1/customers/{id}` for a nightly sync), at the API's
-//! rate limit, without losing or duplicating one.
+//! helpcrunch-import: move contacts from CSV, NDJSON, JSON and spreadsheet files into
+//! HelpCrunch through `POST /v1/customers` (and `PATCH /v1/customers/{id}` for a nightly
+//! sync), at the API's rate limit, without losing or duplicating one.
 //!
 //! # Layout
 //!
 //! - [`cli`]: command-line flags, typed but unresolved.
 //! - [`config`]: flags, the TOML config and the environment resolved once into a [`config::Config`].
-//! - [`source`]: streaming readers (CSV, NDJSON, stdin, gzip) yielding [`record::Record`]s.
+//! - [`source`]: streaming readers (CSV, NDJSON, JSON arrays, workbooks; stdin, gzip)
+//!   yielding [`record::Record`]s.
 //! - [`mapping`] and [`validate`]: pure functions from a record to a [`payload::CreateCustomer`].
 //! - [`dedupe`]: a userId repeated within the run's input fails; a repeated email warns.
 //! - [`client`]: one HTTP call per [`client::Request`] (create, search, update) and the

@@ -22,11 +22,27 @@ pub struct CreateCustomer {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub first_seen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub locale: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub notes: Option<String>,
+    /// The contact opted out of emails: a migration that drops it writes to people who
+    /// asked not to be written to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unsubscribed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub blocked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub referer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub integration_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tags: Vec<Tag>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -36,16 +52,23 @@ pub struct CreateCustomer {
 impl CreateCustomer {
     /// Every field a payload may carry, by its API name: what a read-back compares and an
     /// update must leave alone when it does not send it.
-    pub const FIELDS: [&'static str; 11] = [
+    pub const FIELDS: [&'static str; 18] = [
         "name",
         "email",
         "userId",
         "company",
         "phone",
         "firstSeen",
+        "lastSeen",
         "source",
         "locale",
         "notes",
+        "unsubscribed",
+        "blocked",
+        "referer",
+        "lastPage",
+        "createdFrom",
+        "integrationId",
         "tags",
         "customData",
     ];
@@ -89,9 +112,16 @@ mod tests {
             company: Some("c".into()),
             phone: Some("p".into()),
             first_seen: Some("1".into()),
+            last_seen: Some("2".into()),
             source: Some("s".into()),
             locale: Some("en".into()),
             notes: Some("x".into()),
+            unsubscribed: Some(true),
+            blocked: Some(false),
+            referer: Some("https://r.example".into()),
+            last_page: Some("/pricing".into()),
+            created_from: Some("crm".into()),
+            integration_id: Some("i".into()),
             tags: vec![Tag {
                 name: "t".into(),
                 color: None,

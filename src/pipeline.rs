@@ -184,9 +184,8 @@ impl Run {
 pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
     for input in inputs.iter().filter(|i| i.path.is_some()) {
         let mut rows = Rows::open(input, Arc::default())?;
-        let plan = match &rows {
-            Rows::Csv(csv) => {
-                let header = csv.header();
+        let plan = match rows.header() {
+            Some(header) => {
                 let plan = mapper.plan(header).map_err(|error| RunError::Header {
                     file: input.name.clone(),
                     line: header.line(),
@@ -195,7 +194,7 @@ pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
                 log_notes(&input.name, &plan);
                 Some(plan)
             }
-            Rows::Ndjson(_) => None,
+            None => None,
         };
         let sample = rows.sample(SURVEYED_ROWS)?;
         if let Some(warning) = mapper.survey(plan.as_ref(), &sample) {
@@ -307,10 +306,10 @@ impl Run {
         };
         let stopped_by = shutdown.describe();
         let pass = ledger.as_ref().map(Ledger::pass);
-        if let Some(ledger) = ledger {
-            if let Err(error) = close_ledger(ledger, end, files.tally()).await {
-                shutdown.fail(RunError::Ledger(error));
-            }
+        if let Some(ledger) = ledger
+            && let Err(error) = close_ledger(ledger, end, files.tally()).await
+        {
+            shutdown.fail(RunError::Ledger(error));
         }
         let summary = Summary::new(RunFacts {
             kind,
@@ -814,10 +813,10 @@ async fn collect(
         let mut failed = 0;
         for outcome in &batch {
             failed += u64::from(is_failure(outcome, &mut failures_logged));
-            if written.is_ok() {
-                if let Some(ledger) = &ledger {
-                    written = record(ledger, outcome).await.map_err(std::io::Error::other);
-                }
+            if written.is_ok()
+                && let Some(ledger) = &ledger
+            {
+                written = record(ledger, outcome).await.map_err(std::io::Error::other);
             }
             if written.is_ok() {
                 written = files.write(outcome);

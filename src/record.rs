@@ -19,6 +19,89 @@ impl fmt::Display for Origin {
     }
 }
 
+impl Origin {
+    /// A message about this row with where it is: `contacts.csv:7: message`, or, for a
+    /// message that names its workbook cell (`Sheet1!C7: email ...`), `contacts.xlsx:
+    /// Sheet1!C7: email ...`.
+    pub fn locate(&self, message: &str) -> String {
+        if cell_prefix(message).is_some() {
+            format!("{}: {message}", self.file)
+        } else {
+            format!("{self}: {message}")
+        }
+    }
+}
+
+/// A workbook cell as messages name it: `Sheet1!C7`, `'Q1 leads'!AB12` (a sheet name
+/// other than letters, digits and `_` is quoted, as Excel writes it). `column` counts
+/// from 0; `row` is the sheet's row number.
+pub fn cell_name(sheet: &str, column: u32, row: u64) -> String {
+    let plain = sheet
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && sheet
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    let sheet = if plain {
+        sheet.to_owned()
+    } else {
+        format!("'{}'", sheet.replace('\'', "''"))
+    };
+    format!("{sheet}!{}{row}", column_letters(column))
+}
+
+/// `0` → `A`, `25` → `Z`, `26` → `AA`.
+pub fn column_letters(column: u32) -> String {
+    let mut letters = Vec::new();
+    let mut n = u64::from(column) + 1;
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push(b'A' + rem);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap_or_default()
+}
+
+/// The length of the cell reference and `: ` a message starts with (`Sheet1!C7: `,
+/// `'Q1 leads'!AB12: `), as messages about a workbook row's cells do; None otherwise.
+pub fn cell_prefix(message: &str) -> Option<usize> {
+    let bytes = message.as_bytes();
+    let mut at = if bytes.first() == Some(&b'\'') {
+        // A quoted name: `''` is a quote inside it.
+        let mut at = 1;
+        loop {
+            match (bytes.get(at), bytes.get(at + 1)) {
+                (Some(b'\''), Some(b'\'')) => at += 2,
+                (Some(b'\''), _) => break at + 1,
+                (Some(_), _) => at += 1,
+                (None, _) => return None,
+            }
+        }
+    } else {
+        bytes
+            .iter()
+            .position(|&b| matches!(b, b'!' | b' ' | b':' | b'"'))
+            .filter(|&end| end > 0)?
+    };
+    if bytes.get(at) != Some(&b'!') {
+        return None;
+    }
+    at += 1;
+    let letters = bytes[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
+    let digits = bytes[at + letters..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    at += letters + digits;
+    let ok = (1..=3).contains(&letters) && digits > 0 && message[at..].starts_with(": ");
+    ok.then_some(at + 2)
+}
+
 /// A CSV file's header: its names as the file has them (trimmed, the byte-order mark
 /// stripped) and the physical line they are on: 1, or 2 below Excel's `sep=;` line.
 /// Shared by every record of the file; cloning it copies a pointer.
@@ -29,6 +112,16 @@ pub struct Header(Arc<HeaderLine>);
 struct HeaderLine {
     names: Box<[String]>,
     line: u64,
+    sheet: Option<Sheet>,
+}
+
+/// Where a workbook's header is: its sheet, and the column of its first name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sheet {
+    pub name: Arc<str>,
+    /// The sheet column (from 0) of the header's first name, and so of every row's first
+    /// cell.
+    pub first_column: u32,
 }
 
 impl Header {
@@ -36,12 +129,36 @@ impl Header {
         Header(Arc::new(HeaderLine {
             names: names.into_boxed_slice(),
             line,
+            sheet: None,
         }))
     }
 
-    /// The physical line the header is on, for messages about it.
+    /// A workbook sheet's header, on the sheet's row `line`.
+    pub fn in_sheet(names: Vec<String>, line: u64, sheet: Sheet) -> Header {
+        Header(Arc::new(HeaderLine {
+            names: names.into_boxed_slice(),
+            line,
+            sheet: Some(sheet),
+        }))
+    }
+
+    /// The physical line the header is on (a workbook's: the sheet's row), for messages
+    /// about it.
     pub fn line(&self) -> u64 {
         self.0.line
+    }
+
+    /// The sheet of a workbook's header; None for a text file's.
+    pub fn sheet(&self) -> Option<&Sheet> {
+        self.0.sheet.as_ref()
+    }
+
+    /// The name of the cell in column `index` (of this header) on the sheet's row `row`:
+    /// `Sheet1!C7`. None for a text file's header.
+    pub fn cell(&self, index: usize, row: u64) -> Option<String> {
+        let sheet = self.sheet()?;
+        let column = sheet.first_column.checked_add(u32::try_from(index).ok()?)?;
+        Some(cell_name(&sheet.name, column, row))
     }
 
     /// Whether both are the same file's header (the same allocation), without comparing
@@ -91,13 +208,32 @@ pub enum Cells {
     },
 }
 
-/// A CSV record's cells, held in one buffer: two allocations a row instead of one a
-/// cell, since every row is read, handed to another thread and dropped.
+/// A CSV record's cells, or a workbook row's as text, held in one buffer: two
+/// allocations a row instead of one a cell, since every row is read, handed to another
+/// thread and dropped. A workbook row also says which of its cells are more than their
+/// text: dates, errors, numbers too long to be exact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CsvValues {
     text: String,
     /// Where each cell ends in `text`.
     ends: Vec<usize>,
+    /// The cells whose text does not say all (by index), few and in order; empty for CSV.
+    typed: Vec<(usize, CellType)>,
+}
+
+/// What a workbook cell is besides its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellType {
+    /// A date or date-time cell: its UNIX time (the cell's clock read as UTC, to the
+    /// nearest second). Its text is ISO 8601 (`2021-03-04`, `2021-03-04 05:06:07`).
+    Date(i64),
+    /// A time of day or a duration: text (`05:06:07`), never a date.
+    Time,
+    /// An error value (`#N/A`, `#REF!`): the text is its name.
+    Error,
+    /// A number of more digits than a spreadsheet holds exactly (2^53 and over): its
+    /// last digits are not the file's.
+    Inexact,
 }
 
 impl CsvValues {
@@ -105,6 +241,7 @@ impl CsvValues {
         CsvValues {
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(cells),
+            typed: Vec::new(),
         }
     }
 
@@ -114,6 +251,7 @@ impl CsvValues {
         self.text.clear();
         self.text.push_str(text);
         self.ends.clear();
+        self.typed.clear();
         let mut end = 0;
         for length in lengths {
             end += length;
@@ -128,6 +266,28 @@ impl CsvValues {
     pub fn push(&mut self, cell: &str) {
         self.text.push_str(cell);
         self.ends.push(self.text.len());
+    }
+
+    /// Adds a workbook cell that is more than its text.
+    pub fn push_typed(&mut self, cell: &str, kind: CellType) {
+        self.typed.push((self.ends.len(), kind));
+        self.push(cell);
+    }
+
+    /// What the cell at `index` is besides its text, if anything.
+    pub fn typed(&self, index: usize) -> Option<CellType> {
+        if self.typed.is_empty() {
+            return None;
+        }
+        self.typed
+            .iter()
+            .find(|(at, _)| *at == index)
+            .map(|(_, kind)| *kind)
+    }
+
+    /// Whether any cell is more than its text (none of a CSV record's is).
+    pub fn has_typed(&self) -> bool {
+        !self.typed.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -257,5 +417,75 @@ pub fn json_kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_named_as_excel_names_them() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+        assert_eq!(cell_name("Sheet1", 2, 7), "Sheet1!C7");
+        assert_eq!(cell_name("Q1 leads", 27, 12), "'Q1 leads'!AB12");
+        assert_eq!(cell_name("Bob's", 0, 1), "'Bob''s'!A1");
+        let header = Header::in_sheet(
+            vec!["a".into(), "b".into()],
+            3,
+            Sheet {
+                name: "Data".into(),
+                first_column: 1,
+            },
+        );
+        assert_eq!(header.cell(1, 9).as_deref(), Some("Data!C9"));
+        assert_eq!(Header::from(vec!["a".to_string()]).cell(0, 2), None);
+    }
+
+    #[test]
+    fn a_message_that_names_its_cell_is_located_by_it() {
+        for (message, prefix) in [
+            ("Sheet1!C7: email \"x\" is not valid", Some(11)),
+            ("'Q1 leads'!AB12: x", Some(17)),
+            ("'Bob''s'!A1: x", Some(13)),
+            ("email \"a!B2: \" is not valid", None),
+            ("Sheet1!C7 email", None),
+            ("Sheet1!c7: x", None),
+            ("Sheet1!C: x", None),
+            ("'unclosed!A1: x", None),
+            ("", None),
+        ] {
+            assert_eq!(cell_prefix(message), prefix, "{message}");
+        }
+        let origin = Origin {
+            file: "contacts.xlsx".into(),
+            line: 7,
+        };
+        assert_eq!(
+            origin.locate("Sheet1!C7: email \"x\" is not valid"),
+            "contacts.xlsx: Sheet1!C7: email \"x\" is not valid"
+        );
+        assert_eq!(
+            origin.locate("the row is empty"),
+            "contacts.xlsx:7: the row is empty"
+        );
+    }
+
+    #[test]
+    fn typed_cells_are_found_by_index_and_cleared_on_refill() {
+        let mut values = CsvValues::default();
+        values.push("u1");
+        values.push_typed("2021-03-04", CellType::Date(1_614_816_000));
+        values.push_typed("#N/A", CellType::Error);
+        assert_eq!(values.get(1), Some("2021-03-04"));
+        assert_eq!(values.typed(0), None);
+        assert_eq!(values.typed(1), Some(CellType::Date(1_614_816_000)));
+        assert_eq!(values.typed(2), Some(CellType::Error));
+        assert!(values.refill("ab", [1, 1].into_iter()));
+        assert!(!values.has_typed());
     }
 }

@@ -238,7 +238,7 @@ impl Tally {
 
     fn count_errors(&mut self, origin: &Origin, errors: &[String]) {
         for message in errors {
-            let first = || format!("{origin}: {message}");
+            let first = || origin.locate(message);
             count_kind(
                 &mut self.errors_by_kind,
                 error_kind(message),
@@ -262,8 +262,11 @@ impl Tally {
 /// (`column "Signup Date": "2021-13-45" is not a date` keeps `"Signup Date"`) and
 /// formats (`format = "excel"`); numbers become `N`, except HTTP statuses, numbers in
 /// parentheses, and numbers that are part of a word or a code on either side
-/// (`ISO 639-1`, `U+200B`, `UTF-8`, `windows-1252`).
+/// (`ISO 639-1`, `U+200B`, `UTF-8`, `windows-1252`). The workbook cell a message starts
+/// with is left out.
 pub fn error_kind(message: &str) -> String {
+    // A workbook cell a message starts with (`Sheet1!C7: `) is where, not what.
+    let message = &message[crate::record::cell_prefix(message).unwrap_or(0)..];
     let mut kind = String::with_capacity(message.len());
     let mut chars = message.char_indices().peekable();
     // Inside parentheses numbers explain (`expected ISO 8601`), and are kept.
@@ -1057,6 +1060,14 @@ mod tests {
             (
                 "a 2nd try at 10am, over 3 MiB",
                 "a 2nd try at 10am, over N MiB",
+            ),
+            (
+                r#"Sheet1!C7: email "two@@example.com" is not a valid email address"#,
+                r#"email "…" is not a valid email address"#,
+            ),
+            (
+                r#"'Q1 leads'!AB12: column "Email" holds the error #N/A"#,
+                r#"column "Email" holds the error #N/A"#,
             ),
         ] {
             assert_eq!(error_kind(message), kind, "{message}");

@@ -12,8 +12,8 @@ pub const NOT_A_COLOR: &str =
     "is not a CSS color (expected #rrggbb, #rgb, a color name, rgb() or hsl())";
 
 /// Every problem in a payload the API would refuse, or the importer must not send:
-/// empty strings (absent fields are left out instead), an invalid email, a `firstSeen`
-/// that is not a UNIX timestamp string, a locale that is not a lowercase ISO 639-1 code,
+/// empty strings (absent fields are left out instead), an invalid email, a `firstSeen` or
+/// `lastSeen` that is not a UNIX timestamp string, a locale that is not a lowercase ISO 639-1 code,
 /// unnamed tags or tag colors that are not CSS colors, and customData with an empty or repeated property or a non-finite number.
 pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
     let mut errors = Vec::new();
@@ -24,26 +24,36 @@ pub fn validate(payload: &CreateCustomer) -> Vec<RowError> {
         ("company", &payload.company),
         ("phone", &payload.phone),
         ("firstSeen", &payload.first_seen),
+        ("lastSeen", &payload.last_seen),
         ("source", &payload.source),
         ("locale", &payload.locale),
         ("notes", &payload.notes),
+        ("referer", &payload.referer),
+        ("lastPage", &payload.last_page),
+        ("createdFrom", &payload.created_from),
+        ("integrationId", &payload.integration_id),
     ];
     for (field, value) in texts {
         if value.as_deref().is_some_and(is_blank) {
             errors.push(RowError::new(field, format!("{field} is empty")));
         }
     }
-    if let Some(email) = non_empty(&payload.email) {
-        if !is_email(email) {
-            errors.push(RowError::new(
-                "email",
-                format!("email {email:?} is not a valid email address"),
-            ));
-        }
+    if let Some(email) = non_empty(&payload.email)
+        && !is_email(email)
+    {
+        errors.push(RowError::new(
+            "email",
+            format!("email {email:?} is not a valid email address"),
+        ));
     }
-    if let Some(first_seen) = non_empty(&payload.first_seen) {
-        if let Err(problem) = timestamp_string(first_seen) {
-            errors.push(RowError::new("firstSeen", format!("firstSeen {problem}")));
+    for (field, date) in [
+        ("firstSeen", &payload.first_seen),
+        ("lastSeen", &payload.last_seen),
+    ] {
+        if let Some(date) = non_empty(date)
+            && let Err(problem) = timestamp_string(date)
+        {
+            errors.push(RowError::new(field, format!("{field} {problem}")));
         }
     }
     if let Some(locale) = non_empty(&payload.locale) {
@@ -372,6 +382,55 @@ mod tests {
         assert_eq!(
             messages(&payload),
             vec![r#"firstSeen "9999999999" is after the year 2100"#]
+        );
+    }
+
+    #[test]
+    fn last_seen_must_be_a_timestamp_string_like_first_seen() {
+        for (last_seen, message) in [
+            (
+                "2021-03-04",
+                r#"lastSeen "2021-03-04" is not a UNIX timestamp"#,
+            ),
+            (
+                "9999999999",
+                r#"lastSeen "9999999999" is after the year 2100"#,
+            ),
+            ("", "lastSeen is empty"),
+        ] {
+            let payload = CreateCustomer {
+                last_seen: Some(last_seen.into()),
+                ..CreateCustomer::default()
+            };
+            assert_eq!(messages(&payload), vec![message]);
+            assert_eq!(fields(&payload), vec![Some("lastSeen".to_owned())]);
+        }
+        let payload = CreateCustomer {
+            last_seen: Some("1603885800".into()),
+            unsubscribed: Some(true),
+            blocked: Some(false),
+            ..CreateCustomer::default()
+        };
+        assert_eq!(messages(&payload), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_other_text_fields_are_never_sent_empty() {
+        let payload = CreateCustomer {
+            referer: Some(String::new()),
+            last_page: Some(" ".into()),
+            created_from: Some("\t".into()),
+            integration_id: Some(String::new()),
+            ..CreateCustomer::default()
+        };
+        assert_eq!(
+            messages(&payload),
+            vec![
+                "referer is empty",
+                "lastPage is empty",
+                "createdFrom is empty",
+                "integrationId is empty"
+            ]
         );
     }
 

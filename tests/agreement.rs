@@ -145,11 +145,11 @@ fn colors() -> impl Strategy<Value = String> {
     )
         .prop_map(|(name, tokens, separator, slash)| {
             let mut args = tokens.join(separator);
-            if let (Some(slash), Some(last)) = (slash, tokens.last()) {
-                if tokens.len() > 1 {
-                    let body = tokens[..tokens.len() - 1].join(" ");
-                    args = format!("{body}{slash}{last}");
-                }
+            if let (Some(slash), Some(last)) = (slash, tokens.last())
+                && tokens.len() > 1
+            {
+                let body = tokens[..tokens.len() - 1].join(" ");
+                args = format!("{body}{slash}{last}");
             }
             format!("{name}({args})")
         });
@@ -231,6 +231,24 @@ fn custom_data() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// Booleans as JSON has them, and as exports write them: text the importer reads as a
+/// boolean (`"yes"`), or refuses (`"maybe"`).
+fn flags() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<bool>().prop_map(Value::from),
+        pick(vec![
+            "true", "FALSE", "yes", "No", "1", "0", "maybe", "2", "on", "", "  ",
+        ])
+        .prop_map(Value::from),
+        Just(json!(1)),
+        Just(json!(0)),
+        Just(json!(2)),
+        Just(json!([true])),
+        Just(json!({ "x": true })),
+        Just(Value::Null),
+    ]
+}
+
 fn texts() -> impl Strategy<Value = Value> {
     prop_oneof![
         "[ a-zA-Z0-9+()-]{0,12}".prop_map(Value::from),
@@ -257,7 +275,7 @@ fn texts() -> impl Strategy<Value = Value> {
 /// An NDJSON object with any subset of the API's fields, and sometimes a stranger.
 fn objects() -> impl Strategy<Value = Map<String, Value>> {
     let maybe = |value: BoxedStrategy<Value>| prop::option::weighted(0.35, value);
-    (
+    let documented = (
         maybe(texts().boxed()),
         maybe(emails().boxed()),
         maybe(texts().boxed()),
@@ -266,32 +284,52 @@ fn objects() -> impl Strategy<Value = Map<String, Value>> {
         maybe(locales().boxed()),
         maybe(tags().boxed()),
         maybe(custom_data().boxed()),
-        prop::option::weighted(0.1, pick(vec!["mail", "id", "_line", "Email"])),
+    );
+    let writable = (
+        maybe(dates().boxed()),
+        maybe(flags().boxed()),
+        maybe(flags().boxed()),
+        maybe(texts().boxed()),
+        maybe(texts().boxed()),
+        maybe(texts().boxed()),
+        maybe(texts().boxed()),
+    );
+    let stranger = prop::option::weighted(0.1, pick(vec!["mail", "id", "_line", "Email"]));
+    (documented, writable, stranger).prop_map(
+        |(
+            (name, email, company, phone, first_seen, locale, tags, custom),
+            (last_seen, unsubscribed, blocked, referer, last_page, created_from, integration),
+            stranger,
+        )| {
+            let mut object = Map::new();
+            let fields = [
+                ("name", name),
+                ("email", email),
+                ("company", company),
+                ("phone", phone),
+                ("firstSeen", first_seen),
+                ("locale", locale),
+                ("tags", tags),
+                ("customData", custom),
+                ("lastSeen", last_seen),
+                ("unsubscribed", unsubscribed),
+                ("blocked", blocked),
+                ("referer", referer),
+                ("lastPage", last_page),
+                ("createdFrom", created_from),
+                ("integrationId", integration),
+            ];
+            for (key, value) in fields {
+                if let Some(value) = value {
+                    object.insert(key.to_string(), value);
+                }
+            }
+            if let Some(key) = stranger {
+                object.insert(key.to_string(), json!("x"));
+            }
+            object
+        },
     )
-        .prop_map(
-            |(name, email, company, phone, first_seen, locale, tags, custom, stranger)| {
-                let mut object = Map::new();
-                let fields = [
-                    ("name", name),
-                    ("email", email),
-                    ("company", company),
-                    ("phone", phone),
-                    ("firstSeen", first_seen),
-                    ("locale", locale),
-                    ("tags", tags),
-                    ("customData", custom),
-                ];
-                for (key, value) in fields {
-                    if let Some(value) = value {
-                        object.insert(key.to_string(), value);
-                    }
-                }
-                if let Some(key) = stranger {
-                    object.insert(key.to_string(), json!("x"));
-                }
-                object
-            },
-        )
 }
 
 /// A CSV row under the column-name conventions. Typed customData columns are left out:
@@ -319,19 +357,50 @@ fn csv_rows() -> impl Strategy<Value = Vec<String>> {
             pick(vec!["São Paulo", "Köln", "東京"]).prop_map(String::from)
         ],
         maybe(pick(vec!["3", "x", "1.5"]).prop_map(String::from).boxed()),
+        (
+            maybe(flags().prop_map(text).boxed()),
+            maybe(flags().prop_map(text).boxed()),
+            maybe(dates().prop_map(text).boxed()),
+            maybe(texts().prop_map(text).boxed()),
+        ),
     )
-        .prop_map(|(email, locale, date, tags, city, seats)| {
-            vec![email, locale, date, tags, city, seats]
-        })
+        .prop_map(
+            |(
+                email,
+                locale,
+                date,
+                tags,
+                city,
+                seats,
+                (unsubscribed, blocked, last_seen, referer),
+            )| {
+                vec![
+                    email,
+                    locale,
+                    date,
+                    tags,
+                    city,
+                    seats,
+                    unsubscribed,
+                    blocked,
+                    last_seen,
+                    referer,
+                ]
+            },
+        )
 }
 
-const CSV_HEADER: [&str; 6] = [
+const CSV_HEADER: [&str; 10] = [
     "email",
     "LOCALE",
     "firstSeen",
     "tags",
     "customData.city",
     "customData.seats",
+    "Unsubscribed",
+    "blocked",
+    "lastSeen",
+    "Referer",
 ];
 
 /// `customData.plan` → `customData`, `tags[0].name` → `tags`.

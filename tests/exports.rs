@@ -655,7 +655,7 @@ async fn encodings_in_result_files_an_ndjson_line_keeps_its_bytes_recoverable() 
 // --- 6. JSON documents that are not NDJSON -----------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_documents_that_are_not_ndjson_example_a_pretty_printed_array() {
+async fn json_documents_arrays_are_read_in_every_form_and_other_documents_refused_whole() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let dir = Dir::new();
     let file = dir.write(
@@ -663,11 +663,33 @@ async fn json_documents_that_are_not_ndjson_example_a_pretty_printed_array() {
         "[\n {\"name\":\"A\",\"email\":\"a@example.com\"},\n {\"name\":\"B\",\"email\":\"b@example.com\"}\n]\n",
     );
     let result = import_into(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    assert_eq!(
+        stored(&sandbox, "email"),
+        ["a@example.com", "b@example.com"]
+    );
+
+    // The same on one line, and without an extension.
+    let one_line = dir.write("one.json", "[{\"name\":\"A\"},{\"name\":\"B\"}]\n");
+    let bare = dir.write("export", "\n[\n{\"name\":\"A\"}\n]\n");
+    for (file, rows) in [(&one_line, 2), (&bare, 1)] {
+        let result = validate(&dir, file, &[]).await;
+        assert_eq!(result.code, 0, "{file}: {}", result.all_output());
+        assert_eq!(dir.summary()["rows_read"], rows, "{file}");
+    }
+
+    // One pretty-printed object is refused as a whole: never a partial import of it.
+    let sandbox = self::sandbox(SandboxConfig::default()).await;
+    let object = dir.write(
+        "object.json",
+        "{\n  \"name\": \"A\",\n  \"email\": \"a@example.com\"\n}\n",
+    );
+    let result = import_into(&sandbox, &dir, &object, &[]).await;
     assert_eq!(result.code, 2, "{}", result.all_output());
     assert!(
-        result.stderr.contains(
-            "k.json: this is a JSON array (\"[\" on line 1), not NDJSON (one object per line)"
-        ),
+        result
+            .stderr
+            .contains("one JSON object spread over several lines"),
         "{}",
         result.stderr
     );
@@ -676,26 +698,7 @@ async fn json_documents_that_are_not_ndjson_example_a_pretty_printed_array() {
         "{}",
         result.all_output()
     );
-    // Never a partial import of one document.
     assert_eq!(sandbox.stats().requests, 0);
-    assert!(sandbox.customers().is_empty());
-
-    // The same on one line, without an extension, and for one pretty-printed object.
-    let one_line = dir.write("one.json", "[{\"name\":\"A\"},{\"name\":\"B\"}]\n");
-    let bare = dir.write("export", "[\n{\"name\":\"A\"}\n]\n");
-    let object = dir.write(
-        "object.json",
-        "{\n  \"name\": \"A\",\n  \"email\": \"a@example.com\"\n}\n",
-    );
-    for (file, form) in [
-        (&one_line, "a JSON array"),
-        (&bare, "a JSON array"),
-        (&object, "one JSON object spread over several lines"),
-    ] {
-        let result = validate(&dir, file, &[]).await;
-        assert_eq!(result.code, 2, "{file}: {}", result.all_output());
-        assert!(result.stderr.contains(form), "{file}: {}", result.stderr);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,85 @@ async fn ndjson_in_the_documented_shape_passes_through_normalised() {
     assert_eq!(failed[0]["_raw"], "not json");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_outs_and_blocks_are_stored_as_booleans_and_last_seen_as_a_timestamp_string() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    // A CRM export's own names, mapped; and the API's names, with no mapping.
+    let export = dir.write(
+        "crm.csv",
+        "Email,Email Opt Out,Blocked,Last Activity,Referrer\n\
+         ann@example.com,Yes,no,31/12/2020,https://ref.example\n\
+         bob@example.com,0,TRUE,01/01/2021,\n\
+         cid@example.com,,,,\n",
+    );
+    let config = dir.write(
+        "crm.toml",
+        "[mapping]\nemail = \"Email\"\nunsubscribed = \"Email Opt Out\"\nblocked = \"Blocked\"\n\
+         lastSeen = { column = \"Last Activity\", format = \"%d/%m/%Y\" }\nreferer = \"Referrer\"\n\
+         createdFrom = { value = \"crm-export\" }\n",
+    );
+    let result = import(
+        &sandbox,
+        &dir,
+        &export,
+        &["--config", &config, "--rate", "50/s"],
+    )
+    .await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let api = dir.write(
+        "api.csv",
+        "userId,unsubscribed,blocked,lastSeen,lastPage,integrationId\n\
+         u1,true,false,2021-03-04T05:06:07Z,/pricing,int-7\n",
+    );
+    let out2 = dir.path().join("out2").to_string_lossy().into_owned();
+    let base_url = sandbox.base_url();
+    let args = [
+        "import",
+        &api,
+        "--base-url",
+        &base_url,
+        "--out",
+        &out2,
+        "--rate",
+        "50/s",
+    ];
+    let result = run(&args, Some(KEY)).await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+
+    let customers = sandbox.customers();
+    let by_email = |email: &str| {
+        customers
+            .iter()
+            .find(|c| c["email"] == email)
+            .unwrap_or_else(|| panic!("no customer {email} in {customers:?}"))
+            .clone()
+    };
+    let ann = by_email("ann@example.com");
+    assert_eq!(ann["unsubscribed"], json!(true));
+    assert_eq!(ann["blocked"], json!(false));
+    assert_eq!(ann["lastSeen"], json!("1609372800"));
+    assert_eq!(ann["referer"], "https://ref.example");
+    assert_eq!(ann["createdFrom"], "crm-export");
+    let bob = by_email("bob@example.com");
+    assert_eq!(bob["unsubscribed"], json!(false));
+    assert_eq!(bob["blocked"], json!(true));
+    assert_eq!(bob["lastSeen"], json!("1609459200"));
+    // Empty cells send nothing: the API's own default stays.
+    let cid = by_email("cid@example.com");
+    assert_eq!(cid["unsubscribed"], json!(false), "{cid}");
+    assert!(cid["lastSeen"].is_null(), "{cid}");
+    let u1 = customer_by_user_id(&customers, "u1");
+    assert_eq!(u1["unsubscribed"], json!(true));
+    assert_eq!(u1["blocked"], json!(false));
+    assert_eq!(u1["lastSeen"], json!("1614834367"));
+    assert_eq!(u1["lastPage"], "/pricing");
+    assert_eq!(u1["integrationId"], "int-7");
+    // The first contact of each run was read back, booleans and dates included.
+    assert_eq!(dir.summary()["verify_requests"], 1);
+    dir.assert_results_agree();
+}
+
 async fn storm(retry_after: RetryAfterMode) {
     // The server allows 20/s; we are told 200/s: a storm of 429s, each answered with
     // Retry-After, which must pause every worker and still create each row once.

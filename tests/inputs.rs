@@ -164,3 +164,102 @@ async fn a_connection_dropped_after_sending_is_looked_up_not_resent() {
     );
     dir.assert_results_agree();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pretty_printed_json_array_imports_exactly_with_lines_in_its_errors() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write(
+        "contacts.json",
+        r##"[
+  {
+    "userId": "u1",
+    "name": "Ann Lee",
+    "email": "ann@example.com",
+    "unsubscribed": true,
+    "firstSeen": "2021-03-04T05:06:07Z",
+    "tags": [{"name": "vip", "color": "#ff0000"}],
+    "customData": {"plan": "pro", "seats": 15, "zip": "01234"}
+  },
+  {
+    "userId": "u2",
+    "email": "two@@example.com"
+  },
+  42,
+  {"userId": "u3", "email": "cid@example.com", "customData": [{"property": "paid", "value": true}]}
+]
+"##,
+    );
+    let result = import(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
+    assert_eq!(result.code, 1, "two rows fail: {}", result.all_output());
+    let customers = sandbox.customers();
+    assert_eq!(customers.len(), 2);
+    let ann = customers
+        .iter()
+        .find(|c| c["userId"] == "u1")
+        .expect("u1 created");
+    assert_eq!(ann["name"], "Ann Lee");
+    assert_eq!(ann["email"], "ann@example.com");
+    assert_eq!(ann["unsubscribed"], true);
+    assert_eq!(ann["firstSeen"], "1614834367");
+    assert_eq!(
+        ann["tags"],
+        serde_json::json!([{"name": "vip", "color": "#ff0000"}])
+    );
+    assert_eq!(
+        ann["customData"],
+        serde_json::json!({"plan": "pro", "seats": 15, "zip": "01234"})
+    );
+    let cid = customers
+        .iter()
+        .find(|c| c["userId"] == "u3")
+        .expect("u3 created");
+    assert_eq!(cid["customData"], serde_json::json!({"paid": true}));
+
+    // Each row's line is the one its object starts on.
+    let mut lines: Vec<String> = dir
+        .csv_rows("created.csv")
+        .iter()
+        .map(|row| row["line"].clone())
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["16", "2"]);
+    let failed: Vec<serde_json::Value> = dir
+        .read_out("failed.ndjson")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("failed.ndjson holds JSON"))
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[0]["_line"], "11");
+    assert_eq!(failed[0]["email"], "two@@example.com");
+    assert_eq!(failed[1]["_line"], "15");
+    assert_eq!(failed[1]["_raw"], "42");
+    let summary = dir.summary();
+    let kinds = summary["errors_by_kind"].to_string();
+    assert!(kinds.contains("contacts.json:11: email"), "{kinds}");
+    assert!(
+        kinds.contains("contacts.json:15: expected a JSON object in the array, found a number"),
+        "{kinds}"
+    );
+    dir.assert_results_agree();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_object_wrapping_the_array_is_refused_naming_the_key() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "export.json",
+        "{\n  \"count\": 1,\n  \"customers\": [\n    {\"email\": \"a@example.com\"}\n  ]\n}\n",
+    );
+    let out = dir.out().to_string_lossy().into_owned();
+    let result = run(&["validate", &file, "--out", &out], None).await;
+    assert_eq!(result.code, 2, "{}", result.all_output());
+    assert!(
+        result
+            .all_output()
+            .contains("\"customers\" holds the array of contacts")
+            && result.all_output().contains("jq -c '.customers[]'"),
+        "{}",
+        result.all_output()
+    );
+}

@@ -142,7 +142,7 @@ async fn changed_and_new_rows_cost_one_request_each() {
     let before = sandbox.stats().requests;
 
     // 50 of 1,000 rows changed (5 %), and 20 new ones.
-    let changed = |i: usize| i % 20 == 0;
+    let changed = |i: usize| i.is_multiple_of(20);
     let second = sync(
         &sandbox,
         &dir,

@@ -167,27 +167,27 @@ impl Seen {
     ) -> Result<(), RowError> {
         let file = self.file_index(&origin.file);
         let line = u32::try_from(origin.line).unwrap_or(u32::MAX);
-        if let Some(hash) = keys.user_id.map(u64::from) {
-            if let Some(first) = self.remember(Place::new(hash, file, line)) {
-                let user_id = names().0.unwrap_or_default();
-                let message = format!(
-                    "userId {user_id:?} is a duplicate of {}",
-                    self.place((first.file(), first.line()))
-                );
-                return Err(RowError::new("userId", message));
-            }
+        if let Some(hash) = keys.user_id.map(u64::from)
+            && let Some(first) = self.remember(Place::new(hash, file, line))
+        {
+            let user_id = names().0.unwrap_or_default();
+            let message = format!(
+                "userId {user_id:?} is a duplicate of {}",
+                self.place((first.file(), first.line()))
+            );
+            return Err(RowError::new("userId", message));
         }
-        if let Some(hash) = keys.email.map(u64::from) {
-            if self.remember(hash).is_some() {
-                self.repeated_emails += 1;
-                if self.repeated_emails <= EMAILS_LOGGED {
-                    let email = names().1.unwrap_or_default();
-                    tracing::warn!(
-                        "{origin}: email {email:?} is in an earlier row too (the API allows it: a warning only)"
-                    );
-                } else if self.repeated_emails == EMAILS_LOGGED + 1 {
-                    tracing::warn!("more repeated emails: the summary counts them");
-                }
+        if let Some(hash) = keys.email.map(u64::from)
+            && self.remember(hash).is_some()
+        {
+            self.repeated_emails += 1;
+            if self.repeated_emails <= EMAILS_LOGGED {
+                let email = names().1.unwrap_or_default();
+                tracing::warn!(
+                    "{origin}: email {email:?} is in an earlier row too (the API allows it: a warning only)"
+                );
+            } else if self.repeated_emails == EMAILS_LOGGED + 1 {
+                tracing::warn!("more repeated emails: the summary counts them");
             }
         }
         Ok(())

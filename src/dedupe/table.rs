@@ -215,10 +215,10 @@ impl<T: Entry> Sharded<T> {
     /// a table larger than the cache costs a wait on memory per lookup, and reads
     /// that do not depend on one another wait together.
     fn touch(&self, hash: u64) {
-        if let Some(open) = self.0.get((hash >> SHARD_SHIFT) as usize) {
-            if let Some(slot) = open.slots.get(open.home(hash)) {
-                std::hint::black_box(slot.hash());
-            }
+        if let Some(open) = self.0.get((hash >> SHARD_SHIFT) as usize)
+            && let Some(slot) = open.slots.get(open.home(hash))
+        {
+            std::hint::black_box(slot.hash());
         }
     }
 

@@ -80,14 +80,15 @@ impl<'a> Operation<'a> for Create<'a> {
                 // A contact our create may have made, or one holding the row's userId,
                 // is there: the search may only show it late.
                 let should_be_there = matches!(purpose, Purpose::InDoubt | Purpose::Existing);
-                if should_be_there && found.as_ref().is_ok_and(Vec::is_empty) {
-                    if let Some(wait) = self.settle.next() {
-                        return Then::Retry(Retry {
-                            reason: "not found yet: the search may show it late".into(),
-                            retry_after: Some(wait),
-                            cause: Cause::Settling,
-                        });
-                    }
+                if should_be_there
+                    && found.as_ref().is_ok_and(Vec::is_empty)
+                    && let Some(wait) = self.settle.next()
+                {
+                    return Then::Retry(Retry {
+                        reason: "not found yet: the search may show it late".into(),
+                        retry_after: Some(wait),
+                        cause: Cause::Settling,
+                    });
                 }
                 react_to_lookup(purpose, self.maybe_sent, found)
             }

@@ -70,7 +70,7 @@ impl Verifier {
         match self.policy {
             Verify::Off => false,
             Verify::First => n == 0,
-            Verify::Sample(every) => n % every.get() == 0,
+            Verify::Sample(every) => n.is_multiple_of(every.get()),
         }
     }
 }

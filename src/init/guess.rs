@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::dates::{EXCEL, UNIX_MS, parse_timestamp};
+use crate::mapping::parse_boolean;
 
 /// Example values quoted in a comment.
 const EXAMPLES: usize = 2;
@@ -119,7 +120,36 @@ pub fn field_for(name: &str) -> Option<Role> {
         | "signupat" | "signedupdate" => field("firstSeen"),
         "locale" | "language" | "lang" | "preferredlanguage" => field("locale"),
         "notes" | "note" | "comments" | "comment" | "description" | "remarks" => field("notes"),
-        "source" | "leadsource" | "channel" | "utmsource" | "referrer" => field("source"),
+        "source" | "leadsource" | "channel" | "utmsource" => field("source"),
+        // Opting out, by the names CRMs export it under (Salesforce's HasOptedOutOfEmail,
+        // HubSpot's and Zoho's Email Opt Out, Pipedrive's and others' Do Not Email). An
+        // opt-in column means the opposite, and is left to customData.
+        "unsubscribed"
+        | "isunsubscribed"
+        | "emailunsubscribed"
+        | "unsubscribedfromemails"
+        | "unsubscribe"
+        | "optedout"
+        | "optout"
+        | "emailoptout"
+        | "emailoptedout"
+        | "hasoptedoutofemail"
+        | "optedoutofemail"
+        | "donotemail"
+        | "donotmail"
+        | "emailoptoutstatus"
+        | "globalunsubscribe" => field("unsubscribed"),
+        "blocked" | "isblocked" | "contactblocked" => field("blocked"),
+        "lastseen" | "lastseenat" | "lastactivity" | "lastactivitydate" | "lastactivityat"
+        | "lastactive" | "lastactiveat" | "lastvisit" | "lastvisitat" | "lastvisited"
+        | "lastlogin" | "lastloginat" | "lastlogindate" | "lastcontacted" => field("lastSeen"),
+        "referer" | "referrer" | "refererurl" | "referrerurl" | "referringurl"
+        | "referringsite" => field("referer"),
+        "lastpage" | "lastpageseen" | "lastpageurl" | "lastpagevisited" | "lastvisitedpage" => {
+            field("lastPage")
+        }
+        "createdfrom" => field("createdFrom"),
+        "integrationid" => field("integrationId"),
         "tags" | "tag" | "labels" | "label" | "segments" | "segment" => Some(Role::Tags {
             separator: ";".into(),
         }),
@@ -354,7 +384,7 @@ fn role_for(name: &str, values: &[String], taken: &mut HashSet<&'static str>) ->
     }
     match field_for(name) {
         Some(Role::Field { key, .. }) if !taken.contains(key) => {
-            if key == "firstSeen" {
+            if matches!(key, "firstSeen" | "lastSeen") {
                 match date_format(values) {
                     Some((format, also)) => {
                         taken.insert(key);
@@ -367,11 +397,27 @@ fn role_for(name: &str, values: &[String], taken: &mut HashSet<&'static str>) ->
                     None => {}
                 }
             }
+            if matches!(key, "unsubscribed" | "blocked") {
+                let flags = values.iter().all(|v| parse_boolean(v).is_ok());
+                if !flags {
+                    return custom(
+                        name,
+                        values,
+                        "its values are not all true/false, yes/no or 1/0",
+                    );
+                }
+            }
             taken.insert(key);
-            (
-                Role::Field { key, format: None },
-                format!("the contact's {key}"),
-            )
+            let reason = match key {
+                "unsubscribed" => "the contact opted out of emails (true/false, yes/no or 1/0): \
+                                   sent as unsubscribed, so that nobody who opted out is written to"
+                    .to_owned(),
+                "blocked" => {
+                    "whether the contact is blocked (true/false, yes/no or 1/0)".to_owned()
+                }
+                _ => format!("the contact's {key}"),
+            };
+            (Role::Field { key, format: None }, reason)
         }
         Some(Role::Tags { .. }) if !taken.contains("tags") => {
             taken.insert("tags");
@@ -465,6 +511,20 @@ mod tests {
             ("Language", "locale"),
             ("Lead Source", "source"),
             ("Comments", "notes"),
+            ("Unsubscribed", "unsubscribed"),
+            ("Opted Out", "unsubscribed"),
+            ("Email Opt Out", "unsubscribed"),
+            ("HasOptedOutOfEmail", "unsubscribed"),
+            ("Do Not Email", "unsubscribed"),
+            ("do_not_email", "unsubscribed"),
+            ("Blocked", "blocked"),
+            ("Last Seen", "lastSeen"),
+            ("Last Activity", "lastSeen"),
+            ("Last Activity Date", "lastSeen"),
+            ("Referrer", "referer"),
+            ("Last Page", "lastPage"),
+            ("createdFrom", "createdFrom"),
+            ("Integration ID", "integrationId"),
         ] {
             assert_eq!(
                 field_for(name),
@@ -476,6 +536,9 @@ mod tests {
         assert_eq!(field_for("Surname"), Some(Role::LastName));
         assert!(matches!(field_for("Labels"), Some(Role::Tags { .. })));
         assert_eq!(field_for("City"), None);
+        // Opting in is the opposite of unsubscribed: never mapped to it.
+        assert_eq!(field_for("Email Opt In"), None);
+        assert_eq!(field_for("Subscribed"), None);
     }
 
     #[test]
@@ -585,6 +648,60 @@ mod tests {
         assert_eq!(kind(&["Berlin"], "City"), Kind::String);
         assert_eq!(kind(&["inf"], "Ratio"), Kind::String);
         assert_eq!(kind(&[], "Anything"), Kind::String);
+    }
+
+    #[test]
+    fn opt_outs_and_activity_dates_become_their_fields() {
+        let header = strings(&["Email Opt Out", "Do Not Email", "Last Activity", "Blocked"]);
+        let samples = vec![
+            strings(&["Yes", "no"]),
+            strings(&["TRUE", "false"]),
+            strings(&["31/12/2020"]),
+            strings(&["maybe"]),
+        ];
+        let columns = guess(&header, &samples);
+        assert_eq!(
+            columns[0].role,
+            Role::Field {
+                key: "unsubscribed",
+                format: None
+            }
+        );
+        assert!(
+            columns[0]
+                .reason
+                .contains("nobody who opted out is written to"),
+            "{}",
+            columns[0].reason
+        );
+        // One column is the field; another like it is customData.
+        assert!(matches!(
+            columns[1].role,
+            Role::Custom {
+                kind: Kind::Boolean,
+                ..
+            }
+        ));
+        assert_eq!(
+            columns[2].role,
+            Role::Field {
+                key: "lastSeen",
+                format: Some("%d/%m/%Y".into())
+            }
+        );
+        // Values that are not booleans are not sent as a boolean field.
+        assert!(matches!(
+            columns[3].role,
+            Role::Custom {
+                kind: Kind::String,
+                ..
+            }
+        ));
+        assert!(
+            columns[3].reason.contains("not all true/false"),
+            "{}",
+            columns[3].reason
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::error::RunError;
 use crate::invisible::clean_name;
-use crate::record::Cells;
-use crate::source::{Input, Rows, TextEncoding};
+use crate::record::{CellType, Cells};
+use crate::source::{Format, Input, Rows, TextEncoding};
 
 pub use guess::{Column, Kind, Role, date_format, field_for, guess, value_kind};
 pub use render::{property_name, render};
@@ -27,9 +27,10 @@ const SNIFFED_BYTES: u64 = 1 << 20;
 
 /// Why `input` (a file, read as UTF-8 since no encoding was given) seems not to be
 /// UTF-8: its first byte that is not, and on which line. None when its first bytes are
-/// UTF-8, or it is stdin (which cannot be read twice).
+/// UTF-8, or it is stdin (which cannot be read twice), or a workbook.
 fn not_utf8(input: &Input) -> Result<Option<String>, RunError> {
-    if input.text.encoding.is_some() || input.path.is_none() {
+    // A workbook's bytes are no text: its cells say their own encoding.
+    if input.text.encoding.is_some() || input.path.is_none() || input.format == Format::Workbook {
         return Ok(None);
     }
     let mut head = Vec::new();
@@ -70,14 +71,13 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
     }
     let input = &input;
     let mut source = Rows::open(input, Arc::default())?;
-    let mut text = input.text;
+    let mut text = input.text.clone();
     // Names as the mapping matches them; columns with no name at the end (Excel's) left
     // out.
-    let mut header: Vec<String> = match &source {
-        Rows::Csv(csv) => {
-            text.delimiter = Some(csv.delimiter());
-            let mut names: Vec<String> = csv
-                .header()
+    text.delimiter = source.delimiter();
+    let mut header: Vec<String> = match source.header() {
+        Some(header) => {
+            let mut names: Vec<String> = header
                 .iter()
                 .map(|name| clean_name(name).into_owned())
                 .collect();
@@ -88,19 +88,21 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             names.truncate(named);
             names
         }
-        Rows::Ndjson(_) => Vec::new(),
+        None => Vec::new(),
     };
-    if let Rows::Csv(csv) = &source {
-        let plan = crate::mapping::Mapper::new(None).and_then(|mapper| mapper.plan(csv.header()));
+    if let Some(header) = source.header() {
+        let plan = crate::mapping::Mapper::new(None).and_then(|mapper| mapper.plan(header));
         if let Err(error @ crate::mapping::MappingError::EmptyColumnName { .. }) = plan {
             return Err(RunError::Header {
                 file: input.name.clone(),
-                line: csv.header().line(),
+                line: header.line(),
                 error,
             });
         }
     }
     let mut samples: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+    // A workbook's date cells, by column: read from their type, they need no format.
+    let mut date_cells: Vec<Vec<String>> = vec![Vec::new(); header.len()];
     let mut nested: HashSet<String> = HashSet::new();
     let mut sampled = 0;
     for row in source.by_ref().take(rows) {
@@ -110,7 +112,9 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             Cells::Csv { values, .. } => {
                 for (i, value) in values.iter().enumerate().take(header.len()) {
                     let value = value.trim();
-                    if !value.is_empty() {
+                    if matches!(values.typed(i), Some(CellType::Date(_))) {
+                        date_cells[i].push(value.to_string());
+                    } else if !value.is_empty() {
                         samples[i].push(value.to_string());
                     }
                 }
@@ -143,7 +147,41 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
             Cells::Unreadable { .. } => {}
         }
     }
+    // A column of date cells alone is guessed from their ISO 8601 text (no format); in
+    // one that mixes them with text, the format is the text's.
+    let dated: Vec<bool> = date_cells.iter().map(|cells| !cells.is_empty()).collect();
+    for (texts, dates) in samples.iter_mut().zip(date_cells) {
+        if texts.is_empty() {
+            *texts = dates;
+        }
+    }
     let mut columns = guess(&header, &samples);
+    for (column, _) in columns.iter_mut().zip(&dated).filter(|(_, dated)| **dated) {
+        let is_date = matches!(
+            column.role,
+            Role::Field {
+                key: "firstSeen" | "lastSeen",
+                ..
+            } | Role::Custom {
+                kind: Kind::Date,
+                ..
+            }
+        );
+        if is_date {
+            column.reason = format!(
+                "date cells, read from their type: no format needed{}",
+                match &column.role {
+                    Role::Field {
+                        format: Some(f), ..
+                    }
+                    | Role::Custom {
+                        format: Some(f), ..
+                    } => format!(" (the format {f} is for its cells that hold text)"),
+                    _ => String::new(),
+                }
+            );
+        }
+    }
     for column in columns.iter_mut().filter(|c| nested.contains(&c.name)) {
         column.role = Role::Skip;
         column.reason = "holds objects or arrays, which a contact field or customData \
@@ -162,5 +200,5 @@ pub fn init(input: &Input, rows: usize) -> Result<String, RunError> {
         }
     }
     let sniffed = sniffed.as_deref();
-    Ok(render(&input.name, sampled, text, sniffed, &columns))
+    Ok(render(&input.name, sampled, &text, sniffed, &columns))
 }

@@ -51,7 +51,7 @@ pub fn property_name(column: &str) -> String {
 pub fn render(
     file: &str,
     sampled: usize,
-    text: TextOptions,
+    text: &TextOptions,
     sniffed: Option<&str>,
     columns: &[Column],
 ) -> String {
@@ -66,6 +66,12 @@ pub fn render(
         out.push_str(&format!(
             "delimiter = {}   # the file's field separator\n",
             toml_string(&delimiter.to_string())
+        ));
+    }
+    if let Some(sheet) = &text.sheet {
+        out.push_str(&format!(
+            "sheet = {}   # the workbook's sheet to read\n",
+            toml_string(&sheet.to_string())
         ));
     }
     if let Some(encoding) = text.encoding {
@@ -133,15 +139,15 @@ pub fn render(
         }
     }
     let mut unmapped = Vec::new();
-    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. })) {
-        if let Role::Tags { separator } = &column.role {
-            out.push_str(&format!(
-                "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
-                comment(column),
-                toml_string(&column.name),
-                toml_string(separator)
-            ));
-        }
+    if let Some(column) = columns.iter().find(|c| matches!(c.role, Role::Tags { .. }))
+        && let Role::Tags { separator } = &column.role
+    {
+        out.push_str(&format!(
+            "\n[mapping.tags]\n{}column = {}\nseparator = {}\n",
+            comment(column),
+            toml_string(&column.name),
+            toml_string(separator)
+        ));
     }
     let mut properties = HashSet::new();
     for column in columns {
@@ -203,8 +209,15 @@ mod tests {
         let text = TextOptions {
             delimiter: None,
             encoding: Some(TextEncoding::Windows1252),
+            sheet: None,
         };
-        let config = render("x.csv", 2, text, Some("line 3 has the byte 0xEB"), &columns);
+        let config = render(
+            "x.csv",
+            2,
+            &text,
+            Some("line 3 has the byte 0xEB"),
+            &columns,
+        );
         assert!(
             config.contains(
                 "encoding = \"windows-1252\"\n# The file is not UTF-8 (line 3 has the byte 0xEB)"
@@ -256,8 +269,9 @@ mod tests {
         let text = TextOptions {
             delimiter: Some(Delimiter(b';')),
             encoding: None,
+            sheet: None,
         };
-        let config = render("crm.csv", 1, text, None, &columns);
+        let config = render("crm.csv", 1, &text, None, &columns);
         assert!(
             config.contains("name = \"{First Name} {Last Name}\"\n"),
             "{config}"
@@ -286,7 +300,7 @@ mod tests {
             reason: "holds objects".into(),
             examples: vec![],
         }];
-        let config = render("x.ndjson", 1, TextOptions::default(), None, &columns);
+        let config = render("x.ndjson", 1, &TextOptions::default(), None, &columns);
         assert!(
             config.ends_with("\n# Not imported: \"meta\" holds objects\n"),
             "{config}"

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::outcome::{FailStatus, RowResult};
 use crate::record::Origin;
-use crate::source::Input;
+use crate::source::{Format, Input};
 
 pub use self::fingerprint::InputPrint;
 pub use self::state::{Claim, RowKey, RowState};
@@ -134,6 +134,13 @@ impl Ledger {
                         }
                     })?),
                     None => None,
+                };
+                // Rows are matched by line: another sheet of a workbook is another input.
+                let fingerprint = match (fingerprint, &input.text.sheet) {
+                    (Some(print), Some(sheet)) if input.format == Format::Workbook => {
+                        Some(format!("{print} sheet {sheet}"))
+                    }
+                    (print, _) => print,
                 };
                 Ok(InputPrint {
                     name: input.name.to_string(),

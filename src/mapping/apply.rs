@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use crate::payload::{CreateCustomer, CustomDatum, CustomValue, Tag};
-use crate::record::{CsvValues, RowError, Warnings};
+use crate::record::{CellType, CsvValues, RowError, Warnings};
 
 use super::artefacts::{Target, inspect};
-use super::field::{Field, ValueKind};
+use super::field::{Field, Slot, ValueKind, parse_boolean, put_text};
 use super::rules::{ColumnRef, Piece, Rules, Source, TagRule};
 
 /// Named cells of one row.
@@ -20,6 +20,13 @@ pub(crate) trait Row {
     /// looked at (see [`crate::invisible::may_hide`]).
     fn may_hide(&self) -> bool {
         true
+    }
+
+    /// When `column` is a workbook's date cell, its UNIX time, which a date field takes as
+    /// it is (whatever its `format`, which is for text); an error for a time of day or a
+    /// duration, which are no date. None for any other cell.
+    fn date(&self, _column: &ColumnRef) -> Option<Result<i64, String>> {
+        None
     }
 }
 
@@ -47,7 +54,43 @@ impl Row for CsvRow<'_> {
 
     fn cell(&self, column: &ColumnRef) -> Result<Option<Cow<'_, str>>, String> {
         let value = column.position.and_then(|i| self.values.get(i));
+        if self.values.has_typed() {
+            let typed = column.position.and_then(|i| self.values.typed(i));
+            match (typed, value) {
+                (Some(CellType::Error), Some(error)) => {
+                    return Err(format!(
+                        "column {column:?} holds the error {error} (a formula that failed in \
+                         the workbook: fix it there)"
+                    ));
+                }
+                (Some(CellType::Inexact), Some(number)) => {
+                    return Err(format!(
+                        "column {column:?} holds the number {number}, too long for a \
+                         spreadsheet cell to hold exactly (its last digits are not the ones \
+                         typed): format the column as text in the workbook"
+                    ));
+                }
+                _ => {}
+            }
+        }
         Ok(value.and_then(present).map(Cow::Borrowed))
+    }
+
+    fn date(&self, column: &ColumnRef) -> Option<Result<i64, String>> {
+        let index = column.position?;
+        match self.values.typed(index)? {
+            CellType::Date(seconds) => {
+                let text = self.values.get(index).unwrap_or_default();
+                Some(crate::dates::in_range(seconds, text))
+            }
+            CellType::Time => {
+                let text = self.values.get(index).unwrap_or_default();
+                Some(Err(format!(
+                    "{text:?} is a time of day or a duration, not a date"
+                )))
+            }
+            CellType::Error | CellType::Inexact => None,
+        }
     }
 }
 
@@ -100,35 +143,68 @@ pub(crate) fn apply_into(
     for rule in &rules.fields {
         written[rule.field as usize] = true;
         let key = rule.field.key();
-        let slot = rule.field.slot(payload);
-        let mut value = slot.take().unwrap_or_default();
-        value.clear();
         let named = || subject(key, &rule.source);
-        let converted = evaluate(&rule.source, row)
-            .and_then(|text| clean(Target::Field(rule.field), &named, text, may_hide, warnings))
-            .and_then(|text| match text {
-                Some(text) => rule
-                    .field
-                    .convert_into(&text, rule.format.as_deref(), &mut value)
-                    .map(|()| Some(value))
-                    .map_err(|problem| format!("{}{problem}", named())),
-                None => Ok(None),
-            });
-        match converted {
-            Ok(value) => *slot = value,
-            Err(message) => errors.push(RowError::new(key, message)),
+        let typed = rule
+            .field
+            .is_date()
+            .then(|| typed_date(&rule.source, row))
+            .flatten();
+        let text = match typed {
+            // Read from the cell's type: its text is not needed.
+            Some(_) => Ok(None),
+            None => evaluate(&rule.source, row).and_then(|text| {
+                clean(Target::Field(rule.field), &named, text, may_hide, warnings)
+            }),
+        };
+        let converted = match rule.field.slot(payload) {
+            Slot::Text(slot) => {
+                let mut value = slot.take().unwrap_or_default();
+                value.clear();
+                if let Some(date) = typed {
+                    let converted = date
+                        .map(|seconds| {
+                            value.push_str(itoa::Buffer::new().format(seconds));
+                            *slot = Some(value);
+                        })
+                        .map_err(|problem| format!("{}{problem}", named()));
+                    if let Err(message) = converted {
+                        errors.push(RowError::new(key, message));
+                    }
+                    continue;
+                }
+                let converted = text.and_then(|text| match text {
+                    Some(text) => rule
+                        .field
+                        .convert_into(&text, rule.format.as_deref(), &mut value)
+                        .map(|()| Some(value))
+                        .map_err(|problem| format!("{}{problem}", named())),
+                    None => Ok(None),
+                });
+                converted.map(|value| *slot = value)
+            }
+            Slot::Flag(slot) => {
+                let converted = text.and_then(|text| {
+                    text.map(|text| parse_boolean(&text))
+                        .transpose()
+                        .map_err(|problem| format!("{}{problem}", named()))
+                });
+                converted.map(|value| *slot = value)
+            }
+        };
+        if let Err(message) = converted {
+            errors.push(RowError::new(key, message));
         }
     }
     for field in Field::ALL {
         if !written[field as usize] {
-            *field.slot(payload) = None;
+            field.clear(payload);
         }
     }
     payload.tags.clear();
-    if let Some(rule) = &rules.tags {
-        if let Err(message) = tags(rule, row, &mut payload.tags, warnings) {
-            errors.push(RowError::new("tags", message));
-        }
+    if let Some(rule) = &rules.tags
+        && let Err(message) = tags(rule, row, &mut payload.tags, warnings)
+    {
+        errors.push(RowError::new("tags", message));
     }
     let mut custom = 0;
     for rule in &rules.custom {
@@ -145,16 +221,27 @@ pub(crate) fn apply_into(
         let target = Target::Custom {
             text: rule.kind == ValueKind::Text,
         };
-        let converted = evaluate(&rule.source, row)
-            .and_then(|text| clean(target, &named, text, may_hide, warnings))
-            .and_then(|text| match text {
-                Some(text) => rule
-                    .kind
-                    .convert_into(&text, &mut datum.value)
-                    .map(|()| true)
-                    .map_err(|problem| format!("{}{problem}", named())),
-                None => Ok(false),
-            });
+        let typed = matches!(rule.kind, ValueKind::Date { .. })
+            .then(|| typed_date(&rule.source, row))
+            .flatten();
+        let converted = match typed {
+            Some(date) => date
+                .map(|seconds| {
+                    put_text(&mut datum.value, itoa::Buffer::new().format(seconds));
+                    true
+                })
+                .map_err(|problem| format!("{}{problem}", named())),
+            None => evaluate(&rule.source, row)
+                .and_then(|text| clean(target, &named, text, may_hide, warnings))
+                .and_then(|text| match text {
+                    Some(text) => rule
+                        .kind
+                        .convert_into(&text, &mut datum.value)
+                        .map(|()| true)
+                        .map_err(|problem| format!("{}{problem}", named())),
+                    None => Ok(false),
+                }),
+        };
         match converted {
             Ok(true) => {
                 if !std::sync::Arc::ptr_eq(&datum.property, &rule.property) {
@@ -168,6 +255,14 @@ pub(crate) fn apply_into(
     }
     payload.custom_data.truncate(custom);
     errors
+}
+
+/// A workbook's date cell that `source` is (a column, not a template), read from its type.
+fn typed_date(source: &Source, row: &impl Row) -> Option<Result<i64, String>> {
+    match source {
+        Source::Column(column) => row.date(column),
+        Source::Template(_) | Source::Value(_) => None,
+    }
 }
 
 /// A present value as [`inspect`] leaves it: None when nothing but invisible

@@ -5,8 +5,9 @@
 //! What happens depends on what the value is for:
 //! - `userId` is sent exactly, since it is the contact's key: an invisible character or
 //!   scientific notation fails the row, naming what was found.
-//! - `email`, `phone`, `locale`, `firstSeen` and typed customData lose every format
-//!   character, with a warning: none belongs in an address, a number or a code.
+//! - `email`, `phone`, `locale`, dates, booleans, `referer`, `lastPage`, `createdFrom`,
+//!   `integrationId` and typed customData lose every format character, with a warning:
+//!   none belongs in an address, a number, a code or a URL.
 //! - Tag names lose them too, except joiners between visible characters (an emoji tag).
 //! - Free text (`name`, `company`, `notes`, `source`, text customData) loses only what
 //!   carries nothing in any script; joiners between letters or emoji and bidi marks are
@@ -91,21 +92,21 @@ fn inspect_closely<'a>(
     text: Cow<'a, str>,
     warnings: &mut Warnings,
 ) -> Result<Cow<'a, str>, String> {
-    if let Target::Field(field @ (Field::UserId | Field::Phone)) = target {
-        if is_scientific(&text) {
-            let problem = format!(
-                "{}{text:?} is a number in scientific notation: its last digits were lost \
+    if let Target::Field(field @ (Field::UserId | Field::Phone)) = target
+        && is_scientific(&text)
+    {
+        let problem = format!(
+            "{}{text:?} is a number in scientific notation: its last digits were lost \
                  (Excel shortens long numbers; format the column as text before saving)",
-                subject()
-            );
-            if field == Field::UserId {
-                return Err(problem);
-            }
-            warnings.push(
-                format!("{} in scientific notation", target.key()),
-                format!("{problem}; sent as it is"),
-            );
+            subject()
+        );
+        if field == Field::UserId {
+            return Err(problem);
         }
+        warnings.push(
+            format!("{} in scientific notation", target.key()),
+            format!("{problem}; sent as it is"),
+        );
     }
     if !may_hide(&text) {
         return Ok(text);

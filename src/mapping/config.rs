@@ -17,9 +17,22 @@ pub struct MappingConfig {
     pub phone: Option<FieldSpec>,
     #[serde(rename = "firstSeen")]
     pub first_seen: Option<FieldSpec>,
+    #[serde(rename = "lastSeen")]
+    pub last_seen: Option<FieldSpec>,
     pub source: Option<FieldSpec>,
     pub locale: Option<FieldSpec>,
     pub notes: Option<FieldSpec>,
+    /// A boolean: true/false, yes/no or 1/0, any case.
+    pub unsubscribed: Option<FieldSpec>,
+    /// A boolean, as `unsubscribed`.
+    pub blocked: Option<FieldSpec>,
+    pub referer: Option<FieldSpec>,
+    #[serde(rename = "lastPage")]
+    pub last_page: Option<FieldSpec>,
+    #[serde(rename = "createdFrom")]
+    pub created_from: Option<FieldSpec>,
+    #[serde(rename = "integrationId")]
+    pub integration_id: Option<FieldSpec>,
     pub tags: Option<TagsSpec>,
     #[serde(rename = "customData", default)]
     pub custom_data: Vec<CustomDataSpec>,
@@ -40,7 +53,8 @@ pub struct FieldTable {
     pub template: Option<String>,
     #[serde(default, deserialize_with = "scalar")]
     pub value: Option<String>,
-    /// `excel`, `unix`, `unix_ms` or a chrono strftime format; only for `firstSeen`.
+    /// `excel`, `unix`, `unix_ms` or a chrono strftime format; only for `firstSeen` and
+    /// `lastSeen`.
     pub format: Option<String>,
 }
 

@@ -25,7 +25,9 @@ pub enum MappingError {
     },
     #[error("{key}: unknown type {name:?} (expected {TYPES})")]
     UnknownType { key: String, name: String },
-    #[error("{key}: format applies only to dates (firstSeen, or customData with type = \"date\")")]
+    #[error(
+        "{key}: format applies only to dates (firstSeen, lastSeen, or customData with type = \"date\")"
+    )]
     FormatNotDate { key: String },
     #[error("{key}: {problem}")]
     BadFormat { key: String, problem: String },

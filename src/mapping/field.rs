@@ -20,22 +20,43 @@ pub(crate) enum Field {
     Company,
     Phone,
     FirstSeen,
+    LastSeen,
     Source,
     Locale,
     Notes,
+    Unsubscribed,
+    Blocked,
+    Referer,
+    LastPage,
+    CreatedFrom,
+    IntegrationId,
+}
+
+/// Where a field's value goes in the payload: text (dates are timestamp strings) or a
+/// boolean.
+pub(crate) enum Slot<'a> {
+    Text(&'a mut Option<String>),
+    Flag(&'a mut Option<bool>),
 }
 
 impl Field {
-    pub(crate) const ALL: [Field; 9] = [
+    pub(crate) const ALL: [Field; 16] = [
         Field::Name,
         Field::Email,
         Field::UserId,
         Field::Company,
         Field::Phone,
         Field::FirstSeen,
+        Field::LastSeen,
         Field::Source,
         Field::Locale,
         Field::Notes,
+        Field::Unsubscribed,
+        Field::Blocked,
+        Field::Referer,
+        Field::LastPage,
+        Field::CreatedFrom,
+        Field::IntegrationId,
     ];
 
     /// The key in the payload JSON, the config and the conventional header.
@@ -47,9 +68,16 @@ impl Field {
             Field::Company => "company",
             Field::Phone => "phone",
             Field::FirstSeen => "firstSeen",
+            Field::LastSeen => "lastSeen",
             Field::Source => "source",
             Field::Locale => "locale",
             Field::Notes => "notes",
+            Field::Unsubscribed => "unsubscribed",
+            Field::Blocked => "blocked",
+            Field::Referer => "referer",
+            Field::LastPage => "lastPage",
+            Field::CreatedFrom => "createdFrom",
+            Field::IntegrationId => "integrationId",
         }
     }
 
@@ -71,37 +99,79 @@ impl Field {
             Field::Company => config.company.as_ref(),
             Field::Phone => config.phone.as_ref(),
             Field::FirstSeen => config.first_seen.as_ref(),
+            Field::LastSeen => config.last_seen.as_ref(),
             Field::Source => config.source.as_ref(),
             Field::Locale => config.locale.as_ref(),
             Field::Notes => config.notes.as_ref(),
+            Field::Unsubscribed => config.unsubscribed.as_ref(),
+            Field::Blocked => config.blocked.as_ref(),
+            Field::Referer => config.referer.as_ref(),
+            Field::LastPage => config.last_page.as_ref(),
+            Field::CreatedFrom => config.created_from.as_ref(),
+            Field::IntegrationId => config.integration_id.as_ref(),
         }
     }
 
-    pub(crate) fn slot(self, payload: &mut CreateCustomer) -> &mut Option<String> {
-        match self {
+    pub(crate) fn slot(self, payload: &mut CreateCustomer) -> Slot<'_> {
+        let text = match self {
             Field::Name => &mut payload.name,
             Field::Email => &mut payload.email,
             Field::UserId => &mut payload.user_id,
             Field::Company => &mut payload.company,
             Field::Phone => &mut payload.phone,
             Field::FirstSeen => &mut payload.first_seen,
+            Field::LastSeen => &mut payload.last_seen,
             Field::Source => &mut payload.source,
             Field::Locale => &mut payload.locale,
             Field::Notes => &mut payload.notes,
+            Field::Referer => &mut payload.referer,
+            Field::LastPage => &mut payload.last_page,
+            Field::CreatedFrom => &mut payload.created_from,
+            Field::IntegrationId => &mut payload.integration_id,
+            Field::Unsubscribed => return Slot::Flag(&mut payload.unsubscribed),
+            Field::Blocked => return Slot::Flag(&mut payload.blocked),
+        };
+        Slot::Text(text)
+    }
+
+    /// Leaves the field out of `payload`.
+    pub(crate) fn clear(self, payload: &mut CreateCustomer) {
+        match self.slot(payload) {
+            Slot::Text(slot) => *slot = None,
+            Slot::Flag(slot) => *slot = None,
         }
     }
 
+    /// Sets the field in `payload` to `value`, as [`Field::convert`] made it.
+    pub(crate) fn set(self, payload: &mut CreateCustomer, value: FieldValue) {
+        match (self.slot(payload), value) {
+            (Slot::Text(slot), FieldValue::Text(text)) => *slot = Some(text),
+            (Slot::Flag(slot), FieldValue::Flag(flag)) => *slot = Some(flag),
+            // Never: a field's conversion gives its own kind of value.
+            (Slot::Text(slot), FieldValue::Flag(flag)) => *slot = Some(flag.to_string()),
+            (Slot::Flag(slot), FieldValue::Text(_)) => *slot = None,
+        }
+    }
+
+    /// A date, sent as a UNIX timestamp string: `firstSeen` and `lastSeen`.
     pub(crate) fn is_date(self) -> bool {
-        self == Field::FirstSeen
+        matches!(self, Field::FirstSeen | Field::LastSeen)
     }
 
     /// Trimmed, non-empty text → the field's value (emails are checked by `validate`).
-    pub(crate) fn convert(self, text: &str, format: Option<&str>) -> Result<String, String> {
-        let mut value = String::new();
-        self.convert_into(text, format, &mut value).map(|()| value)
+    pub(crate) fn convert(self, text: &str, format: Option<&str>) -> Result<FieldValue, String> {
+        match self {
+            Field::Unsubscribed | Field::Blocked => parse_boolean(text).map(FieldValue::Flag),
+            _ => {
+                let mut value = String::new();
+                self.convert_into(text, format, &mut value)
+                    .map(|()| FieldValue::Text(value))
+            }
+        }
     }
 
-    /// [`Field::convert`] appending to `value`, so that its buffer is reused.
+    /// [`Field::convert`] of a text field, appending to `value`, so that its buffer is
+    /// reused.
     pub(crate) fn convert_into(
         self,
         text: &str,
@@ -109,13 +179,36 @@ impl Field {
         value: &mut String,
     ) -> Result<(), String> {
         match self {
-            Field::FirstSeen => {
+            Field::FirstSeen | Field::LastSeen => {
                 value.push_str(Seconds::new().format(parse_timestamp(text, format)?))
             }
             Field::Locale => normalize_locale_into(text, value)?,
             _ => value.push_str(text),
         }
         Ok(())
+    }
+}
+
+/// A field's converted value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldValue {
+    Text(String),
+    Flag(bool),
+}
+
+/// `true`/`false`, `yes`/`no` or `1`/`0`, in any case: a boolean field or a typed
+/// customData boolean.
+pub(crate) fn parse_boolean(text: &str) -> Result<bool, String> {
+    // Compared in any case without lowering a copy: one allocation a row less.
+    let is = |words: [&str; 3]| words.iter().any(|w| w.eq_ignore_ascii_case(text));
+    if is(["true", "yes", "1"]) {
+        Ok(true)
+    } else if is(["false", "no", "0"]) {
+        Ok(false)
+    } else {
+        Err(format!(
+            "{text:?} is not a boolean (expected true/false, yes/no or 1/0)"
+        ))
     }
 }
 
@@ -164,19 +257,7 @@ impl ValueKind {
                 Ok(number) if number.is_finite() => *value = CustomValue::Float(number),
                 _ => return Err(format!("{text:?} is not a finite number")),
             },
-            ValueKind::Boolean => {
-                // Compared in any case without lowering a copy: one allocation a row less.
-                let is = |words: [&str; 3]| words.iter().any(|w| w.eq_ignore_ascii_case(text));
-                *value = if is(["true", "yes", "1"]) {
-                    CustomValue::Bool(true)
-                } else if is(["false", "no", "0"]) {
-                    CustomValue::Bool(false)
-                } else {
-                    return Err(format!(
-                        "{text:?} is not a boolean (expected true/false, yes/no or 1/0)"
-                    ));
-                };
-            }
+            ValueKind::Boolean => *value = CustomValue::Bool(parse_boolean(text)?),
             ValueKind::Date { format } => {
                 let seconds = parse_timestamp(text, format.as_deref())?;
                 put_text(value, Seconds::new().format(seconds));
@@ -187,7 +268,7 @@ impl ValueKind {
 }
 
 /// Makes `value` the text `text`, in its own buffer if it has one.
-fn put_text(value: &mut CustomValue, text: &str) {
+pub(crate) fn put_text(value: &mut CustomValue, text: &str) {
     match value {
         CustomValue::Text(buffer) => {
             buffer.clear();
@@ -213,19 +294,30 @@ mod tests {
 
     #[test]
     fn field_conversions() {
+        let text = |text: &str| Ok(FieldValue::Text(text.into()));
+        assert_eq!(Field::FirstSeen.convert("1970-01-02", None), text("86400"));
         assert_eq!(
-            Field::FirstSeen.convert("1970-01-02", None),
-            Ok("86400".into())
+            Field::LastSeen.convert("02/01/1970", Some("%d/%m/%Y")),
+            text("86400")
         );
-        assert_eq!(
-            Field::FirstSeen.convert("02/01/1970", Some("%d/%m/%Y")),
-            Ok("86400".into())
-        );
-        assert_eq!(Field::Locale.convert("en-GB", None), Ok("en".into()));
+        assert_eq!(Field::Locale.convert("en-GB", None), text("en"));
         assert_eq!(
             Field::Email.convert("not checked here", None),
-            Ok("not checked here".into())
+            text("not checked here")
         );
+        assert_eq!(
+            Field::Unsubscribed.convert("YES", None),
+            Ok(FieldValue::Flag(true))
+        );
+        assert_eq!(
+            Field::Blocked.convert("0", None),
+            Ok(FieldValue::Flag(false))
+        );
+        assert_eq!(
+            Field::Blocked.convert("on", None),
+            Err(r#""on" is not a boolean (expected true/false, yes/no or 1/0)"#.into())
+        );
+        assert!(Field::LastSeen.is_date() && !Field::Unsubscribed.is_date());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::record::{RowError, Warnings, json_kind};
 
 use super::apply::{push_tag, warn_unsplit};
 use super::artefacts::{Target, inspect};
-use super::field::Field;
+use super::field::{Field, Slot};
 
 /// The payload in `object`, and every problem in it; what is sent anyway goes to
 /// `warnings`. Keys starting with `_` are ignored; a key is matched without invisible
@@ -29,6 +29,21 @@ pub(crate) fn passthrough(
             continue;
         }
         if let Some(field) = Field::from_key(key) {
+            if let Slot::Flag(slot) = field.slot(&mut payload) {
+                // A boolean as JSON has it; text and numbers are read as in a CSV cell.
+                match value {
+                    Value::Bool(flag) => {
+                        *slot = Some(*flag);
+                        continue;
+                    }
+                    Value::Array(_) | Value::Object(_) => {
+                        let message = format!("{key} must be a boolean, not {}", json_kind(value));
+                        errors.push(RowError::new(key, message));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             let named = || format!("{key} ");
             let converted = text(value)
                 .map_err(|problem| format!("{key} {problem}"))
@@ -44,7 +59,8 @@ pub(crate) fn passthrough(
                 })
                 .map_err(|message| RowError::new(key, message));
             match converted {
-                Ok(converted) => *field.slot(&mut payload) = converted,
+                Ok(Some(converted)) => field.set(&mut payload, converted),
+                Ok(None) => field.clear(&mut payload),
                 Err(error) => errors.push(error),
             }
         } else if key == "tags" {

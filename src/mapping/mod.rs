@@ -27,6 +27,7 @@ use crate::validate::validate;
 use apply::{CsvRow, JsonRow, apply_into};
 pub use config::{CustomDataSpec, FieldSpec, FieldTable, MappingConfig, TagsSpec};
 pub use error::{MappingError, MissingColumn};
+pub(crate) use field::parse_boolean;
 use header::Columns;
 use rules::Rules;
 
@@ -197,16 +198,14 @@ impl Mapper {
                 continue;
             }
             let raw = header.get(position).cloned().unwrap_or_default();
-            if self.rules.is_none() {
-                if let Some(field) = conventions::looks_like(name) {
-                    return Err(MappingError::HiddenName {
-                        hidden: crate::invisible::describe_all(&crate::invisible::hidden_in_name(
-                            &raw,
-                        )),
-                        column: raw,
-                        name: field,
-                    });
-                }
+            if self.rules.is_none()
+                && let Some(field) = conventions::looks_like(name)
+            {
+                return Err(MappingError::HiddenName {
+                    hidden: crate::invisible::describe_all(&crate::invisible::hidden_in_name(&raw)),
+                    column: raw,
+                    name: field,
+                });
             }
             unmapped.push(raw);
         }
@@ -263,6 +262,7 @@ impl Mapper {
             .map_err(|error| vec![error])?;
         errors.extend(validate(payload));
         if !errors.is_empty() {
+            self.name_cells(plan, record, &mut errors);
             return Err(errors);
         }
         if payload.email.is_none() && payload.user_id.is_none() {
@@ -270,6 +270,39 @@ impl Mapper {
             warnings.push(warning.kind, warning.message);
         }
         Ok(())
+    }
+
+    /// In a workbook's row, starts each error about a field read from one column with
+    /// the cell's name (`Sheet1!C7: email "x" is not ...`), so the message points at the
+    /// cell to fix.
+    fn name_cells(&self, plan: Option<&HeaderPlan>, record: &Record, errors: &mut [RowError]) {
+        let Cells::Csv { header, .. } = &record.cells else {
+            return;
+        };
+        if header.sheet().is_none() {
+            return;
+        }
+        let planned;
+        let plan = match plan {
+            Some(plan) if plan.is_for(header) || plan.header == *header => plan,
+            _ => match self.plan(header) {
+                Ok(plan) => {
+                    planned = plan;
+                    &planned
+                }
+                Err(_) => return,
+            },
+        };
+        for error in errors {
+            let Some(field) = &error.field else { continue };
+            let cell = plan
+                .rules
+                .column_of(field)
+                .and_then(|index| header.cell(index, record.origin.line));
+            if let Some(cell) = cell {
+                error.message = format!("{cell}: {}", error.message);
+            }
+        }
     }
 
     /// [`Mapper::map`] before [`validate`]: the payload made of the values that converted,

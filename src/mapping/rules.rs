@@ -163,6 +163,24 @@ impl Rules {
             .any(|rule| matches!(rule.field, Field::Email | Field::UserId))
     }
 
+    /// The position of the one column a payload field (`email`, `tags`,
+    /// `customData.plan`) is read from, once resolved; None for a template or a constant.
+    pub(crate) fn column_of(&self, field: &str) -> Option<usize> {
+        let single = |source: &Source| match source {
+            Source::Column(column) => column.position,
+            Source::Template(_) | Source::Value(_) => None,
+        };
+        if field == "tags" {
+            return self.tags.as_ref()?.column.as_ref()?.position;
+        }
+        if let Some(property) = field.strip_prefix("customData.") {
+            let rule = self.custom.iter().find(|r| &*r.property == property)?;
+            return single(&rule.source);
+        }
+        let rule = self.fields.iter().find(|r| r.field.key() == field)?;
+        single(&rule.source)
+    }
+
     /// The positions of the columns the rules read, once resolved.
     pub(crate) fn positions(&self) -> impl Iterator<Item = usize> {
         let sources = self
@@ -536,7 +554,7 @@ mod tests {
                     })),
                     ..Default::default()
                 },
-                r#"mapping.phone: format applies only to dates (firstSeen, or customData with type = "date")"#,
+                r#"mapping.phone: format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
             ),
             (
                 MappingConfig {
@@ -593,11 +611,11 @@ mod tests {
             ),
             (
                 with(vec![custom("a", Some("integer"), Some("%Y"))]),
-                r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+                r#"mapping.customData "a": format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
             ),
             (
                 with(vec![custom("a", None, Some("%Y"))]),
-                r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+                r#"mapping.customData "a": format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
             ),
             (
                 with(vec![custom("a", None, None), custom(" a ", None, None)]),

@@ -135,6 +135,241 @@ fn conventional_csv_row() {
 }
 
 #[test]
+fn every_writable_field_has_a_conventional_column() {
+    let names = [
+        "email",
+        "Unsubscribed",
+        "BLOCKED",
+        "lastSeen",
+        "referer",
+        "lastpage",
+        "createdFrom",
+        "integrationId",
+    ];
+    let values = [
+        "a@example.com",
+        "Yes",
+        "0",
+        "2021-03-04T05:06:07Z",
+        "https://ref.example/?q=1",
+        "/pricing",
+        "crm",
+        "int-7",
+    ];
+    assert_eq!(
+        ok(&conventions(), &csv(&names, &values)),
+        json!({
+            "email": "a@example.com",
+            "unsubscribed": true,
+            "blocked": false,
+            "lastSeen": "1614834367",
+            "referer": "https://ref.example/?q=1",
+            "lastPage": "/pricing",
+            "createdFrom": "crm",
+            "integrationId": "int-7",
+        })
+    );
+}
+
+#[test]
+fn unsubscribed_and_blocked_read_booleans_like_typed_custom_data() {
+    for (text, flag) in [
+        ("true", true),
+        ("TRUE", true),
+        ("yes", true),
+        ("Yes", true),
+        ("1", true),
+        ("false", false),
+        ("False", false),
+        ("NO", false),
+        ("0", false),
+    ] {
+        let record = csv(&["unsubscribed", "blocked"], &[text, text]);
+        assert_eq!(
+            ok(&conventions(), &record),
+            json!({"unsubscribed": flag, "blocked": flag}),
+            "{text}"
+        );
+    }
+    // Nothing in the cell: nothing sent, never false.
+    assert_eq!(
+        ok(
+            &conventions(),
+            &csv(&["email", "unsubscribed"], &["a@example.com", " "])
+        ),
+        json!({"email": "a@example.com"})
+    );
+    let record = csv(&["unsubscribed", "blocked"], &["maybe", "2"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [
+            error(
+                Some("unsubscribed"),
+                r#"unsubscribed "maybe" is not a boolean (expected true/false, yes/no or 1/0)"#
+            ),
+            error(
+                Some("blocked"),
+                r#"blocked "2" is not a boolean (expected true/false, yes/no or 1/0)"#
+            ),
+        ]
+    );
+    let mapper = mapper("[mapping]\nemail = \"Email\"\nunsubscribed = \"Email Opt Out\"\n");
+    let record = csv(&["Email", "Email Opt Out"], &["a@example.com", "opted out"]);
+    assert_eq!(
+        errors(&mapper, &record),
+        [error(
+            Some("unsubscribed"),
+            r#"column "Email Opt Out": "opted out" is not a boolean (expected true/false, yes/no or 1/0)"#
+        )]
+    );
+}
+
+#[test]
+fn last_seen_reads_dates_like_first_seen() {
+    let record = csv(
+        &["firstSeen", "lastSeen"],
+        &["2021-03-04", "2021-03-05 10:00:00+02:00"],
+    );
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"firstSeen": "1614816000", "lastSeen": "1614931200"})
+    );
+    // A serial day is never taken as seconds, for lastSeen as for firstSeen.
+    let record = csv(&["lastSeen"], &["44197"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [error(
+            Some("lastSeen"),
+            "lastSeen \"44197\" is not a date: too small for UNIX seconds; as an Excel serial day \
+             it is \"2021-01-01\" (to read it so, map the column with format = \"excel\"; format = \
+             \"unix\" takes it as seconds)"
+        )]
+    );
+    for (format, cell, seconds) in [
+        ("excel", "44197.5", "1609502400"),
+        ("unix", "44197", "44197"),
+        ("unix_ms", "1609459200999", "1609459200"),
+        ("%d/%m/%Y", "01/02/2021", "1612137600"),
+    ] {
+        let mapper = mapper(&format!(
+            "[mapping]\nlastSeen = {{ column = \"Last Activity\", format = \"{format}\" }}\n"
+        ));
+        assert_eq!(
+            ok(&mapper, &csv(&["Last Activity"], &[cell])),
+            json!({"lastSeen": seconds}),
+            "{format}"
+        );
+    }
+    let record = csv(&["lastSeen"], &["2101-01-01"]);
+    assert_eq!(
+        errors(&conventions(), &record),
+        [error(
+            Some("lastSeen"),
+            r#"lastSeen "2101-01-01" is after the year 2100"#
+        )]
+    );
+}
+
+#[test]
+fn every_writable_field_has_a_mapping_key() {
+    let mapper = mapper(
+        r#"
+        [mapping]
+        email = "Email"
+        unsubscribed = "Email Opt Out"
+        blocked = { value = true }
+        lastSeen = { column = "Last Activity", format = "%d/%m/%Y" }
+        referer = "Referrer URL"
+        lastPage = { template = "https://example.com{Path}" }
+        createdFrom = { value = "crm-export" }
+        integrationId = "Integration"
+        "#,
+    );
+    let record = csv(
+        &[
+            "Email",
+            "Email Opt Out",
+            "Last Activity",
+            "Referrer URL",
+            "Path",
+            "Integration",
+        ],
+        &[
+            "a@example.com",
+            "no",
+            "31/12/2020",
+            "https://ref.example",
+            "/pricing",
+            "42",
+        ],
+    );
+    assert_eq!(
+        ok(&mapper, &record),
+        json!({
+            "email": "a@example.com",
+            "unsubscribed": false,
+            "blocked": true,
+            "lastSeen": "1609372800",
+            "referer": "https://ref.example",
+            "lastPage": "https://example.com/pricing",
+            "createdFrom": "crm-export",
+            "integrationId": "42",
+        })
+    );
+    // A constant is checked once, when the config is read.
+    let bad = config("[mapping]\nblocked = { value = \"sometimes\" }\n");
+    assert_eq!(
+        Mapper::new(Some(&bad)).unwrap_err().to_string(),
+        r#"mapping.blocked: value "sometimes" is not a boolean (expected true/false, yes/no or 1/0)"#
+    );
+    let bad = config("[mapping]\nunsubscribed = { column = \"X\", format = \"excel\" }\n");
+    assert!(Mapper::new(Some(&bad)).is_err());
+}
+
+#[test]
+fn json_objects_carry_every_writable_field() {
+    let body = json!({
+        "email": "a@example.com",
+        "unsubscribed": true,
+        "blocked": false,
+        "lastSeen": "1603885800",
+        "referer": "https://ref.example",
+        "lastPage": "/pricing",
+        "createdFrom": "crm",
+        "integrationId": "int-7",
+    });
+    assert_eq!(ok(&conventions(), &ndjson(body.clone())), body);
+    // Text and numbers are read as a cell would be.
+    let record = ndjson(json!({"unsubscribed": "Yes", "blocked": 0, "lastSeen": 1603885800}));
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"unsubscribed": true, "blocked": false, "lastSeen": "1603885800"})
+    );
+    let record = ndjson(json!({"unsubscribed": "maybe", "blocked": [true], "lastSeen": "44197"}));
+    let fields: Vec<Option<String>> = errors(&conventions(), &record)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["blocked", "lastSeen", "unsubscribed"].map(|f| Some(f.to_owned()))
+    );
+    assert_eq!(
+        errors(&conventions(), &ndjson(json!({"blocked": {"x": 1}}))),
+        [error(
+            Some("blocked"),
+            "blocked must be a boolean, not an object"
+        )]
+    );
+    // Through a mapping, a JSON boolean is a cell like any other.
+    let mapper = mapper("[mapping]\nunsubscribed = \"optedOut\"\n");
+    assert_eq!(
+        ok(&mapper, &ndjson(json!({"optedOut": true}))),
+        json!({"unsubscribed": true})
+    );
+}
+
+#[test]
 fn empty_cells_are_left_out() {
     let record = csv(
         &["name", "email", "phone", "tags", "customData.city"],
@@ -512,11 +747,11 @@ fn mapper_refuses_bad_configs() {
         ),
         (
             "[[mapping.customData]]\nproperty = \"a\"\ncolumn = \"A\"\nformat = \"%Y\"",
-            r#"mapping.customData "a": format applies only to dates (firstSeen, or customData with type = "date")"#,
+            r#"mapping.customData "a": format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
         ),
         (
             "[mapping]\nemail = { column = \"E\", format = \"%Y\" }",
-            r#"mapping.email: format applies only to dates (firstSeen, or customData with type = "date")"#,
+            r#"mapping.email: format applies only to dates (firstSeen, lastSeen, or customData with type = "date")"#,
         ),
         (
             "[mapping]",
@@ -947,6 +1182,7 @@ proptest! {
         names in prop::sample::subsequence(
             vec![
                 "name", "EMAIL", "userId", "firstSeen", "locale", "tags", "customData.a",
+                "unsubscribed", "lastSeen", "Blocked",
                 "customData.b:integer", "customData.c:date", "customData.d:boolean",
                 "customData.e:float", "First Name", "Customer Id",
             ],
@@ -1329,4 +1565,146 @@ proptest! {
         }
         prop_assert_eq!(tag_names, expected);
     }
+}
+
+// --- Workbook rows ------------------------------------------------------------------------
+
+/// A workbook row on the sheet's row 7: `cells` are (text, type) under `names`, whose
+/// first column is the sheet's B.
+fn sheet_row(names: &[&str], cells: &[(&str, Option<crate::record::CellType>)]) -> Record {
+    let header = Header::in_sheet(
+        names.iter().map(|name| name.to_string()).collect(),
+        1,
+        crate::record::Sheet {
+            name: "Leads".into(),
+            first_column: 1,
+        },
+    );
+    let mut values = CsvValues::default();
+    for (text, kind) in cells {
+        match kind {
+            Some(kind) => values.push_typed(text, *kind),
+            None => values.push(text),
+        }
+    }
+    Record {
+        origin: Origin {
+            file: Arc::from("contacts.xlsx"),
+            line: 7,
+        },
+        cells: Cells::Csv { header, values },
+    }
+}
+
+#[test]
+fn a_date_cell_is_its_time_whatever_the_format_for_text() {
+    use crate::record::CellType::{Date, Time};
+    let mapper = mapper(
+        r#"
+        [mapping]
+        email = "Email"
+        firstSeen = { column = "Since", format = "%d/%m/%Y" }
+        [[mapping.customData]]
+        property = "renewal"
+        column = "Renewal"
+        type = "date"
+        format = "excel"
+        [[mapping.customData]]
+        property = "note"
+        column = "Renewal"
+        "#,
+    );
+    let names = ["Email", "Since", "Renewal"];
+    let record = sheet_row(
+        &names,
+        &[
+            ("a@example.com", None),
+            ("2021-03-04 05:06:07", Some(Date(1_614_834_367))),
+            ("2021-03-04", Some(Date(1_614_816_000))),
+        ],
+    );
+    assert_eq!(
+        ok(&mapper, &record),
+        json!({
+            "email": "a@example.com",
+            "firstSeen": "1614834367",
+            "customData": [
+                {"property": "renewal", "value": "1614816000"},
+                {"property": "note", "value": "2021-03-04"},
+            ],
+        })
+    );
+    // Text in the same column still follows its format.
+    let record = sheet_row(
+        &names,
+        &[("a@example.com", None), ("04/03/2021", None), ("", None)],
+    );
+    assert_eq!(ok(&mapper, &record)["firstSeen"], "1614816000");
+    // A time of day is no date; a date out of range is refused as text would be.
+    let record = sheet_row(
+        &names,
+        &[
+            ("a@example.com", None),
+            ("6:00:00", Some(Time)),
+            ("1900-02-29", Some(Date(i64::MIN))),
+        ],
+    );
+    assert_eq!(
+        errors(&mapper, &record),
+        [
+            error(
+                Some("firstSeen"),
+                r#"Leads!C7: column "Since": "6:00:00" is a time of day or a duration, not a date"#
+            ),
+            error(
+                Some("customData.renewal"),
+                r#"Leads!D7: column "Renewal": "1900-02-29" is before 1970, which a UNIX timestamp cannot hold"#
+            ),
+        ]
+    );
+}
+
+#[test]
+fn error_cells_and_inexact_numbers_fail_their_row_naming_the_cell() {
+    use crate::record::CellType::{Error, Inexact};
+    let names = ["userId", "email", "phone", "Website"];
+    let record = sheet_row(
+        &names,
+        &[
+            ("9007199254740993", Some(Inexact)),
+            ("#N/A", Some(Error)),
+            ("4477123456789", None),
+            ("#REF!", Some(Error)),
+        ],
+    );
+    assert_eq!(
+        errors(&conventions(), &record),
+        [
+            error(
+                Some("userId"),
+                "Leads!B7: column \"userId\" holds the number 9007199254740993, too long for a \
+                 spreadsheet cell to hold exactly (its last digits are not the ones typed): \
+                 format the column as text in the workbook"
+            ),
+            error(
+                Some("email"),
+                "Leads!C7: column \"email\" holds the error #N/A (a formula that failed in the \
+                 workbook: fix it there)"
+            ),
+        ]
+    );
+    // An error in a column nothing reads loses nothing: the row goes on.
+    let record = sheet_row(
+        &names,
+        &[
+            ("u1", None),
+            ("a@example.com", None),
+            ("", None),
+            ("#REF!", Some(Error)),
+        ],
+    );
+    assert_eq!(
+        ok(&conventions(), &record),
+        json!({"userId": "u1", "email": "a@example.com"})
+    );
 }

@@ -77,10 +77,10 @@ fn function(text: &str) -> bool {
         .unwrap_or("")
         .split_ascii_whitespace()
         .collect();
-    if let Some(alpha) = halves.next() {
-        if !matches!(kind(alpha.trim()), Some(Kind::Num | Kind::Pct)) {
-            return false;
-        }
+    if let Some(alpha) = halves.next()
+        && !matches!(kind(alpha.trim()), Some(Kind::Num | Kind::Pct))
+    {
+        return false;
     }
     if body.len() != 3 {
         return false;

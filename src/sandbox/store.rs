@@ -87,10 +87,10 @@ impl Store {
 
     pub(crate) fn create(&mut self, fields: Fields) -> Result<Value, StoreError> {
         let user_id = user_id_of(&fields);
-        if let Some(user_id) = &user_id {
-            if self.by_user_id.contains_key(user_id) {
-                return Err(StoreError::DuplicateUserId);
-            }
+        if let Some(user_id) = &user_id
+            && self.by_user_id.contains_key(user_id)
+        {
+            return Err(StoreError::DuplicateUserId);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -133,14 +133,13 @@ impl Store {
             (Update::Patch(_), None) => user_id_of(customer),
             (Update::Replace, None) => None,
         };
-        if let Some(user_id) = &new_user_id {
-            if self
+        if let Some(user_id) = &new_user_id
+            && self
                 .by_user_id
                 .get(user_id)
                 .is_some_and(|&owner| owner != id)
-            {
-                return Err(StoreError::DuplicateUserId);
-            }
+        {
+            return Err(StoreError::DuplicateUserId);
         }
         self.apply(id, fields, mode, new_user_id)
             .ok_or(StoreError::NotFound(id))

@@ -127,10 +127,10 @@ impl CsvRows {
     /// A record that has been through the run, back for its buffers (see
     /// [`super::Rows::recycle`]).
     pub fn recycle(&mut self, record: Record) {
-        if let Cells::Csv { values, .. } = record.cells {
-            if self.spare.len() < MAX_SPARE {
-                self.spare.push(values);
-            }
+        if let Cells::Csv { values, .. } = record.cells
+            && self.spare.len() < MAX_SPARE
+        {
+            self.spare.push(values);
         }
     }
 
@@ -138,20 +138,20 @@ impl CsvRows {
         // Nearly every record is clean UTF-8 with no NUL: one check over its whole text
         // and one copy, instead of one of each per cell.
         let text = self.record.as_slice();
-        if memchr::memchr(0, text).is_none() {
-            if let Ok(text) = std::str::from_utf8(text) {
-                let mut values = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| CsvValues::with_capacity(self.record.len(), text.len()));
-                // A cut inside a character (two cells joined into valid text while each
-                // alone is not) takes the cell-by-cell path below.
-                if values.refill(text, self.record.iter().map(<[u8]>::len)) {
-                    return Cells::Csv {
-                        header: self.header.clone(),
-                        values,
-                    };
-                }
+        if memchr::memchr(0, text).is_none()
+            && let Ok(text) = std::str::from_utf8(text)
+        {
+            let mut values = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| CsvValues::with_capacity(self.record.len(), text.len()));
+            // A cut inside a character (two cells joined into valid text while each
+            // alone is not) takes the cell-by-cell path below.
+            if values.refill(text, self.record.iter().map(<[u8]>::len)) {
+                return Cells::Csv {
+                    header: self.header.clone(),
+                    values,
+                };
             }
         }
         let bad_column = self.record.iter().enumerate().find_map(|(i, raw)| {

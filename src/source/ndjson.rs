@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::SourceError;
+use super::{SourceError, json};
 use crate::record::{Cells, Origin, Record, json_kind};
 
 /// A line longer than this is refused as a row (and skipped) rather than buffered:
@@ -26,10 +26,20 @@ pub struct NdjsonRows {
 
 impl NdjsonRows {
     pub fn new(file: Arc<str>, reader: Box<dyn BufRead + Send>) -> NdjsonRows {
+        NdjsonRows::starting_after(file, reader, 0)
+    }
+
+    /// The rows of `reader`, whose first line is the file's line `lines + 1` (the lines
+    /// before it were blank, and already read).
+    pub fn starting_after(
+        file: Arc<str>,
+        reader: Box<dyn BufRead + Send>,
+        lines: u64,
+    ) -> NdjsonRows {
         NdjsonRows {
             file,
             reader,
-            line: 0,
+            line: lines,
             buf: Vec::new(),
             any: false,
             refused: false,
@@ -111,28 +121,57 @@ fn is_object_and_comma(line: &str) -> bool {
         .is_some_and(|object| matches!(serde_json::from_str(object), Ok(Value::Object(_))))
 }
 
-/// Why a file whose first line is `line` is one JSON document rather than NDJSON, if it
-/// is: an array, or an object that goes on past its line (pretty-printed). Such a file
-/// is refused as a whole, before any row, so that no part of one document is imported.
-/// (Reading JSON arrays is for later: this is the one place that refuses them.)
-fn json_document(line: &[u8], number: u64) -> Option<String> {
-    let text = std::str::from_utf8(line).ok()?.trim();
-    let form = if text.starts_with('[') {
-        format!("a JSON array (\"[\" on line {number})")
-    } else {
-        match serde_json::from_str::<Value>(text) {
-            Err(e) if text.starts_with('{') && e.is_eof() => format!(
-                "one JSON object spread over several lines (line {number} opens it and does \
-                 not close it)"
-            ),
-            _ => return None,
+/// Bytes of a JSON document read to find the key of the array it wraps, at most.
+const WRAPPER_SCAN: u64 = 1024 * 1024;
+
+impl NdjsonRows {
+    /// Why the file is one JSON document rather than NDJSON, if its first line (in `buf`)
+    /// shows it is: an object that goes on past its line (pretty-printed), or an object
+    /// wrapping an array of objects (`{"customers": [...]}`) on the file's only line.
+    /// Such a file is refused as a whole, before any row: no part of it is imported.
+    /// (A JSON array is read as one: see [`super::JsonArrayRows`].)
+    fn json_document(&mut self) -> Option<String> {
+        let text = std::str::from_utf8(&self.buf).ok()?.trim();
+        if !text.starts_with('{') {
+            return None;
         }
-    };
-    Some(format!(
-        "this is {form}, not NDJSON (one object per line): reading a whole JSON document is \
-         not supported yet, and none of it was imported; convert it first, e.g. with \
-         jq -c '.[]' for an array, or jq -c . for objects"
-    ))
+        let number = self.line;
+        let key = match serde_json::from_str::<Value>(text) {
+            Err(e) if e.is_eof() => {
+                let first = std::io::Cursor::new(self.buf.clone());
+                json::wrapped_array(first.chain(&mut self.reader), WRAPPER_SCAN)
+            }
+            Ok(Value::Object(_)) => {
+                let key = json::wrapped_array(text.as_bytes(), WRAPPER_SCAN)?;
+                // A row with such an array followed by others is NDJSON: only a file of
+                // this one line is a document.
+                if !self.at_end().ok()? {
+                    return None;
+                }
+                Some(key)
+            }
+            _ => return None,
+        };
+        let hint = "none of it was imported: convert it to NDJSON (one object per line) first";
+        Some(match key {
+            Some(key) => format!(
+                "this is a JSON object whose {key:?} holds the array of contacts (line \
+                 {number} opens it), not an array or NDJSON: {hint}, e.g. with {}",
+                json::flatten_hint(&key)
+            ),
+            None => format!(
+                "this is one JSON object spread over several lines (line {number} opens it \
+                 and does not close it), not NDJSON: {hint}, e.g. with jq -c ."
+            ),
+        })
+    }
+
+    /// Whether nothing but blank lines follows the line read (consumed, and counted).
+    fn at_end(&mut self) -> std::io::Result<bool> {
+        let (lines, first) = json::skip_blank(&mut self.reader, usize::MAX)?;
+        self.line += lines;
+        Ok(first.is_none())
+    }
 }
 
 impl Iterator for NdjsonRows {
@@ -165,7 +204,7 @@ impl Iterator for NdjsonRows {
                 },
                 Ok(Some(Ok(()))) if self.buf.iter().all(u8::is_ascii_whitespace) => continue,
                 Ok(Some(Ok(()))) => {
-                    let document = json_document(&self.buf, self.line).filter(|_| !self.any);
+                    let document = if self.any { None } else { self.json_document() };
                     if let Some(message) = document {
                         self.any = true;
                         self.refused = true;
@@ -258,27 +297,40 @@ mod tests {
     }
 
     #[test]
-    fn json_documents_are_refused_as_a_whole() {
-        let array = b"[\n {\"name\":\"A\",\"email\":\"a@example.com\"},\n {\"name\":\"B\"}\n]\n";
-        let error = refusal(array).expect("refused");
-        assert!(
-            error.starts_with("t.ndjson: this is a JSON array (\"[\" on line 1), not NDJSON"),
-            "{error}"
-        );
-        assert!(error.contains("none of it was imported"), "{error}");
-        let one_line = refusal(b"\n[{\"name\":\"A\"},{\"name\":\"B\"}]").expect("refused");
-        assert!(
-            one_line.contains("a JSON array (\"[\" on line 2)"),
-            "{one_line}"
-        );
+    fn json_documents_that_are_no_array_are_refused_as_a_whole() {
         let pretty = refusal(b"{\n  \"name\": \"A\"\n}\n").expect("refused");
         assert!(
             pretty.contains("one JSON object spread over several lines (line 1 opens it"),
             "{pretty}"
         );
+        assert!(pretty.contains("none of it was imported"), "{pretty}");
         let pretty =
             refusal(b"{\"name\": \"A\",\n  \"email\": \"a@example.com\"}\n").expect("refused");
         assert!(pretty.contains("spread over several lines"), "{pretty}");
+        // An object wrapping the array, pretty or on one line: the key, and how to
+        // flatten it.
+        let wrapped = refusal(
+            b"{\n  \"total\": 2,\n  \"customers\": [\n    {\"name\": \"A\"},\n    {\"name\": \"B\"}\n  ]\n}\n",
+        )
+        .expect("refused");
+        assert!(
+            wrapped.starts_with(
+                "t.ndjson: this is a JSON object whose \"customers\" holds the array of contacts \
+                 (line 1 opens it)"
+            ),
+            "{wrapped}"
+        );
+        assert!(wrapped.ends_with("jq -c '.customers[]'"), "{wrapped}");
+        let one_line = refusal(b"\n\n{\"data\":[{\"email\":\"a@example.com\"}],\"next\":null}\n\n")
+            .expect("refused");
+        assert!(
+            one_line.contains("whose \"data\" holds the array of contacts (line 3 opens it)"),
+            "{one_line}"
+        );
+        // The same object as one row of several is NDJSON.
+        let records = read(b"{\"data\":[{\"a\":1}]}\n{\"email\":\"b@example.com\"}\n");
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].origin.line, 2);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Naming and opening inputs: files or stdin (`-`), gzip detected by its magic bytes,
-//! the format from `--format`, the extension, or a look at the first byte.
+//! the format from `--format`, a workbook's content, the extension, or a look at the
+//! first byte.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,7 +18,26 @@ use super::text::TextOptions;
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
+    /// JSON objects: one a line (NDJSON), or a JSON array of them (`json`).
+    #[value(alias = "json")]
+    #[serde(alias = "json")]
     Ndjson,
+    /// A spreadsheet workbook: xlsx, xlsm, xlsb, xls or ods, told apart by its content.
+    #[value(
+        alias = "xlsx",
+        alias = "xlsm",
+        alias = "xlsb",
+        alias = "xls",
+        alias = "ods"
+    )]
+    #[serde(
+        alias = "xlsx",
+        alias = "xlsm",
+        alias = "xlsb",
+        alias = "xls",
+        alias = "ods"
+    )]
+    Workbook,
 }
 
 /// One input as named on the command line, resolved to a format.
@@ -47,17 +67,19 @@ impl Input {
         } else {
             (arg.into(), Some(PathBuf::from(arg)))
         };
-        if let Some(path) = &path {
-            if !path.is_file() {
-                return Err(SourceError::Invalid {
-                    file: name,
-                    message: "no such file".into(),
-                });
-            }
+        if let Some(path) = &path
+            && !path.is_file()
+        {
+            return Err(SourceError::Invalid {
+                file: name,
+                message: "no such file".into(),
+            });
         }
-        let format = match format.or_else(|| format_from_extension(arg)) {
-            Some(format) => format,
-            None => sniff_format(&name, path.as_ref())?,
+        let format = match (format, &path) {
+            (Some(format), _) => format,
+            (None, Some(path)) => detect(&name, arg, path)?,
+            // Stdin cannot be looked at before it is read: CSV unless --format says.
+            (None, None) => Format::Csv,
         };
         Ok(Input {
             name,
@@ -108,8 +130,9 @@ impl Input {
     }
 }
 
-/// `.csv`, `.tsv`, `.txt` → CSV; `.ndjson`, `.jsonl`, `.json` → NDJSON; a trailing `.gz`
-/// is looked through.
+/// `.csv`, `.tsv`, `.txt` → CSV; `.ndjson`, `.jsonl`, `.json` → JSON objects (NDJSON or
+/// an array, told apart by the reader); `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods` → a
+/// workbook; a trailing `.gz` is looked through.
 fn format_from_extension(arg: &str) -> Option<Format> {
     let lower = arg.to_ascii_lowercase();
     let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
@@ -117,20 +140,22 @@ fn format_from_extension(arg: &str) -> Option<Format> {
     match ext {
         "csv" | "tsv" | "txt" => Some(Format::Csv),
         "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Workbook),
         _ => None,
     }
 }
 
-/// Without `--format` or a known extension: a file whose first non-blank byte is `{`
-/// (or `[`, a JSON array, which the NDJSON reader then refuses by name) is NDJSON,
-/// anything else CSV. Stdin cannot be peeked without consuming it, so it defaults to CSV.
-fn sniff_format(name: &Arc<str>, path: Option<&PathBuf>) -> Result<Format, SourceError> {
-    let Some(path) = path else {
-        return Ok(Format::Csv);
-    };
+/// A ZIP archive (xlsx, xlsm, xlsb, ods) or an OLE compound file (xls).
+const WORKBOOK_MAGIC: [&[u8]; 2] = [b"PK\x03\x04", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"];
+
+/// A file's format without `--format`: a workbook by its content, whatever its name;
+/// else by its extension; else a text file whose first non-blank byte is `{` (NDJSON) or
+/// `[` (a JSON array) holds JSON objects, and any other is CSV. A file named like a
+/// workbook that is text (as some web exports are) is read as text, and the log says so.
+fn detect(name: &Arc<str>, arg: &str, path: &Path) -> Result<Format, SourceError> {
     let input = Input {
         name: name.clone(),
-        path: Some(path.clone()),
+        path: Some(path.to_path_buf()),
         format: Format::Csv,
         text: TextOptions::default(),
     };
@@ -140,12 +165,28 @@ fn sniff_format(name: &Arc<str>, path: Option<&PathBuf>) -> Result<Format, Sourc
         .take(512)
         .read_to_end(&mut head)
         .map_err(|e| input.io_error(e))?;
+    if WORKBOOK_MAGIC.iter().any(|magic| head.starts_with(magic)) {
+        return Ok(Format::Workbook);
+    }
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    Ok(if matches!(first, Some(b'{' | b'[')) {
+    let sniffed = if matches!(first, Some(b'{' | b'[')) {
         Format::Ndjson
     } else {
         Format::Csv
+    };
+    Ok(match format_from_extension(arg) {
+        Some(Format::Workbook) => {
+            let kind = if sniffed == Format::Csv {
+                "CSV"
+            } else {
+                "JSON"
+            };
+            tracing::warn!("{name} is named like a workbook but is text: reading it as {kind}");
+            sniffed
+        }
+        Some(format) => format,
+        None => sniffed,
     })
 }
 
@@ -178,6 +219,8 @@ mod tests {
         );
         assert_eq!(format_from_extension("a.ndjson.gz"), Some(Format::Ndjson));
         assert_eq!(format_from_extension("export"), None);
+        assert_eq!(format_from_extension("a.XLSX"), Some(Format::Workbook));
+        assert_eq!(format_from_extension("a.ods"), Some(Format::Workbook));
         assert_eq!(format_from_extension("export.gz"), None);
     }
 }

@@ -74,13 +74,16 @@ impl<'de> Deserialize<'de> for Delimiter {
     }
 }
 
-/// How to read an input's text, beyond its format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How to read an input, beyond its format: a text file's delimiter and encoding, a
+/// workbook's sheet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextOptions {
     /// None: detected from the header (`,` unless it has more `;` or tabs).
     pub delimiter: Option<Delimiter>,
     /// None: UTF-8, or UTF-16 with a byte-order mark.
     pub encoding: Option<TextEncoding>,
+    /// None: the first visible sheet.
+    pub sheet: Option<super::SheetChoice>,
 }
 
 const UTF16_LE_BOM: &[u8] = b"\xFF\xFE";
@@ -186,10 +189,14 @@ pub fn not_text(head: &[u8]) -> Option<String> {
         (b"GIF8", "a GIF image"),
         (b"\x7FELF", "a program"),
     ];
-    if let Some((_, what)) = magic.iter().find(|(magic, _)| head.starts_with(magic)) {
-        return Some(format!(
-            "this is {what}, not CSV or NDJSON text (save spreadsheets as \"CSV UTF-8\" first)"
-        ));
+    if let Some((magic, what)) = magic.iter().find(|(magic, _)| head.starts_with(magic)) {
+        // Reached when --format (or stdin's default) said text.
+        let hint = if magic.starts_with(b"PK") || magic.starts_with(b"\xD0") {
+            " (a workbook is read with --format workbook)"
+        } else {
+            ""
+        };
+        return Some(format!("this is {what}, not CSV or NDJSON text{hint}"));
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let control = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || *b == 0x7F;
