@@ -57,6 +57,15 @@ pub enum Command {
     /// `--index always` it lists the account first (that needs the API key). Exit codes as
     /// validate's.
     Plan(PlanArgs),
+    /// Take back the run whose results are in --out: delete the contacts it created, and
+    /// put back the values of those it updated where it knew them.
+    ///
+    /// Without --yes it only says what it would do (and what that costs) and writes
+    /// undo-plan.csv; a terminal is asked to confirm. A stopped undo goes on where it
+    /// stopped; a second one does nothing. Exit codes: 0 done (or only planned), 1 some
+    /// contacts could not be taken back (undone.csv says why), 2 it could not start or was
+    /// stopped, 130 interrupted.
+    Undo(UndoArgs),
     /// Run the built-in HelpCrunch emulator in the foreground.
     Sandbox(SandboxArgs),
     /// Print a commented mapping config guessed from FILE's header and first rows, to
@@ -218,6 +227,18 @@ pub struct ImportArgs {
     /// it replaces; always; never [default: auto].
     #[arg(long, value_enum, value_name = "WHEN")]
     pub index: Option<crate::deliver::IndexPolicy>,
+
+    /// With --mode upsert|update: contacts the --state knows that this run's rows did not
+    /// name, when it finishes: listed in missing.csv (report), given a tag (tag:NAME), or
+    /// deleted (delete). Only contacts the state knows are touched [default: report].
+    #[arg(long, value_name = "report|tag:NAME|delete")]
+    pub missing: Option<crate::missing::Missing>,
+
+    /// Most contacts that may be missing before nothing is tagged or deleted and the run
+    /// exits 1 (a truncated export must not wipe an account): a count or a share of the
+    /// contacts the state knows [default: 5%].
+    #[arg(long, value_name = "N|N%")]
+    pub max_missing: Option<crate::error::FailureLimit>,
 }
 
 /// `plan`: the import flags that decide what a run does with a row, and costs.
@@ -272,8 +293,38 @@ impl PlanArgs {
             verify: self.verify,
             fail_fast: None,
             index: self.index,
+            missing: None,
+            max_missing: None,
         }
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UndoArgs {
+    /// The results directory of the run to take back (its ledger.sqlite says what it did).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Do it: without, only say what it would do and write undo-plan.csv.
+    #[arg(long)]
+    pub yes: bool,
+
+    /// TOML config: rate, retries, timeouts and the API key file, as for import.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Requests per time unit [default: 120/min, the documented limit].
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<Rate>,
+
+    /// The API to send to, when it is not the one the run's ledger recorded: refused unless
+    /// --force, since the contacts' ids are that account's.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// With --base-url: send there all the same.
+    #[arg(long, requires = "base_url")]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -98,6 +98,8 @@ pub enum Success {
         customers: Vec<Map<String, Value>>,
         total: Option<u64>,
     },
+    /// `DELETE /customers/{id}`: the contact is gone (200 `Ok`).
+    Deleted,
 }
 
 /// One request of an operation, as [`Client::send`] sends it.
@@ -120,6 +122,13 @@ pub enum Request<'a> {
     Get { id: i64 },
     /// `GET /customers?limit=100&offset=N`: a page of the account's contacts, to index it.
     List { offset: u64 },
+    /// `DELETE /customers/{id}`: permanent.
+    Delete { id: i64 },
+    /// `PATCH /customers/{id}` with a body of its own: values put back by an undo (`null`
+    /// clears a field, as the docs say).
+    Restore { id: i64, body: &'a Value },
+    /// `DELETE /customers/{id}/tags`: removes the tags named, no other.
+    RemoveTags { id: i64, tags: &'a [Tag] },
 }
 
 /// Contacts a listing page asks for: the most the API serves (`helpcrunch-api.md`, "List,
@@ -135,6 +144,9 @@ pub enum Endpoint {
     AddTags,
     Get,
     List,
+    Delete,
+    Restore,
+    RemoveTags,
 }
 
 impl Request<'_> {
@@ -146,6 +158,9 @@ impl Request<'_> {
             Request::AddTags { .. } => Endpoint::AddTags,
             Request::Get { .. } => Endpoint::Get,
             Request::List { .. } => Endpoint::List,
+            Request::Delete { .. } => Endpoint::Delete,
+            Request::Restore { .. } => Endpoint::Restore,
+            Request::RemoveTags { .. } => Endpoint::RemoveTags,
         }
     }
 
@@ -172,6 +187,10 @@ impl Request<'_> {
             Request::AddTags { .. } => transient("tagging"),
             Request::Get { .. } => transient("read-back"),
             Request::List { .. } => transient("listing"),
+            // Deleting twice deletes once (the second is a 404, read as gone).
+            Request::Delete { .. } => transient("deletion"),
+            Request::Restore { .. } => transient("restore"),
+            Request::RemoveTags { .. } => transient("untagging"),
         }
     }
 }
@@ -280,6 +299,15 @@ impl Client {
                 "{}?limit={PAGE_SIZE}&offset={offset}",
                 self.customers_url
             )),
+            Request::Delete { id } => self.http.delete(format!("{}/{id}", self.customers_url)),
+            Request::Restore { id, body } => self
+                .http
+                .patch(format!("{}/{id}", self.customers_url))
+                .json(body),
+            Request::RemoveTags { id, tags } => self
+                .http
+                .delete(format!("{}/{id}/tags", self.customers_url))
+                .json(&serde_json::json!({ "tags": tags })),
         };
         let sent = builder
             .header(AUTHORIZATION, self.authorization.clone())
@@ -409,7 +437,10 @@ fn success(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Answer {
                 .ok()
                 .and_then(|b| b.id),
         }),
-        Endpoint::Update | Endpoint::AddTags => Answer::Ok(Success::Updated),
+        Endpoint::Update | Endpoint::AddTags | Endpoint::Restore | Endpoint::RemoveTags => {
+            Answer::Ok(Success::Updated)
+        }
+        Endpoint::Delete => Answer::Ok(Success::Deleted),
         Endpoint::Search => match serde_json::from_slice::<Found>(body) {
             Ok(found) => Answer::Ok(Success::Found {
                 ids: found.data.into_iter().filter_map(|c| c.id).collect(),

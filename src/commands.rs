@@ -60,6 +60,10 @@ pub async fn run(
         }
         Command::Validate(args) => dry_run(Config::for_validate(args)?, display, shutdown).await,
         Command::Plan(args) => plan(Config::for_plan(args, &ProcessEnv)?, display, shutdown).await,
+        Command::Undo(args) => {
+            let config = crate::config::UndoConfig::resolve(args, &ProcessEnv)?;
+            crate::undo::undo(config, Shutdown::new(&shutdown)).await
+        }
         Command::Sandbox(args) => sandbox(args, shutdown).await,
         Command::Init(args) => {
             let input = Input::resolve(&args.file, args.text.format, args.text.options())?;
@@ -109,6 +113,7 @@ async fn import(
     kind: RunKind,
     resume: &ResumeHint,
 ) -> Result<Ending, RunError> {
+    let started = std::time::Instant::now();
     let counters = Arc::new(Counters::default());
     let shutdown = Shutdown::new(&signal);
     let mapper = Mapper::new(config.mapping.as_ref())?;
@@ -120,7 +125,12 @@ async fn import(
     };
     let send = &send;
     // The state first: a run that finds it locked stops before it touches anything.
-    let sync = open_state(send).await?;
+    let mut sync = open_state(send).await?;
+    if let (Some(sync), Some(_)) = (&mut sync, &send.missing) {
+        let out = config.out_dir.display().to_string();
+        let resume = matches!(send.begin, Begin::Resume { .. });
+        sync.run = Some(sync.state.begin_run(out, resume).await?);
+    }
     let ledger = open_ledger(&config, send).await?;
     resume.set(&config.out_dir);
     let (target, rehearsal) = connect(&send.target).await?;
@@ -145,10 +155,12 @@ async fn import(
         planned_requests: plan.as_ref().map(|plan| plan.requests),
         ..display
     };
+    let courier = Arc::new(courier);
+    let out_dir = config.out_dir.clone();
     let mut run = Run::new(
         config,
         mapper,
-        Sink::Send(Arc::new(courier)),
+        Sink::Send(courier.clone()),
         counters,
         shutdown,
         display,
@@ -158,11 +170,50 @@ async fn import(
     run.max_failures = send.max_failures;
     run.index = index;
     run.plan = plan;
-    let ending = run.execute(kind).await;
+    run.started = started;
+    let mut ending = run.execute(kind).await;
+    // A finished run knows which contacts left the export.
+    if let (Ok(Ending::AllSucceeded | Ending::SomeFailed), Some(policy)) = (&ending, &send.missing)
+        && contacts_that_left(&courier, policy, send, &out_dir).await? == Some(true)
+    {
+        ending = Ok(Ending::SomeFailed);
+    }
     if let Some(sandbox) = rehearsal {
         sandbox.shutdown().await;
     }
     ending
+}
+
+/// After a finished sync: the contacts that left the export, handled as `--missing`
+/// says. Some(true) when some could not be, or more were missing than allowed (exit 1).
+async fn contacts_that_left(
+    courier: &Courier,
+    policy: &crate::missing::Missing,
+    send: &SendConfig,
+    out_dir: &std::path::Path,
+) -> Result<Option<bool>, RunError> {
+    let Some(sync) = &courier.sync else {
+        return Ok(None);
+    };
+    let Some(run) = sync.run else {
+        return Ok(None);
+    };
+    let invalid = crate::ledger::invalid_names(out_dir)?;
+    let report = crate::missing::handle(
+        courier,
+        sync,
+        run,
+        &invalid,
+        policy,
+        send.max_missing,
+        out_dir,
+    )
+    .await?;
+    crate::missing::add_to_summary(out_dir, &report).map_err(|source| RunError::Output {
+        dir: out_dir.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(report.over_limit || report.failed > 0))
 }
 
 /// The plan an import makes before it sends: every row compared with the state, nothing
@@ -377,6 +428,7 @@ async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
         state,
         collections: send.collections,
         index: false,
+        run: None,
     }))
 }
 

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{ImportArgs, InputArgs, PlanArgs};
+use crate::cli::{ImportArgs, InputArgs, PlanArgs, UndoArgs};
 use crate::client::{ApiKey, Timeouts};
 use crate::deliver::{IndexPolicy, RetryPolicy, Verify};
 use crate::error::{FailureLimit, RunError};
 use crate::ledger::Begin;
 use crate::mapping::MappingConfig;
+use crate::missing::Missing;
 use crate::rate::Rate;
 use crate::readback::Collections;
 use crate::source::{Delimiter, Format, Input, SheetChoice, TextEncoding, TextOptions};
@@ -46,6 +47,8 @@ pub struct FileConfig {
     pub verify: Option<String>,
     pub fail_fast: Option<u64>,
     pub index: Option<IndexPolicy>,
+    pub missing: Option<String>,
+    pub max_missing: Option<CountOrText>,
     #[serde(default)]
     pub update: UpdateSection,
     #[serde(default)]
@@ -152,6 +155,11 @@ pub struct SendConfig {
     pub fail_fast: u64,
     /// How updates treat tags and customData (`[update]`).
     pub collections: Collections,
+    /// What becomes of contacts that left the export (`--missing`); None with `--mode
+    /// create`, which keeps no sync.
+    pub missing: Option<Missing>,
+    /// Most contacts that may be missing before nothing is done about them.
+    pub max_missing: FailureLimit,
 }
 
 impl Target {
@@ -218,13 +226,7 @@ impl Config {
         if args.dry_run {
             return resolve_inputs(&args.input, file, None);
         }
-        let rate = match (&args.rate, &file.rate) {
-            (Some(rate), _) => *rate,
-            (None, Some(text)) => text
-                .parse()
-                .map_err(|e| RunError::Config(format!("config: rate: {e}")))?,
-            (None, None) => Rate::HELPCRUNCH_DEFAULT,
-        };
+        let rate = resolve_rate(args.rate, file.rate.as_deref())?;
         let concurrency = args
             .concurrency
             .or(file.concurrency)
@@ -248,14 +250,36 @@ impl Config {
                 "--index always needs a --state to hold the account index (--mode create keeps none of its own)".into(),
             ));
         }
-        let max_failures = match (args.max_failures, &file.max_failures) {
-            (Some(limit), _) => limit,
-            (None, Some(CountOrText::Count(count))) => FailureLimit::Count(*count),
-            (None, Some(CountOrText::Text(text))) => text
-                .parse()
-                .map_err(|e| RunError::Config(format!("config: max_failures: {e}")))?,
-            (None, None) => FailureLimit::default(),
+        let limit =
+            |flag: Option<FailureLimit>, file: &Option<CountOrText>, name: &str| match (flag, file)
+            {
+                (Some(limit), _) => Ok(Some(limit)),
+                (None, Some(CountOrText::Count(count))) => Ok(Some(FailureLimit::Count(*count))),
+                (None, Some(CountOrText::Text(text))) => text
+                    .parse()
+                    .map(Some)
+                    .map_err(|e| RunError::Config(format!("config: {name}: {e}"))),
+                (None, None) => Ok(None),
+            };
+        let max_failures =
+            limit(args.max_failures, &file.max_failures, "max_failures")?.unwrap_or_default();
+        let max_missing = limit(args.max_missing, &file.max_missing, "max_missing")?
+            .unwrap_or(crate::missing::DEFAULT_LIMIT);
+        let missing = match (&args.missing, &file.missing) {
+            (Some(missing), _) => Some(missing.clone()),
+            (None, Some(text)) => Some(
+                text.parse()
+                    .map_err(|e| RunError::Config(format!("config: missing: {e}")))?,
+            ),
+            (None, None) => None,
         };
+        if mode == Mode::Create && args.missing.is_some() {
+            return Err(RunError::Config(
+                "--missing is for --mode upsert or update: a create run knows no contacts to miss"
+                    .into(),
+            ));
+        }
+        let missing = (mode != Mode::Create).then(|| missing.unwrap_or_default());
         let verify = match (args.verify, &file.verify) {
             (Some(verify), _) => verify,
             (None, Some(text)) => text
@@ -298,10 +322,7 @@ impl Config {
             rate,
             concurrency,
             retry: resolve_retry(&file.retry)?,
-            timeouts: Timeouts {
-                connect: Duration::from_secs(file.http.connect_timeout_secs.unwrap_or(10)),
-                request: Duration::from_secs(file.http.timeout_secs.unwrap_or(30)),
-            },
+            timeouts: timeouts(&file.http),
             begin: if args.resume {
                 Begin::Resume { force: args.force }
             } else {
@@ -317,8 +338,55 @@ impl Config {
                 .or(file.fail_fast)
                 .unwrap_or(DEFAULT_FAIL_FAST),
             collections,
+            missing,
+            max_missing,
         };
         resolve_inputs(&args.input, file, Some(send))
+    }
+}
+
+/// `undo`: how to reach the API again, and at what pace.
+#[derive(Debug, Clone)]
+pub struct UndoConfig {
+    pub out_dir: PathBuf,
+    pub yes: bool,
+    pub rate: Rate,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+    /// The key, unless none is set (a plan of the undo needs none).
+    pub key: Option<ApiKey>,
+    /// `--base-url`: the API to send to instead of the one the ledger recorded.
+    pub base_url: Option<String>,
+    pub force: bool,
+}
+
+impl UndoConfig {
+    pub fn resolve(args: &UndoArgs, env: &dyn Env) -> Result<UndoConfig, RunError> {
+        let file = load_file_config(args.config.as_deref())?;
+        let rate = resolve_rate(args.rate, file.rate.as_deref())?;
+        let key = match resolve_key(env, file.api_key_file.as_deref(), args.config.as_deref()) {
+            Ok(key) => Some(key),
+            // Planning the undo needs no key; doing it does.
+            Err(_) if !args.yes => None,
+            Err(error) => return Err(error),
+        };
+        Ok(UndoConfig {
+            out_dir: args.out.clone(),
+            yes: args.yes,
+            rate,
+            retry: resolve_retry(&file.retry)?,
+            timeouts: timeouts(&file.http),
+            key,
+            base_url: args.base_url.clone().or(file.base_url),
+            force: args.force,
+        })
+    }
+}
+
+fn timeouts(http: &HttpSection) -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(http.connect_timeout_secs.unwrap_or(10)),
+        request: Duration::from_secs(http.timeout_secs.unwrap_or(30)),
     }
 }
 
@@ -426,6 +494,18 @@ fn resolve_key(
     })?;
     ApiKey::new(&text)
         .map_err(|e| RunError::Config(format!("api_key_file {}: {e}", path.display())))
+}
+
+/// The rate from the flag, else the config file's `rate`, else HelpCrunch's documented
+/// 120 requests per minute.
+fn resolve_rate(flag: Option<Rate>, file: Option<&str>) -> Result<Rate, RunError> {
+    match (flag, file) {
+        (Some(rate), _) => Ok(rate),
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e| RunError::Config(format!("config: rate: {e}"))),
+        (None, None) => Ok(Rate::HELPCRUNCH_DEFAULT),
+    }
 }
 
 fn resolve_retry(section: &RetrySection) -> Result<RetryPolicy, RunError> {
@@ -633,6 +713,9 @@ mod tests {
         assert_eq!(config.update.tags, Some(TagsUpdate::Add));
         assert_eq!(config.update.custom_data, Some(CustomDataUpdate::Check));
         assert_eq!(config.retry.settle_secs, Some(15));
+        assert_eq!(config.index, Some(IndexPolicy::Auto));
+        assert_eq!(config.missing.as_deref(), Some("report"));
+        assert_eq!(config.max_missing, Some(CountOrText::Text("5%".into())));
         for (text, limit) in [
             ("max_failures = 10", CountOrText::Count(10)),
             ("max_failures = \"1.5%\"", CountOrText::Text("1.5%".into())),

@@ -81,6 +81,16 @@ pub struct Tag {
     pub color: Option<String>,
 }
 
+impl Tag {
+    /// A tag by name, in whatever colour the account gives it.
+    pub fn named(name: impl Into<String>) -> Tag {
+        Tag {
+            name: name.into(),
+            color: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomDatum {
     /// Shared with the mapping rule that names it: every row carries the same names.
@@ -122,10 +132,7 @@ mod tests {
             last_page: Some("/pricing".into()),
             created_from: Some("crm".into()),
             integration_id: Some("i".into()),
-            tags: vec![Tag {
-                name: "t".into(),
-                color: None,
-            }],
+            tags: vec![Tag::named("t")],
             custom_data: vec![CustomDatum {
                 property: "p".into(),
                 value: CustomValue::Bool(true),

@@ -146,6 +146,9 @@ pub struct Run {
     pub index: Option<crate::deliver::IndexReport>,
     /// What the run was planned to do and cost, for its summary to compare with.
     pub plan: Option<crate::planning::PlanSummary>,
+    /// When the run began: its summary's time counts from here (an account listing or a
+    /// plan before the rows are read is part of the run).
+    pub started: Instant,
 }
 
 impl Run {
@@ -173,6 +176,7 @@ impl Run {
             max_failures: crate::error::FailureLimit::default(),
             index: None,
             plan: None,
+            started: Instant::now(),
         }
     }
 }
@@ -206,7 +210,6 @@ pub fn preflight(inputs: &[Input], mapper: &Mapper) -> Result<(), RunError> {
 
 impl Run {
     pub async fn execute(self, kind: RunKind) -> Result<Ending, RunError> {
-        let started = Instant::now();
         let Run {
             inputs,
             out_dir,
@@ -220,6 +223,7 @@ impl Run {
             max_failures,
             index,
             plan,
+            started,
         } = self;
         let files = ResultFiles::create(&out_dir, sink.outputs(), &inputs).map_err(|source| {
             RunError::Output {
@@ -568,7 +572,23 @@ pub fn mapping_threads() -> usize {
 const MAPPING_PANICKED: &str = "the importer failed on this row (a bug: please report it)";
 
 /// Records with what mapping made of each.
-type MappedBatch = Vec<(Record, Result<Valid, Vec<RowError>>)>;
+type MappedBatch = Vec<(Record, Result<Valid, Invalid>)>;
+
+/// A row that could not be mapped or validated: why, and whom it names as far as it was
+/// read (a contact whose row is invalid tonight has not left the export).
+struct Invalid {
+    errors: Vec<RowError>,
+    names: Names,
+}
+
+impl From<Vec<RowError>> for Invalid {
+    fn from(errors: Vec<RowError>) -> Invalid {
+        Invalid {
+            errors,
+            names: (None, None),
+        }
+    }
+}
 
 /// A valid row as mapped: the hashes the repeat detector looks it up by, computed off
 /// the detector's thread, and the payload to send.
@@ -602,15 +622,22 @@ fn map_batch(
             let map = || {
                 let mut warnings = Warnings::default();
                 if sending {
-                    let mapped = mapper.map(plan, &record, &mut warnings);
-                    mapped.map(|payload| Valid {
-                        keys: keys(&payload),
-                        payload: Some(Box::new(payload)),
-                        warnings,
-                    })
+                    let mut payload = CreateCustomer::default();
+                    match mapper.map_into(plan, &record, &mut payload, &mut warnings) {
+                        Ok(()) => Ok(Valid {
+                            keys: keys(&payload),
+                            payload: Some(Box::new(payload)),
+                            warnings,
+                        }),
+                        // What it read of the row before it failed still names the contact.
+                        Err(errors) => Err(Invalid {
+                            errors,
+                            names: (payload.user_id, payload.email),
+                        }),
+                    }
                 } else {
                     let mapped = mapper.map_into(plan, &record, &mut checked, &mut warnings);
-                    mapped.map(|()| Valid {
+                    mapped.map_err(Invalid::from).map(|()| Valid {
                         keys: keys(&checked),
                         payload: None,
                         warnings,
@@ -620,7 +647,7 @@ fn map_batch(
             // A bug in mapping fails its row, and only that row: the batch's other rows
             // must still reach the results.
             let mapped = std::panic::catch_unwind(AssertUnwindSafe(map))
-                .unwrap_or_else(|_| Err(vec![RowError::row(MAPPING_PANICKED)]));
+                .unwrap_or_else(|_| Err(vec![RowError::row(MAPPING_PANICKED)].into()));
             (record, mapped)
         })
         .collect()
@@ -705,7 +732,10 @@ async fn settle_batch(
                 };
                 match seen.check(&record.origin, &keys, names) {
                     Ok(()) => Ok((payload, warnings)),
-                    Err(repeat) => Err(vec![repeat]),
+                    Err(repeat) => Err(Invalid {
+                        errors: vec![repeat],
+                        names: payload.map_or((None, None), |p| (p.user_id, p.email)),
+                    }),
                 }
             },
         );
@@ -730,10 +760,16 @@ async fn settle_batch(
             }),
             // Never: a row to send keeps its payload (see `map_batch`).
             (Ok((None, _)), Some(_)) => settled.push(not_sent(record)),
-            (Err(errors), _) => settled.push(RowOutcome {
+            (
+                Err(Invalid {
+                    errors,
+                    names: (user_id, email),
+                }),
+                _,
+            ) => settled.push(RowOutcome {
                 record,
-                user_id: None,
-                email: None,
+                user_id,
+                email,
                 result: RowResult::Failed {
                     status: FailStatus::Invalid,
                     errors: errors.into_iter().map(|e| e.message).collect(),

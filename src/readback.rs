@@ -198,7 +198,7 @@ fn same(field: &str, sent: &Value, stored: &Value) -> bool {
 }
 
 /// Tag names on a contact (`tags: [{name, color}]`).
-fn tag_names(contact: &Map<String, Value>) -> Vec<&str> {
+pub(crate) fn tag_names(contact: &Map<String, Value>) -> Vec<&str> {
     contact
         .get("tags")
         .and_then(Value::as_array)
@@ -245,7 +245,7 @@ fn removed_tags(
 
 /// A contact's customData as a map, from the documented answer's object map or the
 /// request's `[{property, value}]` array.
-fn custom_map(contact: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn custom_map(contact: &Map<String, Value>) -> Map<String, Value> {
     match contact.get("customData") {
         Some(Value::Object(map)) => map.clone(),
         Some(Value::Array(items)) => items

@@ -452,10 +452,7 @@ mod tests {
     fn tags_and_custom_data() {
         let payload = CreateCustomer {
             tags: vec![
-                Tag {
-                    name: " ".into(),
-                    color: None,
-                },
+                Tag::named(" "),
                 Tag {
                     name: "vip".into(),
                     color: Some(String::new()),

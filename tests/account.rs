@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{Dir, KEY, READ_BACK_CREATE, READ_BACK_UPDATE, Run, rows_renamed, run, sandbox};
+use common::{
+    Dir, KEY, READ_BACK_CREATE, READ_BACK_UPDATE, Run, import_to, rows_renamed, run, sandbox,
+};
 use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Map, Value, json};
 
@@ -19,23 +21,11 @@ fn seeded(n: usize) -> Vec<Map<String, Value>> {
 }
 
 async fn sync(sandbox: &Sandbox, dir: &Dir, file: &str, out: &str, extra: &[&str]) -> Run {
-    let base_url = sandbox.base_url();
     let out = dir.path().join(out).to_string_lossy().into_owned();
     let state = dir.path().join("state.db").to_string_lossy().into_owned();
-    let mut args = vec![
-        "import",
-        file,
-        "--base-url",
-        &base_url,
-        "--out",
-        &out,
-        "--rate",
-        "500/s",
-        "--state",
-        &state,
-    ];
+    let mut args = vec!["--rate", "500/s", "--state", &state];
     args.extend_from_slice(extra);
-    run(&args, Some(KEY)).await
+    import_to(sandbox, file, &out, &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

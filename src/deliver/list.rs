@@ -106,11 +106,12 @@ impl Courier {
                 );
                 return Ok(report("used", *contacts));
             }
-            (_, IndexStatus::Listing { offset }) => *offset,
+            // A new listing, from the first page (one left half done is started again).
             (IndexPolicy::Always, _) => {
                 state.index_restart().await?;
                 0
             }
+            (IndexPolicy::Auto, IndexStatus::Listing { offset }) => *offset,
             // The state knows every row: there is nothing a listing could spare.
             (IndexPolicy::Auto, IndexStatus::Absent) if unknown_rows == Some(0) => {
                 return Ok(report("skipped", 0));

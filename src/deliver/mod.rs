@@ -10,7 +10,8 @@
 //! - `update`: `--mode upsert|update`: the state's plan for the row, then nothing, a
 //!   `PATCH`, or the create path.
 //! - `verify`: reading written contacts back; `list`: listing the account into the
-//!   state's index before any row is sent.
+//!   state's index before any row is sent; `delete`: deleting a contact (undo, and
+//!   contacts that left the export).
 //!
 //! A new API operation is a file here implementing `attempt::Operation` (which request
 //! comes next, what an answer means), a variant of [`crate::client::Request`], and its
@@ -18,6 +19,7 @@
 
 mod attempt;
 mod create;
+mod delete;
 mod list;
 mod react;
 mod refusals;
@@ -40,6 +42,7 @@ use self::attempt::{Budget, Settle};
 pub use self::attempt::{IN_FLIGHT_GRACE, RetryPolicy};
 use self::create::Create;
 pub use self::create::Start;
+pub use self::delete::Deletion;
 pub use self::list::{IndexPolicy, IndexReport};
 pub use self::react::stopped;
 pub use self::refusals::Refusals;

@@ -22,6 +22,7 @@ use crate::payload::{CreateCustomer, Tag};
 use crate::readback::Collections;
 use crate::state::plan::{self, Found, Hashes, Known, Mode, Parts, Plan};
 use crate::state::{Indexed, State, StateError};
+use serde_json::{Map, Value};
 
 /// What rows are synced against; cheap to clone (the state is a handle).
 #[derive(Clone)]
@@ -34,6 +35,9 @@ pub struct Sync {
     pub collections: Collections,
     /// Whether the state's account index is complete and this run uses it.
     pub index: bool,
+    /// The sync run an import is (see [`State::begin_run`]): each row's contact is marked
+    /// met by it, so those that left the export can be found. None for a plan.
+    pub run: Option<i64>,
 }
 
 /// What the state and the account index say of a row, before anything is sent.
@@ -42,8 +46,11 @@ pub struct RowPlan {
     /// The state's key for the row's contact.
     pub key: Option<String>,
     pub hashes: Hashes,
-    /// The contact the index holds for it, when the state had not sent to it.
-    pub found: Option<Indexed>,
+    /// The contact the account index holds for it (the run uses an index): what an
+    /// update changes in it, as it was, is kept for an undo.
+    pub held: Option<Indexed>,
+    /// Whether the index decided the plan (the state had never sent to the contact).
+    pub from_index: bool,
 }
 
 impl Sync {
@@ -55,40 +62,57 @@ impl Sync {
             Some(key) => self.state.get(key.clone()).await?,
             None => None,
         };
-        let found = match (known, self.index) {
-            (None, true) => {
-                let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
-                self.state.index_lookup(user_id, email).await?
-            }
-            _ => None,
+        if let (Some(key), Some(_), Some(run)) = (&key, known, self.run) {
+            self.state.met(key.clone(), run).await?;
+        }
+        let held = if self.index {
+            let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
+            self.state.index_lookup(user_id, email).await?
+        } else {
+            None
         };
+        // What the index holds decides only where the state has never sent to the contact.
+        let found = held
+            .as_ref()
+            .filter(|_| known.is_none())
+            .map(|indexed| Found {
+                id: indexed.id,
+                changes: plan::changes(payload, &indexed.contact),
+            });
         let plan = plan::plan(
             self.mode,
             key.as_deref(),
             known,
             &hashes,
             payload.user_id.is_some(),
-            found.as_ref().map(|indexed| Found {
-                id: indexed.id,
-                changes: plan::changes(payload, &indexed.contact),
-            }),
+            found,
         );
         Ok(RowPlan {
             plan,
             key,
             hashes,
-            found,
+            held,
+            from_index: found.is_some(),
         })
     }
 }
 
-/// One update request, as an [`Operation`]: a PATCH of the row's fields, or its tags added.
+/// One update request, as an [`Operation`]: a PATCH of the row's fields, its tags added,
+/// or (an undo) values put back and tags taken off.
 enum Change<'a> {
     Patch {
         id: i64,
         payload: &'a CreateCustomer,
     },
     AddTags {
+        id: i64,
+        tags: &'a [Tag],
+    },
+    Restore {
+        id: i64,
+        body: &'a Value,
+    },
+    RemoveTags {
         id: i64,
         tags: &'a [Tag],
     },
@@ -101,12 +125,17 @@ impl<'a> Operation<'a> for Change<'a> {
         Next::Send(match *self {
             Change::Patch { id, payload } => Request::Update { id, payload },
             Change::AddTags { id, tags } => Request::AddTags { id, tags },
+            Change::Restore { id, body } => Request::Restore { id, body },
+            Change::RemoveTags { id, tags } => Request::RemoveTags { id, tags },
         })
     }
 
     fn react(&mut self, answer: Answer) -> Then<RowResult> {
         let id = match self {
-            Change::Patch { id, .. } | Change::AddTags { id, .. } => *id,
+            Change::Patch { id, .. }
+            | Change::AddTags { id, .. }
+            | Change::Restore { id, .. }
+            | Change::RemoveTags { id, .. } => *id,
         };
         match react_to_update(id, answer) {
             Reaction::Done(result) => Then::Done(result),
@@ -152,22 +181,34 @@ impl Courier {
             plan,
             key,
             hashes,
-            found,
+            held,
+            from_index,
         } = sync.plan(payload).await?;
+        // What the index holds of contact `id`, if that is the row's.
+        let held_of = |id: i64| {
+            held.as_ref()
+                .filter(|indexed| indexed.id == id)
+                .map(|indexed| &indexed.contact)
+        };
         let find = Start::Find {
             create: sync.mode == Mode::Upsert,
         };
         let mut result = match (plan, start) {
             (Plan::Unchanged { id }, _) => {
                 // Known from the index: the state records it, so the next run need not look.
-                if let (Some(key), Some(_)) = (key, found) {
-                    sync.state.put(key, Known::new(id, hashes)).await?;
+                if let (Some(key), true) = (key, from_index) {
+                    sync.state
+                        .put(key, Known::new(id, hashes), sync.run)
+                        .await?;
                 }
                 return Ok(RowResult::Unchanged { id });
             }
             (Plan::Exists { id }, _) => return Ok(RowResult::Exists { id: Some(id) }),
             (Plan::Patch { id, parts }, _) => {
-                match self.update(sync, row, budget, id, payload, parts).await {
+                match self
+                    .update(sync, row, budget, id, payload, parts, held_of(id))
+                    .await
+                {
                     // Deleted in HelpCrunch since: find it again (or create it, in upsert).
                     RowResult::Failed {
                         status: FailStatus::NotFound,
@@ -190,13 +231,16 @@ impl Courier {
         // A contact found existing is updated, never created twice (`--mode create`
         // leaves it as it is).
         if let (RowResult::Exists { id: Some(id) }, true) = (&result, sync.mode != Mode::Create) {
+            let id = *id;
             result = self
-                .update(sync, row, budget, *id, payload, Parts::ALL)
+                .update(sync, row, budget, id, payload, Parts::ALL, held_of(id))
                 .await;
         }
         if let RowResult::Created { id: Some(id) } | RowResult::Updated { id } = result {
             if let Some(key) = key {
-                sync.state.put(key, Known::new(id, hashes)).await?;
+                sync.state
+                    .put(key, Known::new(id, hashes), sync.run)
+                    .await?;
             }
             if sync.index {
                 sync.state.index_wrote(id, payload).await?;
@@ -207,7 +251,10 @@ impl Courier {
 
     /// Updates contact `id` with the `parts` of the row that changed: a PATCH of its
     /// fields (its tags too, with `tags = "replace"`), and its tags added through the tag
-    /// endpoint. Read back around it when the verifier picks it.
+    /// endpoint. Read back around it when the verifier picks it. What it changes, as it
+    /// was (read back, else `held` by the account index), goes to the ledger first, for
+    /// an undo to put back.
+    #[allow(clippy::too_many_arguments)]
     async fn update(
         &self,
         sync: &Sync,
@@ -216,8 +263,16 @@ impl Courier {
         id: i64,
         payload: &CreateCustomer,
         parts: Parts,
+        held: Option<&Map<String, Value>>,
     ) -> RowResult {
         let before = self.before_update(row, budget, id).await;
+        if let (Some(ledger), Some(contact)) = (&self.ledger, before.as_ref().or(held)) {
+            let restore = crate::restore::before(payload, contact);
+            if let Err(error) = ledger.before(row, id, &restore).await {
+                self.shutdown.fail(crate::error::RunError::Ledger(error));
+                return super::react::stopped(0);
+            }
+        }
         let add_tags = parts.tags && !payload.tags.is_empty() && !sync.collections.replace_tags;
         let patch = parts.fields || (parts.tags && sync.collections.replace_tags);
         let untagged;
@@ -254,9 +309,44 @@ impl Courier {
         result
     }
 
-    async fn change(&self, row: RowKey, budget: &mut Budget, mut change: Change<'_>) -> RowResult {
-        self.attempt(Some(row), budget, &mut change)
+    async fn change(&self, row: RowKey, budget: &mut Budget, change: Change<'_>) -> RowResult {
+        self.change_contact(Some(row), budget, change).await
+    }
+
+    async fn change_contact(
+        &self,
+        row: Option<RowKey>,
+        budget: &mut Budget,
+        mut change: Change<'_>,
+    ) -> RowResult {
+        self.attempt(row, budget, &mut change)
             .await
             .unwrap_or_else(|ended| ended)
+    }
+
+    /// Puts back what an update changed in contact `id`: its fields and customData (one
+    /// PATCH), then the tags it added taken off (one request). `Updated` when both went
+    /// through (or there was nothing to do), else the first failure.
+    pub async fn restore_contact(&self, id: i64, before: &crate::restore::Before) -> RowResult {
+        let mut budget = Budget::new(&self.retry);
+        let mut result = RowResult::Updated { id };
+        if let Some(body) = before.patch() {
+            result = self
+                .change_contact(None, &mut budget, Change::Restore { id, body: &body })
+                .await;
+        }
+        let tags = before.tags();
+        if !tags.is_empty() && matches!(result, RowResult::Updated { .. }) {
+            let change = Change::RemoveTags { id, tags: &tags };
+            result = self.change_contact(None, &mut budget, change).await;
+        }
+        result
+    }
+
+    /// Adds `tags` to contact `id` (the tag endpoint only adds).
+    pub async fn tag_contact(&self, id: i64, tags: &[Tag]) -> RowResult {
+        let mut budget = Budget::new(&self.retry);
+        self.change_contact(None, &mut budget, Change::AddTags { id, tags })
+            .await
     }
 }

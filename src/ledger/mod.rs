@@ -32,7 +32,10 @@ use crate::source::{Format, Input};
 pub use self::fingerprint::InputPrint;
 pub use self::state::{Claim, RowKey, RowState};
 pub(crate) use self::store::configure;
-pub use self::store::{FILE_NAME, read_counts};
+pub use self::store::{
+    FILE_NAME, Undone, Written, invalid_names, open_for_undo, read_counts, record_undone, undone,
+    written,
+};
 use self::writer::Command;
 
 /// Commands waiting for the ledger thread. Bounded: a slow disk slows the run down
@@ -231,6 +234,24 @@ impl Ledger {
             result: result.clone(),
             user_id: user_id.map(String::from),
             email: email.map(String::from),
+        })
+        .await
+    }
+
+    /// Records what an update of the row's contact `contact_id` is about to change, as it
+    /// was (`restore::Before`, JSON), for an undo to put back.
+    pub async fn before(
+        &self,
+        key: RowKey,
+        contact_id: i64,
+        before: &crate::restore::Before,
+    ) -> Result<(), LedgerError> {
+        let before =
+            serde_json::to_string(before).map_err(|e| LedgerError::Unreadable(e.to_string()))?;
+        self.send(Command::Before {
+            key,
+            contact_id,
+            before,
         })
         .await
     }

@@ -52,6 +52,28 @@ CREATE TABLE rows (
 CREATE INDEX rows_by_pass ON rows (pass, state, status);
 ";
 
+/// Tables later versions added, created where a ledger lacks them (a resume of an older
+/// run, or an undo of one).
+const ADDED: &str = "
+-- what an update was about to change in its contact, as it was (restore::Before, JSON),
+-- recorded before the update was sent: what an undo puts back
+CREATE TABLE IF NOT EXISTS befores (
+    input      INTEGER NOT NULL,
+    line       INTEGER NOT NULL,
+    contact_id INTEGER NOT NULL,
+    before     TEXT NOT NULL,
+    PRIMARY KEY (input, line)
+) WITHOUT ROWID;
+-- what an undo of the run did to each contact
+CREATE TABLE IF NOT EXISTS undo (
+    contact_id INTEGER PRIMARY KEY,
+    action     TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    detail     TEXT,
+    at         TEXT NOT NULL
+);
+";
+
 /// An open ledger, locked for this process, in a pass.
 pub struct Store {
     connection: Connection,
@@ -152,6 +174,7 @@ pub(crate) fn configure(connection: &Connection) -> rusqlite::Result<()> {
 
 fn create(connection: &Connection, inputs: &[InputPrint], target: &str) -> rusqlite::Result<()> {
     connection.execute_batch(SCHEMA)?;
+    connection.execute_batch(ADDED)?;
     connection.execute(
         "INSERT INTO run (id, schema_version, target, started_at) VALUES (1, ?1, ?2, ?3)",
         params![SCHEMA_VERSION, target, now()],
@@ -184,6 +207,7 @@ fn resume(
             "ledger schema {version}; this version of helpcrunch-import reads {SCHEMA_VERSION}"
         )));
     }
+    connection.execute_batch(ADDED).map_err(sql)?;
     let recorded: Vec<InputPrint> = connection
         .prepare("SELECT name, fingerprint FROM inputs ORDER BY position")
         .and_then(|mut select| {
@@ -392,6 +416,156 @@ pub fn read_counts(dir: &Path, pass: Option<u32>) -> Result<(Counts, u32), Ledge
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Records what an update is about to change in contact `contact_id`, as it was.
+pub fn record_before(
+    connection: &Connection,
+    key: RowKey,
+    contact_id: i64,
+    before: &str,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO befores (input, line, contact_id, before) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![key.input, key.line as i64, contact_id, before])?;
+    Ok(())
+}
+
+/// A row the run wrote to HelpCrunch, as an undo sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub file: String,
+    pub line: u64,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub contact_id: i64,
+    /// `created` or `updated`.
+    pub state: String,
+    /// For an update: what it changed, as it was (JSON), when the run knew.
+    pub before: Option<String>,
+}
+
+/// What an undo did to a contact, as its table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undone {
+    pub contact_id: i64,
+    pub action: String,
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+/// The run's ledger in `dir`, opened for an undo: locked like a run's, so an import still
+/// at work on it, or a second undo, is refused.
+pub fn open_for_undo(dir: &Path) -> Result<(Connection, String), LedgerError> {
+    let path = dir.join(FILE_NAME);
+    if !path.is_file() {
+        return Err(LedgerError::NoRun {
+            dir: dir.display().to_string(),
+        });
+    }
+    let error = database_error(&path);
+    let connection = Connection::open(&path).map_err(|e| error(e.to_string()))?;
+    configure(&connection).map_err(|e| locked_or(dir, &path, e))?;
+    // Take the lock now: the first statement of an exclusive connection does.
+    let (version, target): (i64, String) = connection
+        .query_row("SELECT schema_version, target FROM run", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .map_err(|e| locked_or(dir, &path, e))?;
+    if version != SCHEMA_VERSION {
+        return Err(error(format!(
+            "ledger schema {version}; this version of helpcrunch-import reads {SCHEMA_VERSION}"
+        )));
+    }
+    connection
+        .execute_batch(ADDED)
+        .map_err(|e| locked_or(dir, &path, e))?;
+    Ok((connection, target))
+}
+
+/// Every contact the run created, and every one it updated (with what it changed, where
+/// it knew), in input order.
+pub fn written(connection: &Connection) -> rusqlite::Result<Vec<Written>> {
+    connection
+        .prepare(
+            "SELECT i.name, r.line, r.user_id, r.email, r.contact_id, r.state, b.before
+             FROM rows r
+             JOIN inputs i ON i.position = r.input
+             LEFT JOIN befores b ON b.input = r.input AND b.line = r.line AND b.contact_id = r.contact_id
+             WHERE r.state IN ('created', 'updated') AND r.contact_id IS NOT NULL
+             ORDER BY r.input, r.line",
+        )?
+        .query_map([], |row| {
+            Ok(Written {
+                file: row.get(0)?,
+                line: row.get::<_, i64>(1)? as u64,
+                user_id: row.get(2)?,
+                email: row.get(3)?,
+                contact_id: row.get(4)?,
+                state: row.get(5)?,
+                before: row.get(6)?,
+            })
+        })?
+        .collect()
+}
+
+/// A row's userId and email, as far as they were read.
+pub type Names = (Option<String>, Option<String>);
+
+/// The userId and email of each row the last pass of the run in `dir` found invalid, as
+/// far as they were read: their contacts are still in the export.
+pub fn invalid_names(dir: &Path) -> Result<Vec<Names>, LedgerError> {
+    let path = dir.join(FILE_NAME);
+    let error = database_error(&path);
+    let connection = Connection::open(&path).map_err(|e| error(e.to_string()))?;
+    connection
+        .prepare(
+            "SELECT user_id, email FROM rows
+             WHERE state = 'failed' AND status = 'invalid'
+               AND pass = (SELECT MAX(pass) FROM passes)
+               AND (user_id IS NOT NULL OR email IS NOT NULL)",
+        )
+        .and_then(|mut select| {
+            select
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(|e| error(e.to_string()))
+}
+
+/// What earlier undos of the run did, by contact.
+pub fn undone(connection: &Connection) -> rusqlite::Result<Vec<Undone>> {
+    connection
+        .prepare("SELECT contact_id, action, result, detail FROM undo ORDER BY contact_id")?
+        .query_map([], |row| {
+            Ok(Undone {
+                contact_id: row.get(0)?,
+                action: row.get(1)?,
+                result: row.get(2)?,
+                detail: row.get(3)?,
+            })
+        })?
+        .collect()
+}
+
+/// Records what an undo did to a contact (committed at once: a killed undo goes on from
+/// the next contact).
+pub fn record_undone(connection: &Connection, undone: &Undone) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO undo (contact_id, action, result, detail, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            undone.contact_id,
+            undone.action,
+            undone.result,
+            undone.detail,
+            now()
+        ])?;
+    Ok(())
 }
 
 fn database_error(path: &Path) -> impl Fn(String) -> LedgerError + '_ {

@@ -33,6 +33,13 @@ pub(super) enum Command {
         user_id: Option<String>,
         email: Option<String>,
     },
+    /// What an update is about to change, as it was (not answered: a lost one only
+    /// leaves that update out of an undo).
+    Before {
+        key: RowKey,
+        contact_id: i64,
+        before: String,
+    },
     EndPass {
         ending: &'static str,
     },
@@ -156,6 +163,11 @@ fn apply(
                     user_id.as_deref(),
                     email.as_deref(),
                 )?,
+                Command::Before {
+                    key,
+                    contact_id,
+                    before,
+                } => store::record_before(&transaction, key, contact_id, &before)?,
                 Command::EndPass { ending } => store::end_pass(&transaction, pass, ending)?,
                 Command::Counts { reply } => {
                     replies.push(Reply::Counts(
@@ -193,7 +205,7 @@ impl Command {
                 reply.send(Err(error)).map_err(drop)
             }
             Command::Counts { reply } => reply.send(Err(error)).map_err(drop),
-            Command::Record { .. } | Command::EndPass { .. } => Ok(()),
+            Command::Record { .. } | Command::Before { .. } | Command::EndPass { .. } => Ok(()),
         };
     }
 }

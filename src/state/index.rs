@@ -8,6 +8,8 @@
 //! them ([`CreateCustomer::FIELDS`]): enough to tell whether a row would change it, and
 //! what it held before a run changed it. The listing is committed a page at a time, so a
 //! killed run resumes it where it stopped, and memory holds a page, never the account.
+//! Each listing is numbered: when one completes, the contacts it did not see (deleted
+//! from HelpCrunch since an earlier one) are dropped.
 
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -22,7 +24,10 @@ CREATE TABLE IF NOT EXISTS account (
     id      INTEGER PRIMARY KEY,
     user_id TEXT,
     email   TEXT,
-    contact TEXT NOT NULL
+    contact TEXT NOT NULL,
+    -- the listing that last saw it (meta index_listing): one a listing did not see is
+    -- gone from HelpCrunch, and dropped when that listing completes
+    listed  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS account_user_id ON account (user_id);
 CREATE INDEX IF NOT EXISTS account_email ON account (email);
@@ -58,6 +63,18 @@ pub fn entry(customer: &Map<String, Value>) -> Option<Indexed> {
         })
         .collect();
     Some(Indexed { id, contact })
+}
+
+/// The number of the listing under way, or of the last one (0: none yet).
+fn current_listing(c: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    let listing: Option<String> = c
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'index_listing'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(listing.and_then(|n| n.parse().ok()).unwrap_or(0))
 }
 
 fn text<'a>(contact: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
@@ -104,28 +121,33 @@ impl State {
         self.blocking(move |c| {
             let transaction = c.unchecked_transaction()?;
             {
+                let listing = current_listing(&transaction)?;
                 let mut insert = transaction.prepare_cached(
-                    "INSERT OR REPLACE INTO account (id, user_id, email, contact)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO account (id, user_id, email, contact, listed)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for Indexed { id, contact } in &contacts {
                     let email = text(contact, "email").map(str::to_lowercase);
-                    let json = Value::Object(contact.clone()).to_string();
-                    insert.execute(params![id, text(contact, "userId"), email, json])?;
+                    let json = serde_json::to_string(contact).unwrap_or_default();
+                    insert.execute(params![id, text(contact, "userId"), email, json, listing])?;
                 }
                 let mut meta = transaction
                     .prepare_cached("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")?;
                 meta.execute(params!["index", "listing"])?;
                 meta.execute(params!["index_offset", next_offset.to_string()])?;
+                meta.execute(params!["index_listing", listing.to_string()])?;
             }
             transaction.commit()
         })
         .await
     }
 
-    /// Marks the listing complete.
+    /// Marks the listing complete, dropping the contacts it did not see: gone from
+    /// HelpCrunch since an earlier listing.
     pub async fn index_complete(&self) -> Result<(), StateError> {
         self.blocking(|c| {
+            let listing = current_listing(c)?;
+            c.execute("DELETE FROM account WHERE listed != ?1", [listing])?;
             c.execute_batch(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES ('index', 'complete');
                  INSERT OR REPLACE INTO meta (name, value)
@@ -136,14 +158,17 @@ impl State {
         .await
     }
 
-    /// Starts the listing again from its first page (`--index always`), keeping what is
-    /// known until each page replaces it.
+    /// Starts a new listing from the first page (`--index always`), keeping what is known
+    /// until its pages replace it, or its completion drops what it did not see.
     pub async fn index_restart(&self) -> Result<(), StateError> {
         self.blocking(|c| {
-            c.execute_batch(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES ('index', 'listing');
-                 INSERT OR REPLACE INTO meta (name, value) VALUES ('index_offset', '0');",
-            )
+            let next = current_listing(c)? + 1;
+            c.execute(
+                "INSERT OR REPLACE INTO meta (name, value)
+                 VALUES ('index', 'listing'), ('index_offset', '0'), ('index_listing', ?1)",
+                [next.to_string()],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -196,15 +221,17 @@ impl State {
                 .unwrap_or_default();
             merge(&mut contact, sent);
             let email = text(&contact, "email").map(str::to_lowercase);
+            // Seen as it is now: a listing under way keeps it when it completes.
             c.prepare_cached(
-                "INSERT OR REPLACE INTO account (id, user_id, email, contact)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO account (id, user_id, email, contact, listed)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
                 id,
                 text(&contact, "userId"),
                 email,
-                Value::Object(contact.clone()).to_string()
+                serde_json::to_string(&contact).unwrap_or_default(),
+                current_listing(c)?
             ])?;
             Ok(())
         })
@@ -343,6 +370,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_listing_drops_the_contacts_it_no_longer_sees() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = State::open(&dir.path().join("state.db"), "http://a/v1").expect("open");
+        let contact = |id: i64| Indexed {
+            id,
+            contact: object(json!({"email": format!("c{id}@x.io")})),
+        };
+        state
+            .index_page(vec![contact(1), contact(2), contact(3)], 3)
+            .await
+            .expect("page");
+        state.index_complete().await.expect("complete");
+        // Contact 2 was deleted from HelpCrunch; the listing is done again.
+        state.index_restart().await.expect("restart");
+        state.index_page(vec![contact(1)], 1).await.expect("page");
+        // Until it completes, what was known stands.
+        assert!(
+            state
+                .index_lookup(None, Some("c2@x.io".into()))
+                .await
+                .expect("lookup")
+                .is_some()
+        );
+        state.index_page(vec![contact(3)], 2).await.expect("page");
+        state.index_complete().await.expect("complete");
+        assert!(matches!(
+            state.index_status().await,
+            Ok(IndexStatus::Complete { contacts: 2, .. })
+        ));
+        assert_eq!(
+            state.index_lookup(None, Some("c2@x.io".into())).await.ok(),
+            Some(None)
+        );
+    }
+
+    #[tokio::test]
     async fn what_the_importer_writes_keeps_the_index_true() {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = State::open(&dir.path().join("state.db"), "http://a/v1").expect("open");
@@ -357,16 +420,7 @@ mod tests {
         let sent = CreateCustomer {
             name: Some("Ada L.".into()),
             user_id: Some("u9".into()),
-            tags: vec![
-                Tag {
-                    name: "agent".into(),
-                    color: None,
-                },
-                Tag {
-                    name: "crm".into(),
-                    color: None,
-                },
-            ],
+            tags: vec![Tag::named("agent"), Tag::named("crm")],
             custom_data: vec![CustomDatum {
                 property: "plan".into(),
                 value: CustomValue::Text("pro".into()),

@@ -41,16 +41,22 @@ CREATE TABLE IF NOT EXISTS contacts (
 ) WITHOUT ROWID;
 ";
 
-/// States written before tags were hashed apart lack the column: it is added, empty
-/// (their tags read as not known, and are added once).
-fn add_tags_hash(connection: &Connection) -> rusqlite::Result<()> {
-    let has: bool = connection.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('contacts') WHERE name = 'tags_hash'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has {
-        connection.execute("ALTER TABLE contacts ADD COLUMN tags_hash BLOB", [])?;
+/// Columns later versions added to `contacts`, added empty to a state that lacks them:
+/// `tags_hash` (its tags read as not known, and are added once), and `seen` (the sync run
+/// that last met the contact's row; never, for a state that predates it).
+fn add_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (column, kind) in [("tags_hash", "BLOB"), ("seen", "INTEGER")] {
+        let has: bool = connection.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('contacts') WHERE name = ?1",
+            [column],
+            |row| row.get(0),
+        )?;
+        if !has {
+            connection.execute(
+                &format!("ALTER TABLE contacts ADD COLUMN {column} {kind}"),
+                [],
+            )?;
+        }
     }
     Ok(())
 }
@@ -116,7 +122,7 @@ impl State {
             .map_err(error)?;
         transaction.execute_batch(SCHEMA).map_err(error)?;
         transaction.execute_batch(index::SCHEMA).map_err(error)?;
-        add_tags_hash(&transaction).map_err(error)?;
+        add_columns(&transaction).map_err(error)?;
         let recorded: Option<String> = transaction
             .query_row("SELECT value FROM meta WHERE name = 'target'", [], |row| {
                 row.get(0)
@@ -174,22 +180,79 @@ impl State {
     }
 
     /// Records that the contact under `key` is `known.id` and was last sent what
-    /// `known`'s hashes say.
-    pub async fn put(&self, key: String, known: Known) -> Result<(), StateError> {
+    /// `known`'s hashes say, met by sync run `run` (None: a plan, which marks nothing).
+    pub async fn put(&self, key: String, known: Known, run: Option<i64>) -> Result<(), StateError> {
         self.blocking(move |c| {
             c.prepare_cached(
-                "INSERT INTO contacts (key, contact_id, hash, updated_at, tags_hash)
-                 VALUES (?1, ?2, ?3, datetime('now'), ?4)
+                "INSERT INTO contacts (key, contact_id, hash, updated_at, tags_hash, seen)
+                 VALUES (?1, ?2, ?3, datetime('now'), ?4, ?5)
                  ON CONFLICT (key) DO UPDATE
-                 SET contact_id = ?2, hash = ?3, updated_at = datetime('now'), tags_hash = ?4",
+                 SET contact_id = ?2, hash = ?3, updated_at = datetime('now'), tags_hash = ?4,
+                     seen = COALESCE(?5, seen)",
             )?
             .execute(params![
                 key,
                 known.id,
                 &known.hash[..],
-                known.tags.as_ref().map(|t| &t[..])
+                known.tags.as_ref().map(|t| &t[..]),
+                run
             ])
             .map(|_| ())
+        })
+        .await
+    }
+
+    /// The number of this sync run: the one recorded for `out_dir` when a run there is
+    /// resumed (its rows met in earlier passes count as met), else the next.
+    pub async fn begin_run(&self, out_dir: String, resume: bool) -> Result<i64, StateError> {
+        self.blocking(move |c| {
+            let meta = |name: &str| -> rusqlite::Result<Option<String>> {
+                c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |row| {
+                    row.get(0)
+                })
+                .optional()
+            };
+            let last: i64 = meta("sync_run")?.and_then(|n| n.parse().ok()).unwrap_or(0);
+            if resume && meta("sync_run_dir")?.as_deref() == Some(&out_dir) {
+                return Ok(last);
+            }
+            let run = last + 1;
+            c.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('sync_run', ?1), ('sync_run_dir', ?2)",
+                params![run.to_string(), out_dir],
+            )?;
+            Ok(run)
+        })
+        .await
+    }
+
+    /// Marks the contact under `key` met by sync run `run`.
+    pub async fn met(&self, key: String, run: i64) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.prepare_cached("UPDATE contacts SET seen = ?2 WHERE key = ?1")?
+                .execute(params![key, run])
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// The contacts this state knows that sync run `run` did not meet: `(key, id)`.
+    pub async fn not_met(&self, run: i64) -> Result<Vec<(String, i64)>, StateError> {
+        self.blocking(move |c| {
+            c.prepare("SELECT key, contact_id FROM contacts WHERE seen IS NULL OR seen != ?1 ORDER BY key")?
+                .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    /// Forgets the contact under `key`, deleted from HelpCrunch (and from the account
+    /// index).
+    pub async fn forget(&self, key: String, id: i64) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.execute("DELETE FROM contacts WHERE key = ?1", [key])?;
+            c.execute("DELETE FROM account WHERE id = ?1", [id])?;
+            Ok(())
         })
         .await
     }
@@ -245,14 +308,17 @@ mod tests {
             hash: [3; 32],
             tags: Some([9; 32]),
         };
-        state.put("userId:u1".into(), known).await.expect("put");
+        state
+            .put("userId:u1".into(), known, None)
+            .await
+            .expect("put");
         let changed = Known {
             id: 5,
             hash: [4; 32],
             tags: None,
         };
         state
-            .put("userId:u1".into(), changed)
+            .put("userId:u1".into(), changed, Some(1))
             .await
             .expect("put again");
         assert!(matches!(

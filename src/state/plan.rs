@@ -344,10 +344,7 @@ mod tests {
         renamed.name = Some("Ada L.".into());
         assert_ne!(hashes(&a).fields, hashes(&renamed).fields);
         let mut tagged = a.clone();
-        tagged.tags.push(crate::payload::Tag {
-            name: "vip".into(),
-            color: None,
-        });
+        tagged.tags.push(crate::payload::Tag::named("vip"));
         assert_eq!(hashes(&a).fields, hashes(&tagged).fields);
         assert!(hashes(&tagged).tags.is_some());
     }
@@ -413,15 +410,9 @@ mod tests {
         let contact = contact.as_object().cloned().unwrap_or_default();
         let mut row = payload(None, Some("ada@b.c"));
         assert_eq!(changes(&row, &contact), parts(false, false));
-        row.tags.push(crate::payload::Tag {
-            name: "vip".into(),
-            color: None,
-        });
+        row.tags.push(crate::payload::Tag::named("vip"));
         assert_eq!(changes(&row, &contact), parts(false, false));
-        row.tags.push(crate::payload::Tag {
-            name: "new".into(),
-            color: None,
-        });
+        row.tags.push(crate::payload::Tag::named("new"));
         assert_eq!(changes(&row, &contact), parts(false, true));
         row.tags.clear();
         row.phone = Some("+1 555".into());

@@ -132,9 +132,13 @@ pub async fn run(args: &[&str], key: Option<&str>) -> Run {
 
 /// `import FILE --base-url SANDBOX --out DIR/out` plus `extra`, with the right key.
 pub async fn import(sandbox: &Sandbox, dir: &Dir, file: &str, extra: &[&str]) -> Run {
+    import_to(sandbox, file, &dir.out().to_string_lossy(), extra).await
+}
+
+/// `import FILE --base-url SANDBOX --out OUT` plus `extra`, with the right key.
+pub async fn import_to(sandbox: &Sandbox, file: &str, out: &str, extra: &[&str]) -> Run {
     let base_url = sandbox.base_url();
-    let out = dir.out().to_string_lossy().into_owned();
-    let mut args = vec!["import", file, "--base-url", &base_url, "--out", &out];
+    let mut args = vec!["import", file, "--base-url", &base_url, "--out", out];
     args.extend_from_slice(extra);
     run(&args, Some(KEY)).await
 }

@@ -1,0 +1,241 @@
+//! Contacts that left the export: a nightly sync (`--mode upsert|update` with a
+//! `--state`) that only adds and updates leaves behind every customer the CRM has since
+//! removed. The state knows the contacts earlier runs of the sync met; those tonight's
+//! finished run did not meet are missing, and `--missing` says what becomes of them:
+//! `report` (the default: `missing.csv`), `tag:NAME` (the documented tag endpoint, so
+//! agents see it and nothing is lost) or `delete`.
+//!
+//! Only contacts this state knows are ever touched, never ones created elsewhere. A row
+//! that was invalid tonight still names its contact (as far as it was read), which is
+//! then not missing. And when more are missing than `--max-missing` allows (5 % of the
+//! contacts the state knows, by default), nothing is tagged or deleted and the run exits
+//! 1: a truncated export must not wipe an account.
+
+use std::collections::HashSet;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::deliver::{Courier, Deletion, Sync};
+use crate::error::{FailureLimit, RunError};
+use crate::outcome::RowResult;
+use crate::payload::Tag;
+
+/// `--missing`: what becomes of contacts that left the export.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Missing {
+    /// Listed in `missing.csv`; nothing sent.
+    #[default]
+    Report,
+    /// The tag added (`PUT /customers/{id}/tags`).
+    Tag(String),
+    /// Deleted (`DELETE /customers/{id}`), and forgotten by the state.
+    Delete,
+}
+
+impl FromStr for Missing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Missing, String> {
+        let text = text.trim();
+        match text {
+            "report" => Ok(Missing::Report),
+            "delete" => Ok(Missing::Delete),
+            _ => match text.strip_prefix("tag:").map(str::trim) {
+                Some(name) if !name.is_empty() => Ok(Missing::Tag(name.to_string())),
+                _ => Err(format!("{text:?} is not report, tag:NAME or delete")),
+            },
+        }
+    }
+}
+
+/// The default `--max-missing`: 5 % of the contacts the state knows.
+pub const DEFAULT_LIMIT: FailureLimit = FailureLimit::Percent(5.0);
+
+/// What became of the contacts that left the export, for `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MissingReport {
+    /// Contacts the state knows that tonight's run did not meet.
+    pub contacts: u64,
+    /// Contacts the state knows.
+    pub known: u64,
+    /// `report`, `tag:NAME`, `delete`, or `none` when more were missing than allowed.
+    pub action: String,
+    pub tagged: u64,
+    pub deleted: u64,
+    /// Already gone from HelpCrunch (404): forgotten, not failed.
+    pub gone: u64,
+    pub failed: u64,
+    /// More were missing than `--max-missing` allows: nothing was touched.
+    pub over_limit: bool,
+}
+
+/// `missing.csv`: each contact that left the export, and what became of it.
+pub const FILE: &str = "missing.csv";
+
+/// Finds the contacts sync run `run` did not meet, and does with them what `policy`
+/// says, unless more are missing than `limit` allows. `invalid`: the userId and email of
+/// the rows tonight's run found invalid.
+pub async fn handle(
+    courier: &Courier,
+    sync: &Sync,
+    run: i64,
+    invalid: &[(Option<String>, Option<String>)],
+    policy: &Missing,
+    limit: FailureLimit,
+    out_dir: &Path,
+) -> Result<MissingReport, RunError> {
+    let named: HashSet<String> = invalid
+        .iter()
+        .flat_map(|(user_id, email)| {
+            let user_id = user_id.as_ref().map(|u| format!("userId:{u}"));
+            let email = email
+                .as_ref()
+                .map(|e| format!("email:{}", e.to_lowercase()));
+            user_id.into_iter().chain(email)
+        })
+        .collect();
+    let missing: Vec<(String, i64)> = sync
+        .state
+        .not_met(run)
+        .await?
+        .into_iter()
+        .filter(|(key, _)| !named.contains(key))
+        .collect();
+    let known = sync.state.contacts().await?;
+    let mut report = MissingReport {
+        contacts: missing.len() as u64,
+        known,
+        action: match policy {
+            Missing::Report => "report".into(),
+            Missing::Tag(name) => format!("tag:{name}"),
+            Missing::Delete => "delete".into(),
+        },
+        ..MissingReport::default()
+    };
+    report.over_limit = limit.exceeded(report.contacts, known);
+    let output = |source| RunError::Output {
+        dir: out_dir.to_path_buf(),
+        source,
+    };
+    let mut file = csv::Writer::from_writer(BufWriter::new(
+        std::fs::File::create(out_dir.join(FILE)).map_err(output)?,
+    ));
+    file.write_record(["key", "id", "action", "result", "detail"])
+        .map_err(|e| output(e.into()))?;
+    if report.over_limit {
+        tracing::error!(
+            "{} of the {known} contacts the state knows left the export, more than --max-missing allows: nothing was tagged or deleted (a truncated export must not wipe an account); see {FILE}",
+            report.contacts
+        );
+        report.action = "none".into();
+    } else if !missing.is_empty() {
+        tracing::info!(
+            "{} contacts left the export: {}",
+            report.contacts,
+            report.action
+        );
+    }
+    let tags = match policy {
+        Missing::Tag(name) => vec![Tag::named(name.clone())],
+        _ => Vec::new(),
+    };
+    for (key, id) in &missing {
+        let (result, detail) = if report.over_limit || courier.shutdown.is_stopping() {
+            ("left", String::new())
+        } else {
+            match policy {
+                Missing::Report => ("reported", String::new()),
+                Missing::Tag(_) => match courier.tag_contact(*id, &tags).await {
+                    RowResult::Updated { .. } => ("tagged", String::new()),
+                    RowResult::Failed { errors, .. } => ("failed", errors.join("; ")),
+                    other => ("failed", format!("{other:?}")),
+                },
+                Missing::Delete => match courier.delete_contact(*id).await {
+                    Deletion::Deleted => {
+                        sync.state.forget(key.clone(), *id).await?;
+                        ("deleted", String::new())
+                    }
+                    Deletion::Gone => {
+                        sync.state.forget(key.clone(), *id).await?;
+                        ("gone", String::new())
+                    }
+                    Deletion::Failed(why) => ("failed", why),
+                },
+            }
+        };
+        match result {
+            "tagged" => report.tagged += 1,
+            "deleted" => report.deleted += 1,
+            "gone" => report.gone += 1,
+            "failed" => report.failed += 1,
+            _ => {}
+        }
+        file.write_record([
+            key.as_str(),
+            &id.to_string(),
+            &report.action,
+            result,
+            &detail,
+        ])
+        .map_err(|e| output(e.into()))?;
+    }
+    file.flush().map_err(output)?;
+    Ok(report)
+}
+
+/// Adds `report` to the run's `summary.json` as `missing`, and says so on stdout.
+pub fn add_to_summary(out_dir: &Path, report: &MissingReport) -> std::io::Result<()> {
+    let path = out_dir.join("summary.json");
+    let text = std::fs::read_to_string(&path)?;
+    let mut summary: serde_json::Value = serde_json::from_str(&text)?;
+    if let Some(object) = summary.as_object_mut() {
+        object.insert("missing".into(), serde_json::to_value(report)?);
+    }
+    let mut file = BufWriter::new(std::fs::File::create(&path)?);
+    serde_json::to_writer_pretty(&mut file, &summary)?;
+    file.write_all(b"\n")?;
+    file.flush()?;
+    let done = match report.action.as_str() {
+        "report" => "listed".to_string(),
+        "none" => "nothing done: more than --max-missing allows".to_string(),
+        action => format!(
+            "{action}: {} tagged, {} deleted, {} already gone, {} failed",
+            report.tagged, report.deleted, report.gone, report.failed
+        ),
+    };
+    println!(
+        "{} of {} contacts the state knows left the export ({done}): {}",
+        report.contacts,
+        report.known,
+        out_dir.join(FILE).display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_reads_report_tag_and_delete() {
+        assert_eq!("report".parse(), Ok(Missing::Report));
+        assert_eq!("delete".parse(), Ok(Missing::Delete));
+        assert_eq!(
+            " tag:left-crm ".parse(),
+            Ok(Missing::Tag("left-crm".into()))
+        );
+        for bad in ["tag:", "tag: ", "remove", ""] {
+            assert!(bad.parse::<Missing>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_limit_is_five_percent_of_the_known() {
+        assert!(!DEFAULT_LIMIT.exceeded(50, 1000));
+        assert!(DEFAULT_LIMIT.exceeded(51, 1000));
+        assert!(DEFAULT_LIMIT.exceeded(400, 1000));
+    }
+}

@@ -1,0 +1,368 @@
+//! End-to-end: `undo` takes back a run, as its ledger recorded it, against the sandbox
+//! over loopback; and a nightly sync handles contacts that left the export.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Dir, KEY, Run, import_to, rows_renamed, run, sandbox, spawn};
+use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Map, Value, json};
+
+/// `n` contacts `other1..othern`, created elsewhere (the widget, an agent).
+fn elsewhere(n: usize) -> Vec<Map<String, Value>> {
+    (1..=n)
+        .map(|i| {
+            let contact =
+                json!({"userId": format!("other{i}"), "email": format!("other{i}@example.com")});
+            contact.as_object().cloned().unwrap_or_default()
+        })
+        .collect()
+}
+
+/// `import FILE` into `out` at 500 requests a second, plus `extra`.
+async fn send(sandbox: &Sandbox, file: &str, out: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--rate", "500/s"];
+    args.extend_from_slice(extra);
+    import_to(sandbox, file, out, &args).await
+}
+
+async fn import(sandbox: &Sandbox, dir: &Dir, file: &str, extra: &[&str]) -> Run {
+    send(sandbox, file, &dir.out().to_string_lossy(), extra).await
+}
+
+async fn undo(dir: &Dir, extra: &[&str]) -> Run {
+    let out = dir.out().to_string_lossy().into_owned();
+    let mut args = vec!["undo", "--out", &out, "--rate", "500/s"];
+    args.extend_from_slice(extra);
+    run(&args, Some(KEY)).await
+}
+
+fn user_ids(sandbox: &Sandbox) -> Vec<String> {
+    common::user_ids(sandbox)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_deletes_what_the_run_created_and_nothing_else() {
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: elsewhere(100),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(300, |_| false));
+    let imported = import(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(imported.code, 0, "{}", imported.all_output());
+    assert_eq!(sandbox.customers().len(), 400);
+    let before = sandbox.stats().requests;
+
+    // Without --yes: only the plan, nothing sent.
+    let planned = undo(&dir, &[]).await;
+    assert_eq!(planned.code, 0, "{}", planned.all_output());
+    assert!(
+        planned.stdout.contains("300 to delete"),
+        "{}",
+        planned.stdout
+    );
+    assert!(
+        planned.stdout.contains("300 requests"),
+        "{}",
+        planned.stdout
+    );
+    assert_eq!(sandbox.stats().requests, before, "a plan sends nothing");
+    assert_eq!(dir.csv_rows("undo-plan.csv").len(), 300);
+
+    let undone = undo(&dir, &["--yes"]).await;
+    assert_eq!(undone.code, 0, "{}", undone.all_output());
+    let spent = sandbox.stats().requests - before;
+    assert!(spent <= 305, "{spent} requests");
+    assert_eq!(sandbox.stats().by_endpoint["DELETE /customers/{id}"], 300);
+    let left = user_ids(&sandbox);
+    assert_eq!(left.len(), 100, "the 100 from elsewhere are untouched");
+    assert!(left.iter().all(|id| id.starts_with("other")));
+    let results = dir.csv_rows("undone.csv");
+    assert_eq!(results.len(), 300);
+    assert!(results.iter().all(|r| r["result"] == "deleted"));
+
+    // A second undo finds nothing left to do, and sends nothing.
+    let again = undo(&dir, &["--yes"]).await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(sandbox.stats().requests - before, spent);
+    assert!(
+        again.stdout.contains("300 taken back already"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_killed_midway_goes_on_and_deletes_every_contact_once() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(60, |_| false));
+    let imported = import(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(imported.code, 0, "{}", imported.all_output());
+    let out = dir.out().to_string_lossy().into_owned();
+    // 20 a second: killed after about a second.
+    let mut child = spawn(&["undo", "--out", &out, "--rate", "20/s", "--yes"]);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    child.start_kill().expect("kill");
+    let _ = child.wait().await;
+    let deleted_first = sandbox.stats().deleted;
+    assert!(
+        (1..60).contains(&deleted_first),
+        "killed midway: {deleted_first} deleted"
+    );
+    let resumed = undo(&dir, &["--yes"]).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.all_output());
+    assert!(sandbox.customers().is_empty(), "every contact deleted");
+    let stats = sandbox.stats();
+    assert_eq!(stats.deleted, 60, "each deleted once: {stats:?}");
+    // A contact whose DELETE went through just before the kill, unrecorded, is gone: a
+    // 404, counted as such, never a failure.
+    let summary: Value =
+        serde_json::from_str(&dir.read_out("undo-summary.json")).expect("undo-summary.json");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let handled = ["deleted", "gone", "already_done"]
+        .map(|k| summary[k].as_u64().unwrap_or(0))
+        .iter()
+        .sum::<u64>();
+    assert_eq!(handled, 60, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_puts_back_the_values_an_indexed_upsert_changed() {
+    // 100 contacts HelpCrunch holds; the sync renames 50 and tags them.
+    let held: Vec<Map<String, Value>> = (1..=100)
+        .map(|i| {
+            let contact = json!({
+                "userId": format!("u{i}"), "email": format!("user{i}@example.com"),
+                "name": format!("User {i}"), "phone": format!("+1 555 {i:04}"),
+                "tags": [{"name": "agent"}]
+            });
+            contact.as_object().cloned().unwrap_or_default()
+        })
+        .collect();
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: held,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let original = sandbox.customers();
+    let dir = Dir::new();
+    let mut text = String::from("userId,email,name,phone,tags\n");
+    for i in 1..=100 {
+        if i % 2 == 0 {
+            text.push_str(&format!("u{i},user{i}@example.com,Renamed {i},,crm\n"));
+        } else {
+            text.push_str(&format!(
+                "u{i},user{i}@example.com,User {i},+1 555 {i:04},agent\n"
+            ));
+        }
+    }
+    let file = dir.write("rows.csv", text);
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let synced = import(
+        &sandbox,
+        &dir,
+        &file,
+        &["--mode", "upsert", "--state", &state],
+    )
+    .await;
+    assert_eq!(synced.code, 0, "{}", synced.all_output());
+    let summary = dir.summary();
+    assert_eq!(summary["updated"], 50, "{summary}");
+    assert_eq!(summary["unchanged"], 50, "{summary}");
+
+    let undone = undo(&dir, &["--yes"]).await;
+    assert_eq!(undone.code, 0, "{}", undone.all_output());
+    assert!(undone.stdout.contains("restored 50"), "{}", undone.stdout);
+    let now = sandbox.customers();
+    for (then, now) in original.iter().zip(&now) {
+        assert_eq!(then["id"], now["id"]);
+        assert_eq!(then["name"], now["name"], "{now}");
+        assert_eq!(then["phone"], now["phone"], "{now}");
+        assert_eq!(
+            then["tags"], now["tags"],
+            "the tag the run added is off: {now}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_refuses_another_api_than_the_runs_unless_forced() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(3, |_| false));
+    let imported = import(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(imported.code, 0, "{}", imported.all_output());
+    let refused = undo(&dir, &["--yes", "--base-url", "http://127.0.0.1:9/v1"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.all_output());
+    assert!(
+        refused.all_output().contains("--force"),
+        "{}",
+        refused.all_output()
+    );
+    assert_eq!(sandbox.customers().len(), 3, "nothing deleted");
+}
+
+/// Day one of a nightly sync: `n` rows synced into a fresh state, beside contacts
+/// created elsewhere.
+async fn day_one(n: usize) -> (Sandbox, Dir, String) {
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: elsewhere(20),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let file = dir.write("day1.csv", rows_renamed(n, |_| false));
+    let out = dir.path().join("day1").to_string_lossy().into_owned();
+    let first = send(
+        &sandbox,
+        &file,
+        &out,
+        &["--mode", "upsert", "--state", &state],
+    )
+    .await;
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    (sandbox, dir, state)
+}
+
+/// Tonight's export: the rows of `kept` (by number), synced with `extra` flags.
+async fn tonight(
+    sandbox: &Sandbox,
+    dir: &Dir,
+    state: &str,
+    kept: impl Fn(usize) -> bool,
+    extra: &[&str],
+) -> Run {
+    let mut text = String::from("userId,email,name\n");
+    for i in (1..=1000).filter(|&i| kept(i)) {
+        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
+    }
+    let file = dir.write("tonight.csv", text);
+    let mut args = vec!["--mode", "upsert", "--state", state];
+    args.extend_from_slice(extra);
+    import(sandbox, dir, &file, &args).await
+}
+
+fn tagged(sandbox: &Sandbox, tag: &str) -> Vec<String> {
+    let mut ids: Vec<String> = sandbox
+        .customers()
+        .iter()
+        .filter(|c| {
+            c["tags"]
+                .as_array()
+                .is_some_and(|tags| tags.iter().any(|t| t["name"] == tag))
+        })
+        .filter_map(|c| c["userId"].as_str().map(String::from))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_that_left_the_export_get_the_tag_and_nothing_else_changes() {
+    let (sandbox, dir, state) = day_one(1000).await;
+    let before: Vec<Value> = sandbox.customers();
+    // 50 left the CRM: every 20th row.
+    let left = |i: usize| i.is_multiple_of(20);
+    let run = tonight(
+        &sandbox,
+        &dir,
+        &state,
+        |i| !left(i),
+        &["--missing", "tag:left-crm"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let mut expected: Vec<String> = (1..=1000)
+        .filter(|&i| left(i))
+        .map(|i| format!("u{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(tagged(&sandbox, "left-crm"), expected);
+    assert_eq!(sandbox.stats().by_endpoint["PUT /customers/{id}/tags"], 50);
+    // Nothing else changed: the contacts from elsewhere, and the others' fields.
+    let after = sandbox.customers();
+    assert_eq!(after.len(), before.len(), "none deleted, none created");
+    for (then, now) in before.iter().zip(&after) {
+        // The tagged ones differ in their tags alone.
+        let mut now = now.clone();
+        if let Some(tags) = now.get_mut("tags") {
+            *tags = then["tags"].clone();
+        }
+        assert_eq!(then, &now);
+    }
+    let summary = dir.summary();
+    assert_eq!(summary["missing"]["contacts"], 50, "{summary}");
+    assert_eq!(summary["missing"]["tagged"], 50, "{summary}");
+    assert_eq!(dir.csv_rows("missing.csv").len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_export_deletes_nothing_and_exits_1() {
+    let (sandbox, dir, state) = day_one(1000).await;
+    // 40 % of the rows are gone: a truncated export, not 400 customers leaving.
+    let run = tonight(
+        &sandbox,
+        &dir,
+        &state,
+        |i| i <= 600,
+        &["--missing", "delete"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(
+        run.all_output().contains("--max-missing"),
+        "{}",
+        run.all_output()
+    );
+    assert_eq!(sandbox.stats().deleted, 0);
+    assert_eq!(sandbox.customers().len(), 1020, "nothing deleted");
+    let summary = dir.summary();
+    assert_eq!(summary["missing"]["over_limit"], true, "{summary}");
+    assert_eq!(summary["missing"]["contacts"], 400, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_contacts_are_deleted_when_asked_and_an_invalid_row_is_not_missing() {
+    let (sandbox, dir, state) = day_one(100).await;
+    // Rows 1-3 left; row 4 is still there, invalid tonight (its email broken).
+    let mut text = String::from("userId,email,name\n");
+    text.push_str("u4,not-an-email,User 4\n");
+    for i in 5..=100 {
+        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
+    }
+    let file = dir.write("tonight.csv", text);
+    let missing = ["--missing", "delete", "--max-failures", "1"];
+    let flags = [&["--mode", "upsert", "--state", &state][..], &missing].concat();
+    let run = import(&sandbox, &dir, &file, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let ids = common::user_ids(&sandbox);
+    for gone in ["u1", "u2", "u3"] {
+        assert!(!ids.contains(&gone.to_string()), "{gone} deleted");
+    }
+    assert!(
+        ids.contains(&"u4".to_string()),
+        "its row is in the export, invalid"
+    );
+    assert_eq!(ids.iter().filter(|id| id.starts_with("other")).count(), 20);
+    assert_eq!(sandbox.stats().deleted, 3);
+    // Forgotten by the state: the next night does not miss them again.
+    let again = tonight(
+        &sandbox,
+        &dir,
+        &state,
+        |i| (5..=100).contains(&i),
+        &["--missing", "delete", "--overwrite"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(
+        dir.summary()["missing"]["contacts"],
+        1,
+        "only u4, whose row is gone now"
+    );
+}
