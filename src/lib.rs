@@ -10,19 +10,23 @@
 //!   yielding [`record::Record`]s.
 //! - [`mapping`] and [`validate`]: pure functions from a record to a [`payload::CreateCustomer`].
 //! - [`dedupe`]: a userId repeated within the run's input fails; a repeated email warns.
-//! - [`client`]: one HTTP call per [`client::Request`] (create, search, update) and the
-//!   classification of its answer.
+//! - [`client`]: one HTTP call per [`client::Request`] (create, search, list, update, tag,
+//!   delete) and the classification of its answer.
 //! - [`limiter`]: the one shared pacing limiter, with the pause every worker honours;
-//!   [`adaptive`]: the rate it paces at, learned from 429s.
-//! - [`deliver`]: sending one row, a file per API operation (create, update) over one
-//!   attempt loop (pacing, retries with backoff, stopping) and pure reactions to answers.
+//!   [`adaptive`]: the rate it paces at, learned from 429s (bucket or fixed window).
+//! - [`deliver`]: sending one row, a file per API operation (create, update, delete, list the
+//!   account) over one attempt loop (pacing, retries with backoff, stopping), pure reactions
+//!   to answers, read-back verification and the fail-fast on a systematic refusal.
+//! - [`readback`]: what the API stored compared with what was sent; [`restore`]: a contact as
+//!   it was before an update, so an undo can put it back.
 //! - [`planning`]: what a run would do with each row and cost, from the state alone.
 //! - [`pipeline`]: wires reader → mapper → workers → results; [`shutdown`]: the one stop
 //!   signal every task observes, and why the run stopped.
 //! - [`ledger`]: every row's state in SQLite, so a stopped run resumes without skipping or
-//!   duplicating a row; [`resume`]: the command that resumes a run.
-//! - [`state`]: the sync state kept across runs (contact ids and payload hashes) and the
-//!   mode's pure decision per row.
+//!   duplicating a row; [`resume`]: the command that resumes a run; [`undo`]: the command
+//!   that takes one back.
+//! - [`state`]: the sync state kept across runs (contact ids, payload hashes, the account
+//!   index) and the mode's pure decision per row; [`missing`]: contacts that left the export.
 //! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`init`]: `init FILE`, a mapping config guessed from a file's header and rows.
