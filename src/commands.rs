@@ -126,12 +126,16 @@ async fn import(
     let send = &send;
     // The state first: a run that finds it locked stops before it touches anything.
     let mut sync = open_state(send).await?;
+    let ledger = open_ledger(&config, send).await?;
     if let (Some(sync), Some(_)) = (&mut sync, &send.missing) {
-        let out = config.out_dir.display().to_string();
+        // The directory as the ledger made it, so `out` and `./out/` are one run.
+        let out = std::fs::canonicalize(&config.out_dir)
+            .unwrap_or_else(|_| config.out_dir.clone())
+            .display()
+            .to_string();
         let resume = matches!(send.begin, Begin::Resume { .. });
         sync.run = Some(sync.state.begin_run(out, resume).await?);
     }
-    let ledger = open_ledger(&config, send).await?;
     resume.set(&config.out_dir);
     let (target, rehearsal) = connect(&send.target).await?;
     let mut courier = courier(
@@ -173,10 +177,18 @@ async fn import(
     run.started = started;
     let mut ending = run.execute(kind).await;
     // A finished run knows which contacts left the export.
-    if let (Ok(Ending::AllSucceeded | Ending::SomeFailed), Some(policy)) = (&ending, &send.missing)
-        && contacts_that_left(&courier, policy, send, &out_dir).await? == Some(true)
+    if let (Ok(finished @ (Ending::AllSucceeded | Ending::SomeFailed)), Some(policy)) =
+        (&ending, &send.missing)
     {
-        ending = Ok(Ending::SomeFailed);
+        let finished = *finished;
+        ending = match contacts_that_left(&courier, policy, send, &out_dir).await? {
+            Some(Ending::Interrupted) => match courier.shutdown.take_error() {
+                Some(error) => Err(error),
+                None => Ok(Ending::Interrupted),
+            },
+            Some(Ending::SomeFailed) => Ok(Ending::SomeFailed),
+            _ => Ok(finished),
+        };
     }
     if let Some(sandbox) = rehearsal {
         sandbox.shutdown().await;
@@ -185,20 +197,21 @@ async fn import(
 }
 
 /// After a finished sync: the contacts that left the export, handled as `--missing`
-/// says. Some(true) when some could not be, or more were missing than allowed (exit 1).
+/// says; how that ended, when it changes the run's ending (see
+/// [`crate::missing::MissingReport::ending`]).
 async fn contacts_that_left(
     courier: &Courier,
     policy: &crate::missing::Missing,
     send: &SendConfig,
     out_dir: &std::path::Path,
-) -> Result<Option<bool>, RunError> {
+) -> Result<Option<Ending>, RunError> {
     let Some(sync) = &courier.sync else {
         return Ok(None);
     };
     let Some(run) = sync.run else {
         return Ok(None);
     };
-    let invalid = crate::ledger::invalid_names(out_dir)?;
+    let invalid = crate::ledger::invalid_rows(out_dir)?;
     let report = crate::missing::handle(
         courier,
         sync,
@@ -213,7 +226,7 @@ async fn contacts_that_left(
         dir: out_dir.to_path_buf(),
         source,
     })?;
-    Ok(Some(report.over_limit || report.failed > 0))
+    Ok(report.ending())
 }
 
 /// The plan an import makes before it sends: every row compared with the state, nothing

@@ -19,7 +19,8 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::deliver::{Courier, Deletion, Sync};
-use crate::error::{FailureLimit, RunError};
+use crate::error::{Ending, FailureLimit, RunError};
+use crate::ledger::InvalidRows;
 use crate::outcome::RowResult;
 use crate::payload::Tag;
 
@@ -61,7 +62,8 @@ pub struct MissingReport {
     pub contacts: u64,
     /// Contacts the state knows.
     pub known: u64,
-    /// `report`, `tag:NAME`, `delete`, or `none` when more were missing than allowed.
+    /// `report`, `tag:NAME`, `delete`, or `none` when more were missing than allowed (or
+    /// some invalid rows named nobody, to tag or delete).
     pub action: String,
     pub tagged: u64,
     pub deleted: u64,
@@ -70,39 +72,62 @@ pub struct MissingReport {
     pub failed: u64,
     /// More were missing than `--max-missing` allows: nothing was touched.
     pub over_limit: bool,
+    /// Tonight's invalid rows that were read too little to name their contact: with any,
+    /// nothing is tagged or deleted.
+    pub unnamed_invalid: u64,
+    /// Not reached: the run was stopped (an interrupt, a refused key) while handling them.
+    pub interrupted: u64,
+}
+
+impl MissingReport {
+    /// How handling them ended: an interrupt as an interrupted run; a refusal to act, or
+    /// a contact that could not be tagged or deleted, as a failure (exit 1).
+    pub fn ending(&self) -> Option<Ending> {
+        if self.interrupted > 0 {
+            Some(Ending::Interrupted)
+        } else if self.over_limit || self.action == "none" || self.failed > 0 {
+            Some(Ending::SomeFailed)
+        } else {
+            None
+        }
+    }
 }
 
 /// `missing.csv`: each contact that left the export, and what became of it.
 pub const FILE: &str = "missing.csv";
 
 /// Finds the contacts sync run `run` did not meet, and does with them what `policy`
-/// says, unless more are missing than `limit` allows. `invalid`: the userId and email of
-/// the rows tonight's run found invalid.
+/// says, unless more are missing than `limit` allows, or (to tag or delete) some of
+/// tonight's invalid rows were read too little to name their contact. `invalid`: the rows
+/// tonight's run found invalid.
 pub async fn handle(
     courier: &Courier,
     sync: &Sync,
     run: i64,
-    invalid: &[(Option<String>, Option<String>)],
+    invalid: &InvalidRows,
     policy: &Missing,
     limit: FailureLimit,
     out_dir: &Path,
 ) -> Result<MissingReport, RunError> {
-    let named: HashSet<String> = invalid
-        .iter()
-        .flat_map(|(user_id, email)| {
-            let user_id = user_id.as_ref().map(|u| format!("userId:{u}"));
-            let email = email
-                .as_ref()
-                .map(|e| format!("email:{}", e.to_lowercase()));
-            user_id.into_iter().chain(email)
-        })
-        .collect();
+    // The contacts tonight's invalid rows name are still in the export.
+    let mut named: HashSet<i64> = HashSet::new();
+    for (user_id, email) in &invalid.named {
+        let user_id = user_id.as_ref().map(|u| format!("userId:{u}"));
+        let email = email
+            .as_ref()
+            .map(|e| format!("email:{}", e.to_lowercase()));
+        for key in user_id.into_iter().chain(email) {
+            if let Some(known) = sync.state.get(key).await? {
+                named.insert(known.id);
+            }
+        }
+    }
     let missing: Vec<(String, i64)> = sync
         .state
         .not_met(run)
         .await?
         .into_iter()
-        .filter(|(key, _)| !named.contains(key))
+        .filter(|(_, id)| !named.contains(id))
         .collect();
     let known = sync.state.contacts().await?;
     let mut report = MissingReport {
@@ -113,9 +138,13 @@ pub async fn handle(
             Missing::Tag(name) => format!("tag:{name}"),
             Missing::Delete => "delete".into(),
         },
+        unnamed_invalid: invalid.unnamed,
         ..MissingReport::default()
     };
     report.over_limit = limit.exceeded(report.contacts, known);
+    // A row unread past its userId and email may be any of the missing: tagging or
+    // deleting could touch a contact still in the export.
+    let unsure = invalid.unnamed > 0 && *policy != Missing::Report && !missing.is_empty();
     let output = |source| RunError::Output {
         dir: out_dir.to_path_buf(),
         source,
@@ -125,7 +154,14 @@ pub async fn handle(
     ));
     file.write_record(["key", "id", "action", "result", "detail"])
         .map_err(|e| output(e.into()))?;
-    if report.over_limit {
+    if unsure && !report.over_limit {
+        tracing::error!(
+            "{} of tonight's rows were invalid before their userId or email could be read, so any of the {} missing contacts may still be in the export: nothing was tagged or deleted; fix those rows (failed.csv) and run again",
+            invalid.unnamed,
+            report.contacts
+        );
+        report.action = "none".into();
+    } else if report.over_limit {
         tracing::error!(
             "{} of the {known} contacts the state knows left the export, more than --max-missing allows: nothing was tagged or deleted (a truncated export must not wipe an account); see {FILE}",
             report.contacts
@@ -143,7 +179,10 @@ pub async fn handle(
         _ => Vec::new(),
     };
     for (key, id) in &missing {
-        let (result, detail) = if report.over_limit || courier.shutdown.is_stopping() {
+        let (result, detail) = if report.over_limit || unsure {
+            ("left", String::new())
+        } else if courier.shutdown.is_stopping() {
+            report.interrupted += 1;
             ("left", String::new())
         } else {
             match policy {
@@ -155,11 +194,11 @@ pub async fn handle(
                 },
                 Missing::Delete => match courier.delete_contact(*id).await {
                     Deletion::Deleted => {
-                        sync.state.forget(key.clone(), *id).await?;
+                        sync.state.forget(*id).await?;
                         ("deleted", String::new())
                     }
                     Deletion::Gone => {
-                        sync.state.forget(key.clone(), *id).await?;
+                        sync.state.forget(*id).await?;
                         ("gone", String::new())
                     }
                     Deletion::Failed(why) => ("failed", why),
@@ -200,7 +239,8 @@ pub fn add_to_summary(out_dir: &Path, report: &MissingReport) -> std::io::Result
     file.flush()?;
     let done = match report.action.as_str() {
         "report" => "listed".to_string(),
-        "none" => "nothing done: more than --max-missing allows".to_string(),
+        "none" if report.over_limit => "nothing done: more than --max-missing allows".to_string(),
+        "none" => "nothing done: some invalid rows name no contact".to_string(),
         action => format!(
             "{action}: {} tagged, {} deleted, {} already gone, {} failed",
             report.tagged, report.deleted, report.gone, report.failed

@@ -10,6 +10,7 @@
 //! stopped undo goes on where it stopped, a second one finds nothing left to do, and a
 //! contact already gone (404) is counted, not failed.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use crate::deliver::{Courier, Deletion, Refusals, Verifier, Verify};
 use crate::error::{Ending, RunError};
 use crate::ledger::{self, Undone, Written};
 use crate::limiter::Limiter;
-use crate::outcome::RowResult;
+use crate::outcome::{FailStatus, RowResult};
 use crate::planning::{duration, human_duration};
 use crate::progress::Counters;
 use crate::restore::Before;
@@ -39,6 +40,9 @@ pub enum Step {
     Restore(Before),
     /// Updated, its earlier values unknown (no account index, or not in it).
     NotRestorable,
+    /// Created as far as a lookup after a lost answer can tell: it may have been there
+    /// before the run, so it is left for a person to check.
+    Doubted,
     /// An earlier undo took it back already.
     Done { result: String },
 }
@@ -49,6 +53,7 @@ impl Step {
             Step::Delete => "delete",
             Step::Restore(_) => "restore",
             Step::NotRestorable => "not_restorable",
+            Step::Doubted => "not_deleted",
             Step::Done { .. } => "done",
         }
     }
@@ -60,25 +65,30 @@ impl Step {
             Step::Restore(before) => {
                 u64::from(before.patch().is_some()) + u64::from(!before.tags_added.is_empty())
             }
-            Step::NotRestorable | Step::Done { .. } => 0,
+            Step::NotRestorable | Step::Doubted | Step::Done { .. } => 0,
         }
     }
 }
 
 /// The undo of each contact the run wrote (pure): a contact it created is deleted even
-/// where a later row updated it; one an earlier undo finished is done.
+/// where a later row updated it, unless it was only found by a lookup after a lost answer
+/// (it may have been there before the run); one an earlier undo finished is done.
 pub fn steps(written: &[Written], undone: &[Undone]) -> Vec<(Written, Step)> {
-    let created: std::collections::HashSet<i64> = written
-        .iter()
-        .filter(|w| w.state == "created")
-        .map(|w| w.contact_id)
-        .collect();
-    let finished = |id: i64| {
-        undone
+    let created = |doubted: bool| -> HashSet<i64> {
+        written
             .iter()
-            .find(|u| u.contact_id == id && u.result != "failed")
+            .filter(|w| w.state == "created" && w.doubted == doubted)
+            .map(|w| w.contact_id)
+            .collect()
     };
-    let mut seen = std::collections::HashSet::new();
+    let (created, doubted) = (created(false), created(true));
+    let finished: HashMap<i64, &Undone> = undone
+        .iter()
+        .filter(|u| u.result != "failed")
+        .map(|u| (u.contact_id, u))
+        .collect();
+    let finished = |id: i64| finished.get(&id);
+    let mut seen = HashSet::new();
     let mut steps = Vec::new();
     for row in written {
         // One step per contact: the first row that wrote it stands for it.
@@ -91,6 +101,8 @@ pub fn steps(written: &[Written], undone: &[Undone]) -> Vec<(Written, Step)> {
             }
         } else if created.contains(&row.contact_id) {
             Step::Delete
+        } else if doubted.contains(&row.contact_id) {
+            Step::Doubted
         } else {
             match row
                 .before
@@ -116,6 +128,11 @@ pub struct UndoSummary {
     pub gone: u64,
     pub restored: u64,
     pub not_restorable: u64,
+    /// Created as far as a lookup after a lost answer can tell: left in place.
+    pub not_deleted: u64,
+    /// Rows whose create may have reached HelpCrunch with no contact id recorded (in
+    /// doubt, see `failed.csv`): not taken back.
+    pub in_doubt_rows: u64,
     /// Taken back by an earlier undo.
     pub already_done: u64,
     pub failed: u64,
@@ -133,19 +150,26 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
     let written = ledger::written(&connection).map_err(sql(&dir))?;
     let undone = ledger::undone(&connection).map_err(sql(&dir))?;
     let steps = steps(&written, &undone);
+    let in_doubt = ledger::in_doubt_rows(&connection).map_err(sql(&dir))?;
     let requests: u64 = steps.iter().map(|(_, step)| step.requests()).sum();
     write_plan(&dir, &steps).map_err(output(&dir))?;
     let count = |action: &str| steps.iter().filter(|(_, s)| s.action() == action).count();
     print!(
-        "{} contacts the run wrote: {} to delete, {} to restore, {} not restorable (their earlier values unknown), {} taken back already\n{requests} requests: {} at {}\n",
+        "{} contacts the run wrote: {} to delete, {} to restore, {} not restorable (their earlier values unknown), {} not deleted (found after a lost answer: perhaps there before the run), {} taken back already\n{requests} requests: {} at {}\n",
         steps.len(),
         count("delete"),
         count("restore"),
         count("not_restorable"),
+        count("not_deleted"),
         count("done"),
         human_duration(duration(requests, config.rate).as_secs()),
         config.rate
     );
+    if in_doubt > 0 {
+        println!(
+            "{in_doubt} rows may have created a contact whose id the run never learned (in doubt, see failed.csv): an undo cannot take those back"
+        );
+    }
     if !config.yes && !confirmed() {
         println!(
             "nothing sent: undo-plan.csv in {} lists each contact; run again with --yes to do it",
@@ -162,6 +186,7 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
     let started = Instant::now();
     let mut summary = UndoSummary {
         done: true,
+        in_doubt_rows: in_doubt,
         ..UndoSummary::default()
     };
     let mut results = csv::Writer::from_writer(BufWriter::new(
@@ -177,7 +202,7 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
             take_back(&courier, row.contact_id, step).await
         };
         tally(&mut summary, result);
-        if !matches!(result, "left" | "done" | "not_restorable") {
+        if !matches!(result, "left" | "done" | "not_restorable" | "not_deleted") {
             let undone = Undone {
                 contact_id: row.contact_id,
                 action: step.action().to_string(),
@@ -209,11 +234,12 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     write_summary(&dir, &summary).map_err(output(&dir))?;
     println!(
-        "deleted {}, already gone {}, restored {}, not restorable {}, failed {}, left {}; {} requests, {:.1}s\nresults in {}: {UNDONE_FILE}, {SUMMARY_FILE}",
+        "deleted {}, already gone {}, restored {}, not restorable {}, not deleted {}, failed {}, left {}; {} requests, {:.1}s\nresults in {}: {UNDONE_FILE}, {SUMMARY_FILE}",
         summary.deleted,
         summary.gone,
         summary.restored,
         summary.not_restorable,
+        summary.not_deleted,
         summary.failed,
         summary.left,
         summary.requests,
@@ -261,6 +287,11 @@ async fn take_back(courier: &Courier, id: i64, step: &Step) -> (&'static str, St
             };
             match courier.restore_contact(id, before).await {
                 RowResult::Updated { .. } => ("restored", left),
+                // Deleted since: nothing to put back.
+                RowResult::Failed {
+                    status: FailStatus::NotFound,
+                    ..
+                } => ("gone", String::new()),
                 RowResult::Failed { errors, .. } => ("failed", errors.join("; ")),
                 other => ("failed", format!("{other:?}")),
             }
@@ -268,6 +299,10 @@ async fn take_back(courier: &Courier, id: i64, step: &Step) -> (&'static str, St
         Step::NotRestorable => (
             "not_restorable",
             "its values before the run are unknown (the run used no account index)".into(),
+        ),
+        Step::Doubted => (
+            "not_deleted",
+            "found by a lookup after a create whose answer was lost: it may have been in HelpCrunch before the run; delete it by hand if the run made it".into(),
         ),
         Step::Done { .. } => ("done", String::new()),
     }
@@ -279,6 +314,7 @@ fn tally(summary: &mut UndoSummary, result: &str) {
         "gone" => &mut summary.gone,
         "restored" => &mut summary.restored,
         "not_restorable" => &mut summary.not_restorable,
+        "not_deleted" => &mut summary.not_deleted,
         "done" => &mut summary.already_done,
         "failed" => &mut summary.failed,
         _ => &mut summary.left,
@@ -398,6 +434,14 @@ mod tests {
             contact_id: id,
             state: state.into(),
             before: before.map(String::from),
+            doubted: false,
+        }
+    }
+
+    fn doubted(line: u64, id: i64) -> Written {
+        Written {
+            doubted: true,
+            ..written(line, id, "created", None)
         }
     }
 
@@ -415,6 +459,11 @@ mod tests {
             // Created by the run and updated by a later row: deleted, once.
             written(5, 10, "updated", Some(&json)),
             written(6, 13, "created", None),
+            // Found by a lookup after a lost answer: perhaps there before the run.
+            doubted(7, 14),
+            // Doubted on one row, created for certain by another: deleted.
+            doubted(8, 15),
+            written(9, 15, "created", None),
         ];
         let undone = [
             Undone {
@@ -446,10 +495,12 @@ mod tests {
                         result: "deleted".into()
                     }
                 ),
+                (14, Step::Doubted),
+                (15, Step::Delete),
             ]
         );
         let requests: Vec<u64> = planned.iter().map(|(_, step)| step.requests()).collect();
-        assert_eq!(requests, [1, 1, 0, 0]);
+        assert_eq!(requests, [1, 1, 0, 0, 0, 1]);
     }
 
     #[test]

@@ -118,6 +118,63 @@ async fn a_create_run_into_a_used_account_records_contacts_it_holds_as_existing(
     let existing: Vec<_> = created.iter().filter(|r| r["status"] == "exists").collect();
     assert_eq!(existing.len(), 300);
     assert!(existing.iter().all(|r| !r["id"].is_empty()));
+
+    // The same file again, with the same state: nothing is created twice, whether the
+    // index is listed again or not (an email-only row would be a second contact).
+    for (out, index) in [("again", "never"), ("third", "auto")] {
+        let again = sync(
+            &sandbox,
+            &dir,
+            &file,
+            out,
+            &["--mode", "create", "--index", index],
+        )
+        .await;
+        assert_eq!(again.code, 0, "{}", again.all_output());
+        let summary = dir.summary_of(out);
+        assert_eq!(summary["created"], 0, "{out}: {summary}");
+        assert_eq!(summary["exists"], 1000, "{out}: {summary}");
+        assert_eq!(common::stored(&sandbox, "email").len(), 1000, "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_run_stops_at_a_contact_holding_the_rows_email_under_another_user_id() {
+    // The widget made contacts with these emails and no userId, or another userId.
+    let held: Vec<Map<String, Value>> = (1..=10)
+        .map(|i| {
+            let contact = if i % 2 == 0 {
+                json!({"email": format!("p{i}@example.com"), "name": "Widget"})
+            } else {
+                json!({"userId": format!("crm-{i}"), "email": format!("p{i}@example.com")})
+            };
+            contact.as_object().cloned().unwrap_or_default()
+        })
+        .collect();
+    let sandbox = sandbox(SandboxConfig {
+        seed_contacts: held,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let mut text = String::from("userId,email\n");
+    for i in 1..=20 {
+        text.push_str(&format!("u{i},P{i}@example.com\n"));
+    }
+    let file = dir.write("rows.csv", text);
+    let result = sync(
+        &sandbox,
+        &dir,
+        &file,
+        "out",
+        &["--mode", "create", "--index", "always"],
+    )
+    .await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let summary = dir.summary_of("out");
+    assert_eq!(summary["exists"], 10, "{summary}");
+    assert_eq!(summary["created"], 10, "{summary}");
+    assert_eq!(sandbox.customers().len(), 20, "no email twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

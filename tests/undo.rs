@@ -366,3 +366,114 @@ async fn missing_contacts_are_deleted_when_asked_and_an_invalid_row_is_not_missi
         "only u4, whose row is gone now"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_leaves_a_contact_found_only_after_a_lost_answer() {
+    // A third of the creates are stored and their answers lost: the run finds those
+    // contacts by lookup, and cannot tell them from ones there before it.
+    let sandbox = sandbox(SandboxConfig {
+        drop_rate: 0.3,
+        seed: 7,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(60, |_| false));
+    let imported = import(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(imported.code, 0, "{}", imported.all_output());
+    let dropped = sandbox.stats().dropped;
+    assert!(dropped > 0, "the seed drops some answers");
+    assert_eq!(sandbox.customers().len(), 60, "each created once");
+
+    let undone = undo(&dir, &["--yes"]).await;
+    assert_eq!(undone.code, 0, "{}", undone.all_output());
+    let rows = dir.csv_rows("undone.csv");
+    let not_deleted: Vec<_> = rows
+        .iter()
+        .filter(|r| r["action"] == "not_deleted")
+        .collect();
+    assert_eq!(not_deleted.len() as u64, dropped, "{}", undone.stdout);
+    assert!(not_deleted.iter().all(|r| r["detail"].contains("lost")));
+    assert_eq!(
+        sandbox.customers().len() as u64,
+        dropped,
+        "only those found after a lost answer are left"
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.out().join("undo-summary.json")).unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(summary["not_deleted"], dropped, "{summary}");
+    assert_eq!(summary["deleted"], 60 - dropped, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_whose_row_lost_its_user_id_is_not_missing() {
+    let (sandbox, dir, state) = day_one(100).await;
+    // Row 1 comes without its userId tonight: its email finds the same contact. Rows
+    // 99 and 100 left.
+    let mut text = String::from("userId,email,name\n");
+    text.push_str(",user1@example.com,User 1\n");
+    for i in 2..=98 {
+        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
+    }
+    let file = dir.write("tonight.csv", text);
+    let flags = ["--mode", "upsert", "--state", &state, "--missing", "delete"];
+    let run = import(&sandbox, &dir, &file, &flags).await;
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let ids = common::user_ids(&sandbox);
+    assert!(ids.contains(&"u1".to_string()), "still in the export");
+    assert!(!ids.contains(&"u99".to_string()) && !ids.contains(&"u100".to_string()));
+    assert_eq!(sandbox.stats().deleted, 2);
+    assert_eq!(dir.summary()["missing"]["contacts"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_read_too_little_to_name_its_contact_stops_deletion_of_the_missing() {
+    let (sandbox, dir, state) = day_one(100).await;
+    // Rows 1-3 left; row 4 is a ragged line: it may be any of the three.
+    let mut text = String::from("userId,email,name\n");
+    text.push_str("u4,user4@example.com,User 4,stray field\n");
+    for i in 5..=100 {
+        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
+    }
+    let file = dir.write("tonight.csv", text);
+    for policy in ["delete", "tag:left-crm"] {
+        let flags = [
+            "--mode",
+            "upsert",
+            "--state",
+            &state,
+            "--missing",
+            policy,
+            "--overwrite",
+        ];
+        let run = import(&sandbox, &dir, &file, &flags).await;
+        assert_eq!(run.code, 1, "{}", run.all_output());
+        assert!(
+            run.all_output().contains("userId or email"),
+            "{}",
+            run.all_output()
+        );
+        let summary = dir.summary();
+        assert_eq!(summary["missing"]["action"], "none", "{summary}");
+        assert_eq!(summary["missing"]["unnamed_invalid"], 1, "{summary}");
+    }
+    assert_eq!(sandbox.stats().deleted, 0);
+    assert!(tagged(&sandbox, "left-crm").is_empty());
+    assert_eq!(sandbox.customers().len(), 120, "nothing deleted");
+    // To report them harms nobody: exit as the run does.
+    let flags = [
+        "--mode",
+        "upsert",
+        "--state",
+        &state,
+        "--missing",
+        "report",
+        "--overwrite",
+    ];
+    let run = import(&sandbox, &dir, &file, &flags).await;
+    assert_eq!(run.code, 1, "the ragged row failed: {}", run.all_output());
+    assert_eq!(dir.summary()["missing"]["action"], "report");
+    assert_eq!(dir.csv_rows("missing.csv").len(), 4, "rows 1-4");
+}

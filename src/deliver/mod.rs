@@ -38,7 +38,7 @@ use crate::progress::Counters;
 use crate::record::Record;
 use crate::shutdown::Shutdown;
 
-use self::attempt::{Budget, Settle};
+use self::attempt::{Budget, Operation, Settle};
 pub use self::attempt::{IN_FLIGHT_GRACE, RetryPolicy};
 use self::create::Create;
 pub use self::create::Start;
@@ -91,7 +91,15 @@ impl Courier {
             Err(error) => Err(error),
         };
         let (key, start) = match claimed {
-            Ok((_, Claim::Finished(result))) => return result,
+            Ok((_, Claim::Finished(result))) => {
+                // Finished by an earlier pass: its contact is still in the export.
+                if let Some(sync) = &self.sync
+                    && let Err(error) = sync.met(payload).await
+                {
+                    self.shutdown.fail(RunError::State(error));
+                }
+                return result;
+            }
             Ok((key, Claim::Send)) => (key, Start::Fresh),
             Ok((key, Claim::Reconcile)) => (key, Start::InDoubt),
             Err(error) => {
@@ -123,14 +131,36 @@ impl Courier {
         payload: &CreateCustomer,
         start: Start,
     ) -> RowResult {
+        self.create_or_find(row, budget, payload, start).await.0
+    }
+
+    /// As [`Courier::create`], and whether a `created` contact was only found by a lookup
+    /// after a create whose answer was lost: the run may have made it, or it may have
+    /// been there before, holding other values. The ledger records such a contact, so an
+    /// undo leaves it.
+    async fn create_or_find(
+        &self,
+        row: RowKey,
+        budget: &mut Budget,
+        payload: &CreateCustomer,
+        start: Start,
+    ) -> (RowResult, bool) {
         let settle = Settle::new(&self.retry);
+        let mut create = Create::new(payload, start, settle);
         let result = self
-            .attempt(Some(row), budget, &mut Create::new(payload, start, settle))
+            .attempt(Some(row), budget, &mut create)
             .await
             .unwrap_or_else(|ended| ended);
+        let mut doubted = false;
         if let RowResult::Created { id: Some(id) } = result {
+            doubted = create.maybe_sent();
+            if let (true, Some(ledger)) = (doubted, &self.ledger)
+                && let Err(error) = ledger.doubted(row, id).await
+            {
+                self.shutdown.fail(RunError::Ledger(error));
+            }
             self.verify_create(row, budget, id, payload).await;
         }
-        result
+        (result, doubted)
     }
 }

@@ -54,6 +54,14 @@ pub struct RowPlan {
 }
 
 impl Sync {
+    /// Marks the row's contact met by this sync run (a row an earlier pass finished).
+    pub async fn met(&self, payload: &CreateCustomer) -> Result<(), StateError> {
+        match (plan::key(payload), self.run) {
+            (Some(key), Some(run)) => self.state.met(key, run).await,
+            _ => Ok(()),
+        }
+    }
+
     /// The plan for a row: what it would cost, and what the run does with it.
     pub async fn plan(&self, payload: &CreateCustomer) -> Result<RowPlan, StateError> {
         let key = plan::key(payload);
@@ -67,7 +75,11 @@ impl Sync {
         }
         let held = if self.index {
             let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
-            self.state.index_lookup(user_id, email).await?
+            // A create run stops at any contact holding the row's userId or email; a sync
+            // updates only the contact with the row's userId (another with its email is
+            // another person's record).
+            let email_too = self.mode == Mode::Create;
+            self.state.index_lookup(user_id, email, email_too).await?
         } else {
             None
         };
@@ -193,6 +205,7 @@ impl Courier {
         let find = Start::Find {
             create: sync.mode == Mode::Upsert,
         };
+        let mut doubted = false;
         let mut result = match (plan, start) {
             (Plan::Unchanged { id }, _) => {
                 // Known from the index: the state records it, so the next run need not look.
@@ -203,7 +216,14 @@ impl Courier {
                 }
                 return Ok(RowResult::Unchanged { id });
             }
-            (Plan::Exists { id }, _) => return Ok(RowResult::Exists { id: Some(id) }),
+            (Plan::Exists { id }, _) => {
+                // Known from the index: the state records it, so a run without the index
+                // knows it too.
+                if let (Some(key), true) = (key, from_index) {
+                    sync.state.know(key, id, sync.run).await?;
+                }
+                return Ok(RowResult::Exists { id: Some(id) });
+            }
             (Plan::Patch { id, parts }, _) => {
                 match self
                     .update(sync, row, budget, id, payload, parts, held_of(id))
@@ -217,24 +237,48 @@ impl Courier {
                     result => result,
                 }
             }
-            (_, Start::InDoubt) => self.create(row, budget, payload, Start::InDoubt).await,
-            (Plan::Create, _) => self.create(row, budget, payload, Start::Fresh).await,
-            (Plan::Find { create }, _) => {
-                self.create(row, budget, payload, Start::Find { create })
-                    .await
-            }
-            (Plan::NotFound, _) => RowResult::failed(
+            (Plan::NotFound, Start::Fresh | Start::Find { .. }) => RowResult::failed(
                 FailStatus::NotFound,
                 "not found: the row has no userId or email to find its contact by",
             ),
+            (Plan::Create | Plan::Find { .. } | Plan::NotFound, start) => {
+                let start = match (plan, start) {
+                    (_, Start::InDoubt) => Start::InDoubt,
+                    (Plan::Find { create }, _) => Start::Find { create },
+                    _ => Start::Fresh,
+                };
+                let (created, found_in_doubt) =
+                    self.create_or_find(row, budget, payload, start).await;
+                doubted = found_in_doubt;
+                created
+            }
         };
         // A contact found existing is updated, never created twice (`--mode create`
-        // leaves it as it is).
-        if let (RowResult::Exists { id: Some(id) }, true) = (&result, sync.mode != Mode::Create) {
-            let id = *id;
-            result = self
-                .update(sync, row, budget, id, payload, Parts::ALL, held_of(id))
-                .await;
+        // leaves it as it is). So is one a lookup found after a lost answer: it may have
+        // been there before the run, holding other values; it stays `created`.
+        match (&result, sync.mode != Mode::Create) {
+            (RowResult::Exists { id: Some(id) }, true) => {
+                let id = *id;
+                result = self
+                    .update(sync, row, budget, id, payload, Parts::ALL, held_of(id))
+                    .await;
+            }
+            (RowResult::Created { id: Some(id) }, true) if doubted => {
+                let id = *id;
+                let updated = self
+                    .update(sync, row, budget, id, payload, Parts::ALL, held_of(id))
+                    .await;
+                if !matches!(updated, RowResult::Updated { .. }) {
+                    result = updated;
+                }
+            }
+            // `--mode create`: the API's duplicate answer found it.
+            (RowResult::Exists { id: Some(id) }, false) => {
+                if let Some(key) = &key {
+                    sync.state.know(key.clone(), *id, sync.run).await?;
+                }
+            }
+            _ => {}
         }
         if let RowResult::Created { id: Some(id) } | RowResult::Updated { id } = result {
             if let Some(key) = key {

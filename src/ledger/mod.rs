@@ -33,8 +33,8 @@ pub use self::fingerprint::InputPrint;
 pub use self::state::{Claim, RowKey, RowState};
 pub(crate) use self::store::configure;
 pub use self::store::{
-    FILE_NAME, Undone, Written, invalid_names, open_for_undo, read_counts, record_undone, undone,
-    written,
+    FILE_NAME, InvalidRows, Undone, Written, in_doubt_rows, invalid_rows, open_for_undo,
+    read_counts, record_undone, undone, written,
 };
 use self::writer::Command;
 
@@ -254,6 +254,13 @@ impl Ledger {
             before,
         })
         .await
+    }
+
+    /// Records that the row's contact `contact_id`, which it counts as created, was found
+    /// by a lookup after a create whose answer was lost: an undo leaves it (it may have
+    /// been there before the run).
+    pub async fn doubted(&self, key: RowKey, contact_id: i64) -> Result<(), LedgerError> {
+        self.send(Command::Doubted { key, contact_id }).await
     }
 
     /// Records how this pass ended.

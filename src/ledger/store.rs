@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS befores (
     before     TEXT NOT NULL,
     PRIMARY KEY (input, line)
 ) WITHOUT ROWID;
+-- a row's contact found by a lookup after a create whose answer was lost: the run may
+-- have made it, or it may have been there before; an undo does not delete it
+CREATE TABLE IF NOT EXISTS doubted (
+    input      INTEGER NOT NULL,
+    line       INTEGER NOT NULL,
+    contact_id INTEGER NOT NULL,
+    PRIMARY KEY (input, line)
+) WITHOUT ROWID;
 -- what an undo of the run did to each contact
 CREATE TABLE IF NOT EXISTS undo (
     contact_id INTEGER PRIMARY KEY,
@@ -433,6 +441,21 @@ pub fn record_before(
     Ok(())
 }
 
+/// Records that the row's contact `contact_id` was found by a lookup after a create
+/// whose answer was lost.
+pub fn record_doubted(
+    connection: &Connection,
+    key: RowKey,
+    contact_id: i64,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO doubted (input, line, contact_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![key.input, key.line as i64, contact_id])?;
+    Ok(())
+}
+
 /// A row the run wrote to HelpCrunch, as an undo sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
@@ -445,6 +468,9 @@ pub struct Written {
     pub state: String,
     /// For an update: what it changed, as it was (JSON), when the run knew.
     pub before: Option<String>,
+    /// Created, as far as a lookup after a lost answer can tell: it may have been there
+    /// before the run.
+    pub doubted: bool,
 }
 
 /// What an undo did to a contact, as its table holds it.
@@ -490,10 +516,12 @@ pub fn open_for_undo(dir: &Path) -> Result<(Connection, String), LedgerError> {
 pub fn written(connection: &Connection) -> rusqlite::Result<Vec<Written>> {
     connection
         .prepare(
-            "SELECT i.name, r.line, r.user_id, r.email, r.contact_id, r.state, b.before
+            "SELECT i.name, r.line, r.user_id, r.email, r.contact_id, r.state, b.before,
+                    d.contact_id IS NOT NULL
              FROM rows r
              JOIN inputs i ON i.position = r.input
              LEFT JOIN befores b ON b.input = r.input AND b.line = r.line AND b.contact_id = r.contact_id
+             LEFT JOIN doubted d ON d.input = r.input AND d.line = r.line AND d.contact_id = r.contact_id
              WHERE r.state IN ('created', 'updated') AND r.contact_id IS NOT NULL
              ORDER BY r.input, r.line",
         )?
@@ -506,6 +534,7 @@ pub fn written(connection: &Connection) -> rusqlite::Result<Vec<Written>> {
                 contact_id: row.get(4)?,
                 state: row.get(5)?,
                 before: row.get(6)?,
+                doubted: row.get(7)?,
             })
         })?
         .collect()
@@ -514,25 +543,62 @@ pub fn written(connection: &Connection) -> rusqlite::Result<Vec<Written>> {
 /// A row's userId and email, as far as they were read.
 pub type Names = (Option<String>, Option<String>);
 
-/// The userId and email of each row the last pass of the run in `dir` found invalid, as
-/// far as they were read: their contacts are still in the export.
-pub fn invalid_names(dir: &Path) -> Result<Vec<Names>, LedgerError> {
+/// The rows the last pass of the run in `dir` found invalid: their contacts are still in
+/// the export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvalidRows {
+    /// The userId and email of each that named its contact, as far as they were read.
+    pub named: Vec<Names>,
+    /// Those read too little to name their contact (a ragged line, no userId or email).
+    pub unnamed: u64,
+}
+
+/// The rows the last pass of the run in `dir` found invalid.
+pub fn invalid_rows(dir: &Path) -> Result<InvalidRows, LedgerError> {
     let path = dir.join(FILE_NAME);
     let error = database_error(&path);
     let connection = Connection::open(&path).map_err(|e| error(e.to_string()))?;
-    connection
-        .prepare(
+    let last_pass =
+        "state = 'failed' AND status = 'invalid' AND pass = (SELECT MAX(pass) FROM passes)";
+    let named = connection
+        .prepare(&format!(
             "SELECT user_id, email FROM rows
-             WHERE state = 'failed' AND status = 'invalid'
-               AND pass = (SELECT MAX(pass) FROM passes)
-               AND (user_id IS NOT NULL OR email IS NOT NULL)",
-        )
+             WHERE {last_pass} AND (user_id IS NOT NULL OR email IS NOT NULL)"
+        ))
         .and_then(|mut select| {
             select
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect()
         })
-        .map_err(|e| error(e.to_string()))
+        .map_err(|e| error(e.to_string()))?;
+    let unnamed: i64 = connection
+        .query_row(
+            &format!(
+                "SELECT COUNT(*) FROM rows
+                 WHERE {last_pass} AND user_id IS NULL AND email IS NULL"
+            ),
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| error(e.to_string()))?;
+    Ok(InvalidRows {
+        named,
+        unnamed: u64::try_from(unnamed).unwrap_or(0),
+    })
+}
+
+/// Rows whose create may have reached HelpCrunch with no contact id recorded: sent with
+/// no answer, failed in doubt, or created with an id the API did not give.
+pub fn in_doubt_rows(connection: &Connection) -> rusqlite::Result<u64> {
+    connection
+        .query_row(
+            "SELECT COUNT(*) FROM rows
+             WHERE state = 'sent' OR (state = 'failed' AND status = 'in_doubt')
+                OR (state = 'created' AND contact_id IS NULL)",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
 /// What earlier undos of the run did, by contact.

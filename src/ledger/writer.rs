@@ -40,6 +40,12 @@ pub(super) enum Command {
         contact_id: i64,
         before: String,
     },
+    /// A created contact found by a lookup after a lost answer (not answered, like
+    /// `Before`).
+    Doubted {
+        key: RowKey,
+        contact_id: i64,
+    },
     EndPass {
         ending: &'static str,
     },
@@ -168,6 +174,9 @@ fn apply(
                     contact_id,
                     before,
                 } => store::record_before(&transaction, key, contact_id, &before)?,
+                Command::Doubted { key, contact_id } => {
+                    store::record_doubted(&transaction, key, contact_id)?
+                }
                 Command::EndPass { ending } => store::end_pass(&transaction, pass, ending)?,
                 Command::Counts { reply } => {
                     replies.push(Reply::Counts(
@@ -205,7 +214,10 @@ impl Command {
                 reply.send(Err(error)).map_err(drop)
             }
             Command::Counts { reply } => reply.send(Err(error)).map_err(drop),
-            Command::Record { .. } | Command::Before { .. } | Command::EndPass { .. } => Ok(()),
+            Command::Record { .. }
+            | Command::Before { .. }
+            | Command::Doubted { .. }
+            | Command::EndPass { .. } => Ok(()),
         };
     }
 }

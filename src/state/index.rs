@@ -174,28 +174,33 @@ impl State {
     }
 
     /// The contact the index holds for a row: by its userId, else by its email (of
-    /// several with that email, the newest, as a lookup takes).
+    /// several with that email, the newest, as a lookup takes) when the row has no userId
+    /// or `email_too`.
     pub async fn index_lookup(
         &self,
         user_id: Option<String>,
         email: Option<String>,
+        email_too: bool,
     ) -> Result<Option<Indexed>, StateError> {
         self.blocking(move |c| {
-            let found: Option<(i64, String)> = match (user_id, email) {
-                (Some(user_id), _) => c
-                    .prepare_cached(
-                        "SELECT id, contact FROM account WHERE user_id = ?1 ORDER BY id DESC",
-                    )?
-                    .query_row([user_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?,
-                (None, Some(email)) => c
-                    .prepare_cached(
-                        "SELECT id, contact FROM account WHERE email = ?1 ORDER BY id DESC",
-                    )?
-                    .query_row([email.to_lowercase()], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?,
-                (None, None) => None,
+            let by = |column: &str, value: String| {
+                c.prepare_cached(&format!(
+                    "SELECT id, contact FROM account WHERE {column} = ?1 ORDER BY id DESC"
+                ))?
+                .query_row([value], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
+                .optional()
             };
+            let mut found = None;
+            if let Some(user_id) = &user_id {
+                found = by("user_id", user_id.clone())?;
+            }
+            if let (None, Some(email)) = (&found, email)
+                && (user_id.is_none() || email_too)
+            {
+                found = by("email", email.to_lowercase())?;
+            }
             Ok(found.and_then(|(id, json)| {
                 // A row that is not a JSON object is never written; it reads as unknown.
                 let contact = serde_json::from_str::<Map<String, Value>>(&json).ok()?;
@@ -349,7 +354,7 @@ mod tests {
             let (user_id, email) = (user_id.map(String::from), email.map(String::from));
             async move {
                 state
-                    .index_lookup(user_id, email)
+                    .index_lookup(user_id, email, false)
                     .await
                     .expect("lookup")
                     .map(|i| i.id)
@@ -367,6 +372,25 @@ mod tests {
             "a userId decides"
         );
         assert_eq!(found(None, None).await, None);
+        // A create run stops at a contact holding the row's email, whatever its userId.
+        assert_eq!(
+            state
+                .index_lookup(Some("u9".into()), Some("U4@x.io".into()), true)
+                .await
+                .expect("lookup")
+                .map(|i| i.id),
+            Some(4),
+            "a create run's email fallback"
+        );
+        assert_eq!(
+            state
+                .index_lookup(Some("u3".into()), Some("u4@x.io".into()), true)
+                .await
+                .expect("lookup")
+                .map(|i| i.id),
+            Some(3),
+            "its userId first"
+        );
     }
 
     #[tokio::test]
@@ -388,7 +412,7 @@ mod tests {
         // Until it completes, what was known stands.
         assert!(
             state
-                .index_lookup(None, Some("c2@x.io".into()))
+                .index_lookup(None, Some("c2@x.io".into()), false)
                 .await
                 .expect("lookup")
                 .is_some()
@@ -400,7 +424,10 @@ mod tests {
             Ok(IndexStatus::Complete { contacts: 2, .. })
         ));
         assert_eq!(
-            state.index_lookup(None, Some("c2@x.io".into())).await.ok(),
+            state
+                .index_lookup(None, Some("c2@x.io".into()), false)
+                .await
+                .ok(),
             Some(None)
         );
     }
@@ -429,7 +456,7 @@ mod tests {
         };
         state.index_wrote(9, &sent).await.expect("wrote");
         let now = state
-            .index_lookup(Some("u9".into()), None)
+            .index_lookup(Some("u9".into()), None, false)
             .await
             .expect("lookup")
             .expect("found by its new userId");

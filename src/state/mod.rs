@@ -202,6 +202,22 @@ impl State {
         .await
     }
 
+    /// Records that the contact under `key` is `id`, where the state knows nothing under
+    /// it yet, with no values known to be sent (a later sync sends them all): a contact a
+    /// create run found existing.
+    pub async fn know(&self, key: String, id: i64, run: Option<i64>) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.prepare_cached(
+                "INSERT INTO contacts (key, contact_id, hash, updated_at, tags_hash, seen)
+                 VALUES (?1, ?2, ?3, datetime('now'), NULL, ?4)
+                 ON CONFLICT (key) DO NOTHING",
+            )?
+            .execute(params![key, id, &UNSENT[..], run])
+            .map(|_| ())
+        })
+        .await
+    }
+
     /// The number of this sync run: the one recorded for `out_dir` when a run there is
     /// resumed (its rows met in earlier passes count as met), else the next.
     pub async fn begin_run(&self, out_dir: String, resume: bool) -> Result<i64, StateError> {
@@ -236,33 +252,41 @@ impl State {
         .await
     }
 
-    /// The contacts this state knows that sync run `run` did not meet: `(key, id)`.
+    /// The contacts this state knows that sync run `run` did not meet: `(key, id)`, one
+    /// per contact. A contact is met when any key of it was: one whose row lost its userId
+    /// tonight (so its key became its email) is still in the export.
     pub async fn not_met(&self, run: i64) -> Result<Vec<(String, i64)>, StateError> {
         self.blocking(move |c| {
-            c.prepare("SELECT key, contact_id FROM contacts WHERE seen IS NULL OR seen != ?1 ORDER BY key")?
-                .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect()
+            c.prepare(
+                "SELECT MIN(key), contact_id FROM contacts
+                 WHERE contact_id NOT IN (SELECT contact_id FROM contacts WHERE seen = ?1)
+                 GROUP BY contact_id ORDER BY 1",
+            )?
+            .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect()
         })
         .await
     }
 
-    /// Forgets the contact under `key`, deleted from HelpCrunch (and from the account
-    /// index).
-    pub async fn forget(&self, key: String, id: i64) -> Result<(), StateError> {
+    /// Forgets contact `id`, deleted from HelpCrunch: every key that leads to it, and its
+    /// entry in the account index.
+    pub async fn forget(&self, id: i64) -> Result<(), StateError> {
         self.blocking(move |c| {
-            c.execute("DELETE FROM contacts WHERE key = ?1", [key])?;
+            c.execute("DELETE FROM contacts WHERE contact_id = ?1", [id])?;
             c.execute("DELETE FROM account WHERE id = ?1", [id])?;
             Ok(())
         })
         .await
     }
 
-    /// Contacts recorded (for tests and inspection).
+    /// Contacts the state knows: each once, whatever keys lead to it.
     pub async fn contacts(&self) -> Result<u64, StateError> {
         self.blocking(|c| {
-            c.query_row("SELECT COUNT(*) FROM contacts", [], |row| {
-                row.get::<_, i64>(0)
-            })
+            c.query_row(
+                "SELECT COUNT(DISTINCT contact_id) FROM contacts",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
         })
         .await
         .map(|n| u64::try_from(n).unwrap_or(0))
@@ -287,6 +311,9 @@ impl State {
         .map_err(database)
     }
 }
+
+/// The hash recorded for a contact whose values the importer never sent: no payload's.
+const UNSENT: Hash = [0; 32];
 
 /// The state's path: `--state`, else the config's `state`, else [`DEFAULT_PATH`].
 pub fn path_or_default(given: Option<PathBuf>) -> PathBuf {
@@ -370,5 +397,52 @@ mod tests {
             state.get("userId:u1".into()).await.ok(),
             Some(Some(expected))
         );
+    }
+
+    #[tokio::test]
+    async fn a_contact_met_under_another_key_is_not_missing_and_is_forgotten_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = State::open(&dir.path().join("state.db"), "http://a/v1").expect("open");
+        let known = |id| {
+            plan::Known::new(
+                id,
+                plan::Hashes {
+                    fields: [1; 32],
+                    tags: None,
+                },
+            )
+        };
+        // Run 1 met contact 5 by its userId, contact 6 by its email.
+        state
+            .put("userId:u1".into(), known(5), Some(1))
+            .await
+            .expect("put");
+        state
+            .put("email:f@x.io".into(), known(6), Some(1))
+            .await
+            .expect("put");
+        // Run 2: the row of contact 5 lost its userId; its email found the same contact.
+        state
+            .put("email:e@x.io".into(), known(5), Some(2))
+            .await
+            .expect("put");
+        assert_eq!(state.contacts().await.ok(), Some(2), "contacts, not keys");
+        assert_eq!(
+            state.not_met(2).await.ok(),
+            Some(vec![("email:f@x.io".to_string(), 6)]),
+            "contact 5 is still in the export"
+        );
+        // Run 3 meets nobody: each contact is missing once, under one key.
+        assert_eq!(
+            state.not_met(3).await.ok(),
+            Some(vec![
+                ("email:e@x.io".to_string(), 5),
+                ("email:f@x.io".to_string(), 6)
+            ])
+        );
+        state.forget(5).await.expect("forget");
+        assert_eq!(state.get("userId:u1".into()).await.ok(), Some(None));
+        assert_eq!(state.get("email:e@x.io".into()).await.ok(), Some(None));
+        assert_eq!(state.contacts().await.ok(), Some(1));
     }
 }

@@ -156,6 +156,9 @@ pub fn plan(
     found: Option<Found>,
 ) -> Plan {
     match (mode, key, known) {
+        // A contact this state knows (an earlier run created or found it), or the index
+        // holds: created again, an email-only row would be a second contact.
+        (Mode::Create, _, Some(known)) => Plan::Exists { id: known.id },
         (Mode::Create, ..) => match found {
             Some(found) => Plan::Exists { id: found.id },
             None => Plan::Create,
@@ -219,12 +222,20 @@ mod tests {
     }
 
     #[test]
-    fn create_mode_always_creates_whatever_the_state_holds() {
-        for k in [None, known(H1), known(H2)] {
-            assert_eq!(
-                plan(Mode::Create, Some("userId:u"), k, &H1, true, None),
-                Plan::Create
-            );
+    fn create_mode_creates_only_what_the_state_does_not_know() {
+        assert_eq!(
+            plan(Mode::Create, Some("userId:u"), None, &H1, true, None),
+            Plan::Create
+        );
+        // A second create run over the same file: an email-only row created again would
+        // be a second contact (emails are not unique in HelpCrunch).
+        for (key, has_user_id) in [("userId:u", true), ("email:a@b.c", false)] {
+            for k in [known(H1), known(H2)] {
+                assert_eq!(
+                    plan(Mode::Create, Some(key), k, &H1, has_user_id, None),
+                    Plan::Exists { id: 7 }
+                );
+            }
         }
         assert_eq!(
             plan(Mode::Create, None, None, &H1, false, None),
