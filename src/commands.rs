@@ -127,6 +127,10 @@ async fn import(
     // The state first: a run that finds it locked stops before it touches anything.
     let mut sync = open_state(send).await?;
     let ledger = open_ledger(&config, send).await?;
+    if let (Some(_), Some(path)) = (&sync, &send.state) {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        ledger.uses_state(path.display().to_string()).await?;
+    }
     if let (Some(sync), Some(_)) = (&mut sync, &send.missing) {
         // The directory as the ledger made it, so `out` and `./out/` are one run.
         let out = std::fs::canonicalize(&config.out_dir)

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
@@ -75,6 +76,9 @@ pub struct MissingReport {
     /// Tonight's invalid rows that were read too little to name their contact: with any,
     /// nothing is tagged or deleted.
     pub unnamed_invalid: u64,
+    /// Requests spent tagging or deleting them (after the run's own, which `requests`
+    /// counts).
+    pub requests: u64,
     /// Not reached: the run was stopped (an interrupt, a refused key) while handling them.
     pub interrupted: u64,
 }
@@ -178,6 +182,7 @@ pub async fn handle(
         Missing::Tag(name) => vec![Tag::named(name.clone())],
         _ => Vec::new(),
     };
+    let requests_before = courier.counters.requests.load(Ordering::Relaxed);
     for (key, id) in &missing {
         let (result, detail) = if report.over_limit || unsure {
             ("left", String::new())
@@ -222,6 +227,11 @@ pub async fn handle(
         .map_err(|e| output(e.into()))?;
     }
     file.flush().map_err(output)?;
+    report.requests = courier
+        .counters
+        .requests
+        .load(Ordering::Relaxed)
+        .saturating_sub(requests_before);
     Ok(report)
 }
 

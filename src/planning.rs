@@ -190,10 +190,12 @@ pub fn duration(requests: u64, rate: Rate) -> Duration {
 
 /// `35 min`, `2 h 05 min`, `40 s`.
 pub fn human_duration(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min", secs.div_ceil(60)),
-        _ => format!("{} h {:02} min", secs / 3600, (secs % 3600).div_ceil(60)),
+    // Whole minutes, rounded up: a plan never promises less time than it takes.
+    let minutes = secs.div_ceil(60);
+    match (secs, minutes) {
+        (0..60, _) => format!("{secs} s"),
+        (_, 0..60) => format!("{minutes} min"),
+        _ => format!("{} h {:02} min", minutes / 60, minutes % 60),
     }
 }
 
@@ -248,5 +250,23 @@ mod tests {
         );
         assert_eq!(human_duration(35 * 60), "35 min");
         assert_eq!(human_duration(2 * 3600 + 5 * 60), "2 h 05 min");
+    }
+
+    #[test]
+    fn a_duration_rounds_up_to_whole_minutes_without_a_sixtieth() {
+        for (secs, text) in [
+            (0, "0 s"),
+            (59, "59 s"),
+            (60, "1 min"),
+            (61, "2 min"),
+            (3540, "59 min"),
+            (3541, "1 h 00 min"),
+            (3600, "1 h 00 min"),
+            (7170, "2 h 00 min"),
+            (7200, "2 h 00 min"),
+            (7201, "2 h 01 min"),
+        ] {
+            assert_eq!(human_duration(secs), text, "{secs} s");
+        }
     }
 }

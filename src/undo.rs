@@ -30,6 +30,7 @@ use crate::planning::{duration, human_duration};
 use crate::progress::Counters;
 use crate::restore::Before;
 use crate::shutdown::Shutdown;
+use crate::state::State;
 
 /// What an undo does with one contact the run wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +183,7 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
             "no API key: set HELPCRUNCH_API_KEY (or api_key_file in the config)".into(),
         ));
     };
+    let state = open_state(&connection, &dir, &recorded).await?;
     let courier = courier(&config, &base_url, key, shutdown.clone())?;
     let started = Instant::now();
     let mut summary = UndoSummary {
@@ -201,6 +203,14 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
         } else {
             take_back(&courier, row.contact_id, step).await
         };
+        // The sync state forgets what was taken back, so the next run sends it again.
+        if let Some(state) = &state {
+            match (step, result) {
+                (Step::Delete, "deleted" | "gone") => state.forget(row.contact_id).await?,
+                (Step::Restore(_), "restored" | "gone") => state.unsent(row.contact_id).await?,
+                _ => {}
+            }
+        }
         tally(&mut summary, result);
         if !matches!(result, "left" | "done" | "not_restorable" | "not_deleted") {
             let undone = Undone {
@@ -320,6 +330,31 @@ fn tally(summary: &mut UndoSummary, result: &str) {
         _ => &mut summary.left,
     };
     *counter += 1;
+}
+
+/// The sync state the run used, if it used one and it is still there (locked for the
+/// undo, as for a run).
+async fn open_state(
+    connection: &Connection,
+    dir: &Path,
+    target: &str,
+) -> Result<Option<State>, RunError> {
+    let Some(path) = ledger::state_path(connection).map_err(sql(dir))? else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(path);
+    if !path.is_file() {
+        tracing::warn!(
+            "the run's sync state {} is gone: a sync from it would not know what this undo takes back",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let target = target.to_string();
+    let state = tokio::task::spawn_blocking(move || State::open(&path, &target))
+        .await
+        .map_err(|e| RunError::Internal(format!("opening the state failed: {e}")))??;
+    Ok(Some(state))
 }
 
 fn open(dir: &Path) -> Result<(Connection, String), RunError> {

@@ -187,6 +187,45 @@ async fn an_undo_puts_back_the_values_an_indexed_upsert_changed() {
             "the tag the run added is off: {now}"
         );
     }
+
+    // The same sync again: the state knows the undo put the old values back, so the 50
+    // are updated again, not taken as unchanged.
+    let out = dir.path().join("again").to_string_lossy().into_owned();
+    let again = send(
+        &sandbox,
+        &file,
+        &out,
+        &["--mode", "upsert", "--state", &state],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    let summary = dir.summary_of("again");
+    assert_eq!(summary["updated"], 50, "{summary}");
+    assert_eq!(summary["unchanged"], 50, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_after_an_undo_creates_again_what_the_undo_deleted() {
+    let (sandbox, dir, state) = day_one(100).await;
+    let out = dir.path().join("day1").to_string_lossy().into_owned();
+    let undone = run(
+        &["undo", "--out", &out, "--rate", "500/s", "--yes"],
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(undone.code, 0, "{}", undone.all_output());
+    assert_eq!(
+        sandbox.customers().len(),
+        20,
+        "only the contacts from elsewhere"
+    );
+    // The corrected export, synced with the same state: every contact created again.
+    let again = tonight(&sandbox, &dir, &state, |i| i <= 100, &[]).await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    let summary = dir.summary();
+    assert_eq!(summary["created"], 100, "{summary}");
+    assert_eq!(summary["unchanged"], 0, "{summary}");
+    assert_eq!(sandbox.customers().len(), 120);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,6 +337,7 @@ async fn contacts_that_left_the_export_get_the_tag_and_nothing_else_changes() {
     let summary = dir.summary();
     assert_eq!(summary["missing"]["contacts"], 50, "{summary}");
     assert_eq!(summary["missing"]["tagged"], 50, "{summary}");
+    assert_eq!(summary["missing"]["requests"], 50, "{summary}");
     assert_eq!(dir.csv_rows("missing.csv").len(), 50);
 }
 

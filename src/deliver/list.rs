@@ -122,6 +122,7 @@ impl Courier {
         let mut listed = 0u64;
         let started = Instant::now();
         let mut last_log = started;
+        let mut last_first = None;
         loop {
             let mut budget = Budget::new(&self.retry);
             requests += 1;
@@ -160,7 +161,16 @@ impl Courier {
                 }
             }
             let count = customers.len() as u64;
-            let entries = customers.iter().filter_map(index::entry).collect();
+            let entries: Vec<_> = customers.iter().filter_map(index::entry).collect();
+            // An API that ignored `offset` would answer the first page forever.
+            let first = entries.first().map(|entry| entry.id);
+            if count == PAGE_SIZE && first.is_some() && first == last_first {
+                let reason = format!(
+                    "the page at offset {offset} began with the same contact as the one before (the API seems to ignore offset)"
+                );
+                return Ok(self.incomplete(reason, listed, requests));
+            }
+            last_first = first;
             offset += count;
             listed += count;
             state.index_page(entries, offset).await?;

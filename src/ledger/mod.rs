@@ -34,7 +34,7 @@ pub use self::state::{Claim, RowKey, RowState};
 pub(crate) use self::store::configure;
 pub use self::store::{
     FILE_NAME, InvalidRows, Undone, Written, in_doubt_rows, invalid_rows, open_for_undo,
-    read_counts, record_undone, undone, written,
+    read_counts, record_undone, state_path, undone, written,
 };
 use self::writer::Command;
 
@@ -261,6 +261,11 @@ impl Ledger {
     /// been there before the run).
     pub async fn doubted(&self, key: RowKey, contact_id: i64) -> Result<(), LedgerError> {
         self.send(Command::Doubted { key, contact_id }).await
+    }
+
+    /// Records the path of the sync state the run uses, for an undo to update it.
+    pub async fn uses_state(&self, path: String) -> Result<(), LedgerError> {
+        self.send(Command::State { path }).await
     }
 
     /// Records how this pass ended.

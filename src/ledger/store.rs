@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS doubted (
     contact_id INTEGER NOT NULL,
     PRIMARY KEY (input, line)
 ) WITHOUT ROWID;
+-- the sync state the run used, so an undo can tell it what it took back
+CREATE TABLE IF NOT EXISTS run_state (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    path TEXT NOT NULL
+);
 -- what an undo of the run did to each contact
 CREATE TABLE IF NOT EXISTS undo (
     contact_id INTEGER PRIMARY KEY,
@@ -454,6 +459,23 @@ pub fn record_doubted(
         )?
         .execute(params![key.input, key.line as i64, contact_id])?;
     Ok(())
+}
+
+/// Records the path of the sync state the run uses.
+pub fn record_state(connection: &Connection, path: &str) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("INSERT OR REPLACE INTO run_state (id, path) VALUES (1, ?1)")?
+        .execute([path])?;
+    Ok(())
+}
+
+/// The path of the sync state the run used, if it used one.
+pub fn state_path(connection: &Connection) -> rusqlite::Result<Option<String>> {
+    connection
+        .query_row("SELECT path FROM run_state WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .optional()
 }
 
 /// A row the run wrote to HelpCrunch, as an undo sees it.

@@ -46,6 +46,10 @@ pub(super) enum Command {
         key: RowKey,
         contact_id: i64,
     },
+    /// The sync state the run uses (its path).
+    State {
+        path: String,
+    },
     EndPass {
         ending: &'static str,
     },
@@ -174,6 +178,7 @@ fn apply(
                     contact_id,
                     before,
                 } => store::record_before(&transaction, key, contact_id, &before)?,
+                Command::State { path } => store::record_state(&transaction, &path)?,
                 Command::Doubted { key, contact_id } => {
                     store::record_doubted(&transaction, key, contact_id)?
                 }
@@ -217,6 +222,7 @@ impl Command {
             Command::Record { .. }
             | Command::Before { .. }
             | Command::Doubted { .. }
+            | Command::State { .. }
             | Command::EndPass { .. } => Ok(()),
         };
     }

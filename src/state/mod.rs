@@ -279,6 +279,21 @@ impl State {
         .await
     }
 
+    /// Forgets what was sent to contact `id` (an undo put its earlier values back): the
+    /// next run sends the row's values again. Its entry in the account index goes too, as
+    /// the values it holds are no longer the contact's.
+    pub async fn unsent(&self, id: i64) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.execute(
+                "UPDATE contacts SET hash = ?2, tags_hash = NULL WHERE contact_id = ?1",
+                params![id, &UNSENT[..]],
+            )?;
+            c.execute("DELETE FROM account WHERE id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Contacts the state knows: each once, whatever keys lead to it.
     pub async fn contacts(&self) -> Result<u64, StateError> {
         self.blocking(|c| {
