@@ -165,8 +165,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 
-    /// API base URL [default: https://api.helpcrunch.com/v1].
-    #[arg(long, env = "HELPCRUNCH_BASE_URL", value_name = "URL")]
+    /// API base URL; without it, HELPCRUNCH_BASE_URL, then `base_url` in the config
+    /// [default: https://api.helpcrunch.com/v1]. Not with --sandbox, which ignores the
+    /// variable and the config's URL.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Same as `validate`: read, map and check every row, send nothing.
@@ -175,6 +177,7 @@ pub struct ImportArgs {
 
     /// Import into a built-in emulator started on a free loopback port, with the API's
     /// documented limit of 120/min: a rehearsal that needs no account and no key.
+    /// HELPCRUNCH_BASE_URL and a config's `base_url` are ignored.
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
 
@@ -265,8 +268,10 @@ pub struct PlanArgs {
     #[arg(long, value_name = "RATE")]
     pub rate: Option<Rate>,
 
-    /// API base URL [default: https://api.helpcrunch.com/v1].
-    #[arg(long, env = "HELPCRUNCH_BASE_URL", value_name = "URL")]
+    /// API base URL the import would send to (the --state records the one it was made for);
+    /// without it, HELPCRUNCH_BASE_URL, then `base_url` in the config [default:
+    /// https://api.helpcrunch.com/v1].
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Read-backs the import would make (first|sample:N|off) [default: first].
