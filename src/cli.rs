@@ -9,13 +9,16 @@ use crate::rate::Rate;
 use crate::sandbox::{PatchCollections, RetryAfterMode, SearchEmpty, UnknownAttribute};
 use crate::source::{Delimiter, Format, SheetChoice, TextEncoding, TextOptions};
 
-/// Import contacts from CSV and NDJSON files into HelpCrunch, at the API's rate limit,
-/// without losing or duplicating one.
+/// Import contacts from CSV, NDJSON, JSON-array and spreadsheet (xlsx, xlsm, xlsb, xls, ods)
+/// files into HelpCrunch, at the API's rate limit, without losing or duplicating one.
 ///
 /// The API key is read from HELPCRUNCH_API_KEY (or `api_key_file` in the config), never
-/// from a flag. Exit codes: 0 every row succeeded, 1 some rows failed, 2 the run could not
-/// start or was stopped (config, input, a refused API key or --resume), 130 interrupted
-/// (resume it with the command it prints; a second Ctrl-C exits at once).
+/// from a flag. Exit codes: 0 every row succeeded (or no more failed than --max-failures
+/// allows), 1 more rows failed, or more contacts left the export than --max-missing allows,
+/// or one could not be tagged or deleted; 2 the run could not start or was stopped (config,
+/// input, a refused API key, a failed read-back, fail-fast, a --state in use, a refused
+/// --resume); 130 interrupted (resume it with the command it prints; a second Ctrl-C exits
+/// at once).
 #[derive(Debug, Parser)]
 #[command(name = "helpcrunch-import", version, max_term_width = 100)]
 pub struct Cli {
@@ -44,10 +47,12 @@ pub enum Command {
     /// Read, map and check every row, with no network; report what the API would refuse.
     ///
     /// Exit codes: 0 every row is valid (or the file has a header and no rows), 1 some rows
-    /// are invalid (see failed.csv), 2 a file cannot be read (missing, empty, binary, a JSON
-    /// document rather than NDJSON, an unterminated quote, a header with an unnamed column
-    /// between named ones or a repeated name the mapping reads). Warnings (values changed
-    /// or doubted, columns not imported) are counted in the report and summary.json.
+    /// are invalid (see failed.csv), 2 the config is wrong or a file cannot be read: missing,
+    /// empty, binary, an unterminated quote, a JSON document that is not an array (an object
+    /// wrapping the array, or one object spread over several lines), a JSON array broken
+    /// partway, a header with an unnamed column between named ones, or a column the mapping
+    /// reads that is missing or named twice. Warnings (values changed or doubted, columns not
+    /// imported) are counted in the report and summary.json.
     Validate(InputArgs),
     /// What an import would do with every row and what it would cost, sending nothing:
     /// rows by action (create, update, unchanged, exists, invalid), the requests, and how
@@ -66,7 +71,13 @@ pub enum Command {
     /// contacts could not be taken back (undone.csv says why), 2 it could not start or was
     /// stopped, 130 interrupted.
     Undo(UndoArgs),
-    /// Run the built-in HelpCrunch emulator in the foreground.
+    /// Run the built-in HelpCrunch emulator in the foreground, until Ctrl-C or SIGTERM.
+    ///
+    /// It prints the URL it listens on (on stdout), serves the API's customers endpoints as
+    /// documented, and counts what it saw at /sandbox/stats. Unlike `import --sandbox`
+    /// (120/min), it has no rate limit unless --rate sets one. Besides injected faults
+    /// (--error-rate, --drop-rate, --latency-ms), its switches emulate each answer the API's
+    /// docs leave open, and another client spending the same limit.
     Sandbox(SandboxArgs),
     /// Print a commented mapping config guessed from FILE's header and first rows, to
     /// edit and pass as --config.
@@ -90,7 +101,7 @@ pub struct InitArgs {
 /// What to read and where to write results: shared by `import` and `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// Input files (CSV, NDJSON, a JSON array, or a workbook: xlsx, xlsb, xls, ods;
+    /// Input files (CSV, NDJSON, a JSON array, or a workbook: xlsx, xlsm, xlsb, xls, ods;
     /// optionally .gz); `-` reads stdin.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
@@ -116,7 +127,9 @@ pub struct InputArgs {
 /// How to read an input's text: shared by `import`, `validate` and `init`.
 #[derive(Debug, Clone, Args)]
 pub struct TextArgs {
-    /// Input format [default: from the extension, else from the first byte].
+    /// Input format [default: a workbook by its content (a ZIP or OLE file), whatever its
+    /// name; else from the extension; else from the first byte: `{` or `[` JSON, else CSV.
+    /// Stdin is CSV].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
@@ -165,8 +178,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 
-    /// API base URL [default: https://api.helpcrunch.com/v1].
-    #[arg(long, env = "HELPCRUNCH_BASE_URL", value_name = "URL")]
+    /// API base URL; without it, HELPCRUNCH_BASE_URL, then `base_url` in the config
+    /// [default: https://api.helpcrunch.com/v1]. Not with --sandbox, which ignores the
+    /// variable and the config's URL.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Same as `validate`: read, map and check every row, send nothing.
@@ -175,6 +190,7 @@ pub struct ImportArgs {
 
     /// Import into a built-in emulator started on a free loopback port, with the API's
     /// documented limit of 120/min: a rehearsal that needs no account and no key.
+    /// HELPCRUNCH_BASE_URL and a config's `base_url` are ignored.
     #[arg(long, conflicts_with = "base_url")]
     pub sandbox: bool,
 
@@ -265,8 +281,10 @@ pub struct PlanArgs {
     #[arg(long, value_name = "RATE")]
     pub rate: Option<Rate>,
 
-    /// API base URL [default: https://api.helpcrunch.com/v1].
-    #[arg(long, env = "HELPCRUNCH_BASE_URL", value_name = "URL")]
+    /// API base URL the import would send to (the --state records the one it was made for);
+    /// without it, HELPCRUNCH_BASE_URL, then `base_url` in the config [default:
+    /// https://api.helpcrunch.com/v1].
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Read-backs the import would make (first|sample:N|off) [default: first].
@@ -318,7 +336,9 @@ pub struct UndoArgs {
     pub rate: Option<Rate>,
 
     /// The API to send to, when it is not the one the run's ledger recorded: refused unless
-    /// --force, since the contacts' ids are that account's.
+    /// --force, since the contacts' ids are that account's. A `base_url` in the config
+    /// counts too, and is refused the same way when it differs (--force needs this flag);
+    /// HELPCRUNCH_BASE_URL is not read.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -337,11 +357,12 @@ pub enum LimitKind {
 
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
+    /// Port on 127.0.0.1 (0 picks a free one: the line printed at start names it).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
 
-    /// Rate limit, e.g. 120/min or 100/5s; no limit when not given.
+    /// Rate limit, e.g. 120/min or 100/5s; no limit when not given (`import --sandbox`
+    /// starts its own with 120/min).
     #[arg(long, value_name = "RATE")]
     pub rate: Option<Rate>,
 
@@ -349,7 +370,7 @@ pub struct SandboxArgs {
     #[arg(long, value_enum, default_value_t = LimitKind::TokenBucket)]
     pub limit: LimitKind,
 
-    /// Token bucket size (requests that may arrive at once).
+    /// Token bucket size (requests that may arrive at once); for --limit token-bucket.
     #[arg(long, default_value_t = 1)]
     pub burst: u32,
 

@@ -23,6 +23,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.helpcrunch.com/v1";
 /// to what the rate needs (rate × latency); this only caps them.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const API_KEY_ENV: &str = "HELPCRUNCH_API_KEY";
+/// The base URL when no `--base-url` is given; a config file's `base_url` comes after it.
+/// Read here rather than by clap, so that `--sandbox` (which names no URL) simply wins
+/// over it instead of conflicting with it.
+pub const BASE_URL_ENV: &str = "HELPCRUNCH_BASE_URL";
 /// The first rows sent that, all refused for one reason, stop the run.
 pub const DEFAULT_FAIL_FAST: u64 = 20;
 /// The longest `retry.settle_secs`: seconds, not minutes.
@@ -296,9 +300,11 @@ impl Config {
                 seed: args.seed_contacts.clone(),
             }
         } else {
+            // Flag, then environment (an empty variable is unset), then file, then default.
             let base_url = args
                 .base_url
                 .clone()
+                .or_else(|| env.var(BASE_URL_ENV).filter(|url| !url.trim().is_empty()))
                 .or_else(|| file.base_url.clone())
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
             if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {

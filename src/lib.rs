@@ -27,12 +27,16 @@
 //!   that takes one back.
 //! - [`state`]: the sync state kept across runs (contact ids, payload hashes, the account
 //!   index) and the mode's pure decision per row; [`missing`]: contacts that left the export.
-//! - [`report`]: `created.csv`, `failed.csv`, `summary.json` and the final summary.
+//! - [`report`]: the result files (`created.csv`, `failed.csv`, `summary.json`, …), their
+//!   names, and the final summary.
 //! - [`progress`]: counters, the progress bar and periodic progress lines.
 //! - [`init`]: `init FILE`, a mapping config guessed from a file's header and rows.
 //! - [`invisible`]: invisible characters (Unicode format characters) in names and values.
 //! - [`sandbox`]: the built-in HelpCrunch emulator used by `sandbox`, rehearsals and tests.
 //! - [`error`]: run-level errors and the one place they become exit codes.
+//! - Small pieces: [`outcome`] (what became of a row), [`rate`] (`120/min` parsed),
+//!   [`dates`], [`locale`] and [`color`] (dates and locales normalised, tag colors checked),
+//!   [`logging`] (text or JSON lines on stderr).
 
 pub mod adaptive;
 pub mod cli;

@@ -94,11 +94,12 @@ pub enum Sink {
 }
 
 impl Sink {
-    fn outputs(&self) -> Outputs {
+    /// The result files it writes; `planned`: an import that made its plan first.
+    fn outputs(&self, planned: bool) -> Outputs {
         match self {
             Sink::Check => Outputs::Check,
             Sink::Plan(_) => Outputs::Plan,
-            Sink::Send(_) => Outputs::Send,
+            Sink::Send(_) => Outputs::Send { planned },
         }
     }
 
@@ -225,12 +226,12 @@ impl Run {
             plan,
             started,
         } = self;
-        let files = ResultFiles::create(&out_dir, sink.outputs(), &inputs).map_err(|source| {
-            RunError::Output {
+        let outputs = sink.outputs(plan.is_some());
+        let files =
+            ResultFiles::create(&out_dir, outputs, &inputs).map_err(|source| RunError::Output {
                 dir: out_dir.clone(),
                 source,
-            }
-        })?;
+            })?;
         let total_bytes = inputs.iter().map(Input::size_bytes).sum::<Option<u64>>();
 
         let (record_tx, record_rx) = mpsc::channel::<Vec<Record>>(BATCHES_QUEUED);

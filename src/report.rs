@@ -35,11 +35,24 @@ pub const FAILED_META_COLUMNS: [&str; 4] = ["_file", "_line", "_status", "_error
 /// `status` is `created`, `exists` when HelpCrunch already held the userId, `updated`
 /// (sent a PATCH) or `unchanged` (nothing sent) with `--mode upsert|update`.
 pub const CREATED_COLUMNS: [&str; 6] = ["file", "line", "userId", "email", "id", "status"];
-/// Files a run writes, besides `failed-N.csv` (see [`is_result_file`]); a new run (or a
-/// resume, which writes them all again) removes the ones left by an earlier run first,
-/// so none is stale. The run's ledger is not among them: the ledger decides itself what
-/// a new run or a resume keeps of it.
-const RESULT_FILE_NAMES: [&str; 4] = ["created.csv", "failed.csv", "failed.ndjson", "summary.json"];
+/// `plan.csv`: every row with what a run would do with it, at what cost.
+pub const PLAN_CSV: &str = "plan.csv";
+/// The files a run writes into its directory, with [`PLAN_FILE_NAMES`]; `failed-N.csv`
+/// too (see [`is_result_file`]). `missing.csv` is written by a sync that finishes. A new
+/// run (or a resume, which writes them all again) removes the ones left by an earlier run
+/// first, so none is stale (see [`ResultFiles::create`]). The run's ledger is not among
+/// them: the ledger decides itself what a new run or a resume keeps of it.
+const RESULT_FILE_NAMES: [&str; 5] = [
+    "created.csv",
+    "failed.csv",
+    "failed.ndjson",
+    "summary.json",
+    crate::missing::FILE,
+];
+/// The plan: written by `plan`, and by an import from files before it sends. Not a
+/// result, so an import may use the directory a plan was written into; a run that makes
+/// no plan of its own (`validate`, an import from stdin, a resume) removes an earlier one.
+pub const PLAN_FILE_NAMES: [&str; 2] = [crate::planning::PLAN_FILE, PLAN_CSV];
 
 /// Whether `name` is a result file a run writes: one of [`RESULT_FILE_NAMES`], or
 /// `failed-N.csv`.
@@ -52,7 +65,7 @@ fn is_result_file(name: &str) -> bool {
 }
 
 /// The name of a file in `dir` that marks it as holding a run's results (a result file,
-/// or the ledger), if there is one.
+/// or the ledger; not a plan), if there is one.
 pub fn results_in(dir: &Path) -> Option<String> {
     let entries = std::fs::read_dir(dir).ok()?;
     entries
@@ -119,8 +132,9 @@ pub enum Outputs {
     Check,
     /// `plan`: `plan.csv`, every row with its action.
     Plan,
-    /// `import`: `created.csv` and the failed files.
-    Send,
+    /// `import`: `created.csv` and the failed files. `planned`: the run wrote its own
+    /// plan just before (see [`PLAN_FILE_NAMES`]), which it keeps.
+    Send { planned: bool },
 }
 
 /// `plan.csv`'s columns: a row, what a run would do with it, at what cost, and why not
@@ -332,7 +346,9 @@ pub fn error_kind(message: &str) -> String {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl ResultFiles {
-    /// The result files of a run reading `inputs` into `dir`.
+    /// The result files of a run reading `inputs` into `dir`, after removing those an
+    /// earlier run left there (and its plan, unless this is an import that just made its
+    /// own).
     pub fn create(dir: &Path, outputs: Outputs, inputs: &[Input]) -> io::Result<ResultFiles> {
         let ndjson_inputs = inputs
             .iter()
@@ -341,7 +357,7 @@ impl ResultFiles {
             .collect();
         let transcoded = inputs.iter().any(|input| input.text.encoding.is_some());
         std::fs::create_dir_all(dir)?;
-        remove_old_results(dir)?;
+        remove_old_results(dir, outputs == Outputs::Send { planned: true })?;
         let with_header = |name: &str, columns: &[&str]| -> io::Result<_> {
             let mut writer =
                 csv::Writer::from_writer(BufWriter::new(File::create(dir.join(name))?));
@@ -349,11 +365,11 @@ impl ResultFiles {
             Ok(writer)
         };
         let created = match outputs {
-            Outputs::Send => Some(with_header("created.csv", &CREATED_COLUMNS)?),
+            Outputs::Send { .. } => Some(with_header("created.csv", &CREATED_COLUMNS)?),
             _ => None,
         };
         let planned = match outputs {
-            Outputs::Plan => Some(with_header("plan.csv", &PLAN_COLUMNS)?),
+            Outputs::Plan => Some(with_header(PLAN_CSV, &PLAN_COLUMNS)?),
             _ => None,
         };
         Ok(ResultFiles {
@@ -410,7 +426,7 @@ impl ResultFiles {
             names.push("created.csv".to_string());
         }
         if self.planned.is_some() {
-            names.push("plan.csv".to_string());
+            names.push(PLAN_CSV.to_string());
         }
         names.extend((0..self.failed_csv.len()).map(failed_csv_name));
         if self.failed_ndjson.is_some() {
@@ -629,11 +645,13 @@ fn raw_text(bytes: &[u8]) -> String {
     }
 }
 
-fn remove_old_results(dir: &Path) -> io::Result<()> {
+/// Removes the result files in `dir`, and the plan files unless `keep_plan`.
+fn remove_old_results(dir: &Path, keep_plan: bool) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if is_result_file(&name) {
+        let plan = PLAN_FILE_NAMES.contains(&name.as_ref());
+        if is_result_file(&name) || (plan && !keep_plan) {
             std::fs::remove_file(dir.join(name.as_ref()))?;
         }
     }
@@ -1314,8 +1332,12 @@ mod tests {
             std::fs::write(dir.path().join(stale), "old").expect("write");
         }
         std::fs::write(dir.path().join("failed-x.csv"), "mine").expect("write");
-        let mut files =
-            ResultFiles::create(dir.path(), Outputs::Send, &inputs(&["b.ndjson"])).expect("create");
+        let mut files = ResultFiles::create(
+            dir.path(),
+            Outputs::Send { planned: false },
+            &inputs(&["b.ndjson"]),
+        )
+        .expect("create");
         let header: Header = vec!["email".to_string(), "name".to_string()].into();
         let other: Header = vec!["userId".to_string()].into();
         let rejected = RowResult::failed(FailStatus::Rejected, "HTTP 400 email: bad");

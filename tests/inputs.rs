@@ -140,6 +140,88 @@ async fn import_sandbox_rehearses_without_a_key() {
     assert!(result.stderr.contains("sandbox"), "{}", result.stderr);
 }
 
+/// Runs the binary with `args`, the right key and `env` set: its exit code and output.
+async fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = command(args);
+    command.env("HELPCRUNCH_API_KEY", KEY);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().await.expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// Where nothing listens: a run that sent there would fail its rows.
+const NOWHERE: &str = "http://127.0.0.1:9/v1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpcrunch_base_url_in_the_environment_does_not_block_a_sandbox_rehearsal() {
+    let dir = Dir::new();
+    let file = dir.write("few.csv", simple_csv(3));
+    let out = dir.out().to_string_lossy().into_owned();
+    let env = [("HELPCRUNCH_BASE_URL", NOWHERE)];
+    let (code, output) = run_with_env(&["import", &file, "--sandbox", "--out", &out], &env).await;
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(dir.summary()["created"], 3);
+    // A URL given as a flag still conflicts with --sandbox.
+    let both = [
+        "import",
+        &file,
+        "--sandbox",
+        "--base-url",
+        NOWHERE,
+        "--out",
+        &out,
+    ];
+    let (code, output) = run_with_env(&both, &[]).await;
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("--base-url"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_url_comes_from_the_flag_then_the_environment_then_the_config() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("few.csv", simple_csv(2));
+    let config = dir.write(
+        "nowhere.toml",
+        format!("base_url = \"{NOWHERE}\"\n[retry]\nmax_attempts = 2\ninitial_delay_ms = 10\n"),
+    );
+    let base_url = sandbox.base_url();
+    let out = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (first, second) = (out("first"), out("second"));
+    // The environment wins over the config file.
+    let args = [
+        "import", &file, "--config", &config, "--out", &first, "--rate", "50/s",
+    ];
+    let (code, output) = run_with_env(&args, &[("HELPCRUNCH_BASE_URL", &base_url)]).await;
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(user_ids(&sandbox), expected_ids(2));
+    let sent = sandbox.stats().requests;
+    // The flag wins over both.
+    let args = [
+        "import",
+        &file,
+        "--config",
+        &config,
+        "--out",
+        &second,
+        "--rate",
+        "50/s",
+        "--base-url",
+        &base_url,
+    ];
+    let (code, output) = run_with_env(&args, &[("HELPCRUNCH_BASE_URL", NOWHERE)]).await;
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(dir.summary_of("second")["exists"], 2);
+    assert!(sandbox.stats().requests > sent);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_dropped_after_sending_is_looked_up_not_resent() {
     let sandbox = sandbox(SandboxConfig {

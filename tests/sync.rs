@@ -375,3 +375,54 @@ async fn a_sync_killed_mid_run_resumes_without_duplicates_and_records_every_cont
 
     assert_rerun_sends_nothing(&sandbox, &dir, &file, 400).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_run_into_the_directory_leaves_no_stale_missing_csv_or_plan() {
+    use tokio::io::AsyncWriteExt;
+
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(3, |_| false));
+    let first = sync(&sandbox, &dir, &file, "out", "upsert", &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    for name in ["missing.csv", "plan.json", "plan.csv", "created.csv"] {
+        assert!(dir.out().join(name).is_file(), "the sync wrote {name}");
+    }
+    // Started again into that directory from stdin with --mode create: it makes no plan
+    // (stdin is read once) and has no missing contacts, so it writes neither.
+    let (out, base_url) = (dir.out().to_string_lossy().into_owned(), sandbox.base_url());
+    let args = [
+        "import",
+        "-",
+        "--base-url",
+        &base_url,
+        "--out",
+        &out,
+        "--overwrite",
+        "--rate",
+        "200/s",
+    ];
+    let mut child = common::command(&args)
+        .env("HELPCRUNCH_API_KEY", KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(b"userId,email\nu9,u9@example.com\n")
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    let second = child.wait_with_output().await.expect("the binary ends");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    for name in ["missing.csv", "plan.json", "plan.csv"] {
+        assert!(
+            !dir.out().join(name).exists(),
+            "the earlier run's {name} is gone"
+        );
+    }
+    assert_eq!(dir.csv_rows("created.csv").len(), 1);
+}
