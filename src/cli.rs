@@ -65,7 +65,9 @@ pub enum Command {
     /// Take back the run whose results are in --out: delete the contacts it created, and
     /// put back the values of those it updated where it knew them.
     ///
-    /// Without --yes it only says what it would do (and what that costs) and writes
+    /// A contact found only by a lookup after a lost create answer is left (it may have
+    /// been there before the run), listed as not_deleted. The sync state the run used is
+    /// told what was taken back, so the next sync sends it again. Without --yes it only says what it would do (and what that costs) and writes
     /// undo-plan.csv; a terminal is asked to confirm. A stopped undo goes on where it
     /// stopped; a second one does nothing. Exit codes: 0 done (or only planned), 1 some
     /// contacts could not be taken back (undone.csv says why), 2 it could not start or was

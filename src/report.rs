@@ -348,7 +348,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 impl ResultFiles {
     /// The result files of a run reading `inputs` into `dir`, after removing those an
     /// earlier run left there (and its plan, unless this is an import that just made its
-    /// own).
+    /// own). A plan removes nothing: it only replaces `plan.json` and `plan.csv`.
     pub fn create(dir: &Path, outputs: Outputs, inputs: &[Input]) -> io::Result<ResultFiles> {
         let ndjson_inputs = inputs
             .iter()
@@ -357,7 +357,10 @@ impl ResultFiles {
             .collect();
         let transcoded = inputs.iter().any(|input| input.text.encoding.is_some());
         std::fs::create_dir_all(dir)?;
-        remove_old_results(dir, outputs == Outputs::Send { planned: true })?;
+        // A plan writes its own two files and leaves a run's results where they are.
+        if outputs != Outputs::Plan {
+            remove_old_results(dir, outputs == Outputs::Send { planned: true })?;
+        }
         let with_header = |name: &str, columns: &[&str]| -> io::Result<_> {
             let mut writer =
                 csv::Writer::from_writer(BufWriter::new(File::create(dir.join(name))?));

@@ -295,4 +295,30 @@ async fn a_plan_predicts_exactly_what_the_import_then_does() {
         "{}",
         import.stdout
     );
+
+    // A plan made afterwards into the same directory leaves the run's results as they are.
+    let results = ["created.csv", "failed.csv", "summary.json"].map(|name| dir.read_out(name));
+    let again = run(
+        &[
+            "plan",
+            &file,
+            "--mode",
+            "upsert",
+            "--state",
+            &state,
+            "--base-url",
+            &base_url,
+            "--out",
+            &out,
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(again.code, 1, "{}", again.all_output());
+    for (name, before) in ["created.csv", "failed.csv", "summary.json"]
+        .iter()
+        .zip(&results)
+    {
+        assert_eq!(&dir.read_out(name), before, "{name} kept");
+    }
 }
