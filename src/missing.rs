@@ -73,8 +73,9 @@ pub struct MissingReport {
     pub failed: u64,
     /// More were missing than `--max-missing` allows: nothing was touched.
     pub over_limit: bool,
-    /// Tonight's invalid rows that were read too little to name their contact: with any,
-    /// nothing is tagged or deleted.
+    /// Tonight's invalid rows that name no contact the state knows (read too little to
+    /// name one, or naming it by a key the state does not hold): with any, nothing is
+    /// tagged or deleted.
     pub unnamed_invalid: u64,
     /// Requests spent tagging or deleting them (after the run's own, which `requests`
     /// counts).
@@ -113,18 +114,23 @@ pub async fn handle(
     limit: FailureLimit,
     out_dir: &Path,
 ) -> Result<MissingReport, RunError> {
-    // The contacts tonight's invalid rows name are still in the export.
+    // The contacts tonight's invalid rows name are still in the export. One that names no
+    // contact the state knows may still be one of the missing, known by another key.
     let mut named: HashSet<i64> = HashSet::new();
+    let mut unnamed = invalid.unnamed;
     for (user_id, email) in &invalid.named {
         let user_id = user_id.as_ref().map(|u| format!("userId:{u}"));
         let email = email
             .as_ref()
             .map(|e| format!("email:{}", e.to_lowercase()));
+        let mut any = false;
         for key in user_id.into_iter().chain(email) {
             if let Some(known) = sync.state.get(key).await? {
                 named.insert(known.id);
+                any = true;
             }
         }
+        unnamed += u64::from(!any);
     }
     let missing: Vec<(String, i64)> = sync
         .state
@@ -142,13 +148,13 @@ pub async fn handle(
             Missing::Tag(name) => format!("tag:{name}"),
             Missing::Delete => "delete".into(),
         },
-        unnamed_invalid: invalid.unnamed,
+        unnamed_invalid: unnamed,
         ..MissingReport::default()
     };
     report.over_limit = limit.exceeded(report.contacts, known);
-    // A row unread past its userId and email may be any of the missing: tagging or
-    // deleting could touch a contact still in the export.
-    let unsure = invalid.unnamed > 0 && *policy != Missing::Report && !missing.is_empty();
+    // A row unread past its userId and email, or naming none the state knows, may be any
+    // of the missing: tagging or deleting could touch a contact still in the export.
+    let unsure = unnamed > 0 && *policy != Missing::Report && !missing.is_empty();
     let output = |source| RunError::Output {
         dir: out_dir.to_path_buf(),
         source,
@@ -160,8 +166,8 @@ pub async fn handle(
         .map_err(|e| output(e.into()))?;
     if unsure && !report.over_limit {
         tracing::error!(
-            "{} of tonight's rows were invalid before their userId or email could be read, so any of the {} missing contacts may still be in the export: nothing was tagged or deleted; fix those rows (failed.csv) and run again",
-            invalid.unnamed,
+            "{} of tonight's invalid rows name no contact the state knows (read too little, or by another userId or email), so any of the {} missing contacts may still be in the export: nothing was tagged or deleted; fix those rows (failed.csv) and run again",
+            unnamed,
             report.contacts
         );
         report.action = "none".into();
@@ -227,6 +233,10 @@ pub async fn handle(
         .map_err(|e| output(e.into()))?;
     }
     file.flush().map_err(output)?;
+    // Stopped while tagging or deleting the last one: that one failed, the run was stopped.
+    if courier.shutdown.is_stopping() && !report.over_limit && !unsure && !missing.is_empty() {
+        report.interrupted = report.interrupted.max(1);
+    }
     report.requests = courier
         .counters
         .requests

@@ -183,7 +183,12 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
             "no API key: set HELPCRUNCH_API_KEY (or api_key_file in the config)".into(),
         ));
     };
-    let state = open_state(&connection, &dir, &recorded).await?;
+    // Another account's contacts (`--force`) are not the ones the state knows.
+    let state = if base_url.trim_end_matches('/') == recorded {
+        open_state(&connection, &dir, &recorded).await?
+    } else {
+        None
+    };
     let courier = courier(&config, &base_url, key, shutdown.clone())?;
     let started = Instant::now();
     let mut summary = UndoSummary {

@@ -517,3 +517,81 @@ async fn a_row_read_too_little_to_name_its_contact_stops_deletion_of_the_missing
     assert_eq!(dir.summary()["missing"]["action"], "report");
     assert_eq!(dir.csv_rows("missing.csv").len(), 4, "rows 1-4");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_known_by_its_email_whose_row_gains_a_user_id_is_not_missing() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let sync_with = |text: String, name: &str, extra: &'static [&'static str]| {
+        let file = dir.write(name, text);
+        let state = state.clone();
+        let sandbox = &sandbox;
+        let dir = &dir;
+        async move {
+            let mut args = vec!["--mode", "upsert", "--state", &state, "--overwrite"];
+            args.extend_from_slice(extra);
+            import(sandbox, dir, &file, &args).await
+        }
+    };
+    // Night one: the CRM exports emails only.
+    let mut text = String::from("email,name\n");
+    for i in 1..=100 {
+        text.push_str(&format!("user{i}@example.com,User {i}\n"));
+    }
+    let first = sync_with(text, "night1.csv", &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    // Night two: rows 1-10 gained a userId (HelpCrunch makes them new contacts), 99 and
+    // 100 left.
+    let mut text = String::from("userId,email,name\n");
+    for i in 1..=98 {
+        let user_id = if i <= 10 {
+            format!("u{i}")
+        } else {
+            String::new()
+        };
+        text.push_str(&format!("{user_id},user{i}@example.com,User {i}\n"));
+    }
+    let second = sync_with(text, "night2.csv", &["--missing", "delete"]).await;
+    assert_eq!(second.code, 0, "{}", second.all_output());
+    assert_eq!(sandbox.stats().deleted, 2, "only the two that left");
+    let emails = common::stored(&sandbox, "email");
+    for i in 1..=10 {
+        let email = format!("user{i}@example.com");
+        assert_eq!(
+            emails.iter().filter(|e| **e == email).count(),
+            2,
+            "{email}: the contact known by its email stays beside the new one"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_a_create_run_made_are_never_missing_from_a_sync() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let file = dir.write("all.csv", rows_renamed(20, |_| false));
+    let out = dir.path().join("create").to_string_lossy().into_owned();
+    let created = send(
+        &sandbox,
+        &file,
+        &out,
+        &["--mode", "create", "--state", &state],
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.all_output());
+    // A sync over half of them, with the same state: the other ten were never its.
+    let half = dir.write("half.csv", rows_renamed(10, |_| false));
+    let synced = import(
+        &sandbox,
+        &dir,
+        &half,
+        &["--mode", "upsert", "--state", &state, "--missing", "delete"],
+    )
+    .await;
+    assert_eq!(synced.code, 0, "{}", synced.all_output());
+    assert_eq!(sandbox.stats().deleted, 0);
+    assert_eq!(sandbox.customers().len(), 20);
+    assert_eq!(dir.summary()["missing"]["contacts"], 0);
+}

@@ -56,10 +56,12 @@ pub struct RowPlan {
 impl Sync {
     /// Marks the row's contact met by this sync run (a row an earlier pass finished).
     pub async fn met(&self, payload: &CreateCustomer) -> Result<(), StateError> {
-        match (plan::key(payload), self.run) {
-            (Some(key), Some(run)) => self.state.met(key, run).await,
-            _ => Ok(()),
+        if let Some(run) = self.run {
+            for key in plan::keys(payload) {
+                self.state.met(key, run).await?;
+            }
         }
+        Ok(())
     }
 
     /// The plan for a row: what it would cost, and what the run does with it.
@@ -70,8 +72,12 @@ impl Sync {
             Some(key) => self.state.get(key.clone()).await?,
             None => None,
         };
-        if let (Some(key), Some(_), Some(run)) = (&key, known, self.run) {
-            self.state.met(key.clone(), run).await?;
+        if let Some(run) = self.run {
+            // Every key the row has names its contact: one that now has a userId, or lost
+            // it, still names the contact the state knows by its other key.
+            for key in plan::keys(payload) {
+                self.state.met(key, run).await?;
+            }
         }
         let held = if self.index {
             let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
@@ -205,6 +211,14 @@ impl Courier {
         let find = Start::Find {
             create: sync.mode == Mode::Upsert,
         };
+        // The row's contact is in tonight's export once the row resolves to it, whatever
+        // becomes of the row.
+        let met = |id: i64| async move {
+            match sync.run {
+                Some(run) => sync.state.met_contact(id, run).await,
+                None => Ok(()),
+            }
+        };
         let mut doubted = false;
         let mut result = match (plan, start) {
             (Plan::Unchanged { id }, _) => {
@@ -214,17 +228,25 @@ impl Courier {
                         .put(key, Known::new(id, hashes), sync.run)
                         .await?;
                 }
+                met(id).await?;
                 return Ok(RowResult::Unchanged { id });
             }
             (Plan::Exists { id }, _) => {
                 // Known from the index: the state records it, so a run without the index
-                // knows it too.
-                if let (Some(key), true) = (key, from_index) {
+                // knows it too; but only a contact that holds the row's own key (one found
+                // by the row's email under another userId is another person's record).
+                let holds_key = held.as_ref().is_some_and(|indexed| {
+                    payload.user_id.is_none()
+                        || indexed.contact.get("userId").and_then(|v| v.as_str())
+                            == payload.user_id.as_deref()
+                });
+                if let (Some(key), true, true) = (key, from_index, holds_key) {
                     sync.state.know(key, id, sync.run).await?;
                 }
                 return Ok(RowResult::Exists { id: Some(id) });
             }
             (Plan::Patch { id, parts }, _) => {
+                met(id).await?;
                 match self
                     .update(sync, row, budget, id, payload, parts, held_of(id))
                     .await
@@ -256,6 +278,9 @@ impl Courier {
         // A contact found existing is updated, never created twice (`--mode create`
         // leaves it as it is). So is one a lookup found after a lost answer: it may have
         // been there before the run, holding other values; it stays `created`.
+        if let RowResult::Created { id: Some(id) } | RowResult::Exists { id: Some(id) } = result {
+            met(id).await?;
+        }
         match (&result, sync.mode != Mode::Create) {
             (RowResult::Exists { id: Some(id) }, true) => {
                 let id = *id;
@@ -281,10 +306,18 @@ impl Courier {
             _ => {}
         }
         if let RowResult::Created { id: Some(id) } | RowResult::Updated { id } = result {
-            if let Some(key) = key {
-                sync.state
-                    .put(key, Known::new(id, hashes), sync.run)
-                    .await?;
+            match key {
+                // Found after a lost answer and not patched (`--mode create`): it may hold
+                // other values than the row's, so none are taken as sent.
+                Some(key) if doubted && sync.mode == Mode::Create => {
+                    sync.state.know(key, id, sync.run).await?;
+                }
+                Some(key) => {
+                    sync.state
+                        .put(key, Known::new(id, hashes), sync.run)
+                        .await?;
+                }
+                None => {}
             }
             if sync.index {
                 sync.state.index_wrote(id, payload).await?;

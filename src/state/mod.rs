@@ -242,6 +242,17 @@ impl State {
         .await
     }
 
+    /// Marks contact `id` met by sync run `run`, under every key that leads to it: a row
+    /// resolved to it (by the state, the index or a lookup), whatever became of the row.
+    pub async fn met_contact(&self, id: i64, run: i64) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.prepare_cached("UPDATE contacts SET seen = ?2 WHERE contact_id = ?1")?
+                .execute(params![id, run])
+                .map(|_| ())
+        })
+        .await
+    }
+
     /// Marks the contact under `key` met by sync run `run`.
     pub async fn met(&self, key: String, run: i64) -> Result<(), StateError> {
         self.blocking(move |c| {
@@ -252,14 +263,16 @@ impl State {
         .await
     }
 
-    /// The contacts this state knows that sync run `run` did not meet: `(key, id)`, one
+    /// The contacts earlier sync runs met that sync run `run` did not: `(key, id)`, one
     /// per contact. A contact is met when any key of it was: one whose row lost its userId
-    /// tonight (so its key became its email) is still in the export.
+    /// tonight (so its key became its email) is still in the export. Contacts only a create
+    /// run made or found (never met by a sync) are never missing.
     pub async fn not_met(&self, run: i64) -> Result<Vec<(String, i64)>, StateError> {
         self.blocking(move |c| {
             c.prepare(
                 "SELECT MIN(key), contact_id FROM contacts
-                 WHERE contact_id NOT IN (SELECT contact_id FROM contacts WHERE seen = ?1)
+                 WHERE seen IS NOT NULL
+                   AND contact_id NOT IN (SELECT contact_id FROM contacts WHERE seen = ?1)
                  GROUP BY contact_id ORDER BY 1",
             )?
             .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?

@@ -62,6 +62,16 @@ pub fn key(payload: &CreateCustomer) -> Option<String> {
     }
 }
 
+/// Every key a row's contact may be known by: its userId's, and its email's.
+pub fn keys(payload: &CreateCustomer) -> impl Iterator<Item = String> + use<> {
+    let user_id = payload.user_id.as_ref().map(|u| format!("userId:{u}"));
+    let email = payload
+        .email
+        .as_ref()
+        .map(|e| format!("email:{}", e.to_lowercase()));
+    user_id.into_iter().chain(email)
+}
+
 /// What the state holds for a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
