@@ -57,9 +57,7 @@ impl Sync {
     /// Marks the row's contact met by this sync run (a row an earlier pass finished).
     pub async fn met(&self, payload: &CreateCustomer) -> Result<(), StateError> {
         if let Some(run) = self.run {
-            for key in plan::keys(payload) {
-                self.state.met(key, run).await?;
-            }
+            self.state.met(plan::keys(payload).collect(), run).await?;
         }
         Ok(())
     }
@@ -68,18 +66,21 @@ impl Sync {
     pub async fn plan(&self, payload: &CreateCustomer) -> Result<RowPlan, StateError> {
         let key = plan::key(payload);
         let hashes = plan::hashes(payload);
-        let known = match &key {
-            Some(key) => self.state.get(key.clone()).await?,
-            None => None,
+        // Every key the row has names its contact: one that now has a userId, or lost it,
+        // still names the contact the state knows by its other key.
+        let meet = match self.run {
+            Some(_) => plan::keys(payload).collect(),
+            None => Vec::new(),
         };
-        if let Some(run) = self.run {
-            // Every key the row has names its contact: one that now has a userId, or lost
-            // it, still names the contact the state knows by its other key.
-            for key in plan::keys(payload) {
-                self.state.met(key, run).await?;
-            }
-        }
-        let held = if self.index {
+        let known = self
+            .state
+            .get_meeting(key.clone(), meet, self.run)
+            .await?;
+        // The index is asked only where it can change the plan, or holds what an update is
+        // about to change (for an undo): not for a contact the state knows unchanged.
+        let unchanged = known.is_some_and(|known| !plan::changed(&known, &hashes));
+        let skip_index = self.mode == Mode::Create && known.is_some() || unchanged;
+        let held = if self.index && !skip_index {
             let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
             // A create run stops at any contact holding the row's userId or email; a sync
             // updates only the contact with the row's userId (another with its email is
@@ -212,7 +213,8 @@ impl Courier {
             create: sync.mode == Mode::Upsert,
         };
         // The row's contact is in tonight's export once the row resolves to it, whatever
-        // becomes of the row.
+        // becomes of the row. (One the state knows by the row's key is met already, and an
+        // unchanged one from the index is recorded met.)
         let met = |id: i64| async move {
             match sync.run {
                 Some(run) => sync.state.met_contact(id, run).await,
@@ -228,7 +230,6 @@ impl Courier {
                         .put(key, Known::new(id, hashes), sync.run)
                         .await?;
                 }
-                met(id).await?;
                 return Ok(RowResult::Unchanged { id });
             }
             (Plan::Exists { id }, _) => {
@@ -246,7 +247,10 @@ impl Courier {
                 return Ok(RowResult::Exists { id: Some(id) });
             }
             (Plan::Patch { id, parts }, _) => {
-                met(id).await?;
+                // Known by the row's key (met already), or found by the index.
+                if from_index {
+                    met(id).await?;
+                }
                 match self
                     .update(sync, row, budget, id, payload, parts, held_of(id))
                     .await

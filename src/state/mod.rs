@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS contacts (
     updated_at TEXT NOT NULL,
     tags_hash  BLOB
 ) WITHOUT ROWID;
+-- a contact's keys, by its id: meeting, forgetting and restoring a contact touch them all
+CREATE INDEX IF NOT EXISTS contacts_contact_id ON contacts (contact_id);
 ";
 
 /// Columns later versions added to `contacts`, added empty to a state that lacks them:
@@ -156,7 +158,27 @@ impl State {
 
     /// What the state holds for `key`.
     pub async fn get(&self, key: String) -> Result<Option<Known>, StateError> {
+        self.get_meeting(Some(key), Vec::new(), None).await
+    }
+
+    /// What the state holds under `key` (None: nothing, or no key), after marking the
+    /// contacts under `meet` met by sync run `run` (when one is given): one trip to the
+    /// database for a row of a sync.
+    pub async fn get_meeting(
+        &self,
+        key: Option<String>,
+        meet: Vec<String>,
+        run: Option<i64>,
+    ) -> Result<Option<Known>, StateError> {
         self.blocking(move |c| {
+            if let Some(run) = run {
+                let mut update =
+                    c.prepare_cached("UPDATE contacts SET seen = ?2 WHERE key = ?1")?;
+                for key in meet {
+                    update.execute(params![key, run])?;
+                }
+            }
+            let Some(key) = key else { return Ok(None) };
             c.prepare_cached("SELECT contact_id, hash, tags_hash FROM contacts WHERE key = ?1")?
                 .query_row([key], |row| {
                     let hash: Vec<u8> = row.get(1)?;
@@ -253,14 +275,9 @@ impl State {
         .await
     }
 
-    /// Marks the contact under `key` met by sync run `run`.
-    pub async fn met(&self, key: String, run: i64) -> Result<(), StateError> {
-        self.blocking(move |c| {
-            c.prepare_cached("UPDATE contacts SET seen = ?2 WHERE key = ?1")?
-                .execute(params![key, run])
-                .map(|_| ())
-        })
-        .await
+    /// Marks the contacts under `keys` met by sync run `run`.
+    pub async fn met(&self, keys: Vec<String>, run: i64) -> Result<(), StateError> {
+        self.get_meeting(None, keys, Some(run)).await.map(|_| ())
     }
 
     /// The contacts earlier sync runs met that sync run `run` did not: `(key, id)`, one

@@ -72,6 +72,21 @@ pub fn keys(payload: &CreateCustomer) -> impl Iterator<Item = String> + use<> {
     user_id.into_iter().chain(email)
 }
 
+/// What of a row differs from what the state last sent its contact.
+fn parts_changed(known: &Known, hashes: &Hashes) -> Parts {
+    Parts {
+        fields: known.hash != hashes.fields,
+        // Tags are only ever added: a row with none has none to send.
+        tags: hashes.tags.is_some() && known.tags != hashes.tags,
+    }
+}
+
+/// Whether a row differs from what the state last sent its contact.
+pub fn changed(known: &Known, hashes: &Hashes) -> bool {
+    let parts = parts_changed(known, hashes);
+    parts.fields || parts.tags
+}
+
 /// What the state holds for a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
@@ -174,11 +189,7 @@ pub fn plan(
             None => Plan::Create,
         },
         (_, Some(_), Some(known)) => {
-            let parts = Parts {
-                fields: known.hash != hashes.fields,
-                // Tags are only ever added: a row with none has none to send.
-                tags: hashes.tags.is_some() && known.tags != hashes.tags,
-            };
+            let parts = parts_changed(&known, hashes);
             if parts.fields || parts.tags {
                 Plan::Patch {
                     id: known.id,
