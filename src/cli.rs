@@ -112,7 +112,8 @@ pub struct InputArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Directory for created.csv, failed.csv, summary.json and the run's ledger.sqlite
+    /// Directory for the results: an import's created.csv, failed.csv, summary.json and
+    /// ledger.sqlite; validate's failed.csv and summary.json; plan's plan.json and plan.csv
     /// [default: helpcrunch-import-out/<date-time>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

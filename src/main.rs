@@ -35,7 +35,8 @@ fn main() -> ExitCode {
     let resume = ResumeHint::new(std::env::args_os());
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(on_signals(shutdown.clone(), resume.clone()));
+        let writes = !matches!(cli.command, helpcrunch_import::cli::Command::Sandbox(_));
+        tokio::spawn(on_signals(shutdown.clone(), resume.clone(), writes));
         helpcrunch_import::run(&cli, bar, shutdown, &resume).await
     });
     if let Err(error) = &result {
@@ -49,15 +50,19 @@ fn main() -> ExitCode {
 /// The first SIGINT or SIGTERM cancels `shutdown`, which every task watches: requests in
 /// flight get a few seconds, then results are written. A second one exits at once: the
 /// ledger already holds every row's intent, so the run can still be resumed.
-async fn on_signals(shutdown: CancellationToken, resume: ResumeHint) {
+async fn on_signals(shutdown: CancellationToken, resume: ResumeHint, writes_results: bool) {
     let Some(mut signals) = Signals::new() else {
         tracing::warn!("cannot watch for Ctrl-C: stopping it will not write results");
         return;
     };
     signals.next().await;
-    tracing::warn!(
-        "stopping: letting requests in flight finish, then writing results (again to exit at once)"
-    );
+    if writes_results {
+        tracing::warn!(
+            "stopping: letting requests in flight finish, then writing results (again to exit at once)"
+        );
+    } else {
+        tracing::info!("stopping (again to exit at once)");
+    }
     shutdown.cancel();
     signals.next().await;
     match resume.command() {

@@ -5,6 +5,10 @@
 //! `report` (the default: `missing.csv`), `tag:NAME` (the documented tag endpoint, so
 //! agents see it and nothing is lost) or `delete`.
 //!
+//! A tagged or deleted contact is no longer the sync's: it is not missing again the next
+//! night (a tagged one that comes back is found again, through the account index or the
+//! usual lookups). A reported one stays, and is reported each night until it comes back.
+//!
 //! Only contacts this state knows are ever touched, never ones created elsewhere. A row
 //! that was invalid tonight still names its contact (as far as it was read), which is
 //! then not missing. And when more are missing than `--max-missing` allows (5 % of the
@@ -199,7 +203,11 @@ pub async fn handle(
             match policy {
                 Missing::Report => ("reported", String::new()),
                 Missing::Tag(_) => match courier.tag_contact(*id, &tags).await {
-                    RowResult::Updated { .. } => ("tagged", String::new()),
+                    RowResult::Updated { .. } => {
+                        // Tagged once: not missing again every night.
+                        sync.state.release(*id).await?;
+                        ("tagged", String::new())
+                    }
                     RowResult::Failed { errors, .. } => ("failed", errors.join("; ")),
                     other => ("failed", format!("{other:?}")),
                 },
@@ -252,6 +260,13 @@ pub fn add_to_summary(out_dir: &Path, report: &MissingReport) -> std::io::Result
     let mut summary: serde_json::Value = serde_json::from_str(&text)?;
     if let Some(object) = summary.as_object_mut() {
         object.insert("missing".into(), serde_json::to_value(report)?);
+        if let Some(serde_json::Value::Array(files)) = object.get_mut("result_files") {
+            files.push(FILE.into());
+        }
+        // The run's requests include those tagging or deleting spent.
+        if let Some(requests) = object.get("requests").and_then(serde_json::Value::as_u64) {
+            object.insert("requests".into(), (requests + report.requests).into());
+        }
     }
     let mut file = BufWriter::new(std::fs::File::create(&path)?);
     serde_json::to_writer_pretty(&mut file, &summary)?;

@@ -169,10 +169,10 @@ impl PlanSummary {
             .map(|(action, n)| format!("{n} {action}"))
             .collect();
         format!(
-            "{} rows: {}\n{} requests: {} at {}\n",
+            "{} rows: {}\n{}: {} at {}\n",
             self.rows,
             actions.join(", "),
-            self.requests,
+            count(self.requests, "request"),
             human_duration(self.duration_secs),
             self.rate
         )
@@ -189,11 +189,22 @@ pub fn duration(requests: u64, rate: Rate) -> Duration {
 }
 
 /// `35 min`, `2 h 05 min`, `40 s`.
+/// `n` and its noun, singular for one: "1 request", "73 requests".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn human_duration(secs: u64) -> String {
-    // Whole minutes, rounded up: a plan never promises less time than it takes.
+    // Seconds while they matter, then whole minutes rounded up: a plan never promises
+    // less time than it takes.
     let minutes = secs.div_ceil(60);
     match (secs, minutes) {
         (0..60, _) => format!("{secs} s"),
+        (60..600, _) => format!("{} min {:02} s", secs / 60, secs % 60),
         (_, 0..60) => format!("{minutes} min"),
         _ => format!("{} h {:02} min", minutes / 60, minutes % 60),
     }
@@ -257,8 +268,11 @@ mod tests {
         for (secs, text) in [
             (0, "0 s"),
             (59, "59 s"),
-            (60, "1 min"),
-            (61, "2 min"),
+            (60, "1 min 00 s"),
+            (62, "1 min 02 s"),
+            (599, "9 min 59 s"),
+            (600, "10 min"),
+            (601, "11 min"),
             (3540, "59 min"),
             (3541, "1 h 00 min"),
             (3600, "1 h 00 min"),

@@ -822,6 +822,10 @@ impl Summary {
             plan,
         } = facts;
         let mut result_files = files.file_names();
+        // An import's own plan, made before it sent.
+        if plan.is_some() {
+            result_files.extend(PLAN_FILE_NAMES.iter().map(|name| name.to_string()));
+        }
         result_files.push("summary.json".into());
         if pass.is_some() {
             result_files.push(crate::ledger::FILE_NAME.into());
@@ -849,7 +853,9 @@ impl Summary {
             retries: counters.retries.load(Relaxed),
             elapsed_secs,
             configured_rate: limiter.map(|l| l.configured.to_string()),
-            effective_rate_per_min: requests as f64 * 60.0 / elapsed_secs.max(0.001),
+            // The first request goes at once: n requests span n − 1 intervals.
+            effective_rate_per_min: requests.saturating_sub(1) as f64 * 60.0
+                / elapsed_secs.max(0.001),
             final_rate_per_min: limiter.map(|l| l.final_per_sec * 60.0),
             rate_changes: limiter.map_or(0, |l| l.rate_changes),
             paused_secs: limiter.map_or(0.0, |l| l.paused.as_secs_f64()),
@@ -931,8 +937,8 @@ impl Summary {
                 format!(" ({})", among.join(", "))
             };
             text.push_str(&format!(
-                "{} requests{lookups}, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
-                self.requests,
+                "{}{lookups}, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
+                crate::planning::count(self.requests, "request"),
                 self.rate_limited,
                 self.retries,
                 self.elapsed_secs,

@@ -212,7 +212,11 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
         if let Some(state) = &state {
             match (step, result) {
                 (Step::Delete, "deleted" | "gone") => state.forget(row.contact_id).await?,
-                (Step::Restore(_), "restored" | "gone") => state.unsent(row.contact_id).await?,
+                (Step::Restore(before), "restored") => {
+                    state.unsent(row.contact_id).await?;
+                    state.index_restored(row.contact_id, before.clone()).await?;
+                }
+                (Step::Restore(_), "gone") => state.forget(row.contact_id).await?,
                 _ => {}
             }
         }

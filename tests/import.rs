@@ -484,3 +484,21 @@ async fn a_429_never_spends_the_rows_fault_attempts() {
     assert!(sandbox.stats().rate_limited > 0, "{:?}", sandbox.stats());
     assert_eq!(user_ids(&sandbox), expected_ids(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_is_one_file_when_a_run_ends() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", simple_csv(20));
+    // The process exits as soon as the ledger says it is closed: it must be, by then.
+    for run in 0..5 {
+        let out = dir.path().join(format!("out{run}"));
+        let out = out.to_string_lossy().into_owned();
+        let result = common::import_to(&sandbox, &file, &out, &["--rate", "500/s"]).await;
+        assert_eq!(result.code, 0, "{}", result.all_output());
+        for side in ["ledger.sqlite-wal", "ledger.sqlite-shm"] {
+            let path = std::path::Path::new(&out).join(side);
+            assert!(!path.exists(), "run {run}: {side} left beside the ledger");
+        }
+    }
+}

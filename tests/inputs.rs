@@ -5,8 +5,7 @@ mod common;
 use std::io::Write;
 
 use common::{
-    Dir, KEY, READ_BACK_CREATE, command, expected_ids, import, import_fast, run, sandbox,
-    simple_csv, user_ids,
+    Dir, KEY, command, expected_ids, import, import_fast, run, sandbox, simple_csv, user_ids,
 };
 use helpcrunch_import::sandbox::SandboxConfig;
 use tokio::io::AsyncWriteExt;
@@ -234,9 +233,10 @@ async fn a_connection_dropped_after_sending_is_looked_up_not_resent() {
     let result = import_fast(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
     assert_eq!(result.code, 0, "{}", result.all_output());
     let stats = sandbox.stats();
-    // One create and one lookup per row; never a second create. And the first contact
-    // read back.
-    assert_eq!(stats.requests, 6 + READ_BACK_CREATE, "{stats:?}");
+    // One create and one lookup per row; never a second create. None is read back: each
+    // was found after a lost answer, and may have been there before the run, holding other
+    // values than the row's.
+    assert_eq!(stats.requests, 6, "{stats:?}");
     assert_eq!(stats.created, 3, "{stats:?}");
     assert_eq!(user_ids(&sandbox), expected_ids(3));
     let summary = dir.summary();

@@ -93,9 +93,11 @@ async fn killed_at_random_points_then_resumed_every_row_is_created_exactly_once(
     let seed = fastrand::u64(..);
     let mut rng = fastrand::Rng::with_seed(seed);
     // 200/s: a whole run takes 3 s; each of the four kills lands within 0.5 s of a run's
-    // first request, so together they cannot reach the end.
+    // first request, so together they cannot reach the end. The first lands after 0.2 s,
+    // so some contacts are created before it: a resumed run first looks up the rows in
+    // doubt (waiting for the search to show them), and may be killed before it creates any.
     let mut killed_mid_run = 0;
-    for _ in 0..4 {
+    for kill in 0..4 {
         let mut extra = vec!["--rate", "200/s"];
         if dir.has_ledger() {
             extra.push("--resume");
@@ -111,7 +113,8 @@ async fn killed_at_random_points_then_resumed_every_row_is_created_exactly_once(
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..500))).await;
+        let earliest = if kill == 0 { 200 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(rng.u64(earliest..500))).await;
         let running = child.try_wait().ok().flatten().is_none();
         child.start_kill().expect("SIGKILL");
         let output = finish(child).await;
@@ -237,9 +240,9 @@ async fn a_row_in_doubt_with_nothing_to_look_it_up_by_is_never_resent() {
     assert_eq!(result.code, 1, "{}", result.all_output());
     let stats = sandbox.stats();
     assert_eq!(stats.created, 4, "one create per row, never two: {stats:?}");
-    // Four creates and one lookup each for the two rows that can be looked up, and the
-    // first contact settled as created read back.
-    assert_eq!(stats.requests, 6 + READ_BACK_CREATE, "{stats:?}");
+    // Four creates and one lookup each for the two rows that can be looked up; no
+    // read-back: a contact found after a lost answer may not hold what the run sent.
+    assert_eq!(stats.requests, 6, "{stats:?}");
     let failed = dir.failed_rows();
     let mut in_doubt: Vec<u64> = failed
         .iter()
@@ -258,12 +261,7 @@ async fn a_row_in_doubt_with_nothing_to_look_it_up_by_is_never_resent() {
     // A resume keeps them in doubt, and still sends nothing for them.
     let again = import(&sandbox, &dir, &file, &["--rate", "50/s", "--resume"]).await;
     assert_eq!(again.code, 1, "{}", again.all_output());
-    assert_eq!(
-        sandbox.stats().requests,
-        6 + READ_BACK_CREATE,
-        "{:?}",
-        sandbox.stats()
-    );
+    assert_eq!(sandbox.stats().requests, 6, "{:?}", sandbox.stats());
     assert_eq!(dir.summary()["failed_by_status"]["in_doubt"], 2);
     dir.assert_results_agree();
 }

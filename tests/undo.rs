@@ -202,6 +202,14 @@ async fn an_undo_puts_back_the_values_an_indexed_upsert_changed() {
     let summary = dir.summary_of("again");
     assert_eq!(summary["updated"], 50, "{summary}");
     assert_eq!(summary["unchanged"], 50, "{summary}");
+    // The index holds the values the undo put back: that sync can be undone as well.
+    let planned = run(&["undo", "--out", &out], Some(KEY)).await;
+    assert_eq!(planned.code, 0, "{}", planned.all_output());
+    assert!(
+        planned.stdout.contains("50 to restore, 0 not restorable"),
+        "{}",
+        planned.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,6 +347,20 @@ async fn contacts_that_left_the_export_get_the_tag_and_nothing_else_changes() {
     assert_eq!(summary["missing"]["tagged"], 50, "{summary}");
     assert_eq!(summary["missing"]["requests"], 50, "{summary}");
     assert_eq!(dir.csv_rows("missing.csv").len(), 50);
+
+    // The next night, the same export: the 50 were tagged once, and are not missing again.
+    let requests = sandbox.stats().requests;
+    let again = tonight(
+        &sandbox,
+        &dir,
+        &state,
+        |i| !left(i),
+        &["--missing", "tag:left-crm", "--overwrite"],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(dir.summary()["missing"]["contacts"], 0);
+    assert_eq!(sandbox.stats().requests, requests, "nothing sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

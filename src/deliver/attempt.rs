@@ -309,9 +309,20 @@ impl Courier {
     /// Stops the run for a row's fatal answer (a refused key), which it records.
     fn stop_for(&self, result: RowResult) -> RowResult {
         let detail = match &result {
-            RowResult::Failed { errors, .. } => {
-                errors.first().map(|e| format!(": {e}")).unwrap_or_default()
-            }
+            // The API's words, without the status the message names already.
+            RowResult::Failed { errors, .. } => errors
+                .first()
+                .map(|e| {
+                    let e = e.strip_prefix("HTTP 401").unwrap_or(e);
+                    let e = e.trim_start().strip_prefix("unauthorized").unwrap_or(e);
+                    let e = e.trim_start_matches([':', ' ']);
+                    if e.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {e}")
+                    }
+                })
+                .unwrap_or_default(),
             _ => String::new(),
         };
         self.shutdown.fail(RunError::Unauthorized { detail });

@@ -72,10 +72,7 @@ impl Sync {
             Some(_) => plan::keys(payload).collect(),
             None => Vec::new(),
         };
-        let known = self
-            .state
-            .get_meeting(key.clone(), meet, self.run)
-            .await?;
+        let known = self.state.get_meeting(key.clone(), meet, self.run).await?;
         // The index is asked only where it can change the plan, or holds what an update is
         // about to change (for an undo): not for a contact the state knows unchanged.
         let unchanged = known.is_some_and(|known| !plan::changed(&known, &hashes));

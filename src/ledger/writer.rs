@@ -95,6 +95,13 @@ pub(super) fn run(mut store: Store, mut commands: mpsc::Receiver<Command>) {
             None => apply(&mut store, &mut batch, &mut synced),
         };
         match replies {
+            // The answer to `Close` waits until the database is closed: a process that
+            // exits on it leaves one file, with no write-ahead log beside it.
+            Ok(replies) if closing => {
+                drop(store);
+                replies.into_iter().for_each(Reply::send);
+                return;
+            }
             Ok(replies) => replies.into_iter().for_each(Reply::send),
             Err(error) => {
                 tracing::error!("{error}");

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::{State, StateError};
 use crate::payload::CreateCustomer;
+use crate::restore::Before;
 
 pub(super) const SCHEMA: &str = "
 -- one row per contact of the account, as the last listing (or this importer's own
@@ -244,6 +245,60 @@ impl State {
     }
 }
 
+impl State {
+    /// Records that an undo put `before` back into contact `id`: the account index holds
+    /// its earlier values again (so a later update can still be undone).
+    pub async fn index_restored(&self, id: i64, before: Before) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            let held: Option<String> = c
+                .prepare_cached("SELECT contact FROM account WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            let Some(mut contact) =
+                held.and_then(|json| serde_json::from_str::<Map<String, Value>>(&json).ok())
+            else {
+                return Ok(());
+            };
+            put_back(&mut contact, &before);
+            let email = text(&contact, "email").map(str::to_lowercase);
+            c.prepare_cached(
+                "UPDATE account SET user_id = ?2, email = ?3, contact = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                text(&contact, "userId"),
+                email,
+                serde_json::to_string(&contact).unwrap_or_default(),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// `before` put back into `contact` (an answer's form): each field as it was (a `null`
+/// one absent), each customData property as it was, the tags an update added taken off.
+fn put_back(contact: &mut Map<String, Value>, before: &Before) {
+    for (field, value) in &before.fields {
+        if value.is_null() {
+            contact.remove(field);
+        } else {
+            contact.insert(field.clone(), value.clone());
+        }
+    }
+    if let Some(Value::Object(data)) = contact.get_mut("customData") {
+        for (property, value) in &before.custom_data {
+            data.insert(property.clone(), value.clone());
+        }
+    }
+    if let Some(Value::Array(tags)) = contact.get_mut("tags") {
+        tags.retain(|tag| {
+            let name = tag.get("name").and_then(Value::as_str).unwrap_or_default();
+            !before.tags_added.iter().any(|added| added == name)
+        });
+    }
+}
+
 /// `sent` (a payload's JSON) written over `contact` (an answer's form): fields replaced,
 /// customData properties set one by one, tags added by name.
 fn merge(contact: &mut Map<String, Value>, sent: Map<String, Value>) {
@@ -466,6 +521,28 @@ mod tests {
                 "email": "a@x.io", "name": "Ada L.", "userId": "u9",
                 "tags": [{"name": "agent", "color": "#fff"}, {"name": "crm"}],
                 "customData": {"set_by_agent": "yes", "plan": "pro"}
+            })
+        );
+    }
+
+    #[test]
+    fn put_back_restores_fields_custom_data_and_takes_off_added_tags() {
+        let mut contact = object(json!({
+            "name": "Ada L.", "phone": "+1", "customData": {"plan": "pro", "new": 1},
+            "tags": [{"name": "agent"}, {"name": "crm"}]
+        }));
+        let before = Before {
+            fields: object(json!({"name": "Ada", "phone": null})),
+            custom_data: object(json!({"plan": "free"})),
+            custom_data_added: vec!["new".into()],
+            tags_added: vec!["crm".into()],
+        };
+        put_back(&mut contact, &before);
+        assert_eq!(
+            Value::Object(contact),
+            json!({
+                "name": "Ada", "customData": {"plan": "free", "new": 1},
+                "tags": [{"name": "agent"}]
             })
         );
     }

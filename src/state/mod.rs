@@ -309,16 +309,25 @@ impl State {
         .await
     }
 
+    /// Lets go of contact `id`, which left the export and was tagged as such: the sync no
+    /// longer knows it (so it is not missing again each night), while the account index
+    /// still holds it (so a row naming it again finds it).
+    pub async fn release(&self, id: i64) -> Result<(), StateError> {
+        self.blocking(move |c| {
+            c.execute("DELETE FROM contacts WHERE contact_id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Forgets what was sent to contact `id` (an undo put its earlier values back): the
-    /// next run sends the row's values again. Its entry in the account index goes too, as
-    /// the values it holds are no longer the contact's.
+    /// next run sends the row's values again.
     pub async fn unsent(&self, id: i64) -> Result<(), StateError> {
         self.blocking(move |c| {
             c.execute(
                 "UPDATE contacts SET hash = ?2, tags_hash = NULL WHERE contact_id = ?1",
                 params![id, &UNSENT[..]],
             )?;
-            c.execute("DELETE FROM account WHERE id = ?1", [id])?;
             Ok(())
         })
         .await
