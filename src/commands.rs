@@ -155,7 +155,15 @@ async fn import(
     // inputs can be read twice, and the run is not a resume (which skips finished rows).
     let plannable = send.begin == Begin::Fresh && config.inputs.iter().all(|i| i.path.is_some());
     let plan = if plannable && !shutdown.is_stopping() {
-        plan_first(&config, send, &mapper, courier.sync.clone(), &shutdown).await?
+        plan_first(
+            &config,
+            send,
+            &mapper,
+            // A plan marks no contact met: the run does.
+            courier.sync.clone().map(|sync| Sync { run: None, ..sync }),
+            &shutdown,
+        )
+        .await?
     } else {
         None
     };
@@ -267,8 +275,8 @@ async fn plan_first(
     let plan = PlanSummary::read(&config.out_dir);
     if let Some(plan) = &plan {
         tracing::info!(
-            "plan: {} requests, {} at {}",
-            plan.requests,
+            "plan: {}, {} at {}",
+            crate::planning::count(plan.requests, "request"),
             human_duration(plan.duration_secs),
             plan.rate
         );

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::deliver::{Courier, Deletion, Sync};
 use crate::error::{Ending, FailureLimit, RunError};
 use crate::ledger::InvalidRows;
-use crate::outcome::RowResult;
+use crate::outcome::{FailStatus, RowResult};
 use crate::payload::Tag;
 
 /// `--missing`: what becomes of contacts that left the export.
@@ -81,8 +81,8 @@ pub struct MissingReport {
     /// name one, or naming it by a key the state does not hold): with any, nothing is
     /// tagged or deleted.
     pub unnamed_invalid: u64,
-    /// Requests spent tagging or deleting them (after the run's own, which `requests`
-    /// counts).
+    /// Requests spent tagging or deleting them (added to the summary's `requests`; the
+    /// printed line and the plan count the run's own).
     pub requests: u64,
     /// Not reached: the run was stopped (an interrupt, a refused key) while handling them.
     pub interrupted: u64,
@@ -207,6 +207,14 @@ pub async fn handle(
                         // Tagged once: not missing again every night.
                         sync.state.release(*id).await?;
                         ("tagged", String::new())
+                    }
+                    // Deleted in HelpCrunch since: nothing to tag, nothing to know.
+                    RowResult::Failed {
+                        status: FailStatus::NotFound,
+                        ..
+                    } => {
+                        sync.state.forget(*id).await?;
+                        ("gone", String::new())
                     }
                     RowResult::Failed { errors, .. } => ("failed", errors.join("; ")),
                     other => ("failed", format!("{other:?}")),

@@ -188,7 +188,6 @@ pub fn duration(requests: u64, rate: Rate) -> Duration {
     Duration::from_secs_f64((requests - 1) as f64 / per_sec).max(Duration::from_secs(1))
 }
 
-/// `35 min`, `2 h 05 min`, `40 s`.
 /// `n` and its noun, singular for one: "1 request", "73 requests".
 pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {
@@ -198,6 +197,7 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// `40 s`, `1 min 02 s`, `35 min`, `2 h 05 min`.
 pub fn human_duration(secs: u64) -> String {
     // Seconds while they matter, then whole minutes rounded up: a plan never promises
     // less time than it takes.

@@ -936,13 +936,18 @@ impl Summary {
             } else {
                 format!(" ({})", among.join(", "))
             };
+            // A rate needs two requests: the first goes at once.
+            let achieved = if self.requests >= 2 {
+                format!("{:.1} requests/min", self.effective_rate_per_min)
+            } else {
+                "- requests/min".to_string()
+            };
             text.push_str(&format!(
-                "{}{lookups}, {} answered 429, {} retries, {:.1}s, {:.1} requests/min (configured {})\n",
+                "{}{lookups}, {} answered 429, {} retries, {:.1}s, {achieved} (configured {})\n",
                 crate::planning::count(self.requests, "request"),
                 self.rate_limited,
                 self.retries,
                 self.elapsed_secs,
-                self.effective_rate_per_min,
                 self.configured_rate.as_deref().unwrap_or("-")
             ));
             if let Some(rate) = self.final_rate_per_min.filter(|_| self.rate_changes > 0) {
@@ -955,8 +960,8 @@ impl Summary {
                 let listing = self.index.as_ref().map_or(0, |index| index.requests);
                 let sent = self.requests.saturating_sub(listing);
                 text.push_str(&format!(
-                    "planned {} requests ({} create, {} update, {} unchanged, {} exists); sent {sent}\n",
-                    plan.requests,
+                    "planned {} ({} create, {} update, {} unchanged, {} exists); sent {sent}\n",
+                    crate::planning::count(plan.requests, "request"),
                     plan.count("create"),
                     plan.count("update"),
                     plan.count("unchanged"),
@@ -965,8 +970,9 @@ impl Summary {
             }
             match &self.index {
                 Some(index) if index.index == "listed" => text.push_str(&format!(
-                    "indexed the account: {} contacts in {} requests\n",
-                    index.contacts, index.requests
+                    "indexed the account: {} in {}\n",
+                    crate::planning::count(index.contacts, "contact"),
+                    crate::planning::count(index.requests, "request")
                 )),
                 Some(index) if index.index == "used" => text.push_str(&format!(
                     "used the state's account index: {} contacts\n",

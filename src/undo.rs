@@ -156,13 +156,14 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
     write_plan(&dir, &steps).map_err(output(&dir))?;
     let count = |action: &str| steps.iter().filter(|(_, s)| s.action() == action).count();
     print!(
-        "{} contacts the run wrote: {} to delete, {} to restore, {} not restorable (their earlier values unknown), {} not deleted (found after a lost answer: perhaps there before the run), {} taken back already\n{requests} requests: {} at {}\n",
+        "{} contacts the run wrote: {} to delete, {} to restore, {} not restorable (their earlier values unknown), {} not deleted (found after a lost answer: perhaps there before the run), {} taken back already\n{}: {} at {}\n",
         steps.len(),
         count("delete"),
         count("restore"),
         count("not_restorable"),
         count("not_deleted"),
         count("done"),
+        crate::planning::count(requests, "request"),
         human_duration(duration(requests, config.rate).as_secs()),
         config.rate
     );
@@ -253,7 +254,7 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     write_summary(&dir, &summary).map_err(output(&dir))?;
     println!(
-        "deleted {}, already gone {}, restored {}, not restorable {}, not deleted {}, failed {}, left {}; {} requests, {:.1}s\nresults in {}: {UNDONE_FILE}, {SUMMARY_FILE}",
+        "deleted {}, already gone {}, restored {}, not restorable {}, not deleted {}, failed {}, left {}; {}, {:.1}s\nresults in {}: {UNDONE_FILE}, {SUMMARY_FILE}",
         summary.deleted,
         summary.gone,
         summary.restored,
@@ -261,7 +262,7 @@ pub async fn undo(config: UndoConfig, shutdown: Shutdown) -> Result<Ending, RunE
         summary.not_deleted,
         summary.failed,
         summary.left,
-        summary.requests,
+        crate::planning::count(summary.requests, "request"),
         summary.elapsed_secs,
         dir.display()
     );

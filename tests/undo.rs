@@ -617,3 +617,37 @@ async fn contacts_a_create_run_made_are_never_missing_from_a_sync() {
     assert_eq!(sandbox.customers().len(), 20);
     assert_eq!(dir.summary()["missing"]["contacts"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_contact_deleted_in_helpcrunch_since_is_gone_not_failed_when_tagging() {
+    let (sandbox, dir, state) = day_one(100).await;
+    // An agent deleted u100 in HelpCrunch; the CRM dropped it too.
+    let id = sandbox
+        .customers()
+        .iter()
+        .find(|c| c["userId"] == "u100")
+        .and_then(|c| c["id"].as_i64())
+        .expect("u100");
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/customers/{id}", sandbox.base_url()))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success());
+    for night in 0..2 {
+        let run = tonight(
+            &sandbox,
+            &dir,
+            &state,
+            |i| i < 100,
+            &["--missing", "tag:left-crm", "--overwrite"],
+        )
+        .await;
+        assert_eq!(run.code, 0, "night {night}: {}", run.all_output());
+        let missing = &dir.summary()["missing"];
+        // Found gone the first night, and forgotten: not missing the next.
+        assert_eq!(missing["gone"], u64::from(night == 0), "{missing}");
+        assert_eq!(missing["failed"], 0, "{missing}");
+    }
+}

@@ -313,8 +313,8 @@ impl Courier {
             RowResult::Failed { errors, .. } => errors
                 .first()
                 .map(|e| {
-                    let e = e.strip_prefix("HTTP 401").unwrap_or(e);
-                    let e = e.trim_start().strip_prefix("unauthorized").unwrap_or(e);
+                    let e = e.strip_prefix("HTTP 401").unwrap_or(e).trim_start();
+                    let e = e.strip_prefix("unauthorized:").unwrap_or(e);
                     let e = e.trim_start_matches([':', ' ']);
                     if e.is_empty() {
                         String::new()

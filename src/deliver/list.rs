@@ -181,7 +181,9 @@ impl Courier {
                     _ => listed,
                 };
                 tracing::info!(
-                    "indexed the account: {contacts} contacts in {requests} requests ({:.0}s)",
+                    "indexed the account: {} in {} ({:.0}s)",
+                    crate::planning::count(contacts, "contact"),
+                    crate::planning::count(requests, "request"),
                     started.elapsed().as_secs_f64()
                 );
                 return Ok(IndexReport {

@@ -94,27 +94,28 @@ pub(super) fn run(mut store: Store, mut commands: mpsc::Receiver<Command>) {
             Some(error) => Err(error.clone()),
             None => apply(&mut store, &mut batch, &mut synced),
         };
-        match replies {
-            // The answer to `Close` waits until the database is closed: a process that
-            // exits on it leaves one file, with no write-ahead log beside it.
-            Ok(replies) if closing => {
-                drop(store);
-                replies.into_iter().for_each(Reply::send);
-                return;
+        // The answer to `Close` waits until the database is closed: a process that exits
+        // on it leaves one file, with no write-ahead log beside it.
+        if closing {
+            drop(store);
+            match replies {
+                Ok(replies) => replies.into_iter().for_each(Reply::send),
+                Err(error) => {
+                    tracing::error!("{error}");
+                    batch.drain(..).for_each(|command| command.refuse(&error));
+                }
             }
+            return;
+        }
+        match replies {
             Ok(replies) => replies.into_iter().for_each(Reply::send),
             Err(error) => {
                 tracing::error!("{error}");
-                for command in batch.drain(..) {
-                    command.refuse(&error);
-                }
+                batch.drain(..).for_each(|command| command.refuse(&error));
                 broken = Some(error);
             }
         }
         batch.clear();
-        if closing {
-            break;
-        }
     }
 }
 
