@@ -222,6 +222,27 @@ async fn the_base_url_comes_from_the_flag_then_the_environment_then_the_config()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_back_waits_for_a_contact_the_run_made_not_one_found_after_a_lost_answer() {
+    let sandbox = sandbox(SandboxConfig {
+        drop_rate: 0.5,
+        seed: 3,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("half.csv", simple_csv(20));
+    let result = import_fast(&sandbox, &dir, &file, &["--rate", "50/s"]).await;
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let stats = sandbox.stats();
+    assert!(stats.dropped > 0 && stats.dropped < 20, "{stats:?}");
+    // Each row one create; each lost answer one lookup; one read-back, of a contact whose
+    // create was answered.
+    assert_eq!(stats.created, 20, "{stats:?}");
+    assert_eq!(stats.by_endpoint["GET /customers/{id}"], 1, "{stats:?}");
+    assert_eq!(stats.requests, 20 + stats.dropped + 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_dropped_after_sending_is_looked_up_not_resent() {
     let sandbox = sandbox(SandboxConfig {
         drop_rate: 1.0,
