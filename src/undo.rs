@@ -89,6 +89,11 @@ pub fn steps(written: &[Written], undone: &[Undone]) -> Vec<(Written, Step)> {
         .map(|u| (u.contact_id, u))
         .collect();
     let finished = |id: i64| finished.get(&id);
+    let before = |row: &Written| {
+        row.before
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<Before>(json).ok())
+    };
     let mut seen = HashSet::new();
     let mut steps = Vec::new();
     for row in written {
@@ -103,13 +108,14 @@ pub fn steps(written: &[Written], undone: &[Undone]) -> Vec<(Written, Step)> {
         } else if created.contains(&row.contact_id) {
             Step::Delete
         } else if doubted.contains(&row.contact_id) {
-            Step::Doubted
+            // Patched by a sync with what it held known: putting that back undoes the run
+            // whether the contact was there before it or not.
+            match before(row) {
+                Some(before) => Step::Restore(before),
+                None => Step::Doubted,
+            }
         } else {
-            match row
-                .before
-                .as_deref()
-                .and_then(|json| serde_json::from_str::<Before>(json).ok())
-            {
+            match before(row) {
                 Some(before) => Step::Restore(before),
                 None => Step::NotRestorable,
             }
@@ -509,6 +515,11 @@ mod tests {
             // Doubted on one row, created for certain by another: deleted.
             doubted(8, 15),
             written(9, 15, "created", None),
+            // Doubted, and patched by a sync with what it held known: put back.
+            Written {
+                before: Some(json.clone()),
+                ..doubted(10, 16)
+            },
         ];
         let undone = [
             Undone {
@@ -532,7 +543,7 @@ mod tests {
             planned,
             [
                 (10, Step::Delete),
-                (11, Step::Restore(before)),
+                (11, Step::Restore(before.clone())),
                 (12, Step::NotRestorable),
                 (
                     13,
@@ -542,10 +553,11 @@ mod tests {
                 ),
                 (14, Step::Doubted),
                 (15, Step::Delete),
+                (16, Step::Restore(before.clone())),
             ]
         );
         let requests: Vec<u64> = planned.iter().map(|(_, step)| step.requests()).collect();
-        assert_eq!(requests, [1, 1, 0, 0, 0, 1]);
+        assert_eq!(requests, [1, 1, 0, 0, 0, 1, 1]);
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl Sync {
         // The index is asked only where it can change the plan, or holds what an update is
         // about to change (for an undo): not for a contact the state knows unchanged.
         let unchanged = known.is_some_and(|known| !plan::changed(&known, &hashes));
-        let skip_index = self.mode == Mode::Create && known.is_some() || unchanged;
+        let skip_index = (self.mode == Mode::Create && known.is_some()) || unchanged;
         let held = if self.index && !skip_index {
             let (user_id, email) = (payload.user_id.clone(), payload.email.clone());
             // A create run stops at any contact holding the row's userId or email; a sync
@@ -276,12 +276,12 @@ impl Courier {
                 created
             }
         };
-        // A contact found existing is updated, never created twice (`--mode create`
-        // leaves it as it is). So is one a lookup found after a lost answer: it may have
-        // been there before the run, holding other values; it stays `created`.
         if let RowResult::Created { id: Some(id) } | RowResult::Exists { id: Some(id) } = result {
             met(id).await?;
         }
+        // A contact found existing is updated, never created twice (`--mode create`
+        // leaves it as it is). So is one a lookup found after a lost answer: it may have
+        // been there before the run, holding other values; it stays `created`.
         match (&result, sync.mode != Mode::Create) {
             (RowResult::Exists { id: Some(id) }, true) => {
                 let id = *id;
