@@ -255,7 +255,7 @@ pub struct ImportArgs {
 
     /// Most contacts that may be missing before nothing is tagged or deleted and the run
     /// exits 1 (a truncated export must not wipe an account): a count or a share of the
-    /// contacts the state knows [default: 5%].
+    /// contacts this sync has met [default: 5%].
     #[arg(long, value_name = "N|N%")]
     pub max_missing: Option<crate::error::FailureLimit>,
 }

@@ -63,9 +63,9 @@ pub const DEFAULT_LIMIT: FailureLimit = FailureLimit::Percent(5.0);
 /// What became of the contacts that left the export, for `summary.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MissingReport {
-    /// Contacts the state knows that tonight's run did not meet.
+    /// Contacts earlier sync runs met that tonight's run did not.
     pub contacts: u64,
-    /// Contacts the state knows.
+    /// Contacts sync runs of this state met (the share --max-missing counts is of these).
     pub known: u64,
     /// `report`, `tag:NAME`, `delete`, or `none` when more were missing than allowed (or
     /// some invalid rows named nobody, to tag or delete).
@@ -143,7 +143,7 @@ pub async fn handle(
         .into_iter()
         .filter(|(_, id)| !named.contains(id))
         .collect();
-    let known = sync.state.contacts().await?;
+    let known = sync.state.synced_contacts().await?;
     let mut report = MissingReport {
         contacts: missing.len() as u64,
         known,

@@ -616,6 +616,11 @@ async fn contacts_a_create_run_made_are_never_missing_from_a_sync() {
     assert_eq!(sandbox.stats().deleted, 0);
     assert_eq!(sandbox.customers().len(), 20);
     assert_eq!(dir.summary()["missing"]["contacts"], 0);
+    assert_eq!(
+        dir.summary()["missing"]["known"],
+        10,
+        "the ten this sync met"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -333,6 +333,20 @@ impl State {
         .await
     }
 
+    /// Contacts some sync run met: those that can go missing (`--max-missing` counts a
+    /// share of them).
+    pub async fn synced_contacts(&self) -> Result<u64, StateError> {
+        self.blocking(|c| {
+            c.query_row(
+                "SELECT COUNT(DISTINCT contact_id) FROM contacts WHERE seen IS NOT NULL",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map(|n| u64::try_from(n).unwrap_or(0))
+    }
+
     /// Contacts the state knows: each once, whatever keys lead to it.
     pub async fn contacts(&self) -> Result<u64, StateError> {
         self.blocking(|c| {
