@@ -12,7 +12,7 @@
 //! Only contacts this state knows are ever touched, never ones created elsewhere. A row
 //! that was invalid tonight still names its contact (as far as it was read), which is
 //! then not missing. And when more are missing than `--max-missing` allows (5 % of the
-//! contacts the state knows, by default), nothing is tagged or deleted and the run exits
+//! contacts this sync has met, by default), nothing is tagged or deleted and the run exits
 //! 1: a truncated export must not wipe an account.
 
 use std::collections::HashSet;
@@ -57,7 +57,7 @@ impl FromStr for Missing {
     }
 }
 
-/// The default `--max-missing`: 5 % of the contacts the state knows.
+/// The default `--max-missing`: 5 % of the contacts this sync has met.
 pub const DEFAULT_LIMIT: FailureLimit = FailureLimit::Percent(5.0);
 
 /// What became of the contacts that left the export, for `summary.json`.
@@ -177,7 +177,7 @@ pub async fn handle(
         report.action = "none".into();
     } else if report.over_limit {
         tracing::error!(
-            "{} of the {known} contacts the state knows left the export, more than --max-missing allows: nothing was tagged or deleted (a truncated export must not wipe an account); see {FILE}",
+            "{} of the {known} contacts this sync has met left the export, more than --max-missing allows: nothing was tagged or deleted (a truncated export must not wipe an account); see {FILE}",
             report.contacts
         );
         report.action = "none".into();
@@ -290,7 +290,7 @@ pub fn add_to_summary(out_dir: &Path, report: &MissingReport) -> std::io::Result
         ),
     };
     println!(
-        "{} of {} contacts the state knows left the export ({done}): {}",
+        "{} of {} contacts this sync has met left the export ({done}): {}",
         report.contacts,
         report.known,
         out_dir.join(FILE).display()
