@@ -309,11 +309,22 @@ async fn plan(
                 let report = courier
                     .prepare_index(&sync.state, IndexPolicy::Always, None)
                     .await?;
-                sync.index = report.index == "listed";
-                index_requests = report.requests;
                 if let Some(sandbox) = rehearsal {
                     sandbox.shutdown().await;
                 }
+                // Asked for, and not had: a plan without it would answer another question.
+                if report.index != "listed" {
+                    if shutdown.is_stopping() && !shutdown.has_failed() {
+                        return Ok(Ending::Interrupted);
+                    }
+                    return Err(shutdown.take_error().unwrap_or_else(|| {
+                        RunError::Config(
+                            "the account could not be listed (--index always): nothing planned; the log says why, and the next listing goes on where this one stopped".into(),
+                        )
+                    }));
+                }
+                sync.index = true;
+                index_requests = report.requests;
             }
             IndexPolicy::Auto => match sync.state.index_status().await? {
                 IndexStatus::Complete { .. } => sync.index = true,

@@ -374,7 +374,16 @@ async fn open_state(
 }
 
 fn open(dir: &Path) -> Result<(Connection, String), RunError> {
-    ledger::open_for_undo(dir).map_err(RunError::Ledger)
+    ledger::open_for_undo(dir).map_err(|error| match error {
+        ledger::LedgerError::NoRun { dir } => RunError::Config(format!(
+            "{dir} holds no run to take back (no {}): pass the --out of an import",
+            ledger::FILE_NAME
+        )),
+        ledger::LedgerError::Busy { dir } => RunError::Config(format!(
+            "{dir} is in use by another import or undo (its ledger is locked): wait for it to end"
+        )),
+        other => RunError::Ledger(other),
+    })
 }
 
 /// The API to send to: the one the run's ledger recorded, unless `--base-url --force`.

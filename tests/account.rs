@@ -322,3 +322,42 @@ async fn a_plan_predicts_exactly_what_the_import_then_does() {
         assert_eq!(&dir.read_out(name), before, "{name} kept");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_asked_to_list_an_account_it_cannot_reach_plans_nothing_and_exits_2() {
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(5, |_| false));
+    let out = dir.path().join("out").to_string_lossy().into_owned();
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let retry = common::fast_retry_config(&dir);
+    let plan = run(
+        &[
+            "plan",
+            &file,
+            "--mode",
+            "upsert",
+            "--state",
+            &state,
+            "--index",
+            "always",
+            "--base-url",
+            "http://127.0.0.1:1/v1",
+            "--config",
+            &retry,
+            "--out",
+            &out,
+        ],
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(plan.code, 2, "{}", plan.all_output());
+    assert!(
+        plan.all_output().contains("could not be listed"),
+        "{}",
+        plan.all_output()
+    );
+    assert!(
+        !dir.path().join("out").join("plan.json").exists(),
+        "nothing planned"
+    );
+}

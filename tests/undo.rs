@@ -656,3 +656,56 @@ async fn a_missing_contact_deleted_in_helpcrunch_since_is_gone_not_failed_when_t
         assert_eq!(missing["failed"], 0, "{missing}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_of_a_directory_without_a_run_says_so_in_undos_words() {
+    let dir = Dir::new();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let empty = empty.to_string_lossy().into_owned();
+    let undone = run(&["undo", "--out", &empty], Some(KEY)).await;
+    assert_eq!(undone.code, 2, "{}", undone.all_output());
+    assert!(
+        undone.all_output().contains("no run to take back"),
+        "{}",
+        undone.all_output()
+    );
+    assert!(
+        !undone.all_output().contains("--resume"),
+        "{}",
+        undone.all_output()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_that_is_a_runs_ledger_is_refused() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(5, |_| false));
+    let first = import(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    // The first run's ledger given as the state of a second run.
+    let ledger = dir
+        .out()
+        .join("ledger.sqlite")
+        .to_string_lossy()
+        .into_owned();
+    let out = dir.path().join("second").to_string_lossy().into_owned();
+    let second = send(
+        &sandbox,
+        &file,
+        &out,
+        &["--mode", "upsert", "--state", &ledger],
+    )
+    .await;
+    assert_eq!(second.code, 2, "{}", second.all_output());
+    assert!(
+        second.all_output().contains("is a run's ledger"),
+        "{}",
+        second.all_output()
+    );
+    // The first run can still be taken back.
+    let undone = undo(&dir, &["--yes"]).await;
+    assert_eq!(undone.code, 0, "{}", undone.all_output());
+    assert!(sandbox.customers().is_empty());
+}

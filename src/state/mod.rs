@@ -79,6 +79,10 @@ pub enum StateError {
     },
     #[error("state {path}: {message}")]
     Database { path: String, message: String },
+    #[error(
+        "{path} is a run's ledger, not a sync state: pass another --state (for example .helpcrunch-import/state.db)"
+    )]
+    IsLedger { path: String },
 }
 
 /// A handle on the open state; cheap to clone.
@@ -122,6 +126,18 @@ impl State {
         let transaction = connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
             .map_err(error)?;
+        // A run's ledger (its rows and passes) is not a state: sharing the file would lock
+        // the run's own undo out.
+        let ledger: bool = transaction
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name IN ('rows', 'passes')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(error)?;
+        if ledger {
+            return Err(StateError::IsLedger { path: name });
+        }
         transaction.execute_batch(SCHEMA).map_err(error)?;
         transaction.execute_batch(index::SCHEMA).map_err(error)?;
         add_columns(&transaction).map_err(error)?;
