@@ -455,10 +455,7 @@ async fn open_state(send: &SendConfig) -> Result<Option<Sync>, RunError> {
     let Some(path) = send.state.clone() else {
         return Ok(None);
     };
-    let target = send.target.label();
-    let state = tokio::task::spawn_blocking(move || State::open(&path, &target))
-        .await
-        .map_err(|e| RunError::Internal(format!("opening the state failed: {e}")))??;
+    let state = State::open_async(path, send.target.label()).await?;
     Ok(Some(Sync {
         mode: send.mode,
         state,

@@ -123,12 +123,8 @@ pub async fn handle(
     let mut named: HashSet<i64> = HashSet::new();
     let mut unnamed = invalid.unnamed;
     for (user_id, email) in &invalid.named {
-        let user_id = user_id.as_ref().map(|u| format!("userId:{u}"));
-        let email = email
-            .as_ref()
-            .map(|e| format!("email:{}", e.to_lowercase()));
         let mut any = false;
-        for key in user_id.into_iter().chain(email) {
+        for key in crate::state::plan::keys_of(user_id.as_deref(), email.as_deref()) {
             if let Some(known) = sync.state.get(key).await? {
                 named.insert(known.id);
                 any = true;

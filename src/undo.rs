@@ -366,11 +366,7 @@ async fn open_state(
         );
         return Ok(None);
     }
-    let target = target.to_string();
-    let state = tokio::task::spawn_blocking(move || State::open(&path, &target))
-        .await
-        .map_err(|e| RunError::Internal(format!("opening the state failed: {e}")))??;
-    Ok(Some(state))
+    Ok(Some(State::open_async(path, target.to_string()).await?))
 }
 
 fn open(dir: &Path) -> Result<(Connection, String), RunError> {

@@ -277,6 +277,19 @@ async fn day_one(n: usize) -> (Sandbox, Dir, String) {
 }
 
 /// Tonight's export: the rows of `kept` (by number), synced with `extra` flags.
+/// An export: `first` (a line of its own, if any), then the rows `u1..u1000` of `kept`.
+fn export(first: &str, kept: impl Fn(usize) -> bool) -> String {
+    let mut text = String::from("userId,email,name\n");
+    if !first.is_empty() {
+        text.push_str(first);
+        text.push('\n');
+    }
+    for i in (1..=1000).filter(|&i| kept(i)) {
+        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
+    }
+    text
+}
+
 async fn tonight(
     sandbox: &Sandbox,
     dir: &Dir,
@@ -284,11 +297,7 @@ async fn tonight(
     kept: impl Fn(usize) -> bool,
     extra: &[&str],
 ) -> Run {
-    let mut text = String::from("userId,email,name\n");
-    for i in (1..=1000).filter(|&i| kept(i)) {
-        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
-    }
-    let file = dir.write("tonight.csv", text);
+    let file = dir.write("tonight.csv", export("", kept));
     let mut args = vec!["--mode", "upsert", "--state", state];
     args.extend_from_slice(extra);
     import(sandbox, dir, &file, &args).await
@@ -392,11 +401,7 @@ async fn a_truncated_export_deletes_nothing_and_exits_1() {
 async fn missing_contacts_are_deleted_when_asked_and_an_invalid_row_is_not_missing() {
     let (sandbox, dir, state) = day_one(100).await;
     // Rows 1-3 left; row 4 is still there, invalid tonight (its email broken).
-    let mut text = String::from("userId,email,name\n");
-    text.push_str("u4,not-an-email,User 4\n");
-    for i in 5..=100 {
-        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
-    }
+    let text = export("u4,not-an-email,User 4", |i| (5..=100).contains(&i));
     let file = dir.write("tonight.csv", text);
     let missing = ["--missing", "delete", "--max-failures", "1"];
     let flags = [&["--mode", "upsert", "--state", &state][..], &missing].concat();
@@ -474,11 +479,7 @@ async fn a_contact_whose_row_lost_its_user_id_is_not_missing() {
     let (sandbox, dir, state) = day_one(100).await;
     // Row 1 comes without its userId tonight: its email finds the same contact. Rows
     // 99 and 100 left.
-    let mut text = String::from("userId,email,name\n");
-    text.push_str(",user1@example.com,User 1\n");
-    for i in 2..=98 {
-        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
-    }
+    let text = export(",user1@example.com,User 1", |i| (2..=98).contains(&i));
     let file = dir.write("tonight.csv", text);
     let flags = ["--mode", "upsert", "--state", &state, "--missing", "delete"];
     let run = import(&sandbox, &dir, &file, &flags).await;
@@ -494,11 +495,9 @@ async fn a_contact_whose_row_lost_its_user_id_is_not_missing() {
 async fn a_row_read_too_little_to_name_its_contact_stops_deletion_of_the_missing() {
     let (sandbox, dir, state) = day_one(100).await;
     // Rows 1-3 left; row 4 is a ragged line: it may be any of the three.
-    let mut text = String::from("userId,email,name\n");
-    text.push_str("u4,user4@example.com,User 4,stray field\n");
-    for i in 5..=100 {
-        text.push_str(&format!("u{i},user{i}@example.com,User {i}\n"));
-    }
+    let text = export("u4,user4@example.com,User 4,stray field", |i| {
+        (5..=100).contains(&i)
+    });
     let file = dir.write("tonight.csv", text);
     for policy in ["delete", "tag:left-crm"] {
         let flags = [

@@ -97,6 +97,19 @@ pub struct State {
 }
 
 impl State {
+    /// [`State::open`] on a blocking thread.
+    pub async fn open_async(path: PathBuf, target: String) -> Result<State, StateError> {
+        let name = path.display().to_string();
+        tokio::task::spawn_blocking(move || State::open(&path, &target))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StateError::Database {
+                    path: name,
+                    message: format!("opening it failed: {e}"),
+                })
+            })
+    }
+
     /// Opens (or creates) the state at `path` for `target` and locks it. Blocking.
     pub fn open(path: &Path, target: &str) -> Result<State, StateError> {
         let name = path.display().to_string();
@@ -352,28 +365,20 @@ impl State {
     /// Contacts some sync run met: those that can go missing (`--max-missing` counts a
     /// share of them).
     pub async fn synced_contacts(&self) -> Result<u64, StateError> {
-        self.blocking(|c| {
-            c.query_row(
-                "SELECT COUNT(DISTINCT contact_id) FROM contacts WHERE seen IS NOT NULL",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|n| u64::try_from(n).unwrap_or(0))
+        self.count("SELECT COUNT(DISTINCT contact_id) FROM contacts WHERE seen IS NOT NULL")
+            .await
     }
 
     /// Contacts the state knows: each once, whatever keys lead to it.
     pub async fn contacts(&self) -> Result<u64, StateError> {
-        self.blocking(|c| {
-            c.query_row(
-                "SELECT COUNT(DISTINCT contact_id) FROM contacts",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|n| u64::try_from(n).unwrap_or(0))
+        self.count("SELECT COUNT(DISTINCT contact_id) FROM contacts")
+            .await
+    }
+
+    async fn count(&self, sql: &'static str) -> Result<u64, StateError> {
+        self.blocking(move |c| c.query_row(sql, [], |row| row.get::<_, i64>(0)))
+            .await
+            .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
     pub(super) async fn blocking<T: Send + 'static>(

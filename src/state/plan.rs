@@ -55,20 +55,18 @@ pub fn hashes(payload: &CreateCustomer) -> Hashes {
 /// The state's key for a row's contact: its userId (unique in HelpCrunch), else its email,
 /// lowercased (emails compare without case). None: nothing to know the contact by.
 pub fn key(payload: &CreateCustomer) -> Option<String> {
-    match (&payload.user_id, &payload.email) {
-        (Some(user_id), _) => Some(format!("userId:{user_id}")),
-        (None, Some(email)) => Some(format!("email:{}", email.to_lowercase())),
-        (None, None) => None,
-    }
+    keys(payload).next()
 }
 
-/// Every key a row's contact may be known by: its userId's, and its email's.
+/// Every key a row's contact may be known by: its userId's, then its email's.
 pub fn keys(payload: &CreateCustomer) -> impl Iterator<Item = String> + use<> {
-    let user_id = payload.user_id.as_ref().map(|u| format!("userId:{u}"));
-    let email = payload
-        .email
-        .as_ref()
-        .map(|e| format!("email:{}", e.to_lowercase()));
+    keys_of(payload.user_id.as_deref(), payload.email.as_deref())
+}
+
+/// The keys of a contact with `user_id` and `email` (as far as they are known).
+pub fn keys_of(user_id: Option<&str>, email: Option<&str>) -> impl Iterator<Item = String> + use<> {
+    let user_id = user_id.map(|u| format!("userId:{u}"));
+    let email = email.map(|e| format!("email:{}", e.to_lowercase()));
     user_id.into_iter().chain(email)
 }
 
