@@ -215,17 +215,14 @@ pub async fn handle(
                     RowResult::Failed { errors, .. } => ("failed", errors.join("; ")),
                     other => ("failed", format!("{other:?}")),
                 },
-                Missing::Delete => match courier.delete_contact(*id).await {
-                    Deletion::Deleted => {
+                Missing::Delete => {
+                    let deletion = courier.delete_contact(*id).await;
+                    // Deleted, or gone already: either way no longer HelpCrunch's.
+                    if !matches!(deletion, Deletion::Failed(_)) {
                         sync.state.forget(*id).await?;
-                        ("deleted", String::new())
                     }
-                    Deletion::Gone => {
-                        sync.state.forget(*id).await?;
-                        ("gone", String::new())
-                    }
-                    Deletion::Failed(why) => ("failed", why),
-                },
+                    deletion.result()
+                }
             }
         };
         match result {

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::client::{ApiKey, Client};
 use crate::config::UndoConfig;
-use crate::deliver::{Courier, Deletion, Refusals, Verifier, Verify};
+use crate::deliver::{Courier, Refusals, Verifier, Verify};
 use crate::error::{Ending, RunError};
 use crate::ledger::{self, Undone, Written};
 use crate::limiter::Limiter;
@@ -297,11 +297,7 @@ pub const SUMMARY_FILE: &str = "undo-summary.json";
 /// was) and why, for a failure or what is left in place.
 async fn take_back(courier: &Courier, id: i64, step: &Step) -> (&'static str, String) {
     match step {
-        Step::Delete => match courier.delete_contact(id).await {
-            Deletion::Deleted => ("deleted", String::new()),
-            Deletion::Gone => ("gone", String::new()),
-            Deletion::Failed(why) => ("failed", why),
-        },
+        Step::Delete => courier.delete_contact(id).await.result(),
         Step::Restore(before) => {
             let left = if before.custom_data_added.is_empty() {
                 String::new()

@@ -19,6 +19,17 @@ pub enum Deletion {
     Failed(String),
 }
 
+impl Deletion {
+    /// As a result file says it (`deleted`, `gone`, `failed`), and why it failed.
+    pub fn result(self) -> (&'static str, String) {
+        match self {
+            Deletion::Deleted => ("deleted", String::new()),
+            Deletion::Gone => ("gone", String::new()),
+            Deletion::Failed(why) => ("failed", why),
+        }
+    }
+}
+
 struct Delete {
     id: i64,
 }
