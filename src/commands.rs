@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, LimitKind, SandboxArgs};
 use crate::client::{ApiKey, Client};
 use crate::config::{Config, ProcessEnv, SendConfig, Target};
-use crate::deliver::{Courier, IndexPolicy, IndexReport, Refusals, Sync, Verifier};
+use crate::deliver::{Courier, IndexPolicy, IndexReport, Outage, Refusals, Sync, Verifier};
 use crate::error::{Ending, RunError};
 use crate::ledger::{Begin, Ledger};
 use crate::limiter::Limiter;
@@ -417,6 +417,7 @@ fn courier(
         ledger,
         verifier: Verifier::new(send.verify),
         refusals: Refusals::new(send.fail_fast),
+        outage: Outage::new(send.retry.unreachable, base_url),
         sync,
     })
 }

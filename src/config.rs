@@ -116,6 +116,7 @@ pub struct RetrySection {
     pub max_total_secs: Option<u64>,
     pub max_retry_after_secs: Option<u64>,
     pub settle_secs: Option<u64>,
+    pub unreachable_secs: Option<u64>,
 }
 
 /// Where requests go.
@@ -534,6 +535,9 @@ fn resolve_retry(section: &RetrySection) -> Result<RetryPolicy, RunError> {
         settle: section
             .settle_secs
             .map_or(default.settle, Duration::from_secs),
+        unreachable: section
+            .unreachable_secs
+            .map_or(default.unreachable, Duration::from_secs),
     };
     if policy.settle > MAX_SETTLE {
         return Err(RunError::Config(format!(

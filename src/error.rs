@@ -51,6 +51,16 @@ pub enum RunError {
         reason: String,
         first: String,
     },
+    /// No request had an answer for too long (`retry.unreachable_secs`).
+    #[error(
+        "no answer from the API at {base_url} for {secs} s ({attempts} attempts failed; the last: {last}): the run stopped rather than spend every row's retries. Check the base URL and the network, then go on (import: --resume; undo: run it again). retry.unreachable_secs in the config sets how long to wait (0: never stop)"
+    )]
+    Unreachable {
+        base_url: String,
+        secs: u64,
+        attempts: u64,
+        last: String,
+    },
     #[error("cannot write results in {}: {source}", dir.display())]
     Output {
         dir: PathBuf,

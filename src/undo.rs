@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::client::{ApiKey, Client};
 use crate::config::UndoConfig;
-use crate::deliver::{Courier, Refusals, Verifier, Verify};
+use crate::deliver::{Courier, Outage, Refusals, Verifier, Verify};
 use crate::error::{Ending, RunError};
 use crate::ledger::{self, Undone, Written};
 use crate::limiter::Limiter;
@@ -413,6 +413,7 @@ fn courier(
         ledger: None,
         verifier: Verifier::new(Verify::Off),
         refusals: Refusals::new(0),
+        outage: Outage::new(config.retry.unreachable, base_url),
         sync: None,
     })
 }

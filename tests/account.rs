@@ -329,7 +329,12 @@ async fn a_plan_asked_to_list_an_account_it_cannot_reach_plans_nothing_and_exits
     let file = dir.write("rows.csv", rows_renamed(5, |_| false));
     let out = dir.path().join("out").to_string_lossy().into_owned();
     let state = dir.path().join("state.db").to_string_lossy().into_owned();
-    let retry = common::fast_retry_config(&dir);
+    // The listing's own retries run out (an outage would stop it the same way, exit 2,
+    // with its own words: tests/resume.rs).
+    let retry = dir.write(
+        "retry.toml",
+        "[retry]\nmax_attempts = 20\ninitial_delay_ms = 10\nmax_delay_secs = 1\nunreachable_secs = 0\n",
+    );
     let plan = run(
         &[
             "plan",

@@ -11,8 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Dir, KEY, READ_BACK_CREATE, finish, import, import_args, import_fast, run, sandbox, signal,
-    spawn, stored,
+    Dir, KEY, READ_BACK_CREATE, Run, finish, import, import_args, import_fast, run, sandbox,
+    sandbox_at, signal, spawn, stored,
 };
 use helpcrunch_import::sandbox::{RetryAfterMode, Sandbox, SandboxConfig};
 
@@ -392,4 +392,119 @@ async fn a_resume_keeps_finished_rows_and_refuses_a_changed_input_unless_forced(
         "only the new rows (and the pass's first contact read back)"
     );
     dir.assert_results_agree();
+}
+
+/// `import` at `rate`, with the config's `[retry]` section holding `retry`.
+async fn import_retrying(sandbox: &Sandbox, dir: &Dir, file: &str, rate: &str, retry: &str) -> Run {
+    let config = dir.write("retry.toml", format!("[retry]\n{retry}\n"));
+    import(sandbox, dir, file, &["--rate", rate, "--config", &config]).await
+}
+
+/// A loopback address nothing listens on (until a sandbox is started there).
+fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_cannot_be_reached_stops_the_run_and_its_rows_resume() {
+    const ROWS: usize = 30;
+    let address = closed_port();
+    let base_url = format!("http://{address}/v1");
+    let dir = Dir::new();
+    let file = dir.write("contacts.csv", mixed_csv(ROWS));
+    let out = dir.out().to_string_lossy().into_owned();
+    let args = [
+        "import",
+        &file,
+        "--base-url",
+        &base_url,
+        "--out",
+        &out,
+        "--rate",
+        "50/s",
+    ];
+    let started = Instant::now();
+    let stopped = run(&args, Some(KEY)).await;
+    let took = started.elapsed();
+    let output = stopped.all_output();
+    assert_eq!(stopped.code, 2, "{output}");
+    assert!(
+        output.contains(&format!("no answer from the API at {base_url}"))
+            && output.contains("Connection refused")
+            && output.contains("--resume"),
+        "{output}"
+    );
+    // Ten seconds before the API has ever answered; not every row's retries (8 attempts,
+    // minutes of backoff each).
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // Every row is in a result file, none of them done.
+    let failed = dir.failed_rows();
+    assert_eq!(failed.len(), ROWS, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|(_, _, status)| status == "gave_up" || status == "not_sent"),
+        "{failed:?}"
+    );
+    assert_eq!(dir.summary()["created"], 0);
+
+    // The API comes back where it was: the run goes on and creates each contact once.
+    let sandbox = sandbox_at(SandboxConfig::default(), address).await;
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let resumed = run(&resume, Some(KEY)).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.all_output());
+    assert_each_created_once(&sandbox, ROWS);
+    dir.assert_results_agree();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_answering_only_5xx_stops_the_run_after_unreachable_secs() {
+    let sandbox = sandbox(SandboxConfig {
+        error_rate: 1.0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("contacts.csv", mixed_csv(20));
+    let stopped = import_retrying(
+        &sandbox,
+        &dir,
+        &file,
+        "50/s",
+        "initial_delay_ms = 10\nmax_delay_secs = 1\nunreachable_secs = 2",
+    )
+    .await;
+    let output = stopped.all_output();
+    assert_eq!(stopped.code, 2, "{output}");
+    assert!(
+        output.contains("no answer from the API") && output.contains("503"),
+        "{output}"
+    );
+    assert_eq!(dir.failed_rows().len(), 20);
+    assert_eq!(sandbox.stats().created, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_between_answers_never_stop_the_run() {
+    // Half the answers are 503s: the API answers, however badly, so the run goes on to
+    // the end, however short the outage it may sit out.
+    let sandbox = sandbox(SandboxConfig {
+        error_rate: 0.5,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let dir = Dir::new();
+    let file = dir.write("contacts.csv", mixed_csv(60));
+    let finished = import_retrying(
+        &sandbox,
+        &dir,
+        &file,
+        "100/s",
+        "max_attempts = 40\ninitial_delay_ms = 10\nmax_delay_secs = 1\nunreachable_secs = 1",
+    )
+    .await;
+    assert_eq!(finished.code, 0, "{}", finished.all_output());
+    assert_each_created_once(&sandbox, 60);
 }

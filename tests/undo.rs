@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dir, KEY, Run, import_to, rows_renamed, run, sandbox, spawn};
+use common::{Dir, KEY, Run, import_to, rows_renamed, run, sandbox, sandbox_at, spawn};
 use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Map, Value, json};
 
@@ -707,4 +707,33 @@ async fn a_state_that_is_a_runs_ledger_is_refused() {
     let undone = undo(&dir, &["--yes"]).await;
     assert_eq!(undone.code, 0, "{}", undone.all_output());
     assert!(sandbox.customers().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_that_cannot_reach_the_api_stops_rather_than_retry_each_contact() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let address = sandbox.addr();
+    let dir = Dir::new();
+    let file = dir.write("rows.csv", rows_renamed(20, |_| false));
+    let imported = import(&sandbox, &dir, &file, &[]).await;
+    assert_eq!(imported.code, 0, "{}", imported.all_output());
+    sandbox.shutdown().await;
+
+    // Every contact's delete would spend its retries (a minute or so each) in turn.
+    let started = std::time::Instant::now();
+    let stopped = undo(&dir, &["--yes"]).await;
+    let output = stopped.all_output();
+    assert_eq!(stopped.code, 2, "{output}");
+    assert!(output.contains("no answer from the API at"), "{output}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{output}");
+
+    // Back where it was (holding none of them now): running undo again goes on.
+    let back = sandbox_at(SandboxConfig::default(), address).await;
+    let undone = undo(&dir, &["--yes"]).await;
+    assert_eq!(undone.code, 0, "{}", undone.all_output());
+    assert_eq!(
+        back.stats().requests,
+        20,
+        "one delete each, answered 404 (gone)"
+    );
 }

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use tokio::time::Instant;
 
 use super::Courier;
 use super::react::{Cause, Retry, stopped_after};
@@ -46,6 +47,10 @@ pub struct RetryPolicy {
     /// before it concludes there is none: HelpCrunch's search may show a new contact
     /// late, and re-sending a create it missed would duplicate the contact.
     pub settle: Duration,
+    /// How long the API may answer nothing but faults (no connection, timeouts, 5xx)
+    /// before the run stops (zero: never); before its first answer, at most
+    /// [`super::outage::BEFORE_FIRST_ANSWER`].
+    pub unreachable: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -58,6 +63,7 @@ impl Default for RetryPolicy {
             max_total: Duration::from_secs(600),
             max_retry_after: Duration::from_secs(300),
             settle: Duration::from_secs(15),
+            unreachable: Duration::from_secs(120),
         }
     }
 }
@@ -209,6 +215,9 @@ impl Courier {
                 .in_flight(self.client.send(request), || request.abandoned())
                 .await;
             self.answered(&answer, slot);
+            if let Some(error) = self.outage.record(&answer, Instant::now()) {
+                self.shutdown.fail(error);
+            }
             let retry = match operation.react(answer) {
                 Then::Done(output) => return Ok(output),
                 Then::Fatal(result) => return Err(self.stop_for(result)),
@@ -270,7 +279,10 @@ impl Courier {
                 tracing::debug!(attempts, %reason, ?retry_after, "retrying");
                 // A fault of this request (or a create in doubt, before its lookup): only
                 // this row waits, with full jitter unless the server said how long.
-                let wait = retry_after.map_or_else(|| full_jitter(delay), |wait| self.capped(wait));
+                let wait = retry_after.map_or_else(
+                    || self.outage.cap(full_jitter(delay), Instant::now()),
+                    |wait| self.capped(wait),
+                );
                 self.sleep(wait, attempts, maybe_sent).await
             }
             Cause::Settling => {

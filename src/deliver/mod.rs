@@ -21,6 +21,7 @@ mod attempt;
 mod create;
 mod delete;
 mod list;
+mod outage;
 mod react;
 mod refusals;
 mod update;
@@ -44,6 +45,7 @@ use self::create::Create;
 pub use self::create::Start;
 pub use self::delete::Deletion;
 pub use self::list::{IndexPolicy, IndexReport};
+pub use self::outage::Outage;
 pub use self::react::stopped;
 pub use self::refusals::Refusals;
 pub use self::update::Sync;
@@ -71,6 +73,9 @@ pub struct Courier {
     pub verifier: Verifier,
     /// Watches the first rows sent, to stop a run that can only fail (`fail_fast`).
     pub refusals: Refusals,
+    /// Watches whether the API answers at all, to stop a run that cannot reach it
+    /// (`retry.unreachable_secs`).
+    pub outage: Outage,
     /// `--mode upsert|update` and its state; None for `--mode create`, which opens none.
     pub sync: Option<Sync>,
 }

@@ -19,13 +19,18 @@ pub const READ_BACK_UPDATE: u64 = 2;
 
 /// A sandbox on a free loopback port that accepts only [`KEY`].
 pub async fn sandbox(config: SandboxConfig) -> Sandbox {
+    sandbox_at(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+}
+
+/// A sandbox at `address` (one a run found closed, say) that accepts only [`KEY`].
+pub async fn sandbox_at(config: SandboxConfig, address: SocketAddr) -> Sandbox {
     let config = SandboxConfig {
         api_key: Some(KEY.to_string()),
         ..config
     };
-    Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    Sandbox::start(config, address)
         .await
-        .expect("the sandbox starts on a free port")
+        .unwrap_or_else(|e| panic!("the sandbox starts at {address}: {e}"))
 }
 
 /// A test's own directory, removed when dropped.
