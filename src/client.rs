@@ -72,6 +72,9 @@ pub enum Answer {
     Transient {
         reason: String,
         retry_after: Option<Duration>,
+        /// The status the server answered (a 5xx, or a 2xx that cannot be read); None
+        /// when no answer came (no connection, no host, a timeout, the run stopped).
+        status: Option<u16>,
     },
     /// The request may have reached the server (timeout, reset after sending): re-sending
     /// a create could create the contact twice.
@@ -177,6 +180,7 @@ impl Request<'_> {
         let transient = |what: &str| Answer::Transient {
             reason: format!("the run stopped during the {what}"),
             retry_after: None,
+            status: None,
         };
         match self {
             Request::Create(_) => Answer::InDoubt {
@@ -334,9 +338,14 @@ impl Client {
 impl Answer {
     fn with_reason(self, error: &reqwest::Error) -> Answer {
         match self {
-            Answer::Transient { retry_after, .. } => Answer::Transient {
+            Answer::Transient {
+                retry_after,
+                status,
+                ..
+            } => Answer::Transient {
                 reason: describe(error),
                 retry_after,
+                status,
             },
             other => other,
         }
@@ -350,6 +359,7 @@ fn classify_send_error(idempotent: bool, error: &reqwest::Error) -> Answer {
         Answer::Transient {
             reason: describe(error),
             retry_after: None,
+            status: None,
         }
     } else {
         Answer::InDoubt {
@@ -412,6 +422,7 @@ pub fn classify(
         code => Answer::Transient {
             reason: format!("HTTP {code}"),
             retry_after: retry_after(),
+            status: Some(code),
         },
     }
 }
@@ -430,6 +441,7 @@ fn success(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Answer {
             status.as_u16()
         ),
         retry_after: None,
+        status: Some(status.as_u16()),
     };
     match endpoint {
         Endpoint::Create => Answer::Ok(Success::Created {
@@ -627,7 +639,8 @@ mod tests {
             answer(503, Some("Tue, 14 Nov 2023 22:13:25 GMT"), ""),
             Answer::Transient {
                 reason: "HTTP 503".into(),
-                retry_after: Some(Duration::from_secs(5))
+                retry_after: Some(Duration::from_secs(5)),
+                status: Some(503),
             }
         );
         assert!(matches!(

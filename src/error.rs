@@ -51,15 +51,18 @@ pub enum RunError {
         reason: String,
         first: String,
     },
-    /// No request had an answer for too long (`retry.unreachable_secs`).
+    /// No request had an answer but a fault for too long (`retry.unreachable_secs`).
     #[error(
-        "no answer from the API at {base_url} for {secs} s ({attempts} attempts failed; the last: {last}): the run stopped rather than spend every row's retries. Check the base URL and the network, then go on (import: --resume; undo: run it again). retry.unreachable_secs in the config sets how long to wait (0: never stop)"
+        "{what} from the API at {base_url} for {secs} s ({attempts} attempts failed; the last: {last}): the run stopped rather than spend every row's retries; {advice}, then go on (import: --resume; undo: run it again). retry.unreachable_secs in the config sets how long to wait (0: never stop)"
     )]
     Unreachable {
+        /// "no answer", or "nothing but server errors" (5xx).
+        what: &'static str,
         base_url: String,
         secs: u64,
         attempts: u64,
         last: String,
+        advice: &'static str,
     },
     #[error("cannot write results in {}: {source}", dir.display())]
     Output {

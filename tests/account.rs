@@ -329,14 +329,8 @@ async fn a_plan_asked_to_list_an_account_it_cannot_reach_plans_nothing_and_exits
     let file = dir.write("rows.csv", rows_renamed(5, |_| false));
     let out = dir.path().join("out").to_string_lossy().into_owned();
     let state = dir.path().join("state.db").to_string_lossy().into_owned();
-    // The listing's own retries run out (an outage would stop it the same way, exit 2,
-    // with its own words: tests/resume.rs).
-    let retry = dir.write(
-        "retry.toml",
-        "[retry]\nmax_attempts = 20\ninitial_delay_ms = 10\nmax_delay_secs = 1\nunreachable_secs = 0\n",
-    );
-    let plan = run(
-        &[
+    let plan = |extra: Vec<String>| {
+        let mut args: Vec<String> = [
             "plan",
             &file,
             "--mode",
@@ -347,22 +341,42 @@ async fn a_plan_asked_to_list_an_account_it_cannot_reach_plans_nothing_and_exits
             "always",
             "--base-url",
             "http://127.0.0.1:1/v1",
-            "--config",
-            &retry,
             "--out",
             &out,
-        ],
-        Some(KEY),
-    )
-    .await;
-    assert_eq!(plan.code, 2, "{}", plan.all_output());
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra);
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&args, Some(KEY)).await
+        }
+    };
+    // The listing's own retries run out.
+    let retry = dir.write(
+        "retry.toml",
+        "[retry]\nmax_attempts = 20\ninitial_delay_ms = 10\nmax_delay_secs = 1\nunreachable_secs = 0\n",
+    );
+    let planned = plan(vec!["--config".into(), retry]).await;
+    assert_eq!(planned.code, 2, "{}", planned.all_output());
     assert!(
-        plan.all_output().contains("could not be listed"),
+        planned.all_output().contains("could not be listed"),
         "{}",
-        plan.all_output()
+        planned.all_output()
     );
     assert!(
         !dir.path().join("out").join("plan.json").exists(),
         "nothing planned"
     );
+    // With the default config, the outage stops it first, in its own words.
+    let planned = plan(Vec::new()).await;
+    assert_eq!(planned.code, 2, "{}", planned.all_output());
+    assert!(
+        planned
+            .all_output()
+            .contains("no answer from the API at http://127.0.0.1:1/v1"),
+        "{}",
+        planned.all_output()
+    );
+    assert!(!dir.path().join("out").join("plan.json").exists());
 }

@@ -48,8 +48,8 @@ pub struct RetryPolicy {
     /// late, and re-sending a create it missed would duplicate the contact.
     pub settle: Duration,
     /// How long the API may answer nothing but faults (no connection, timeouts, 5xx)
-    /// before the run stops (zero: never); before its first answer, at most
-    /// [`super::outage::BEFORE_FIRST_ANSWER`].
+    /// before the run stops (zero: never); while the server has answered nothing at
+    /// all, at most [`super::outage::BEFORE_FIRST_ANSWER`].
     pub unreachable: Duration,
 }
 
@@ -215,7 +215,11 @@ impl Courier {
                 .in_flight(self.client.send(request), || request.abandoned())
                 .await;
             self.answered(&answer, slot);
-            if let Some(error) = self.outage.record(&answer, Instant::now()) {
+            // Once stopping, an answer may be one the run made up for a request it gave
+            // up on: it says nothing of the API, and a signal's exit code stands.
+            if !self.shutdown.is_stopping()
+                && let Some(error) = self.outage.record(&answer, slot.sent_at, Instant::now())
+            {
                 self.shutdown.fail(error);
             }
             let retry = match operation.react(answer) {

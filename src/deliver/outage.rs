@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use crate::client::Answer;
 use crate::error::RunError;
 
-/// Before the API has answered anything in this run, an outage this long stops it: the
-/// likely cause is the base URL, a proxy or the machine's network, not a passing fault.
+/// While the server has answered nothing in this run (not even a 5xx), an outage this long
+/// stops it: the likely cause is the base URL, a proxy or the machine's network.
 pub const BEFORE_FIRST_ANSWER: Duration = Duration::from_secs(10);
 
 /// Faults in an outage before it may stop the run: one slow timeout is not an outage.
@@ -32,32 +32,43 @@ pub struct Outage {
 
 #[derive(Debug, Default)]
 struct Watch {
-    /// Whether any request of this run has had an answer.
-    answered: bool,
-    /// The faults since the last answer, if any.
+    /// Whether the server has answered anything in this run, a 5xx included: it is
+    /// there, so a fault is no longer likely a wrong URL.
+    reached: bool,
+    /// When the last answer that was not a fault came.
+    last_answer: Option<Instant>,
+    /// The faults since then, if any.
     since_answer: Option<Faults>,
+}
+
+#[derive(Debug)]
+struct Faults {
+    /// When the outage began: the first fault's request was sent then (or the last
+    /// answer came, if later). A timeout's fault arrives long after its request went.
+    began: Instant,
+    count: u64,
+    /// The last one's reason, and whether it was a status the server answered (a 5xx).
+    last: String,
+    last_answered: bool,
+    /// Whether the log has said the API is not answering.
+    warned: bool,
 }
 
 impl Watch {
     /// How long an outage may last before it stops the run.
     fn limit(&self, after: Duration) -> Duration {
-        if self.answered {
+        if self.reached {
             after
         } else {
             after.min(BEFORE_FIRST_ANSWER)
         }
     }
-}
 
-#[derive(Debug)]
-struct Faults {
-    /// When the first came.
-    first_at: Instant,
-    count: u64,
-    /// The last one's reason.
-    last: String,
-    /// Whether the log has said the API is not answering.
-    warned: bool,
+    /// When the outage open now stops the run, if one is open.
+    fn deadline(&self, after: Duration) -> Option<Instant> {
+        let faults = self.since_answer.as_ref()?;
+        faults.began.checked_add(self.limit(after))
+    }
 }
 
 impl Outage {
@@ -82,41 +93,46 @@ impl Outage {
         let Some(after) = self.after else {
             return wait;
         };
-        let watch = self.lock();
-        let Some(faults) = &watch.since_answer else {
-            return wait;
-        };
-        let deadline = faults.first_at + watch.limit(after);
-        match deadline.checked_duration_since(now) {
+        match self
+            .lock()
+            .deadline(after)
+            .and_then(|d| d.checked_duration_since(now))
+        {
             Some(left) if !left.is_zero() => wait.min(left),
             _ => wait,
         }
     }
 
-    /// Records the answer to a request at `now`; the error that stops the run when the
-    /// API has answered nothing for too long.
-    pub fn record(&self, answer: &Answer, now: Instant) -> Option<RunError> {
+    /// Records the answer at `now` to a request sent at `sent_at`; the error that stops
+    /// the run when the API has answered nothing but faults for too long.
+    pub fn record(&self, answer: &Answer, sent_at: Instant, now: Instant) -> Option<RunError> {
         let after = self.after?;
         let mut watch = self.lock();
-        let reason = match answer {
-            Answer::Transient { reason, .. } | Answer::InDoubt { reason } => reason,
+        let (reason, answered) = match answer {
+            Answer::Transient { reason, status, .. } => (reason, status.is_some()),
+            Answer::InDoubt { reason } => (reason, false),
             // Any other answer, a 429 or a 4xx included, is the API answering.
             _ => {
-                watch.answered = true;
+                watch.reached = true;
+                watch.last_answer = Some(now);
                 watch.since_answer = None;
                 return None;
             }
         };
+        watch.reached |= answered;
         let limit = watch.limit(after);
+        let began = watch.last_answer.map_or(sent_at, |last| last.max(sent_at));
         let faults = watch.since_answer.get_or_insert_with(|| Faults {
-            first_at: now,
+            began,
             count: 0,
             last: String::new(),
+            last_answered: false,
             warned: false,
         });
         faults.count += 1;
         faults.last.clone_from(reason);
-        let lasted = now.saturating_duration_since(faults.first_at);
+        faults.last_answered = answered;
+        let lasted = now.saturating_duration_since(faults.began);
         if !faults.warned && faults.count >= LEAST_FAULTS {
             faults.warned = true;
             tracing::warn!(
@@ -125,11 +141,23 @@ impl Outage {
                 limit.as_secs()
             );
         }
-        (faults.count >= LEAST_FAULTS && lasted >= limit).then(|| RunError::Unreachable {
-            base_url: self.base_url.clone(),
-            secs: lasted.as_secs(),
-            attempts: faults.count,
-            last: faults.last.clone(),
+        (faults.count >= LEAST_FAULTS && lasted >= limit).then(|| {
+            let (what, advice) = if faults.last_answered {
+                (
+                    "nothing but server errors",
+                    "HelpCrunch may be down: try again later",
+                )
+            } else {
+                ("no answer", "check the base URL and the network")
+            };
+            RunError::Unreachable {
+                what,
+                base_url: self.base_url.clone(),
+                secs: lasted.as_secs(),
+                attempts: faults.count,
+                last: faults.last.clone(),
+                advice,
+            }
         })
     }
 }
@@ -142,6 +170,7 @@ mod tests {
         Answer::Transient {
             reason: "tcp connect error: Connection refused".into(),
             retry_after: None,
+            status: None,
         }
     }
 
@@ -149,6 +178,13 @@ mod tests {
         Answer::Transient {
             reason: "HTTP 503".into(),
             retry_after: Some(Duration::from_secs(1)),
+            status: Some(503),
+        }
+    }
+
+    fn timed_out() -> Answer {
+        Answer::InDoubt {
+            reason: "operation timed out".into(),
         }
     }
 
@@ -160,45 +196,89 @@ mod tests {
         t0 + Duration::from_secs(secs)
     }
 
+    /// `answer` to a request sent and answered at `secs`.
+    fn record(outage: &Outage, answer: Answer, t0: Instant, secs: u64) -> Option<RunError> {
+        outage.record(&answer, at(t0, secs), at(t0, secs))
+    }
+
     #[tokio::test(start_paused = true)]
     async fn never_answered_stops_after_ten_seconds_and_three_faults() {
         let t0 = Instant::now();
         let outage = Outage::new(Duration::from_secs(120), "http://example.invalid/v1");
-        assert!(outage.record(&refused(), t0).is_none());
-        assert!(outage.record(&refused(), at(t0, 5)).is_none());
-        // Ten seconds, but only two faults: one slow timeout is not an outage.
-        let outage2 = Outage::new(Duration::from_secs(120), "u");
-        assert!(outage2.record(&refused(), t0).is_none());
-        assert!(outage2.record(&refused(), at(t0, 11)).is_none());
-        let error = outage.record(&refused(), at(t0, 10)).expect("stops");
+        assert!(record(&outage, refused(), t0, 0).is_none());
+        assert!(record(&outage, refused(), t0, 5).is_none());
+        let error = record(&outage, refused(), t0, 10).expect("stops");
         let text = error.to_string();
-        assert!(text.contains("http://example.invalid/v1"), "{text}");
+        assert!(
+            text.starts_with("no answer from the API at http://example.invalid/v1 for 10 s"),
+            "{text}"
+        );
         assert!(text.contains("Connection refused"), "{text}");
-        assert!(text.contains("10 s"), "{text}");
+        assert!(
+            text.contains("check the base URL and the network"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_slow_timeout_is_not_an_outage() {
+        let t0 = Instant::now();
+        let outage = Outage::new(Duration::from_secs(120), "u");
+        assert!(record(&outage, refused(), t0, 0).is_none());
+        assert!(record(&outage, refused(), t0, 11).is_none(), "two faults");
+        assert!(record(&outage, refused(), t0, 12).is_some(), "three");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_begins_when_its_first_request_went_not_when_it_timed_out() {
+        let t0 = Instant::now();
+        let outage = Outage::new(Duration::from_secs(120), "u");
+        // Three requests sent at once into a server that never answers, 30 s timeouts.
+        assert!(outage.record(&timed_out(), t0, at(t0, 30)).is_none());
+        assert!(outage.record(&timed_out(), t0, at(t0, 30)).is_none());
+        let error = outage.record(&timed_out(), t0, at(t0, 30)).expect("stops");
+        assert!(error.to_string().contains("for 30 s"), "{error}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_5xx_shows_the_api_is_there_so_the_configured_time_applies() {
+        let t0 = Instant::now();
+        let outage = Outage::new(Duration::from_secs(120), "u");
+        // One contact the server fails on, first of an undo: not a wrong URL.
+        for s in [0, 1, 3, 7, 15, 31, 63, 119] {
+            assert!(record(&outage, unavailable(), t0, s).is_none(), "{s}");
+        }
+        let error = record(&outage, unavailable(), t0, 120).expect("stops");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("nothing but server errors from the API at u for 120 s"),
+            "{text}"
+        );
+        assert!(text.contains("HelpCrunch may be down"), "{text}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn once_answered_an_outage_may_last_the_configured_time() {
         let t0 = Instant::now();
         let outage = Outage::new(Duration::from_secs(120), "u");
-        assert!(outage.record(&ok(), t0).is_none());
+        assert!(record(&outage, ok(), t0, 0).is_none());
         for s in [1, 30, 60, 119] {
-            assert!(outage.record(&unavailable(), at(t0, s)).is_none(), "{s}");
+            assert!(record(&outage, refused(), t0, s).is_none(), "{s}");
         }
-        assert!(outage.record(&unavailable(), at(t0, 121)).is_some());
+        assert!(record(&outage, refused(), t0, 121).is_some());
     }
 
     #[tokio::test(start_paused = true)]
     async fn any_answer_ends_an_outage_even_a_429_or_a_refusal() {
         let t0 = Instant::now();
         let outage = Outage::new(Duration::from_secs(20), "u");
-        assert!(outage.record(&ok(), t0).is_none());
+        assert!(record(&outage, ok(), t0, 0).is_none());
         for (s, answer) in [
             (1, refused()),
             (2, refused()),
             (15, Answer::RateLimited { retry_after: None }),
             (16, refused()),
-            (17, refused()),
+            (17, unavailable()),
             (
                 30,
                 Answer::Rejected {
@@ -209,22 +289,34 @@ mod tests {
             (31, refused()),
             (40, refused()),
         ] {
-            assert!(outage.record(&answer, at(t0, s)).is_none(), "{s}");
+            assert!(record(&outage, answer, t0, s).is_none(), "{s}");
         }
         // 31 → 51: twenty seconds with nothing but faults.
-        assert!(outage.record(&refused(), at(t0, 51)).is_some());
+        assert!(record(&outage, refused(), t0, 51).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fault_for_a_request_sent_before_the_last_answer_counts_from_that_answer() {
+        let t0 = Instant::now();
+        let outage = Outage::new(Duration::from_secs(20), "u");
+        assert!(record(&outage, ok(), t0, 50).is_none());
+        // Sent at 0, timed out at 60: the API answered at 50.
+        assert!(outage.record(&timed_out(), t0, at(t0, 60)).is_none());
+        assert!(record(&outage, refused(), t0, 65).is_none());
+        assert!(
+            record(&outage, refused(), t0, 69).is_none(),
+            "19 s since 50"
+        );
+        assert!(record(&outage, refused(), t0, 70).is_some());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_create_in_doubt_is_a_fault_too() {
         let t0 = Instant::now();
         let outage = Outage::new(Duration::from_secs(5), "u");
-        let timeout = || Answer::InDoubt {
-            reason: "operation timed out".into(),
-        };
-        assert!(outage.record(&timeout(), t0).is_none());
-        assert!(outage.record(&timeout(), at(t0, 2)).is_none());
-        assert!(outage.record(&timeout(), at(t0, 5)).is_some());
+        assert!(record(&outage, timed_out(), t0, 0).is_none());
+        assert!(record(&outage, timed_out(), t0, 2).is_none());
+        assert!(record(&outage, timed_out(), t0, 5).is_some());
     }
 
     #[tokio::test(start_paused = true)]
@@ -234,7 +326,7 @@ mod tests {
         let long = Duration::from_secs(60);
         // No outage: the wait stands.
         assert_eq!(outage.cap(long, t0), long);
-        assert!(outage.record(&refused(), t0).is_none());
+        assert!(record(&outage, refused(), t0, 0).is_none());
         // Never answered: ten seconds from the first fault.
         assert_eq!(outage.cap(long, at(t0, 4)), Duration::from_secs(6));
         assert_eq!(
@@ -245,11 +337,26 @@ mod tests {
         assert_eq!(outage.cap(long, at(t0, 10)), long);
         assert_eq!(outage.cap(long, at(t0, 11)), long);
         // Answered since: the configured time from the next outage's first fault.
-        assert!(outage.record(&ok(), at(t0, 20)).is_none());
+        assert!(record(&outage, ok(), t0, 20).is_none());
         assert_eq!(outage.cap(long, at(t0, 21)), long);
-        assert!(outage.record(&refused(), at(t0, 30)).is_none());
+        assert!(record(&outage, refused(), t0, 30).is_none());
         assert_eq!(outage.cap(long, at(t0, 130)), Duration::from_secs(20));
         assert_eq!(Outage::new(Duration::ZERO, "u").cap(long, t0), long);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_limit_never_overflows() {
+        let t0 = Instant::now();
+        let outage = Outage::new(Duration::from_secs(u64::MAX), "u");
+        assert!(record(&outage, ok(), t0, 0).is_none());
+        assert!(record(&outage, refused(), t0, 1).is_none());
+        assert_eq!(
+            outage.cap(Duration::from_secs(5), at(t0, 2)),
+            Duration::from_secs(5)
+        );
+        for s in 2..10 {
+            assert!(record(&outage, refused(), t0, s).is_none());
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -257,7 +364,7 @@ mod tests {
         let t0 = Instant::now();
         let outage = Outage::new(Duration::ZERO, "u");
         for s in 0..1000 {
-            assert!(outage.record(&refused(), at(t0, s)).is_none());
+            assert!(record(&outage, refused(), t0, s).is_none());
         }
     }
 }

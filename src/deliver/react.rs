@@ -174,6 +174,7 @@ pub fn react_to_failure(answer: Answer) -> Reaction {
         Answer::Transient {
             reason,
             retry_after,
+            ..
         } => Reaction::Retry(Retry {
             reason,
             retry_after,
@@ -328,7 +329,8 @@ mod tests {
         assert!(matches!(
             react_to_create(Answer::Transient {
                 reason: "HTTP 503".into(),
-                retry_after: None
+                retry_after: None,
+                status: Some(503),
             }),
             Reaction::Retry(Retry {
                 cause: Cause::Fault,
@@ -395,6 +397,7 @@ mod tests {
             Err(Answer::Transient {
                 reason: "HTTP 503".into(),
                 retry_after: None,
+                status: Some(503),
             })
         };
         assert!(matches!(
