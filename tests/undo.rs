@@ -760,30 +760,14 @@ async fn a_sync_killed_after_meeting_its_rows_and_resumed_finds_only_the_contact
                 1,
             ),
     );
-    let out = dir.out().to_string_lossy().into_owned();
-    let base_url = sandbox.base_url();
-    let args = |rate: &'static str, extra: &'static [&'static str]| {
-        let mut args = vec![
-            "import",
-            &file,
-            "--base-url",
-            &base_url,
-            "--out",
-            &out,
-            "--mode",
-            "upsert",
-            "--state",
-            &state,
-            "--missing",
-            "tag:left-crm",
-            "--rate",
-            rate,
-        ];
-        args.extend_from_slice(extra);
-        args
+    let args = |rate: &str, extra: &[&str]| {
+        let mut flags = vec!["--mode", "upsert", "--state", &state];
+        flags.extend_from_slice(&["--missing", "tag:left-crm", "--rate", rate]);
+        flags.extend_from_slice(extra);
+        common::import_args(&sandbox, &dir, &file, &flags)
     };
     let before = sandbox.stats().requests;
-    let child = spawn(&args("1/min", &[]));
+    let child = spawn(&strs(&args("1/min", &[])));
     let waited = std::time::Instant::now();
     while sandbox.stats().requests == before {
         assert!(
@@ -800,7 +784,7 @@ async fn a_sync_killed_after_meeting_its_rows_and_resumed_finds_only_the_contact
     assert_eq!(sandbox.stats().requests, before + 1, "row 2 was not sent");
     assert!(tagged(&sandbox, "left-crm").is_empty());
 
-    let resumed = run(&args("100/s", &["--resume"]), Some(KEY)).await;
+    let resumed = run(&strs(&args("100/s", &["--resume"])), Some(KEY)).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all_output());
     let expected: Vec<String> = {
         let mut ids: Vec<String> = (1..=1000)
@@ -818,4 +802,8 @@ async fn a_sync_killed_after_meeting_its_rows_and_resumed_finds_only_the_contact
     assert_eq!(dir.summary()["missing"]["contacts"], 50);
     let names = common::stored(&sandbox, "name");
     assert!(names.contains(&"Renamed 1".to_string()) && names.contains(&"Renamed 2".to_string()));
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
