@@ -419,12 +419,6 @@ impl State {
         .and_then(|r| r)
         .map_err(error)
     }
-
-    /// Writes the meetings waiting (a sync run's end reads them; so does every other
-    /// statement, which writes them first anyway).
-    pub async fn write_meetings(&self) -> Result<(), StateError> {
-        self.blocking(|_| Ok(())).await
-    }
 }
 
 /// Meetings written at once: a sync row's meeting of its contact is batched rather than
