@@ -112,6 +112,28 @@ async fn an_attribute_dropped_in_silence_stops_the_run_after_the_first_create() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_read_back_waits_behind_the_workers_ahead_of_it_not_the_whole_run() {
+    // Sixteen workers: the read-back after the first create queues behind the fifteen
+    // requests already waiting for a turn, and no more. The limiter once let the newest
+    // waiters win each turn, and the read-back could come at the end of the run (in
+    // about one run in two here; three runs make it show).
+    for _ in 0..3 {
+        let sandbox = account_with_plan_only(UnknownAttribute::Drop).await;
+        let dir = Dir::new();
+        let file = dir.write("rows.csv", rows_with_custom_data(300));
+        let result = import_into(&sandbox, &dir, &file, "out", &["--concurrency", "16"]).await;
+        assert_eq!(result.code, 2, "{}", result.all_output());
+        assert!(result.all_output().contains("customData \"seats\""));
+        let creates = endpoint(&sandbox, "POST /customers");
+        assert!(
+            creates <= 24,
+            "{creates} contacts created before the read-back stopped the run"
+        );
+        assert_eq!(dir.summary_of("out")["created"], creates);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attribute_refused_with_400_stops_the_run_within_the_first_rows() {
     let sandbox = account_with_plan_only(UnknownAttribute::Reject).await;
     let dir = Dir::new();
