@@ -16,7 +16,8 @@ use crate::error::RunError;
 /// stops it: the likely cause is the base URL, a proxy or the machine's network.
 pub const BEFORE_FIRST_ANSWER: Duration = Duration::from_secs(10);
 
-/// Faults in an outage before it may stop the run: one slow timeout is not an outage.
+/// Faults in an outage before it may stop the run (or be warned of): one slow timeout is
+/// not an outage.
 const LEAST_FAULTS: u64 = 3;
 
 /// Watches whether the API answers (`retry.unreachable_secs` in the config; 0 turns it
@@ -133,15 +134,19 @@ impl Outage {
         faults.last.clone_from(reason);
         faults.last_answered = answered;
         let lasted = now.saturating_duration_since(faults.began);
-        if !faults.warned && faults.count >= LEAST_FAULTS {
+        let stops = faults.count >= LEAST_FAULTS && lasted >= limit;
+        // Said once an outage has lasted a quarter of its time (faults between answers,
+        // a 503 now and then, are not one), and not when the stop says it at once.
+        if !faults.warned && !stops && faults.count >= LEAST_FAULTS && lasted >= limit / 4 {
             faults.warned = true;
             tracing::warn!(
-                "the API at {} is not answering ({reason}); retrying, and the run stops if this lasts {} s",
+                "the API at {} has answered nothing but faults for {} s ({reason}); retrying, and the run stops at {} s",
                 self.base_url,
+                lasted.as_secs(),
                 limit.as_secs()
             );
         }
-        (faults.count >= LEAST_FAULTS && lasted >= limit).then(|| {
+        stops.then(|| {
             let (what, advice) = if faults.last_answered {
                 (
                     "nothing but server errors",

@@ -238,7 +238,7 @@ pub fn stopped(attempts: usize) -> RowResult {
         RowResult::failed(
             FailStatus::GaveUp,
             format!(
-                "the run stopped while this row waited to retry (after {attempts} attempts; not created)"
+                "the run stopped while this row waited to retry (after {attempts} attempts; going on sends it again)"
             ),
         )
     }
