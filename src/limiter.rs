@@ -1,5 +1,6 @@
 //! The one limiter every worker goes through: smooth pacing, a shared pause, and the
 //! adaptive rate, because HelpCrunch's limit is per organization, not per connection.
+//! Workers take their turns in the order they asked for them.
 //!
 //! Pacing is governor's GCRA: a request every interval of the rate in force. The bucket
 //! holds two cells so that a worker woken a millisecond late (timers are coarse) does not
