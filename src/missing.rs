@@ -8,6 +8,8 @@
 //! A tagged or deleted contact is no longer the sync's: it is not missing again the next
 //! night (a tagged one that comes back is found again, through the account index or the
 //! usual lookups). A reported one stays, and is reported each night until it comes back.
+//! A run stopped while tagging lets none go: resumed, it tags them again (one request
+//! each, the tag added once) and lists every one that left.
 //!
 //! Only contacts this state knows are ever touched, never ones created elsewhere. A row
 //! that was invalid tonight still names its contact (as far as it was read), which is
@@ -189,6 +191,7 @@ pub async fn handle(
         _ => Vec::new(),
     };
     let requests_before = courier.counters.requests.load(Ordering::Relaxed);
+    let mut tagged = Vec::new();
     for (key, id) in &missing {
         let (result, detail) = if report.over_limit || unsure {
             ("left", String::new())
@@ -200,8 +203,7 @@ pub async fn handle(
                 Missing::Report => ("reported", String::new()),
                 Missing::Tag(_) => match courier.tag_contact(*id, &tags).await {
                     RowResult::Updated { .. } => {
-                        // Tagged once: not missing again every night.
-                        sync.state.release(*id).await?;
+                        tagged.push(*id);
                         ("tagged", String::new())
                     }
                     // Deleted in HelpCrunch since: nothing to tag, nothing to know.
@@ -245,6 +247,14 @@ pub async fn handle(
     // Stopped while tagging or deleting the last one: that one failed, the run was stopped.
     if courier.shutdown.is_stopping() && !report.over_limit && !unsure && !missing.is_empty() {
         report.interrupted = report.interrupted.max(1);
+    }
+    // Tagged once: not missing again every night. Let go only once every one is tagged:
+    // a run stopped partway tags them again when resumed (adding a tag twice adds it
+    // once), so its missing.csv lists all that left, not only the ones still untagged.
+    if report.interrupted == 0 {
+        for id in tagged {
+            sync.state.release(id).await?;
+        }
     }
     report.requests = courier
         .counters

@@ -303,6 +303,16 @@ async fn tonight(
     import(sandbox, dir, &file, &args).await
 }
 
+/// The userIds, sorted, of the rows `u1..u1000` that `left` picks.
+fn user_ids_of(left: impl Fn(usize) -> bool) -> Vec<String> {
+    let mut ids: Vec<String> = (1..=1000)
+        .filter(|&i| left(i))
+        .map(|i| format!("u{i}"))
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn tagged(sandbox: &Sandbox, tag: &str) -> Vec<String> {
     let mut ids: Vec<String> = sandbox
         .customers()
@@ -333,11 +343,7 @@ async fn contacts_that_left_the_export_get_the_tag_and_nothing_else_changes() {
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.all_output());
-    let mut expected: Vec<String> = (1..=1000)
-        .filter(|&i| left(i))
-        .map(|i| format!("u{i}"))
-        .collect();
-    expected.sort();
+    let expected = user_ids_of(left);
     assert_eq!(tagged(&sandbox, "left-crm"), expected);
     assert_eq!(sandbox.stats().by_endpoint["PUT /customers/{id}/tags"], 50);
     // Nothing else changed: the contacts from elsewhere, and the others' fields.
@@ -786,14 +792,7 @@ async fn a_sync_killed_after_meeting_its_rows_and_resumed_finds_only_the_contact
 
     let resumed = run(&strs(&args("100/s", &["--resume"])), Some(KEY)).await;
     assert_eq!(resumed.code, 0, "{}", resumed.all_output());
-    let expected: Vec<String> = {
-        let mut ids: Vec<String> = (1..=1000)
-            .filter(|&i| left(i))
-            .map(|i| format!("u{i}"))
-            .collect();
-        ids.sort();
-        ids
-    };
+    let expected = user_ids_of(left);
     assert_eq!(
         tagged(&sandbox, "left-crm"),
         expected,
@@ -806,4 +805,50 @@ async fn a_sync_killed_after_meeting_its_rows_and_resumed_finds_only_the_contact
 
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_stopped_while_tagging_lists_every_contact_that_left_when_resumed() {
+    let (sandbox, dir, state) = day_one(1000).await;
+    let left = |i: usize| i.is_multiple_of(20);
+    let file = dir.write("tonight.csv", export("", |i| !left(i)));
+    let args = |rate: &str, extra: &[&str]| {
+        let mut flags = vec!["--mode", "upsert", "--state", &state];
+        flags.extend_from_slice(&["--missing", "tag:left-crm", "--rate", rate]);
+        flags.extend_from_slice(extra);
+        common::import_args(&sandbox, &dir, &file, &flags)
+    };
+    let tag_requests = || sandbox.stats().by_endpoint["PUT /customers/{id}/tags"];
+    let child = spawn(&strs(&args("10/s", &[])));
+    let waited = std::time::Instant::now();
+    while tag_requests() < 10 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "tagging never began"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    common::signal(&child, "INT");
+    let stopped = common::finish(child).await;
+    assert_eq!(stopped.code, 130, "{}", stopped.all_output());
+    let first = tag_requests();
+    assert!(first < 50, "stopped partway: {first} tagged");
+
+    let resumed = run(&strs(&args("100/s", &["--resume"])), Some(KEY)).await;
+    assert_eq!(resumed.code, 0, "{}", resumed.all_output());
+    let expected = user_ids_of(left);
+    assert_eq!(tagged(&sandbox, "left-crm"), expected);
+    // Every one that left is in the resumed run's report, tagged (those tagged before the
+    // stop once more: adding a tag twice adds it once).
+    let listed = dir.csv_rows("missing.csv");
+    assert_eq!(listed.len(), 50);
+    assert!(
+        listed.iter().all(|row| row["result"] == "tagged"),
+        "{listed:?}"
+    );
+    assert_eq!(dir.summary()["missing"]["tagged"], 50);
+    // And the next night they are not missing again.
+    let again = run(&strs(&args("100/s", &["--overwrite"])), Some(KEY)).await;
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(dir.summary()["missing"]["contacts"], 0);
 }
