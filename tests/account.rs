@@ -28,6 +28,32 @@ async fn sync(sandbox: &Sandbox, dir: &Dir, file: &str, out: &str, extra: &[&str
     import_to(sandbox, file, &out, &args).await
 }
 
+/// `plan FILE --mode upsert --state STATE --base-url URL --out OUT` plus `extra`, with
+/// `key` in HELPCRUNCH_API_KEY.
+async fn plan_upsert(
+    file: &str,
+    state: &str,
+    base_url: &str,
+    out: &str,
+    extra: &[&str],
+    key: Option<&str>,
+) -> Run {
+    let mut args = vec![
+        "plan",
+        file,
+        "--mode",
+        "upsert",
+        "--state",
+        state,
+        "--base-url",
+        base_url,
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, key).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_over_an_account_holding_the_contacts_costs_a_request_per_change() {
     let sandbox = sandbox(SandboxConfig {
@@ -229,21 +255,12 @@ async fn a_plan_predicts_exactly_what_the_import_then_does() {
     let out = dir.path().join("out").to_string_lossy().into_owned();
     let state = dir.path().join("state.db").to_string_lossy().into_owned();
     // The plan lists the account into the state (10 requests), and sends nothing else.
-    let plan = run(
-        &[
-            "plan",
-            &file,
-            "--mode",
-            "upsert",
-            "--state",
-            &state,
-            "--index",
-            "always",
-            "--base-url",
-            &base_url,
-            "--out",
-            &out,
-        ],
+    let plan = plan_upsert(
+        &file,
+        &state,
+        &base_url,
+        &out,
+        &["--index", "always"],
         Some(KEY),
     )
     .await;
@@ -298,22 +315,7 @@ async fn a_plan_predicts_exactly_what_the_import_then_does() {
 
     // A plan made afterwards into the same directory leaves the run's results as they are.
     let results = ["created.csv", "failed.csv", "summary.json"].map(|name| dir.read_out(name));
-    let again = run(
-        &[
-            "plan",
-            &file,
-            "--mode",
-            "upsert",
-            "--state",
-            &state,
-            "--base-url",
-            &base_url,
-            "--out",
-            &out,
-        ],
-        None,
-    )
-    .await;
+    let again = plan_upsert(&file, &state, &base_url, &out, &[], None).await;
     assert_eq!(again.code, 1, "{}", again.all_output());
     for (name, before) in ["created.csv", "failed.csv", "summary.json"]
         .iter()
@@ -329,35 +331,21 @@ async fn a_plan_asked_to_list_an_account_it_cannot_reach_plans_nothing_and_exits
     let file = dir.write("rows.csv", rows_renamed(5, |_| false));
     let out = dir.path().join("out").to_string_lossy().into_owned();
     let state = dir.path().join("state.db").to_string_lossy().into_owned();
-    let plan = |extra: Vec<String>| {
-        let mut args: Vec<String> = [
-            "plan",
-            &file,
-            "--mode",
-            "upsert",
-            "--state",
-            &state,
-            "--index",
-            "always",
-            "--base-url",
-            "http://127.0.0.1:1/v1",
-            "--out",
-            &out,
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(extra);
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(&args, Some(KEY)).await
-        }
-    };
+    let closed = "http://127.0.0.1:1/v1";
     // The listing's own retries run out.
     let retry = dir.write(
         "retry.toml",
         "[retry]\nmax_attempts = 20\ninitial_delay_ms = 10\nmax_delay_secs = 1\nunreachable_secs = 0\n",
     );
-    let planned = plan(vec!["--config".into(), retry]).await;
+    let planned = plan_upsert(
+        &file,
+        &state,
+        closed,
+        &out,
+        &["--index", "always", "--config", &retry],
+        Some(KEY),
+    )
+    .await;
     assert_eq!(planned.code, 2, "{}", planned.all_output());
     assert!(
         planned.all_output().contains("could not be listed"),
@@ -369,7 +357,15 @@ async fn a_plan_asked_to_list_an_account_it_cannot_reach_plans_nothing_and_exits
         "nothing planned"
     );
     // With the default config, the outage stops it first, in its own words.
-    let planned = plan(Vec::new()).await;
+    let planned = plan_upsert(
+        &file,
+        &state,
+        closed,
+        &out,
+        &["--index", "always"],
+        Some(KEY),
+    )
+    .await;
     assert_eq!(planned.code, 2, "{}", planned.all_output());
     assert!(
         planned

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Dir, KEY, READ_BACK_CREATE, Run, finish, import, import_args, import_fast, run, sandbox,
-    sandbox_at, signal, spawn, stored,
+    sandbox_at, signal, spawn, stored, strs,
 };
 use helpcrunch_import::sandbox::{RetryAfterMode, Sandbox, SandboxConfig};
 
@@ -58,10 +58,6 @@ fn assert_ledger_holds_every_row_created(dir: &Dir, n: usize) {
             .all(|(state, _, id)| state == "created" && id.is_some()),
         "{rows:?}"
     );
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 /// Sends each signal after its pause, then waits for the exit: what the run printed, and

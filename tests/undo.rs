@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Dir, KEY, Run, import_to, rows_renamed, run, sandbox, sandbox_at, spawn};
+use common::{Dir, KEY, Run, import_to, rows_renamed, run, sandbox, sandbox_at, spawn, strs};
 use helpcrunch_import::sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Map, Value, json};
 
@@ -801,10 +801,6 @@ async fn a_sync_killed_after_meeting_its_rows_and_resumed_finds_only_the_contact
     assert_eq!(dir.summary()["missing"]["contacts"], 50);
     let names = common::stored(&sandbox, "name");
     assert!(names.contains(&"Renamed 1".to_string()) && names.contains(&"Renamed 2".to_string()));
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

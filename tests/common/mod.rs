@@ -276,6 +276,11 @@ pub fn import_args(sandbox: &Sandbox, dir: &Dir, file: &str, extra: &[&str]) -> 
     args
 }
 
+/// `args` as the `&str`s [`run`] and [`spawn`] take.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// One ledger row as the tests see it: `(state, status, contact id)`.
 pub type LedgerRow = (String, Option<String>, Option<i64>);
 
